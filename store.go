@@ -1,0 +1,264 @@
+package sms2fa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store keeps challenges, per-user failure counters and send budgets. Every
+// decision about expiry, attempts, lockout, cooldown and budgets is made by the
+// store, atomically, from its own clock and rows, so that any number of app
+// instances sharing one database behave as one. Implementations must be safe
+// for concurrent use.
+//
+// Methods report refusals with the sentinel errors of this package (match them
+// with [errors.Is]); a refusal that ends at a known time is a [*LimitError].
+// Any other error is a system failure (database unreachable, …) and the guard
+// fails closed on it.
+type Store interface {
+	// Open returns the live challenge of p.UserID and p.Binding for p.Phone, or,
+	// when there is none, creates one from p and reports created = true. Only a
+	// created challenge should be sent: this is what makes reloading a guarded
+	// page free. A live challenge is unconsumed, unexpired and has attempts
+	// left.
+	//
+	// Before creating, Open refuses a locked user ([ErrLocked]) and reserves
+	// one send in each of p.Budgets, all or nothing ([ErrBudgetExceeded]).
+	Open(ctx context.Context, p OpenParams) (c Challenge, created bool, err error)
+
+	// Challenge returns the challenge ref names, whatever its state, with the
+	// owner's lock. It returns [ErrNotFound] when no challenge has that ID, or
+	// when it belongs to another user or session: the two are
+	// indistinguishable on purpose.
+	Challenge(ctx context.Context, ref Ref) (Challenge, error)
+
+	// Verify checks mac against the challenge's code in constant time, in one
+	// atomic step that counts the attempt and, on a match, consumes the
+	// challenge. It refuses before any comparison when the user is locked
+	// ([ErrLocked]), the challenge is missing ([ErrNotFound]), used
+	// ([ErrCodeUsed]), expired ([ErrCodeExpired]) or out of attempts
+	// ([ErrTooManyAttempts]); none of those counts an attempt.
+	//
+	// A wrong code returns [ErrCodeInvalid] and counts one attempt against the
+	// challenge and one consecutive failure against the user; the failure that
+	// reaches the lockout threshold locks the user and returns [ErrLocked]
+	// instead. A right code returns nil and resets the user's failures. The
+	// returned challenge reflects the state after the call.
+	Verify(ctx context.Context, ref Ref, mac []byte, pol Policy) (Challenge, error)
+
+	// Resend replaces the code of the challenge ref names with p.MAC, renews
+	// its lifetime and starts the next, doubled, cooldown. Attempts already
+	// made stay counted. It refuses a locked user ([ErrLocked]), a resend
+	// inside the cooldown ([ErrResendTooSoon]), an exhausted budget
+	// ([ErrBudgetExceeded]) and a challenge that is missing, used or out of
+	// attempts ([ErrNotFound], [ErrCodeUsed], [ErrTooManyAttempts]): open a new
+	// challenge for those. An expired challenge may be resent.
+	Resend(ctx context.Context, ref Ref, p ResendParams) (Challenge, error)
+
+	// SendFailed records that the last send of the challenge certainly did not
+	// reach the provider, so the user is not stranded behind a cooldown for a
+	// code they never got: the cooldown is lifted and the send is not counted
+	// towards the next cooldown's doubling. Budgets stay reserved: a failing
+	// provider is no reason to allow more traffic. It is a no-op for a
+	// challenge that is missing or used.
+	SendFailed(ctx context.Context, ref Ref) error
+}
+
+// Ref names a challenge from the point of view of a session: its ID and the
+// user and session it belongs to. A challenge is only ever found through all
+// three, so a code sent to one user or session never verifies another.
+type Ref struct {
+	ID      string // the challenge ID (random, ≥ 128 bits)
+	UserID  string // the first-factor user's stable ID
+	Binding string // a random value held by the session that opened it
+}
+
+// Policy carries the limits the store enforces on codes and guesses. The guard
+// builds it from its options; [DefaultPolicy] holds the documented defaults.
+type Policy struct {
+	CodeTTL        time.Duration // lifetime of each code
+	MaxAttempts    int           // wrong guesses a challenge survives
+	ResendCooldown time.Duration // wait after the first send; doubles on each resend
+	Lockout        Lockout       // account-wide failure budget
+}
+
+// Lockout is the account-wide failure budget: Threshold consecutive wrong
+// codes, across all of a user's challenges, lock the user for Duration; each
+// further lock before a success doubles it, up to Max. A right code resets both
+// the count and the doubling. Threshold 0 disables lockout.
+type Lockout struct {
+	Threshold int
+	Duration  time.Duration
+	Max       time.Duration
+}
+
+// DefaultPolicy returns the defaults documented in DESIGN.md: codes live 5
+// minutes (NIST SP 800-63B allows at most 10), 5 wrong attempts per challenge
+// (Twilio Verify), a 30 s resend cooldown doubling per resend, and 10
+// consecutive failures locking the user for 15 minutes, doubling per repeat,
+// capped at 24 hours.
+func DefaultPolicy() Policy {
+	return Policy{
+		CodeTTL:        5 * time.Minute,
+		MaxAttempts:    5,
+		ResendCooldown: 30 * time.Second,
+		Lockout:        Lockout{Threshold: 10, Duration: 15 * time.Minute, Max: 24 * time.Hour},
+	}
+}
+
+// LockFor returns how long the lock that follows locks earlier locks (since
+// the user's last success) lasts: Duration doubled locks times, capped at Max.
+func (l Lockout) LockFor(locks int) time.Duration {
+	d := l.Duration
+	for i := 0; i < locks && d < l.Max; i++ {
+		d *= 2
+	}
+	return min(d, l.Max)
+}
+
+// CooldownAfter returns the wait that follows the sends-th send of a
+// challenge: ResendCooldown doubled for each send after the first, capped at
+// 24 hours so the arithmetic can never overflow.
+func (p Policy) CooldownAfter(sends int) time.Duration {
+	const ceiling = 24 * time.Hour
+	d := p.ResendCooldown
+	for i := 1; i < sends && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
+}
+
+// Validate reports the first setting that cannot work.
+func (p Policy) Validate() error {
+	switch {
+	case p.CodeTTL <= 0:
+		return fmt.Errorf("sms2fa: code lifetime must be positive, got %v", p.CodeTTL)
+	case p.MaxAttempts < 1:
+		return fmt.Errorf("sms2fa: max attempts must be at least 1, got %d", p.MaxAttempts)
+	case p.ResendCooldown < 0:
+		return fmt.Errorf("sms2fa: resend cooldown must not be negative, got %v", p.ResendCooldown)
+	case p.Lockout.Threshold < 0:
+		return fmt.Errorf("sms2fa: lockout threshold must not be negative, got %d", p.Lockout.Threshold)
+	case p.Lockout.Threshold > 0 && (p.Lockout.Duration <= 0 || p.Lockout.Max < p.Lockout.Duration):
+		return fmt.Errorf("sms2fa: lockout needs 0 < duration ≤ max, got %v and %v", p.Lockout.Duration, p.Lockout.Max)
+	}
+	return nil
+}
+
+// Budget is one send budget: at most Limit sends per Window for one Key in one
+// named family (for example "phone" and "+919876543210"). A window opens with
+// its first send and closes Window later, when the count starts again. Budgets
+// are rows in the store, so they hold across every instance sharing it.
+type Budget struct {
+	Name   string        // the family: "user", "phone", "ip", "prefix", "global", …
+	Key    string        // what is counted within the family; "" for a global budget
+	Limit  int           // sends allowed per window; must be ≥ 1
+	Window time.Duration // the window's length
+}
+
+// OpenParams describes the challenge [Store.Open] creates when none is live.
+// ID and MAC are made by the caller, so that the store never sees the code.
+type OpenParams struct {
+	Ref              // ID of the new challenge, and its owner
+	Phone   string   // E.164 number the code goes to
+	Region  string   // ISO 3166 region of Phone, for the sent/verified statistics
+	MAC     []byte   // keyed MAC of the code, bound to Ref.ID
+	Policy  Policy   // lifetime, attempts, cooldown and lockout to apply
+	Budgets []Budget // reserved, all or nothing, before the challenge is created
+}
+
+// ResendParams carries a new code for [Store.Resend].
+type ResendParams struct {
+	MAC     []byte   // keyed MAC of the new code, bound to the challenge ID
+	Policy  Policy   // lifetime and cooldown to apply
+	Budgets []Budget // reserved, all or nothing, before the code is replaced
+}
+
+// Challenge is the state of one login challenge as the store saw it. It never
+// carries the code or its MAC.
+type Challenge struct {
+	ID          string
+	UserID      string
+	Phone       string    // E.164
+	Region      string    // ISO 3166 region of Phone
+	CreatedAt   time.Time // when the challenge was opened
+	ExpiresAt   time.Time // when the current code stops verifying
+	Attempts    int       // guesses checked so far
+	MaxAttempts int       // guesses allowed
+	Sends       int       // sends counted towards the cooldown
+	NextSendAt  time.Time // earliest resend
+	SendFailed  bool      // the last send certainly failed; resend is allowed at once
+	ConsumedAt  time.Time // zero until the right code was entered
+	LockedUntil time.Time // the owner's account lock; zero or past when unlocked
+}
+
+// AttemptsLeft returns how many more guesses the challenge allows.
+func (c Challenge) AttemptsLeft() int { return max(c.MaxAttempts-c.Attempts, 0) }
+
+// Live reports whether the challenge can still be verified at now.
+func (c Challenge) Live(now time.Time) bool {
+	return c.ConsumedAt.IsZero() && now.Before(c.ExpiresAt) && c.Attempts < c.MaxAttempts
+}
+
+// Sentinel errors of the store and the guard. Match them with [errors.Is]; the
+// ones that end at a known time come wrapped in a [*LimitError].
+var (
+	// ErrNotFound: no challenge with that ID for that user and session.
+	ErrNotFound = errors.New("sms2fa: no such challenge")
+	// ErrCodeInvalid: the code did not match; one attempt was counted.
+	ErrCodeInvalid = errors.New("sms2fa: wrong code")
+	// ErrCodeExpired: the challenge's code has expired.
+	ErrCodeExpired = errors.New("sms2fa: code expired")
+	// ErrCodeUsed: the challenge was already verified; a code is single-use.
+	ErrCodeUsed = errors.New("sms2fa: code already used")
+	// ErrTooManyAttempts: the challenge has had its maximum of wrong guesses
+	// and is dead, even for the right code.
+	ErrTooManyAttempts = errors.New("sms2fa: too many wrong codes for this challenge")
+	// ErrLocked: the user is locked out after too many consecutive failures.
+	ErrLocked = errors.New("sms2fa: too many failed attempts; user locked")
+	// ErrResendTooSoon: a resend was asked for inside the cooldown.
+	ErrResendTooSoon = errors.New("sms2fa: resend too soon")
+	// ErrBudgetExceeded: a send budget (per user, phone, IP, prefix or global)
+	// is used up for its window.
+	ErrBudgetExceeded = errors.New("sms2fa: send budget exceeded")
+)
+
+// LimitError is a refusal that ends at a known time: a lock, a cooldown or an
+// exhausted budget. It unwraps to [ErrLocked], [ErrResendTooSoon] or
+// [ErrBudgetExceeded].
+type LimitError struct {
+	Err    error     // the sentinel
+	Until  time.Time // when the refusal ends
+	Budget string    // for ErrBudgetExceeded, the budget's Name
+}
+
+func (e *LimitError) Error() string {
+	if e.Budget != "" {
+		return fmt.Sprintf("%v (%s) until %s", e.Err, e.Budget, e.Until.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%v until %s", e.Err, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Unwrap returns the sentinel.
+func (e *LimitError) Unwrap() error { return e.Err }
+
+// RetryAfter returns how long after now the refusal in err ends, rounded up to
+// whole seconds (as an HTTP Retry-After header needs), if err carries a
+// [*LimitError].
+func RetryAfter(err error, now time.Time) (time.Duration, bool) {
+	var le *LimitError
+	if !errors.As(err, &le) {
+		return 0, false
+	}
+	return ceilSeconds(le.Until.Sub(now)), true
+}
+
+// ceilSeconds rounds d up to whole seconds, never below zero.
+func ceilSeconds(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
+}

@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+// inTx runs fn in one transaction and commits it if fn returns nil. On SQLite
+// the transaction is BEGIN IMMEDIATE (see OpenSQLite).
+func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %s: begin: %w", op, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		if isRefusal(err) {
+			return err
+		}
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: %s: commit: %w", op, err)
+	}
+	return nil
+}
+
+// isRefusal reports the errors that are answers, not failures: they pass
+// through unwrapped so that callers and logs see the sentinel's own words.
+func isRefusal(err error) bool {
+	for _, s := range []error{sms2fa.ErrNotFound, sms2fa.ErrCodeInvalid, sms2fa.ErrCodeExpired,
+		sms2fa.ErrCodeUsed, sms2fa.ErrTooManyAttempts, sms2fa.ErrLocked,
+		sms2fa.ErrResendTooSoon, sms2fa.ErrBudgetExceeded} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockUser takes the user's row lock and refuses if the user is locked.
+func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string, now time.Time) (userRow, error) {
+	var u userRow
+	if err := tx.GetContext(ctx, &u, s.q.lockUser, userID, ms(now)); err != nil {
+		return u, fmt.Errorf("locking user: %w", err)
+	}
+	if u.LockedUntil > ms(now) {
+		return u, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil)}
+	}
+	return u, nil
+}
+
+// Open implements [sms2fa.Store].
+func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+	if err := validOpen(p); err != nil {
+		return sms2fa.Challenge{}, false, err
+	}
+	now := s.now()
+	var (
+		c       sms2fa.Challenge
+		created bool
+	)
+	err := s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
+		if _, err := s.lockUser(ctx, tx, p.UserID, now); err != nil {
+			return err
+		}
+		var live challengeRow
+		err := tx.GetContext(ctx, &live, s.q.findLive, p.UserID, p.Binding, p.Phone, ms(now))
+		if err == nil {
+			c = live.challenge()
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("finding a live challenge: %w", err)
+		}
+		if err := s.takeBudgets(ctx, tx, p.Budgets, now); err != nil {
+			return err
+		}
+		row := challengeRow{
+			ID: p.ID, UserID: p.UserID, Phone: p.Phone, Region: p.Region,
+			CreatedAt: ms(now), ExpiresAt: ms(now.Add(p.Policy.CodeTTL)),
+			MaxAttempts: p.Policy.MaxAttempts, Sends: 1,
+			NextSendAt: ms(now.Add(p.Policy.CooldownAfter(1))),
+		}
+		if _, err := tx.ExecContext(ctx, s.q.insertChallenge, row.ID, row.UserID, p.Binding, row.Phone,
+			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt); err != nil {
+			return fmt.Errorf("inserting the challenge: %w", err)
+		}
+		if err := s.addStats(ctx, tx, now, p.Region, 1, 0); err != nil {
+			return err
+		}
+		c, created = row.challenge(), true
+		return nil
+	})
+	if err != nil {
+		return sms2fa.Challenge{}, false, err
+	}
+	return c, created, nil
+}
+
+// Challenge implements [sms2fa.Store].
+func (s *SQL) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
+	var r challengeRow
+	err := s.db.GetContext(ctx, &r, s.q.getChallenge, ref.ID, ref.UserID, ref.Binding)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sms2fa.Challenge{}, sms2fa.ErrNotFound
+	}
+	if err != nil {
+		return sms2fa.Challenge{}, fmt.Errorf("store: reading challenge: %w", err)
+	}
+	return r.challenge(), nil
+}
+
+// Verify implements [sms2fa.Store].
+func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa.Policy) (sms2fa.Challenge, error) {
+	if err := pol.Validate(); err != nil {
+		return sms2fa.Challenge{}, err
+	}
+	now := s.now()
+	var (
+		c       sms2fa.Challenge
+		outcome error // ErrCodeInvalid or a lock: the transaction still commits
+	)
+	err := s.inTx(ctx, "verify", func(tx *sqlx.Tx) error {
+		u, err := s.lockUser(ctx, tx, ref.UserID, now)
+		if err != nil {
+			return err
+		}
+		var r challengeRow
+		err = tx.GetContext(ctx, &r, s.q.takeAttempt, ref.ID, ref.UserID, ref.Binding, ms(now))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.whyNotLive(ctx, tx, ref, now)
+		}
+		if err != nil {
+			return fmt.Errorf("counting the attempt: %w", err)
+		}
+		c = r.challenge()
+		if subtle.ConstantTimeCompare(r.MAC, mac) == 1 {
+			if _, err := tx.ExecContext(ctx, s.q.consume, ms(now), ref.ID); err != nil {
+				return fmt.Errorf("consuming the challenge: %w", err)
+			}
+			c.ConsumedAt = fromMS(ms(now))
+			if u.Failures != 0 || u.Locks != 0 {
+				if _, err := tx.ExecContext(ctx, s.q.setUser, 0, 0, 0, ms(now), ref.UserID); err != nil {
+					return fmt.Errorf("resetting failures: %w", err)
+				}
+			}
+			return s.addStats(ctx, tx, now, r.Region, 0, 1)
+		}
+		// A wrong code: one more consecutive failure for the user, and the
+		// one that reaches the threshold turns into a lock.
+		u.Failures++
+		outcome = sms2fa.ErrCodeInvalid
+		if t := pol.Lockout.Threshold; t > 0 && u.Failures >= t {
+			until := now.Add(pol.Lockout.LockFor(u.Locks))
+			u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
+			c.LockedUntil = fromMS(u.LockedUntil)
+			outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil}
+		}
+		if _, err := tx.ExecContext(ctx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), ref.UserID); err != nil {
+			return fmt.Errorf("counting the failure: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	return c, outcome
+}
+
+// whyNotLive explains why a challenge could not take an attempt.
+func (s *SQL) whyNotLive(ctx context.Context, tx *sqlx.Tx, ref sms2fa.Ref, now time.Time) error {
+	var r challengeRow
+	err := tx.GetContext(ctx, &r, s.q.getOwned, ref.ID, ref.UserID, ref.Binding)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return sms2fa.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("reading challenge: %w", err)
+	}
+	return deadReason(r, now)
+}
+
+// deadReason names what makes a challenge unusable, in the order a user
+// should hear it: used beats out-of-attempts beats expired.
+func deadReason(r challengeRow, now time.Time) error {
+	switch {
+	case r.ConsumedAt != 0:
+		return sms2fa.ErrCodeUsed
+	case r.Attempts >= r.MaxAttempts:
+		return sms2fa.ErrTooManyAttempts
+	case r.ExpiresAt <= ms(now):
+		return sms2fa.ErrCodeExpired
+	}
+	return nil
+}
+
+// Resend implements [sms2fa.Store].
+func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+	if err := validResend(p); err != nil {
+		return sms2fa.Challenge{}, err
+	}
+	now := s.now()
+	var c sms2fa.Challenge
+	err := s.inTx(ctx, "resend", func(tx *sqlx.Tx) error {
+		if _, err := s.lockUser(ctx, tx, ref.UserID, now); err != nil {
+			return err
+		}
+		var r challengeRow
+		err := tx.GetContext(ctx, &r, s.q.getOwned, ref.ID, ref.UserID, ref.Binding)
+		if errors.Is(err, sql.ErrNoRows) {
+			return sms2fa.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("reading challenge: %w", err)
+		}
+		if err := deadReason(r, now); err != nil && !errors.Is(err, sms2fa.ErrCodeExpired) {
+			return err
+		}
+		if r.NextSendAt > ms(now) {
+			return &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.NextSendAt)}
+		}
+		if err := s.takeBudgets(ctx, tx, p.Budgets, now); err != nil {
+			return err
+		}
+		next := now.Add(p.Policy.CooldownAfter(r.Sends + 1))
+		var out challengeRow
+		if err := tx.GetContext(ctx, &out, s.q.replaceCode, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
+			return fmt.Errorf("replacing the code: %w", err)
+		}
+		c = out.challenge()
+		return s.addStats(ctx, tx, now, r.Region, 1, 0)
+	})
+	return c, err
+}
+
+// SendFailed implements [sms2fa.Store].
+func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref) error {
+	now := s.now()
+	return s.inTx(ctx, "record failed send", func(tx *sqlx.Tx) error {
+		var region string
+		err := tx.GetContext(ctx, &region, s.q.releaseSend, ms(now), ref.ID, ref.UserID, ref.Binding)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // missing, used, or already recorded: nothing to release
+		}
+		if err != nil {
+			return fmt.Errorf("lifting the cooldown: %w", err)
+		}
+		// The send was counted when it was reserved; it never happened.
+		return s.addStats(ctx, tx, now, region, -1, 0)
+	})
+}
+
+// takeBudgets reserves one send in every budget, or none: the first refusal
+// returns an error and the caller's transaction rolls back. Budgets are taken
+// in one fixed order so that two Postgres transactions never wait on each
+// other's rows in opposite orders.
+func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, bs []sms2fa.Budget, now time.Time) error {
+	bs = slices.Clone(bs)
+	slices.SortFunc(bs, func(a, b sms2fa.Budget) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return int(a.Window - b.Window)
+	})
+	for _, b := range bs {
+		window := b.Window.Milliseconds()
+		var used int
+		err := tx.GetContext(ctx, &used, s.q.takeBudget, b.Name, b.Key, window, ms(now), b.Limit)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("taking budget %s: %w", b.Name, err)
+		}
+		var started int64
+		if err := tx.GetContext(ctx, &started, s.q.budgetStart, b.Name, b.Key, window); err != nil {
+			return fmt.Errorf("reading budget %s: %w", b.Name, err)
+		}
+		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Budget: b.Name}
+	}
+	return nil
+}
+
+func (s *SQL) addStats(ctx context.Context, tx *sqlx.Tx, now time.Time, region string, sent, verified int) error {
+	if _, err := tx.ExecContext(ctx, s.q.addStats, hourOf(now), region, sent, verified); err != nil {
+		return fmt.Errorf("counting statistics: %w", err)
+	}
+	return nil
+}
+
+func validOpen(p sms2fa.OpenParams) error {
+	switch {
+	case p.ID == "" || p.UserID == "" || p.Binding == "":
+		return errors.New("store: open: challenge ID, user ID and binding are required")
+	case p.Phone == "":
+		return errors.New("store: open: phone is required")
+	case len(p.MAC) == 0:
+		return errors.New("store: open: code MAC is required")
+	}
+	if err := p.Policy.Validate(); err != nil {
+		return err
+	}
+	return validBudgets(p.Budgets)
+}
+
+func validResend(p sms2fa.ResendParams) error {
+	if len(p.MAC) == 0 {
+		return errors.New("store: resend: code MAC is required")
+	}
+	if err := p.Policy.Validate(); err != nil {
+		return err
+	}
+	return validBudgets(p.Budgets)
+}
+
+func validBudgets(bs []sms2fa.Budget) error {
+	for _, b := range bs {
+		if b.Name == "" || b.Limit < 1 || b.Window < time.Millisecond {
+			return fmt.Errorf("store: budget %q: need a name, a limit ≥ 1 and a window ≥ 1ms, got %d per %v", b.Name, b.Limit, b.Window)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Purged counts the rows one Purge deleted.
+type Purged struct {
+	Challenges, Users, Budgets, Stats int64
+}
+
+// Purge deletes rows that can no longer matter: challenges expired longer
+// ago than the retention (see WithRetention), users with no lock and no
+// failure for a day, budget windows that have closed, and statistics older
+// than their retention.
+func (s *SQL) Purge(ctx context.Context) (Purged, error) {
+	now := s.now()
+	var p Purged
+	for _, step := range []struct {
+		what  string
+		query string
+		args  []any
+		n     *int64
+	}{
+		{"challenges", s.q.purgeChallenges, []any{ms(now.Add(-s.retain.challenges))}, &p.Challenges},
+		// A user row remembers failures and the lock doubling; a day without
+		// news resets both, as the longest default lock is a day.
+		{"users", s.q.purgeUsers, []any{ms(now), ms(now.Add(-24 * time.Hour))}, &p.Users},
+		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
+		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
+	} {
+		res, err := s.db.ExecContext(ctx, step.query, step.args...)
+		if err != nil {
+			return p, fmt.Errorf("store: purging %s: %w", step.what, err)
+		}
+		if *step.n, err = res.RowsAffected(); err != nil {
+			return p, fmt.Errorf("store: purging %s: %w", step.what, err)
+		}
+	}
+	return p, nil
+}
+
+// RunJanitor calls Purge every interval until ctx is done, reporting each
+// failure to onErr (which may be nil) and carrying on: a missed purge only
+// leaves rows for the next one. Run it in its own goroutine.
+func (s *SQL) RunJanitor(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Purge(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+		}
+	}
+}

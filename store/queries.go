@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+// queryer is what *sqlx.DB and *sqlx.Tx have in common.
+type queryer interface {
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// challengeCols are the columns a Challenge is read from.
+const challengeCols = `id, user_id, phone, region, created_at, expires_at, attempts, max_attempts,
+	sends, next_send_at, send_failed, consumed_at`
+
+// queries holds every statement, written once with ? placeholders and rebound
+// for the dialect when the store opens.
+type queries struct {
+	lockUser, setUser                                     string
+	findLive, insertChallenge, getChallenge, getOwned     string
+	takeAttempt, consume, replaceCode, releaseSend        string
+	takeBudget, budgetStart, addStats, readStats          string
+	purgeChallenges, purgeUsers, purgeBudgets, purgeStats string
+}
+
+func newQueries(rebind func(string) string) queries {
+	q := queries{
+		// Upserting the user's row takes its row lock in Postgres: every
+		// operation on one user queues here, which is what makes the lock check
+		// and the failure count one atomic decision. The update is a no-op.
+		lockUser: `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
+			RETURNING failures, locks, locked_until`,
+		setUser: `UPDATE sms2fa_users SET failures = ?, locks = ?, locked_until = ?, updated_at = ? WHERE user_id = ?`,
+
+		findLive: `SELECT ` + challengeCols + ` FROM sms2fa_challenges
+			WHERE user_id = ? AND binding = ? AND phone = ?
+			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
+			ORDER BY created_at DESC LIMIT 1`,
+		insertChallenge: `INSERT INTO sms2fa_challenges
+			(id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		getChallenge: `SELECT ` + challengeCols + `,
+			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
+			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`,
+		getOwned: `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`,
+
+		// One guess reserved: only a live challenge with attempts left gives
+		// back its MAC, and the attempt is counted before any comparison.
+		takeAttempt: `UPDATE sms2fa_challenges SET attempts = attempts + 1
+			WHERE id = ? AND user_id = ? AND binding = ?
+			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
+			RETURNING code_mac, ` + challengeCols,
+		consume: `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`,
+		replaceCode: `UPDATE sms2fa_challenges
+			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
+			WHERE id = ?
+			RETURNING ` + challengeCols,
+		releaseSend: `UPDATE sms2fa_challenges
+			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1
+			WHERE id = ? AND user_id = ? AND binding = ? AND consumed_at = 0 AND send_failed = 0
+			RETURNING region`,
+
+		// A budget row counts sends in a window that opens with its first send.
+		// The WHERE is evaluated under the row lock, on the latest row: a full
+		// window refuses (no row returned), an elapsed one starts again at 1.
+		takeBudget: `INSERT INTO sms2fa_budgets (name, bucket_key, window_ms, started_at, used)
+			VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (name, bucket_key, window_ms) DO UPDATE SET
+			  used = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+			              THEN 1 ELSE sms2fa_budgets.used + 1 END,
+			  started_at = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+			                    THEN excluded.started_at ELSE sms2fa_budgets.started_at END
+			WHERE sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+			   OR sms2fa_budgets.used < ?
+			RETURNING used`,
+		budgetStart: `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`,
+		addStats: `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
+			ON CONFLICT (hour, region) DO UPDATE SET
+			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`,
+		readStats: `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM sms2fa_stats
+			WHERE hour >= ? GROUP BY region ORDER BY region`,
+
+		purgeChallenges: `DELETE FROM sms2fa_challenges WHERE expires_at < ?`,
+		purgeUsers:      `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`,
+		purgeBudgets:    `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`,
+		purgeStats:      `DELETE FROM sms2fa_stats WHERE hour < ?`,
+	}
+	for _, p := range []*string{
+		&q.lockUser, &q.setUser, &q.findLive, &q.insertChallenge, &q.getChallenge, &q.getOwned,
+		&q.takeAttempt, &q.consume, &q.replaceCode, &q.releaseSend,
+		&q.takeBudget, &q.budgetStart, &q.addStats, &q.readStats,
+		&q.purgeChallenges, &q.purgeUsers, &q.purgeBudgets, &q.purgeStats,
+	} {
+		*p = rebind(*p)
+	}
+	return q
+}
+
+// challengeRow is a challenge as stored; times are Unix milliseconds.
+type challengeRow struct {
+	MAC         []byte `db:"code_mac"`
+	ID          string `db:"id"`
+	UserID      string `db:"user_id"`
+	Phone       string `db:"phone"`
+	Region      string `db:"region"`
+	CreatedAt   int64  `db:"created_at"`
+	ExpiresAt   int64  `db:"expires_at"`
+	Attempts    int    `db:"attempts"`
+	MaxAttempts int    `db:"max_attempts"`
+	Sends       int    `db:"sends"`
+	NextSendAt  int64  `db:"next_send_at"`
+	SendFailed  int    `db:"send_failed"`
+	ConsumedAt  int64  `db:"consumed_at"`
+	LockedUntil int64  `db:"locked_until"`
+}
+
+func (r challengeRow) challenge() sms2fa.Challenge {
+	return sms2fa.Challenge{
+		ID:          r.ID,
+		UserID:      r.UserID,
+		Phone:       r.Phone,
+		Region:      r.Region,
+		CreatedAt:   fromMS(r.CreatedAt),
+		ExpiresAt:   fromMS(r.ExpiresAt),
+		Attempts:    r.Attempts,
+		MaxAttempts: r.MaxAttempts,
+		Sends:       r.Sends,
+		NextSendAt:  fromMS(r.NextSendAt),
+		SendFailed:  r.SendFailed != 0,
+		ConsumedAt:  fromMS(r.ConsumedAt),
+		LockedUntil: fromMS(r.LockedUntil),
+	}
+}
+
+// userRow is a user's failure state.
+type userRow struct {
+	Failures    int   `db:"failures"`
+	Locks       int   `db:"locks"`
+	LockedUntil int64 `db:"locked_until"`
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS turns stored milliseconds back into a time; 0 stays the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// hourOf returns the start of t's hour, the statistics bucket.
+func hourOf(t time.Time) int64 { return ms(t.Truncate(time.Hour)) }

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Stats counts codes sent and codes verified over a window. SMS-pumping bots
+// trigger sends and never verify, so a verified/sent ratio falling below its
+// usual level is the alarm; Regions shows where.
+type Stats struct {
+	Since    time.Time         // start of the first hour counted
+	Sent     int64             // sends reserved, less those that certainly failed
+	Verified int64             // challenges completed with the right code
+	Regions  map[string]Counts // the same, per ISO 3166 region of the number
+}
+
+// Counts is one region's share of [Stats].
+type Counts struct {
+	Sent, Verified int64
+}
+
+// VerifyRate returns Verified/Sent, or 1 when nothing was sent.
+func (s Stats) VerifyRate() float64 {
+	if s.Sent <= 0 {
+		return 1
+	}
+	return float64(s.Verified) / float64(s.Sent)
+}
+
+// Stats returns the sends and verifications of the hours from since's hour to
+// now. Counts are kept per hour for the statistics retention (WithRetention).
+func (s *SQL) Stats(ctx context.Context, since time.Time) (Stats, error) {
+	var rows []struct {
+		Region   string `db:"region"`
+		Sent     int64  `db:"sent"`
+		Verified int64  `db:"verified"`
+	}
+	from := hourOf(since)
+	if err := s.db.SelectContext(ctx, &rows, s.q.readStats, from); err != nil {
+		return Stats{}, fmt.Errorf("store: reading statistics: %w", err)
+	}
+	st := Stats{Since: fromMS(from), Regions: make(map[string]Counts, len(rows))}
+	for _, r := range rows {
+		st.Sent += r.Sent
+		st.Verified += r.Verified
+		st.Regions[r.Region] = Counts{Sent: r.Sent, Verified: r.Verified}
+	}
+	return st, nil
+}

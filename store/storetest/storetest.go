@@ -1,0 +1,714 @@
+// Package storetest is the conformance suite every dialect of package store
+// runs: the same expectations, word for word, against SQLite and Postgres.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/testclock"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// Opener opens a new handle — its own connection pool — on one database made
+// for the calling test. The handle is closed when the test ends.
+type Opener func(t *testing.T, opts ...store.Option) *store.SQL
+
+// Run runs the suite. fresh returns an Opener on a new, empty database.
+func Run(t *testing.T, fresh func(t *testing.T) Opener) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, o Opener)
+	}{
+		{"OpenReusesLiveChallenge", testOpenReuses},
+		{"RightCodeIsSingleUse", testSingleUse},
+		{"WrongCodesCountAttempts", testWrongCounts},
+		{"DeadAfterMaxAttempts", testDeadAfterMax},
+		{"Expiry", testExpiry},
+		{"OtherUserOrSessionNeverVerifies", testCrossOwner},
+		{"ConcurrentRightCodesOneWins", testConcurrentRight},
+		{"ConcurrentWrongCodesCountedExactly", testConcurrentWrong},
+		{"ConcurrentWrongCodesStopAtMax", testConcurrentWrongMax},
+		{"LockoutAcrossChallenges", testLockout},
+		{"LockoutDoublesAndCaps", testLockoutDoubling},
+		{"SuccessResetsFailures", testSuccessResets},
+		{"ConcurrentGuessesAcrossSessionsStopAtLockout", testConcurrentLockout},
+		{"ResendCooldownDoubles", testResendCooldown},
+		{"ResendReplacesCode", testResendReplaces},
+		{"FailedSendLiftsCooldown", testSendFailed},
+		{"Budgets", testBudgets},
+		{"BudgetsAllOrNothing", testBudgetsAllOrNothing},
+		{"ConcurrentBudgetNoOvershoot", testConcurrentBudget},
+		{"Stats", testStats},
+		{"Purge", testPurge},
+		{"MigrateTwiceAndConcurrently", testMigrations},
+		{"ManyHandlesHammering", testHammer},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.fn(t, fresh(t))
+		})
+	}
+}
+
+// env is one test's store, clock and helpers.
+type env struct {
+	t     *testing.T
+	s     *store.SQL
+	clock *testclock.Clock
+	pol   sms2fa.Policy
+	n     atomic.Int64
+}
+
+func newEnv(t *testing.T, o Opener) *env {
+	clock := testclock.New(testclock.Start)
+	return &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: sms2fa.DefaultPolicy()}
+}
+
+var ctx = context.Background()
+
+const phone = "+919876543210"
+
+// mac stands in for the guard's HMAC: the store compares bytes and never
+// needs to know how they were made.
+func mac(code string) []byte { return []byte("mac:" + code) }
+
+// open creates a challenge for user in a new session, with code "111111".
+func (e *env) open(user string) sms2fa.Ref {
+	e.t.Helper()
+	ref := e.ref(user)
+	c, created, err := e.s.Open(ctx, e.params(ref, "111111"))
+	if err != nil || !created || c.ID != ref.ID {
+		e.t.Fatalf("Open = %+v, created %v, %v; want a new challenge %s", c, created, err, ref.ID)
+	}
+	return ref
+}
+
+func (e *env) ref(user string) sms2fa.Ref {
+	n := e.n.Add(1)
+	return sms2fa.Ref{ID: fmt.Sprintf("challenge-%d", n), UserID: user, Binding: fmt.Sprintf("session-%d", n)}
+}
+
+func (e *env) params(ref sms2fa.Ref, code string, budgets ...sms2fa.Budget) sms2fa.OpenParams {
+	return sms2fa.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac(code), Policy: e.pol, Budgets: budgets}
+}
+
+func (e *env) verify(ref sms2fa.Ref, code string) (sms2fa.Challenge, error) {
+	return e.s.Verify(ctx, ref, mac(code), e.pol)
+}
+
+func (e *env) challenge(ref sms2fa.Ref) sms2fa.Challenge {
+	e.t.Helper()
+	c, err := e.s.Challenge(ctx, ref)
+	if err != nil {
+		e.t.Fatalf("Challenge(%s) = %v", ref.ID, err)
+	}
+	return c
+}
+
+func wantErr(t *testing.T, what string, got, want error) {
+	t.Helper()
+	if want == nil && got != nil || want != nil && !errors.Is(got, want) {
+		t.Fatalf("%s: error = %v, want %v", what, got, want)
+	}
+}
+
+// wantUntil checks that err is a *LimitError for sentinel ending at until.
+func wantUntil(t *testing.T, what string, err, sentinel error, until time.Time) {
+	t.Helper()
+	var le *sms2fa.LimitError
+	if !errors.As(err, &le) || !errors.Is(err, sentinel) {
+		t.Fatalf("%s: error = %v, want a LimitError for %v", what, err, sentinel)
+	}
+	if !le.Until.Equal(until) {
+		t.Fatalf("%s: until = %v, want %v", what, le.Until, until)
+	}
+}
+
+func testOpenReuses(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+
+	again := ref
+	again.ID = "challenge-other"
+	c, created, err := e.s.Open(ctx, e.params(again, "222222"))
+	if err != nil || created || c.ID != ref.ID {
+		t.Fatalf("second Open = %s, created %v, %v; want the live %s reused", c.ID, created, err, ref.ID)
+	}
+	// The reused challenge kept its own code: the second one was never stored.
+	wantErr(t, "verify second code", func() error { _, err := e.verify(ref, "222222"); return err }(), sms2fa.ErrCodeInvalid)
+
+	// Another session, or another phone, gets a challenge of its own.
+	other := e.ref("alice")
+	if _, created, err := e.s.Open(ctx, e.params(other, "333333")); err != nil || !created {
+		t.Fatalf("Open for another session: created %v, %v", created, err)
+	}
+	p := e.params(e.ref("alice"), "444444")
+	p.Binding = ref.Binding
+	p.Phone = "+919812345678"
+	if _, created, err := e.s.Open(ctx, p); err != nil || !created {
+		t.Fatalf("Open for a new phone: created %v, %v", created, err)
+	}
+
+	// Once the live one is used, Open creates a fresh one.
+	if _, err := e.verify(ref, "111111"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.ref("alice")
+	fresh.Binding = ref.Binding
+	if _, created, err := e.s.Open(ctx, e.params(fresh, "555555")); err != nil || !created {
+		t.Fatalf("Open after use: created %v, %v", created, err)
+	}
+}
+
+func testSingleUse(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	c, err := e.verify(ref, "111111")
+	wantErr(t, "right code", err, nil)
+	if c.ConsumedAt.IsZero() || c.Attempts != 1 {
+		t.Fatalf("after success: %+v", c)
+	}
+	_, err = e.verify(ref, "111111")
+	wantErr(t, "right code again", err, sms2fa.ErrCodeUsed)
+	if got := e.challenge(ref); got.Attempts != 1 || got.ConsumedAt.IsZero() {
+		t.Fatalf("a refused replay changed the challenge: %+v", got)
+	}
+}
+
+func testWrongCounts(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	for i := 1; i < e.pol.MaxAttempts; i++ {
+		c, err := e.verify(ref, "999999")
+		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+		if c.Attempts != i || c.AttemptsLeft() != e.pol.MaxAttempts-i {
+			t.Fatalf("after %d wrong: attempts %d, left %d", i, c.Attempts, c.AttemptsLeft())
+		}
+	}
+	c, err := e.verify(ref, "111111")
+	wantErr(t, "right code on the last attempt", err, nil)
+	if c.Attempts != e.pol.MaxAttempts {
+		t.Fatalf("attempts = %d, want %d", c.Attempts, e.pol.MaxAttempts)
+	}
+}
+
+func testDeadAfterMax(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	for range e.pol.MaxAttempts {
+		_, err := e.verify(ref, "999999")
+		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+	}
+	_, err := e.verify(ref, "111111")
+	wantErr(t, "right code after max", err, sms2fa.ErrTooManyAttempts)
+	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts || c.Live(e.clock.Now()) {
+		t.Fatalf("dead challenge: %+v", c)
+	}
+}
+
+func testExpiry(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	c := e.challenge(ref)
+	if want := testclock.Start.Add(e.pol.CodeTTL); !c.ExpiresAt.Equal(want) {
+		t.Fatalf("expires at %v, want %v", c.ExpiresAt, want)
+	}
+	e.clock.Advance(e.pol.CodeTTL - time.Millisecond)
+	if !e.challenge(ref).Live(e.clock.Now()) {
+		t.Fatal("challenge dead before its expiry")
+	}
+	e.clock.Advance(time.Millisecond)
+	_, err := e.verify(ref, "111111")
+	wantErr(t, "right code at expiry", err, sms2fa.ErrCodeExpired)
+	if c := e.challenge(ref); c.Attempts != 0 {
+		t.Fatalf("an expired challenge counted an attempt: %+v", c)
+	}
+	// Open does not hand back an expired challenge.
+	again := e.ref("alice")
+	again.Binding = ref.Binding
+	if _, created, err := e.s.Open(ctx, e.params(again, "222222")); err != nil || !created {
+		t.Fatalf("Open after expiry: created %v, %v", created, err)
+	}
+}
+
+func testCrossOwner(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	otherUser := ref
+	otherUser.UserID = "bob"
+	otherSession := ref
+	otherSession.Binding = "session-of-someone-else"
+	for name, r := range map[string]sms2fa.Ref{"other user": otherUser, "other session": otherSession} {
+		_, err := e.verify(r, "111111")
+		wantErr(t, name+" verifies", err, sms2fa.ErrNotFound)
+		_, err = e.s.Challenge(ctx, r)
+		wantErr(t, name+" reads", err, sms2fa.ErrNotFound)
+		e.clock.Advance(time.Hour)
+		_, err = e.s.Resend(ctx, r, sms2fa.ResendParams{MAC: mac("000000"), Policy: e.pol})
+		wantErr(t, name+" resends", err, sms2fa.ErrNotFound)
+		e.clock.Advance(-time.Hour)
+	}
+	if c := e.challenge(ref); c.Attempts != 0 || c.Sends != 1 {
+		t.Fatalf("foreign requests touched the challenge: %+v", c)
+	}
+	_, err := e.verify(ref, "111111")
+	wantErr(t, "owner verifies", err, nil)
+}
+
+// parallel runs fn n times at once and returns the errors.
+func parallel(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// tally counts errors by sentinel; nil counts under "ok", unknown errors fail.
+func tally(t *testing.T, errs []error, sentinels ...error) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+next:
+	for _, err := range errs {
+		if err == nil {
+			out["ok"]++
+			continue
+		}
+		for _, s := range sentinels {
+			if errors.Is(err, s) {
+				out[s.Error()]++
+				continue next
+			}
+		}
+		t.Fatalf("unexpected error: %v", err)
+	}
+	return out
+}
+
+func testConcurrentRight(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const n = 50
+	e.pol.MaxAttempts = n // every submission gets checked; only one may win
+	ref := e.open("alice")
+	errs := parallel(n, func(int) error { _, err := e.verify(ref, "111111"); return err })
+	got := tally(t, errs, sms2fa.ErrCodeUsed)
+	if got["ok"] != 1 || got[sms2fa.ErrCodeUsed.Error()] != n-1 {
+		t.Fatalf("%d concurrent right codes: %v; want exactly one success", n, got)
+	}
+}
+
+func testConcurrentWrong(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const n = 200
+	e.pol.MaxAttempts = 1000
+	e.pol.Lockout.Threshold = n // the n-th failure, and only it, locks
+	ref := e.open("alice")
+	errs := parallel(n, func(int) error { _, err := e.verify(ref, "999999"); return err })
+	got := tally(t, errs, sms2fa.ErrLocked, sms2fa.ErrCodeInvalid)
+	if got[sms2fa.ErrLocked.Error()] != 1 || got[sms2fa.ErrCodeInvalid.Error()] != n-1 {
+		t.Fatalf("%d concurrent wrong codes: %v; want %d invalid and one lock", n, got, n-1)
+	}
+	if c := e.challenge(ref); c.Attempts != n {
+		t.Fatalf("attempts = %d after %d concurrent wrong codes", c.Attempts, n)
+	}
+}
+
+func testConcurrentWrongMax(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const n = 200
+	e.pol.Lockout.Threshold = 0
+	ref := e.open("alice")
+	errs := parallel(n, func(int) error { _, err := e.verify(ref, "999999"); return err })
+	got := tally(t, errs, sms2fa.ErrTooManyAttempts, sms2fa.ErrCodeInvalid)
+	if got[sms2fa.ErrCodeInvalid.Error()] != e.pol.MaxAttempts || got[sms2fa.ErrTooManyAttempts.Error()] != n-e.pol.MaxAttempts {
+		t.Fatalf("%d concurrent wrong codes: %v; want exactly %d checked", n, got, e.pol.MaxAttempts)
+	}
+	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts {
+		t.Fatalf("attempts = %d, want %d", c.Attempts, e.pol.MaxAttempts)
+	}
+}
+
+func testLockout(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout = sms2fa.Lockout{Threshold: 7, Duration: 15 * time.Minute, Max: 24 * time.Hour}
+	first := e.open("alice")
+	for range e.pol.MaxAttempts {
+		_, err := e.verify(first, "999999")
+		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+	}
+	// A fresh challenge does not buy fresh guesses: the account has 2 left.
+	second := e.open("alice")
+	_, err := e.verify(second, "999999")
+	wantErr(t, "6th failure", err, sms2fa.ErrCodeInvalid)
+	c, err := e.verify(second, "999999")
+	until := testclock.Start.Add(15 * time.Minute)
+	wantUntil(t, "7th failure", err, sms2fa.ErrLocked, until)
+	if !c.LockedUntil.Equal(until) {
+		t.Fatalf("challenge after lock: %+v", c)
+	}
+
+	// Locked: nothing is compared, nothing is opened, nothing is resent.
+	_, err = e.verify(second, "111111")
+	wantUntil(t, "right code while locked", err, sms2fa.ErrLocked, until)
+	if c := e.challenge(second); c.Attempts != 2 || !c.LockedUntil.Equal(until) {
+		t.Fatalf("a locked verify touched the challenge: %+v", c)
+	}
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "222222"))
+	wantUntil(t, "open while locked", err, sms2fa.ErrLocked, until)
+	_, err = e.s.Resend(ctx, second, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol})
+	wantUntil(t, "resend while locked", err, sms2fa.ErrLocked, until)
+
+	// Other users are not affected.
+	wantErr(t, "bob verifies", func() error { _, err := e.verify(e.open("bob"), "111111"); return err }(), nil)
+
+	// The lock ends on time, and the user can sign in again.
+	e.clock.Advance(15*time.Minute - time.Millisecond)
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "222222"))
+	wantUntil(t, "open just before the lock ends", err, sms2fa.ErrLocked, until)
+	e.clock.Advance(time.Millisecond)
+	wantErr(t, "right code after the lock", func() error { _, err := e.verify(e.open("alice"), "111111"); return err }(), nil)
+}
+
+func testLockoutDoubling(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.MaxAttempts = 100
+	e.pol.Lockout = sms2fa.Lockout{Threshold: 2, Duration: 15 * time.Minute, Max: time.Hour}
+	ref := e.open("alice")
+	for i, want := range []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, time.Hour} {
+		e.clock.Advance(e.pol.CodeTTL / 10) // keep the challenge live
+		_, err := e.verify(ref, "999999")
+		wantErr(t, "first failure", err, sms2fa.ErrCodeInvalid)
+		_, err = e.verify(ref, "999999")
+		wantUntil(t, fmt.Sprintf("lock %d", i+1), err, sms2fa.ErrLocked, e.clock.Now().Add(want))
+		e.clock.Advance(want)
+		// Renew the code so it outlives the locks.
+		c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol})
+		if err != nil {
+			t.Fatalf("resend after lock %d: %v (%+v)", i+1, err, c)
+		}
+	}
+}
+
+func testSuccessResets(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	// Lock once, so the next lock would be doubled.
+	ref := e.open("alice")
+	for range 3 {
+		e.verify(ref, "999999")
+	}
+	e.clock.Advance(15 * time.Minute)
+	// Two failures, then success: both the count and the doubling reset.
+	ref = e.open("alice")
+	for range 2 {
+		_, err := e.verify(ref, "999999")
+		wantErr(t, "wrong", err, sms2fa.ErrCodeInvalid)
+	}
+	_, err := e.verify(ref, "111111")
+	wantErr(t, "right", err, nil)
+	ref = e.open("alice")
+	for range 2 {
+		_, err := e.verify(ref, "999999")
+		wantErr(t, "wrong after success", err, sms2fa.ErrCodeInvalid)
+	}
+	_, err = e.verify(ref, "999999")
+	wantUntil(t, "lock after success", err, sms2fa.ErrLocked, e.clock.Now().Add(15*time.Minute))
+}
+
+func testConcurrentLockout(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	// Many sessions of one user guessing at once: the account budget, not the
+	// number of challenges, bounds how many guesses are ever compared.
+	const sessions = 40
+	refs := make([]sms2fa.Ref, sessions)
+	for i := range refs {
+		refs[i] = e.open("alice")
+	}
+	errs := parallel(sessions*e.pol.MaxAttempts, func(i int) error {
+		_, err := e.verify(refs[i%sessions], "999999")
+		return err
+	})
+	got := tally(t, errs, sms2fa.ErrLocked, sms2fa.ErrCodeInvalid)
+	if checked := got[sms2fa.ErrCodeInvalid.Error()] + 1; checked != e.pol.Lockout.Threshold {
+		t.Fatalf("concurrent guesses across %d sessions: %v; want exactly %d compared", sessions, got, e.pol.Lockout.Threshold)
+	}
+}
+
+func testResendCooldown(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	resend := func() error {
+		_, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol})
+		return err
+	}
+	next := testclock.Start.Add(30 * time.Second)
+	for _, wait := range []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second, 240 * time.Second} {
+		e.clock.Advance(wait - time.Second)
+		wantUntil(t, "inside the cooldown", resend(), sms2fa.ErrResendTooSoon, next)
+		e.clock.Advance(time.Second)
+		wantErr(t, "after the cooldown", resend(), nil)
+		next = e.clock.Now().Add(2 * wait)
+		if c := e.challenge(ref); !c.NextSendAt.Equal(next) {
+			t.Fatalf("next send at %v, want %v (doubled)", c.NextSendAt, next)
+		}
+	}
+}
+
+func testResendReplaces(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	_, err := e.verify(ref, "999999")
+	wantErr(t, "wrong", err, sms2fa.ErrCodeInvalid)
+	e.clock.Advance(4 * time.Minute)
+	c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+	wantErr(t, "resend", err, nil)
+	if c.Attempts != 1 || c.Sends != 2 || !c.ExpiresAt.Equal(e.clock.Now().Add(e.pol.CodeTTL)) {
+		t.Fatalf("after resend: %+v (attempts kept, lifetime renewed)", c)
+	}
+	_, err = e.verify(ref, "111111")
+	wantErr(t, "old code", err, sms2fa.ErrCodeInvalid)
+	_, err = e.verify(ref, "222222")
+	wantErr(t, "new code", err, nil)
+	_, err = e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol})
+	wantErr(t, "resend a used challenge", err, sms2fa.ErrCodeUsed)
+
+	// An expired challenge may be resent; a dead one may not.
+	exp := e.open("alice")
+	e.clock.Advance(e.pol.CodeTTL)
+	_, err = e.s.Resend(ctx, exp, sms2fa.ResendParams{MAC: mac("444444"), Policy: e.pol})
+	wantErr(t, "resend expired", err, nil)
+	_, err = e.verify(exp, "444444")
+	wantErr(t, "code of a revived challenge", err, nil)
+	dead := e.open("bob")
+	for range e.pol.MaxAttempts {
+		e.verify(dead, "999999")
+	}
+	e.clock.Advance(time.Minute)
+	_, err = e.s.Resend(ctx, dead, sms2fa.ResendParams{MAC: mac("555555"), Policy: e.pol})
+	wantErr(t, "resend dead", err, sms2fa.ErrTooManyAttempts)
+}
+
+func testSendFailed(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	if err := e.s.SendFailed(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	c := e.challenge(ref)
+	if !c.SendFailed || c.Attempts != 0 || c.NextSendAt.After(e.clock.Now()) {
+		t.Fatalf("after a failed send: %+v; want no attempt burned and no cooldown", c)
+	}
+	if err := e.s.SendFailed(ctx, ref); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+	wantErr(t, "immediate retry", err, nil)
+	// The failed send did not count towards the doubling: this is the first
+	// real send, so the wait is the base cooldown.
+	if c.SendFailed || !c.NextSendAt.Equal(e.clock.Now().Add(e.pol.ResendCooldown)) {
+		t.Fatalf("after the retry: %+v", c)
+	}
+	wantErr(t, "SendFailed on a missing challenge", e.s.SendFailed(ctx, e.ref("nobody")), nil)
+}
+
+func budget(limit int, window time.Duration) sms2fa.Budget {
+	return sms2fa.Budget{Name: "phone", Key: phone, Limit: limit, Window: window}
+}
+
+func testBudgets(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	b := budget(3, 10*time.Minute)
+	e.clock.Advance(time.Minute)
+	for range 3 {
+		if _, created, err := e.s.Open(ctx, e.params(e.ref("alice"), "111111", b)); err != nil || !created {
+			t.Fatalf("open within budget: %v", err)
+		}
+	}
+	until := testclock.Start.Add(11 * time.Minute)
+	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "111111", b))
+	wantUntil(t, "4th open", err, sms2fa.ErrBudgetExceeded, until)
+	var le *sms2fa.LimitError
+	if errors.As(err, &le); le.Budget != "phone" {
+		t.Fatalf("budget name = %q", le.Budget)
+	}
+	// Resends draw on the same budget.
+	ref := e.open("bob") // no budget passed: not counted
+	e.clock.Advance(time.Minute)
+	_, err = e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("2"), Policy: e.pol, Budgets: []sms2fa.Budget{b}})
+	wantUntil(t, "resend over budget", err, sms2fa.ErrBudgetExceeded, until)
+	if c := e.challenge(ref); c.Sends != 1 {
+		t.Fatalf("a refused resend changed the challenge: %+v", c)
+	}
+	// The window closes 10 minutes after its first send, and counting starts over.
+	e.clock.Advance(until.Sub(e.clock.Now()))
+	for range 3 {
+		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "111111", b)); err != nil {
+			t.Fatalf("open in the next window: %v", err)
+		}
+	}
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "111111", b))
+	wantUntil(t, "4th open in the next window", err, sms2fa.ErrBudgetExceeded, until.Add(10*time.Minute))
+}
+
+func testBudgetsAllOrNothing(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	roomy := sms2fa.Budget{Name: "user", Key: "alice", Limit: 2, Window: time.Hour}
+	tight := sms2fa.Budget{Name: "ip", Key: "192.0.2.1", Limit: 1, Window: time.Hour}
+	if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", tight)); err != nil {
+		t.Fatal(err)
+	}
+	ref := e.ref("alice")
+	_, _, err := e.s.Open(ctx, e.params(ref, "1", roomy, tight))
+	wantErr(t, "open over the ip budget", err, sms2fa.ErrBudgetExceeded)
+	if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a refused open left a challenge: %v", err)
+	}
+	// The user budget was not charged for the refused open: two still fit.
+	for range 2 {
+		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", roomy)); err != nil {
+			t.Fatalf("user budget was charged by a refused open: %v", err)
+		}
+	}
+}
+
+func testConcurrentBudget(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const n, limit = 60, 10
+	global := sms2fa.Budget{Name: "global", Limit: limit, Window: 24 * time.Hour}
+	errs := parallel(n, func(i int) error {
+		_, _, err := e.s.Open(ctx, e.params(e.ref(fmt.Sprintf("user-%d", i)), "1", global))
+		return err
+	})
+	got := tally(t, errs, sms2fa.ErrBudgetExceeded)
+	if got["ok"] != limit || got[sms2fa.ErrBudgetExceeded.Error()] != n-limit {
+		t.Fatalf("%d concurrent opens on a budget of %d: %v", n, limit, got)
+	}
+}
+
+func testStats(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	a := e.open("alice")
+	e.open("bob")
+	p := e.params(e.ref("carol"), "111111")
+	p.Phone, p.Region = "+14155550100", "US"
+	if _, _, err := e.s.Open(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SendFailed(ctx, p.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verify(a, "111111"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.s.Stats(ctx, testclock.Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent != 2 || st.Verified != 1 || st.Regions["IN"] != (store.Counts{Sent: 2, Verified: 1}) || st.Regions["US"] != (store.Counts{}) {
+		t.Fatalf("stats = %+v", st)
+	}
+	if r := st.VerifyRate(); r != 0.5 {
+		t.Fatalf("verify rate = %v", r)
+	}
+	st, err = e.s.Stats(ctx, testclock.Start.Add(time.Hour))
+	if err != nil || st.Sent != 0 {
+		t.Fatalf("stats from the next hour = %+v, %v", st, err)
+	}
+}
+
+func testPurge(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	old := e.open("alice")
+	b := budget(5, time.Minute)
+	if _, _, err := e.s.Open(ctx, e.params(e.ref("bob"), "1", b)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(e.pol.CodeTTL + time.Hour + time.Millisecond) // past expiry and the 1h retention
+	live := e.open("carol")
+	p, err := e.s.Purge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Challenges != 2 || p.Budgets != 1 {
+		t.Fatalf("purged %+v; want the 2 old challenges and the closed budget", p)
+	}
+	if _, err := e.s.Challenge(ctx, old); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("purged challenge still readable: %v", err)
+	}
+	e.challenge(live)
+	if _, err := e.verify(live, "111111"); err != nil {
+		t.Fatalf("purge broke a live challenge: %v", err)
+	}
+}
+
+func testMigrations(t *testing.T, o Opener) {
+	// Eight handles migrating one empty database at once, then once more.
+	errs := parallel(8, func(int) error {
+		s := o(t)
+		_, err := s.Stats(ctx, time.Now())
+		return err
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent migration: %v", err)
+		}
+	}
+	s := o(t)
+	var versions []int
+	if err := s.DB().SelectContext(ctx, &versions, `SELECT version FROM sms2fa_schema ORDER BY version`); err != nil {
+		t.Fatal(err)
+	}
+	if len(versions) != 1 || versions[0] != 1 {
+		t.Fatalf("schema versions = %v, want [1]", versions)
+	}
+	o(t, store.WithoutMigrations()) // accepts the migrated schema
+}
+
+func testHammer(t *testing.T, o Opener) {
+	// Fifty goroutines on two handles (two pools, as two processes would
+	// have) open, guess and verify at once: every answer must be an answer,
+	// never a "database is locked".
+	clock := testclock.New(testclock.Start)
+	handles := []*store.SQL{o(t, store.WithClock(clock.Now)), o(t, store.WithClock(clock.Now))}
+	pol := sms2fa.DefaultPolicy()
+	errs := parallel(50, func(i int) error {
+		s := handles[i%2]
+		for j := range 4 {
+			ref := sms2fa.Ref{ID: fmt.Sprintf("h-%d-%d", i, j), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d-%d", i, j)}
+			p := sms2fa.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac("1"), Policy: pol,
+				Budgets: []sms2fa.Budget{{Name: "global", Limit: 1000, Window: time.Hour}}}
+			if _, _, err := s.Open(ctx, p); err != nil {
+				return err
+			}
+			if _, err := s.Verify(ctx, ref, mac("2"), pol); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+				return fmt.Errorf("wrong code: %w", err)
+			}
+			if _, err := s.Verify(ctx, ref, mac("1"), pol); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("under load: %v", err)
+		}
+	}
+}
