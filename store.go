@@ -50,7 +50,8 @@ type Store interface {
 
 	// Resend replaces the code of the challenge ref names with p.MAC, renews
 	// its lifetime and starts the next, doubled, cooldown. Attempts already
-	// made stay counted. It refuses a locked user ([ErrLocked]), a resend
+	// made stay counted. A challenge opened for another number than p.Phone
+	// (when set) is [ErrNotFound]: the user's number changed. It refuses a locked user ([ErrLocked]), a resend
 	// inside the cooldown ([ErrResendTooSoon]), an exhausted budget
 	// ([ErrBudgetExceeded]) and a challenge that is missing, used or out of
 	// attempts ([ErrNotFound], [ErrCodeUsed], [ErrTooManyAttempts]): open a new
@@ -171,6 +172,7 @@ type OpenParams struct {
 
 // ResendParams carries a new code for [Store.Resend].
 type ResendParams struct {
+	Phone   string   // the number the new code goes to; a challenge opened for another is ErrNotFound
 	MAC     []byte   // keyed MAC of the new code, bound to the challenge ID
 	Policy  Policy   // lifetime and cooldown to apply
 	Budgets []Budget // reserved, all or nothing, before the code is replaced

@@ -218,7 +218,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		}
 		var r challengeRow
 		err := tx.GetContext(ctx, &r, s.q.getOwned, ref.ID, ref.UserID, ref.Binding)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && p.Phone != "" && p.Phone != r.Phone {
 			return sms2fa.ErrNotFound
 		}
 		if err != nil {

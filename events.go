@@ -1,0 +1,87 @@
+package sms2fa
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// EventKind names what happened.
+type EventKind string
+
+// The events the guard emits. Each is also logged.
+const (
+	EventCodeSent      EventKind = "code_sent"      // a new challenge's code was sent
+	EventCodeResent    EventKind = "code_resent"    // a new code replaced the old one
+	EventSendFailed    EventKind = "send_failed"    // the sender returned an error
+	EventSendRefused   EventKind = "send_refused"   // a budget, the country list or the number refused a send
+	EventGlobalLimit   EventKind = "global_limit"   // the global budget is spent: sending has stopped for everyone
+	EventVerified      EventKind = "verified"       // the right code; the session is marked
+	EventCodeInvalid   EventKind = "code_invalid"   // a wrong code, counted
+	EventChallengeDead EventKind = "challenge_dead" // a challenge used its last attempt
+	EventUserLocked    EventKind = "user_locked"    // consecutive failures locked the user
+)
+
+// Event is one thing the guard did, for auditing and alerting. It never
+// carries the code, and the phone number is masked.
+type Event struct {
+	Kind         EventKind
+	Time         time.Time
+	UserID       string
+	Phone        string    // masked: +91 ••••••3210
+	Region       string    // ISO 3166 region of the number
+	IP           string    // the client, as gin's ClientIP sees it
+	ChallengeID  string    // correlates the events of one challenge
+	AttemptsLeft int       // after a verify
+	Until        time.Time // end of a lock or of a refused budget's window
+	Budget       string    // which budget refused: user, phone, ip, prefix, global
+	ProviderID   string    // the provider's reference for a send (Way2API order_id)
+	Err          error     // what failed, for send_failed and send_refused
+}
+
+// level says how loudly an event is logged: refusals and failures are what
+// operators alert on.
+func (e Event) level() slog.Level {
+	switch e.Kind {
+	case EventSendFailed, EventGlobalLimit:
+		return slog.LevelError
+	case EventSendRefused, EventUserLocked, EventChallengeDead:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// LogValue lists the fields that are set.
+func (e Event) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("kind", string(e.Kind)), slog.String("user", e.UserID)}
+	add := func(key, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(key, v))
+		}
+	}
+	add("phone", e.Phone)
+	add("region", e.Region)
+	add("ip", e.IP)
+	add("challenge", e.ChallengeID)
+	add("budget", e.Budget)
+	add("provider_id", e.ProviderID)
+	if e.Kind == EventCodeInvalid || e.Kind == EventChallengeDead {
+		attrs = append(attrs, slog.Int("attempts_left", e.AttemptsLeft))
+	}
+	if !e.Until.IsZero() {
+		attrs = append(attrs, slog.Time("until", e.Until))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// emit logs e and hands it to the event hook.
+func (g *Guard) emit(ctx context.Context, e Event) {
+	e.Time = g.cfg.now()
+	g.cfg.logger.LogAttrs(ctx, e.level(), "sms2fa "+string(e.Kind), slog.Any("event", e))
+	if g.cfg.onEvent != nil {
+		g.cfg.onEvent(ctx, e)
+	}
+}

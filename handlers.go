@@ -1,0 +1,508 @@
+package sms2fa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa/phone"
+)
+
+// Errors about the user's phone number, found before any send.
+var (
+	// ErrInvalidPhone: the number the UserFunc gave is not a valid mobile
+	// number. It wraps phone.ErrInvalid or phone.ErrNotMobile.
+	ErrInvalidPhone = errors.New("sms2fa: the user's phone number cannot receive codes")
+	// ErrCountryNotAllowed: the number's region is not in WithCountries.
+	ErrCountryNotAllowed = errors.New("sms2fa: the phone number's country is not allowed")
+)
+
+// The stable "error" values of the JSON answers.
+const (
+	codeSecondFactorRequired = "second_factor_required"
+	codeUnauthenticated      = "unauthenticated"
+	codeMalformed            = "code_malformed"
+	codeInvalid              = "code_invalid"
+	codeExpired              = "code_expired"
+	codeUsed                 = "code_used"
+	codeTooManyAttempts      = "too_many_attempts"
+	codeLocked               = "locked"
+	codeResendTooSoon        = "resend_too_soon"
+	codeSendLimited          = "send_limited"
+	codeSendFailed           = "send_failed"
+	codeNoChallenge          = "no_challenge"
+	codePhoneUnusable        = "phone_unusable"
+	codeCrossOrigin          = "cross_origin"
+	codeUnavailable          = "unavailable"
+)
+
+// maxBody bounds what verify reads: a code is a few bytes.
+const maxBody = 4 << 10
+
+// attempt is what one request knows about the user's challenge.
+type attempt struct {
+	user    User
+	num     phone.Number // zero when the number is unusable
+	ch      Challenge    // zero when there is none
+	refused error        // why no challenge could be opened or resent
+	sendErr error        // the send this request made failed
+}
+
+// challenge answers a guarded request whose session has not completed the
+// second factor: make sure of a challenge, then send the visitor to the page
+// (or tell a JSON client what to do).
+func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User) {
+	dirty := false
+	if r := c.Request; r.Method == http.MethodGet && !wantsJSON(r) {
+		if p := r.URL.RequestURI(); isLocalPath(p) && s.Values[keyNext] != p {
+			s.Values[keyNext] = p
+			dirty = true
+		}
+	}
+	a, ok := g.ensure(c, s, u, dirty)
+	if !ok {
+		return
+	}
+	if wantsJSON(c.Request) {
+		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, codeSecondFactorRequired))
+	} else {
+		c.Redirect(http.StatusSeeOther, g.urls.page)
+	}
+	c.Abort()
+}
+
+// ensure makes sure the session has a live challenge for u, opening one and
+// sending its code if there is none. It saves the session when it changed it,
+// and reports false when it has already answered with a failure.
+func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) (attempt, bool) {
+	a := attempt{user: u}
+	num, err := g.number(u.Phone)
+	if err != nil {
+		a.refused = err
+		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
+		return a, g.save(c, s, dirty)
+	}
+	a.num = num
+	bind, _ := s.Values[keyBinding].(string)
+	if bind == "" {
+		if bind, err = newID(); err != nil {
+			g.fail(c, err)
+			return a, false
+		}
+		s.Values[keyBinding], dirty = bind, true
+	}
+	ref, code, mac, err := g.newCode(Ref{UserID: u.ID, Binding: bind})
+	if err != nil {
+		g.fail(c, err)
+		return a, false
+	}
+	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
+		Ref: ref, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num),
+	})
+	switch {
+	case isLimit(err):
+		a.refused = err
+		g.refusedEvent(c, a, err)
+	case err != nil:
+		g.fail(c, err)
+		return a, false
+	default:
+		a.ch = ch
+		if s.Values[keyChallenge] != ch.ID {
+			s.Values[keyChallenge], dirty = ch.ID, true
+		}
+	}
+	// The session is saved before the SMS goes out: if it cannot be saved,
+	// no code is sent that the visitor could never enter.
+	if !g.save(c, s, dirty) {
+		return a, false
+	}
+	if created {
+		a.sendErr = g.deliver(c, &a, ref, code, EventCodeSent)
+	}
+	return a, true
+}
+
+// save writes the session if dirty, failing closed if it cannot.
+func (g *Guard) save(c *gin.Context, s *sessions.Session, dirty bool) bool {
+	if !dirty {
+		return true
+	}
+	if err := s.Save(c.Request, c.Writer); err != nil {
+		g.fail(c, fmt.Errorf("sms2fa: saving the session: %w", err))
+		return false
+	}
+	return true
+}
+
+// newCode makes a code and its MAC for a new challenge of owner.
+func (g *Guard) newCode(owner Ref) (ref Ref, code string, mac []byte, err error) {
+	ref = owner
+	if ref.ID, err = newID(); err != nil {
+		return ref, "", nil, err
+	}
+	if code, err = newCode(g.cfg.codeLength); err != nil {
+		return ref, "", nil, err
+	}
+	return ref, code, g.mac.sum(ref.ID, code), nil
+}
+
+// deliver sends code for the challenge ref and records a certain failure in
+// the store, so the user can retry at once. It returns the send's error.
+func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, kind EventKind) error {
+	// Detached from the request: a visitor closing the tab must not cut an
+	// SMS off halfway, leaving its fate unknown.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
+	defer cancel()
+	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purpose})
+	ev := g.event(c, *a, ref.ID)
+	if err == nil {
+		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
+		g.emit(c.Request.Context(), ev)
+		return nil
+	}
+	ev.Kind, ev.Err = EventSendFailed, err
+	g.emit(c.Request.Context(), ev)
+	g.report(c, fmt.Errorf("sms2fa: sending the code: %w", err))
+	if errors.Is(err, ErrMaybeSent) {
+		return err // the code may arrive: keep the cooldown
+	}
+	if ferr := g.store.SendFailed(ctx, ref); ferr != nil {
+		// The user waits out one cooldown; nothing worse.
+		g.cfg.logger.ErrorContext(ctx, "sms2fa: recording a failed send", "error", ferr)
+		g.report(c, ferr)
+		return err
+	}
+	a.ch.SendFailed = true
+	a.ch.NextSendAt = time.Time{}
+	return err
+}
+
+// budgets lists the send budgets one send to num for u draws on.
+func (g *Guard) budgets(c *gin.Context, u User, num phone.Number) []Budget {
+	var bs []Budget
+	add := func(name, key string, rates []Rate) {
+		for _, r := range rates {
+			bs = append(bs, Budget{Name: name, Key: key, Limit: r.Limit, Window: r.Window})
+		}
+	}
+	add("user", u.ID, g.cfg.perUser)
+	add("phone", num.E164, g.cfg.perPhone)
+	add("ip", c.ClientIP(), g.cfg.perIP)
+	add("prefix", num.Prefix(g.cfg.prefixDigits), g.cfg.perPrefix)
+	add("global", "", g.cfg.global)
+	return bs
+}
+
+// number parses the user's phone number and applies the country list. Its
+// errors never quote the number: they end up in logs.
+func (g *Guard) number(raw string) (phone.Number, error) {
+	n, err := phone.Parse(raw, "")
+	if err != nil {
+		why := phone.ErrInvalid
+		if errors.Is(err, phone.ErrNotMobile) {
+			why = phone.ErrNotMobile
+		}
+		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
+	}
+	if g.cfg.countries != nil && !g.cfg.countries[n.Region] {
+		return phone.Number{}, fmt.Errorf("%w: %s", ErrCountryNotAllowed, n.Region)
+	}
+	return n, nil
+}
+
+// handlePage serves GET {prefix}: the code-entry page, or JSON state.
+func (g *Guard) handlePage(c *gin.Context) {
+	u, s, ok := g.begin(c, false)
+	if !ok {
+		return
+	}
+	a := attempt{user: u}
+	ref, ok := pending(s, u.ID)
+	if ok {
+		ch, err := g.store.Challenge(c.Request.Context(), ref)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			ok = false
+		case err != nil:
+			g.fail(c, err)
+			return
+		case !ch.ConsumedAt.IsZero():
+			ok = false // used, yet this session is not marked: start again
+		default:
+			a.ch = ch
+			a.num, a.refused = g.number(u.Phone)
+		}
+	}
+	if !ok {
+		if a, ok = g.ensure(c, s, u, false); !ok {
+			return
+		}
+	}
+	v := g.stateView(a, http.StatusOK, "")
+	if v.msg == "" && c.Query("sent") == "1" {
+		v.msg = g.fill(g.cfg.messages.Resent, a, 0)
+	}
+	g.respond(c, a, v)
+}
+
+// handleVerify serves POST {prefix}/verify.
+func (g *Guard) handleVerify(c *gin.Context) {
+	u, s, ok := g.begin(c, true)
+	if !ok {
+		return
+	}
+	ref, ok := pending(s, u.ID)
+	if !ok {
+		g.noChallenge(c)
+		return
+	}
+	ctx := c.Request.Context()
+	a := attempt{user: u}
+	a.num, _ = g.number(u.Phone)
+	code, ok := g.readCode(c)
+	if !ok {
+		if a.ch, ok = g.load(c, ref); ok {
+			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(g.cfg.messages.CodeMalformed, a, 0), alert: true})
+		}
+		return
+	}
+	ch, err := g.store.Verify(ctx, ref, g.mac.sum(ref.ID, code), g.cfg.policy)
+	a.ch = ch
+	m := g.cfg.messages
+	switch {
+	case err == nil:
+		dest := next(s)
+		if err := g.mark(c, s, u.ID); err != nil {
+			g.fail(c, err)
+			return
+		}
+		g.emit(ctx, g.event(c, a, ref.ID).with(EventVerified))
+		g.done(c, dest)
+		return
+	case errors.Is(err, ErrCodeInvalid):
+		g.emit(ctx, g.event(c, a, ref.ID).with(EventCodeInvalid))
+		if ch.AttemptsLeft() == 0 {
+			g.emit(ctx, g.event(c, a, ref.ID).with(EventChallengeDead))
+			g.respond(c, a, view{status: http.StatusGone, code: codeTooManyAttempts, msg: g.fill(m.TooManyAttempts, a, 0), alert: true})
+			return
+		}
+		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: g.fill(m.CodeInvalid, a, 0), alert: true})
+		return
+	case errors.Is(err, ErrLocked):
+		if ch.ID != "" { // this very guess locked the user
+			ev := g.event(c, a, ref.ID)
+			g.emit(ctx, ev.with(EventCodeInvalid))
+			ev.Until = ch.LockedUntil
+			g.emit(ctx, ev.with(EventUserLocked))
+		}
+	case errors.Is(err, ErrCodeUsed), errors.Is(err, ErrNotFound):
+		g.noChallenge(c)
+		return
+	case errors.Is(err, ErrCodeExpired), errors.Is(err, ErrTooManyAttempts):
+	default:
+		g.fail(c, err)
+		return
+	}
+	if a.ch, ok = g.load(c, ref); ok {
+		g.respond(c, a, g.refusalView(a, err))
+	}
+}
+
+// handleResend serves POST {prefix}/resend.
+func (g *Guard) handleResend(c *gin.Context) {
+	u, s, ok := g.begin(c, true)
+	if !ok {
+		return
+	}
+	a := attempt{user: u}
+	num, err := g.number(u.Phone)
+	if err != nil {
+		a.refused = err
+		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
+		g.respond(c, a, g.refusalView(a, err))
+		return
+	}
+	a.num = num
+	ref, ok := pending(s, u.ID)
+	if ok {
+		var code string
+		var mac []byte
+		code, err = newCode(g.cfg.codeLength)
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		mac = g.mac.sum(ref.ID, code)
+		a.ch, err = g.store.Resend(c.Request.Context(), ref, ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)})
+		switch {
+		case err == nil:
+			a.sendErr = g.deliver(c, &a, ref, code, EventCodeResent)
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrCodeUsed), errors.Is(err, ErrTooManyAttempts):
+			ok = false // nothing to resend: open a new challenge below
+		case isLimit(err):
+			a.refused = err
+			g.refusedEvent(c, a, err)
+			a.ch, _ = g.store.Challenge(c.Request.Context(), ref) // for the page; refusal stands either way
+			g.respond(c, a, g.refusalView(a, err))
+			return
+		default:
+			g.fail(c, err)
+			return
+		}
+	}
+	if !ok {
+		if a, ok = g.ensure(c, s, u, false); !ok {
+			return
+		}
+		if a.refused != nil {
+			g.respond(c, a, g.refusalView(a, a.refused))
+			return
+		}
+	}
+	switch {
+	case a.sendErr != nil && !errors.Is(a.sendErr, ErrMaybeSent):
+		g.respond(c, a, view{status: http.StatusBadGateway, code: codeSendFailed, msg: g.cfg.messages.SendFailed, alert: true})
+	case wantsJSON(c.Request):
+		v := g.stateView(a, http.StatusOK, "")
+		v.msg = g.fill(g.cfg.messages.Resent, a, 0)
+		g.respond(c, a, v)
+	default:
+		c.Redirect(http.StatusSeeOther, g.urls.page+"?sent=1")
+	}
+}
+
+// begin does what every guard route starts with: refuse cross-origin POSTs,
+// find the user and read the session. A session that is already verified is
+// sent on its way. It reports false when it has answered.
+func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool) {
+	if post {
+		if err := g.cop.Check(c.Request); err != nil {
+			g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.cfg.messages.CrossOrigin, alert: true, bare: true})
+			return User{}, nil, false
+		}
+	}
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return u, nil, false
+	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return u, nil, false
+	}
+	if g.verified(s, u.ID) {
+		g.done(c, next(s))
+		return u, nil, false
+	}
+	return u, s, true
+}
+
+// load reads the challenge ref names, for a page after a refusal. A missing
+// one sends the visitor to the page, which opens a new one.
+func (g *Guard) load(c *gin.Context, ref Ref) (Challenge, bool) {
+	ch, err := g.store.Challenge(c.Request.Context(), ref)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		g.noChallenge(c)
+		return ch, false
+	case err != nil:
+		g.fail(c, err)
+		return ch, false
+	}
+	return ch, true
+}
+
+// noChallenge answers a verify with nothing (any more) to verify.
+func (g *Guard) noChallenge(c *gin.Context) {
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusConflict, jsonBody{Error: codeNoChallenge, ResendURL: g.urls.resend})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+}
+
+// done answers a verified session: on to dest.
+func (g *Guard) done(c *gin.Context, dest string) {
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, dest)
+}
+
+// readCode returns the submitted code — form field "code", or JSON
+// {"code": "…"} — with the spaces and dashes people type removed, and false
+// for anything that cannot be a code of the configured length.
+func (g *Guard) readCode(c *gin.Context) (string, bool) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	var raw string
+	if isJSONBody(c.Request) {
+		var body struct {
+			Code string `json:"code"`
+		}
+		if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
+			return "", false
+		}
+		raw = body.Code
+	} else {
+		raw = c.PostForm("code")
+	}
+	return normalizeCode(raw, g.cfg.codeLength)
+}
+
+func normalizeCode(raw string, length int) (string, bool) {
+	if len(raw) > 4*MaxCodeLength {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		switch ch := raw[i]; {
+		case ch >= '0' && ch <= '9':
+			b.WriteByte(ch)
+		case ch == ' ' || ch == '-' || ch == '\t':
+		default:
+			return "", false
+		}
+	}
+	return b.String(), b.Len() == length
+}
+
+// isLimit reports a refusal that ends at a known time or concerns the number:
+// answers for the user, not failures.
+func isLimit(err error) bool {
+	var le *LimitError
+	return errors.As(err, &le) || errors.Is(err, ErrInvalidPhone) || errors.Is(err, ErrCountryNotAllowed)
+}
+
+// refusedEvent reports a send the store or the number refused.
+func (g *Guard) refusedEvent(c *gin.Context, a attempt, err error) {
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, ErrBudgetExceeded) {
+		return // a lock was reported when it happened
+	}
+	ev := g.event(c, a, a.ch.ID)
+	ev.Kind, ev.Budget, ev.Until, ev.Err = EventSendRefused, le.Budget, le.Until, err
+	if le.Budget == "global" {
+		ev.Kind = EventGlobalLimit
+	}
+	g.emit(c.Request.Context(), ev)
+}
+
+// event starts an event about a's user and number.
+func (g *Guard) event(c *gin.Context, a attempt, challengeID string) Event {
+	return Event{
+		UserID: a.user.ID, Phone: a.num.Masked(), Region: a.num.Region, IP: c.ClientIP(),
+		ChallengeID: challengeID, AttemptsLeft: a.ch.AttemptsLeft(),
+	}
+}
+
+func (e Event) with(k EventKind) Event { e.Kind = k; return e }

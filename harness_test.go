@@ -1,0 +1,336 @@
+package sms2fa_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/testclock"
+	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// The test app's users: a first factor as simple as it gets, so that every
+// test is about the second.
+var phones = map[string]string{
+	"alice": "+91 98765 43210",
+	"bob":   "+91 98123 45678",
+	"zed":   "+44 7911 123456", // a valid UK mobile, for the country list
+	"nobody-phone": "12345",
+}
+
+const (
+	alicePhone = "+919876543210"
+	bobPhone   = "+919812345678"
+)
+
+// harness is a real Gin app on a real HTTP server, guarded by a real guard on
+// a real SQLite file, with the fake sender and a hand-moved clock.
+type harness struct {
+	t       *testing.T
+	clock   *testclock.Clock
+	store   *store.SQL
+	fake    *sender.Fake
+	guard   *sms2fa.Guard
+	srv     *httptest.Server
+	cookies *sessions.CookieStore
+	logs    *syncBuffer
+	mu      sync.Mutex
+	events  []sms2fa.Event
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+func newHarness(t *testing.T, opts ...sms2fa.Option) *harness {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	h := &harness{t: t, clock: testclock.New(testclock.Start), fake: sender.NewFake(), logs: &syncBuffer{}}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "sms2fa.db"), store.WithClock(h.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h.store = st
+	h.cookies = sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!"))
+	h.cookies.Options.HttpOnly = true
+	h.guard = h.newGuard(st, opts...)
+	h.srv = httptest.NewServer(h.app(h.guard))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// newGuard builds a guard like the harness's on the given store.
+func (h *harness) newGuard(st sms2fa.Store, opts ...sms2fa.Option) *sms2fa.Guard {
+	h.t.Helper()
+	base := []sms2fa.Option{
+		sms2fa.WithClock(h.clock.Now),
+		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.events = append(h.events, e)
+		}),
+	}
+	g, err := sms2fa.New(h.cookies, st, h.fake, secret, h.currentUser, append(base, opts...)...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return g
+}
+
+// currentUser is the test app's first factor: the "app" session's user.
+func (h *harness) currentUser(c *gin.Context) (sms2fa.User, bool) {
+	s, err := h.cookies.Get(c.Request, "app")
+	if err != nil {
+		return sms2fa.User{}, false
+	}
+	name, _ := s.Values["user"].(string)
+	if name == "" {
+		return sms2fa.User{}, false
+	}
+	return sms2fa.User{ID: name, Phone: phones[name]}, true
+}
+
+func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
+	r := gin.New()
+	r.POST("/login", func(c *gin.Context) {
+		s, _ := h.cookies.Get(c.Request, "app")
+		s.Values["user"] = c.PostForm("user")
+		if err := s.Save(c.Request, c.Writer); err != nil {
+			c.AbortWithError(500, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	r.POST("/logout", func(c *gin.Context) {
+		if err := g.Logout(c); err != nil {
+			c.AbortWithError(500, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	g.Mount(r)
+	app := r.Group("/app", g.Require())
+	app.GET("/*page", func(c *gin.Context) {
+		id, _ := sms2fa.UserID(c)
+		c.String(http.StatusOK, "hello %s at %s", id, c.Param("page"))
+	})
+	app.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "posted") })
+	return r
+}
+
+// client is one browser: a cookie jar, and redirects left for the test to see.
+type client struct {
+	h    *harness
+	http *http.Client
+	json bool // ask for JSON
+}
+
+func (h *harness) client() *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &client{h: h, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// response is a read and closed answer.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r response) location() string { return r.header.Get("Location") }
+
+func (r response) decode(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("not JSON (%d): %q", r.status, r.body)
+	}
+	return m
+}
+
+func (c *client) do(req *http.Request) response {
+	c.h.t.Helper()
+	if c.json {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func (c *client) get(path string) response {
+	c.h.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.h.srv.URL+path, nil)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	return c.do(req)
+}
+
+// post sends a form as a same-origin browser would: with an Origin header.
+func (c *client) post(path string, form url.Values) response {
+	c.h.t.Helper()
+	return c.do(c.postRequest(path, form))
+}
+
+func (c *client) postRequest(path string, form url.Values) *http.Request {
+	req, err := http.NewRequest(http.MethodPost, c.h.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", c.h.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return req
+}
+
+func (c *client) postJSON(path string, body any) response {
+	c.h.t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, c.h.srv.URL+path, bytes.NewReader(b))
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	return c.do(req)
+}
+
+func (c *client) login(user string) *client {
+	c.h.t.Helper()
+	if r := c.post("/login", url.Values{"user": {user}}); r.status != http.StatusNoContent {
+		c.h.t.Fatalf("login: %d", r.status)
+	}
+	return c
+}
+
+func (c *client) verify(code string) response {
+	c.h.t.Helper()
+	return c.post("/2fa/verify", url.Values{"code": {code}})
+}
+
+// code returns the last code the fake sender delivered to number.
+func (h *harness) code(number string) string {
+	h.t.Helper()
+	m, ok := h.fake.Last(number)
+	if !ok {
+		h.t.Fatalf("no code was sent to %s", number)
+	}
+	return m.Code
+}
+
+// wrong returns a code that is not the last one sent to number.
+func (h *harness) wrong(number string) string {
+	if h.code(number) == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// challenge reads the session's pending challenge straight from the store's
+// rows, to check what the store counted.
+func (h *harness) attempts(user string) int {
+	h.t.Helper()
+	var n int
+	err := h.store.DB().Get(&n, `SELECT COALESCE(SUM(attempts), 0) FROM sms2fa_challenges WHERE user_id = ?`, user)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n
+}
+
+func (h *harness) eventCount(kind sms2fa.EventKind) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range h.events {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) allEvents() []sms2fa.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]sms2fa.Event(nil), h.events...)
+}
+
+// want fails unless r has the given status (and, if set, Location).
+func want(t *testing.T, what string, r response, status int, location string) {
+	t.Helper()
+	if r.status != status || location != "" && r.location() != location {
+		t.Fatalf("%s: %d %q, want %d %q; body %.300q", what, r.status, r.location(), status, location, r.body)
+	}
+}
+
+// signIn takes a fresh client through the whole flow for user.
+func (h *harness) signIn(user, number string) *client {
+	h.t.Helper()
+	c := h.client().login(user)
+	want(h.t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(h.t, "verify", c.verify(h.code(number)), http.StatusSeeOther, "/app/home")
+	return c
+}
+
+func jsonInt(t *testing.T, m map[string]any, key string) int {
+	t.Helper()
+	v, ok := m[key].(float64)
+	if !ok {
+		t.Fatalf("%s missing from %v", key, m)
+	}
+	return int(v)
+}
+
+var _ = fmt.Sprint
+var _ = time.Second
+
+func httptestNewServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }

@@ -1,0 +1,272 @@
+package sms2fa
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa/templates"
+)
+
+// User is who passed the app's first factor.
+type User struct {
+	ID    string // stable and unique; a completed second factor counts only for this ID
+	Phone string // E.164 ("+919876543210"); spaces and dashes are fine
+}
+
+// UserFunc tells the guard who is signed in with the app's first factor, and
+// their phone number; ok = false means nobody is. It runs on every guarded
+// request, so it should be as cheap as the app's own session lookup.
+type UserFunc func(c *gin.Context) (u User, ok bool)
+
+// Guard is the SMS second factor: a middleware for protected routes
+// ([Guard.Require]) and the routes of its own code-entry flow
+// ([Guard.Mount]). Build it once with [New]; it is safe for concurrent use.
+type Guard struct {
+	cfg      config
+	sessions sessions.Store
+	store    Store
+	sender   Sender
+	user     UserFunc
+	mac      macKey
+	page     *template.Template
+	cop      *http.CrossOriginProtection
+	urls     urls
+	css, js  asset
+}
+
+// urls are the guard's own paths, fixed at construction.
+type urls struct{ page, verify, resend, css, js string }
+
+// asset is a static file of the page, served under a content-hashed path.
+type asset struct {
+	body  []byte
+	ctype string
+}
+
+// sampleNumber is an Indian mobile number in Way2API's documentation, used
+// only to let a MessageChecker validate the configured message in New.
+const sampleNumber = "+919876543210"
+
+// New builds a guard. Its required parts are positional, so every call site
+// says what it uses: the app's session store (the guard keeps its state in a
+// session of its own, named by WithSessionName), the challenge [Store], the
+// [Sender], a server secret of at least 32 random bytes (it keys the code
+// MACs: keep it stable, or pending codes stop verifying), and the function
+// that says who is signed in. Everything else is an [Option] with a
+// documented default. A configuration that cannot work is an error here, not
+// a failure at the first request.
+func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte, user UserFunc, opts ...Option) (*Guard, error) {
+	switch {
+	case sessionStore == nil:
+		return nil, errors.New("sms2fa: New needs a session store")
+	case store == nil:
+		return nil, errors.New("sms2fa: New needs a Store")
+	case sender == nil:
+		return nil, errors.New("sms2fa: New needs a Sender")
+	case user == nil:
+		return nil, errors.New("sms2fa: New needs a UserFunc")
+	}
+	mac, err := newMACKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	page := cfg.page
+	if page == nil {
+		if page, err = templates.Page(); err != nil {
+			return nil, err
+		}
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range cfg.origins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("sms2fa: trusted origin: %w", err)
+		}
+	}
+	if mc, ok := sender.(MessageChecker); ok {
+		sample := Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purpose}
+		if err := mc.CheckMessage(sample); err != nil {
+			return nil, fmt.Errorf("sms2fa: the sender refuses the configured message: %w", err)
+		}
+	}
+	g := &Guard{
+		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, mac: mac, page: page, cop: cop,
+		css: asset{templates.CSS(), "text/css; charset=utf-8"},
+		js:  asset{templates.JS(), "text/javascript; charset=utf-8"},
+	}
+	g.urls = urls{
+		page:   cfg.prefix,
+		verify: cfg.prefix + "/verify",
+		resend: cfg.prefix + "/resend",
+		css:    cfg.prefix + "/assets/" + contentName("sms2fa", ".css", g.css.body),
+		js:     cfg.prefix + "/assets/" + contentName("sms2fa", ".js", g.js.body),
+	}
+	return g, nil
+}
+
+// contentName names an asset after its content, so it can be cached forever.
+func contentName(base, ext string, body []byte) string {
+	sum := sha256.Sum256(body)
+	return base + "." + hex.EncodeToString(sum[:5]) + ext
+}
+
+// Mount adds the guard's routes to r: GET {prefix} (the code page), POST
+// {prefix}/verify (form field "code", or a JSON body {"code": "…"}), POST
+// {prefix}/resend, and the page's two static assets. Mount them outside the
+// groups that Require guards.
+func (g *Guard) Mount(r gin.IRouter) {
+	r.GET(g.urls.page, g.handlePage)
+	r.POST(g.urls.verify, g.handleVerify)
+	r.POST(g.urls.resend, g.handleResend)
+	r.GET(g.urls.css, g.css.serve)
+	r.GET(g.urls.js, g.js.serve)
+}
+
+func (a asset) serve(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, a.ctype, a.body)
+}
+
+// userIDKey is the gin context key under which Require leaves the verified
+// user's ID; read it with UserID.
+type userIDKey struct{}
+
+// UserID returns the ID of the user whose second factor Require checked for
+// this request, and false outside a guarded route.
+func UserID(c *gin.Context) (string, bool) {
+	v, ok := c.Get(userIDKey{})
+	id, _ := v.(string)
+	return id, ok && id != ""
+}
+
+// Require returns the middleware for protected routes. A request passes when
+// the app's first factor names a user and the guard's session carries that
+// same user's completed second factor (not older than WithReverifyAfter):
+// that path reads the session and nothing else — no database. Otherwise the
+// visitor is sent to log in, or a challenge is made sure of (a live one is
+// reused: reloading never sends a second SMS) and the visitor is sent to the
+// code page; JSON clients get 401 with the verify and resend URLs instead.
+// A session that cannot be read fails closed with 503.
+func (g *Guard) Require() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		u, ok := g.user(c)
+		if !ok {
+			g.toLogin(c)
+			return
+		}
+		s, err := g.session(c)
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		if g.verified(s, u.ID) {
+			c.Set(userIDKey{}, u.ID)
+			c.Next()
+			return
+		}
+		g.challenge(c, s, u)
+	}
+}
+
+// Logout ends the second factor of the current session: the mark and any
+// pending challenge are dropped, and the guard's session is deleted. Call it
+// from the app's logout, or the next sign-in of the same user in this browser
+// would find the second factor already done.
+func (g *Guard) Logout(c *gin.Context) error {
+	s, err := g.session(c)
+	if err != nil {
+		return err
+	}
+	for _, k := range sessionKeys {
+		delete(s.Values, k)
+	}
+	s.Options.MaxAge = -1
+	if err := s.Save(c.Request, c.Writer); err != nil {
+		return fmt.Errorf("sms2fa: deleting the session: %w", err)
+	}
+	return nil
+}
+
+// toLogin answers a request nobody has signed in for.
+func (g *Guard) toLogin(c *gin.Context) {
+	if wantsJSON(c.Request) {
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": codeUnauthenticated, "login_url": g.cfg.loginURL})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, g.cfg.loginURL)
+	c.Abort()
+}
+
+// fail answers a store or session failure: logged, reported, 503. The guard
+// never lets a request through that it could not check.
+func (g *Guard) fail(c *gin.Context, err error) {
+	g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: failing closed", "error", err, "path", c.Request.URL.Path)
+	g.report(c, err)
+	if wantsJSON(c.Request) {
+		c.Header("Retry-After", "5")
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": codeUnavailable, "message": g.cfg.messages.Unavailable})
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Retry-After", "5")
+	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(g.cfg.messages.Unavailable+"\n"))
+	c.Abort()
+}
+
+// report hands err to the app's error handler, if it has one.
+func (g *Guard) report(c *gin.Context, err error) {
+	if g.cfg.onError != nil {
+		g.cfg.onError(c, err)
+	}
+}
+
+// wantsJSON reports whether the client asked for JSON: an Accept header that
+// names JSON and not HTML, or a JSON request body.
+func wantsJSON(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	if strings.Contains(accept, "text/html") {
+		return false
+	}
+	return strings.Contains(accept, "json") || isJSONBody(r)
+}
+
+func isJSONBody(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/json") || strings.Contains(ct, "+json")
+}
+
+// isLocalPath accepts only a same-origin path: one leading slash, no scheme,
+// no host, no backslash (browsers read "/\evil.com" as "//evil.com"), no
+// control characters.
+func isLocalPath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// now is the guard's clock.
+func (g *Guard) now() time.Time { return g.cfg.now() }

@@ -1,0 +1,709 @@
+package sms2fa_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sender"
+)
+
+func TestWholeFlow(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+
+	want(t, "nobody signed in", c.get("/app/dashboard"), http.StatusSeeOther, "/login")
+	c.login("alice")
+	want(t, "guarded route", c.get("/app/dashboard?tab=2"), http.StatusSeeOther, "/2fa")
+	if h.fake.Count() != 1 {
+		t.Fatalf("sent %d messages, want 1", h.fake.Count())
+	}
+	m, _ := h.fake.Last(alicePhone)
+	if m.Content != sms2fa.ContentOTP || m.Purpose != "login" || len(m.Code) != 6 {
+		t.Fatalf("message = %+v", m)
+	}
+
+	page := c.get("/2fa")
+	want(t, "code page", page, http.StatusOK, "")
+	for _, s := range []string{
+		"+91 ••••••3210", `name="code"`, `autocomplete="one-time-code"`, `inputmode="numeric"`, "autofocus",
+		`<label for="code">`, `aria-live=`, `action="/2fa/verify"`, `action="/2fa/resend"`, "disabled", `data-wait="30"`,
+	} {
+		if !strings.Contains(html.UnescapeString(page.body), s) {
+			t.Errorf("page lacks %q", s)
+		}
+	}
+	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("page CSP = %q", csp)
+	}
+	if strings.Contains(page.body, m.Code) {
+		t.Fatal("the page shows the code")
+	}
+
+	want(t, "right code", c.verify(m.Code), http.StatusSeeOther, "/app/dashboard?tab=2")
+	r := c.get("/app/dashboard")
+	want(t, "after verification", r, http.StatusOK, "")
+	if r.body != "hello alice at /dashboard" {
+		t.Fatalf("body = %q (UserID accessor)", r.body)
+	}
+	want(t, "code page when verified", c.get("/2fa"), http.StatusSeeOther, "/")
+	if h.eventCount(sms2fa.EventCodeSent) != 1 || h.eventCount(sms2fa.EventVerified) != 1 {
+		t.Fatalf("events: %+v", h.allEvents())
+	}
+}
+
+func TestReloadSendsNoSecondSMS(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	for range 3 {
+		want(t, "guarded", c.get("/app/a"), http.StatusSeeOther, "/2fa")
+		want(t, "page", c.get("/2fa"), http.StatusOK, "")
+	}
+	// Concurrent reloads of one session share its one challenge too.
+	d := h.client().login("bob")
+	d.get("/app/b")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.get("/app/b") }()
+	}
+	wg.Wait()
+	d.get("/2fa")
+	if n := len(h.fake.Messages()); n != 2 {
+		t.Fatalf("sent %d messages for two sessions, want 2", n)
+	}
+}
+
+func TestCodeIsSingleUseUnderParallelSubmits(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	code := h.code(alicePhone)
+	// Every request carries the same cookies, taken before any of them is
+	// answered, as a double-clicking browser would send them.
+	u, _ := url.Parse(h.srv.URL)
+	cookies := c.http.Jar.Cookies(u)
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := c.postRequest("/2fa/verify", url.Values{"code": {code}})
+			req.Header.Set("Accept", "application/json")
+			for _, ck := range cookies {
+				req.AddCookie(ck)
+			}
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			won++
+		case http.StatusConflict: // code_used
+		default:
+			t.Fatalf("status %d among %v", s, statuses)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d parallel right codes succeeded: %v", won, n, statuses)
+	}
+}
+
+func TestParallelWrongGuessesAreAllCounted(t *testing.T) {
+	h := newHarness(t, sms2fa.WithMaxAttempts(40), sms2fa.WithLockout(100, time.Minute, time.Hour))
+	c := h.client().login("alice")
+	c.json = true
+	c.get("/app/home")
+	wrong := h.wrong(alicePhone)
+	const n = 30
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.postJSON("/2fa/verify", map[string]string{"code": wrong}) }()
+	}
+	wg.Wait()
+	if got := h.attempts("alice"); got != n {
+		t.Fatalf("%d parallel wrong codes counted %d attempts", n, got)
+	}
+	if got := h.eventCount(sms2fa.EventCodeInvalid); got != n {
+		t.Fatalf("%d code_invalid events, want %d", got, n)
+	}
+	r := c.postJSON("/2fa/verify", map[string]string{"code": wrong})
+	want(t, "one more", r, http.StatusUnprocessableEntity, "")
+	if left := jsonInt(t, r.decode(t), "attempts_left"); left != 40-n-1 {
+		t.Fatalf("attempts_left = %d", left)
+	}
+}
+
+func TestNoMoreThanMaxAttemptsChecked(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	wrong := h.wrong(alicePhone)
+	var wg sync.WaitGroup
+	for range 25 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.verify(wrong) }()
+	}
+	wg.Wait()
+	if got := h.attempts("alice"); got != 5 {
+		t.Fatalf("attempts = %d, want the maximum, 5", got)
+	}
+	r := c.verify(h.code(alicePhone))
+	want(t, "right code on a dead challenge", r, http.StatusGone, "")
+	if !strings.Contains(r.body, "Too many wrong codes") || strings.Contains(r.body, `name="code"`) {
+		t.Fatalf("dead challenge page: %s", r.body)
+	}
+	if h.eventCount(sms2fa.EventChallengeDead) != 1 {
+		t.Fatalf("challenge_dead events: %d", h.eventCount(sms2fa.EventChallengeDead))
+	}
+	// A new code can be asked for at once, and it works.
+	want(t, "resend", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	want(t, "new code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+func TestWrongCodeShowsAttemptsLeft(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	r := c.verify(h.wrong(alicePhone))
+	want(t, "wrong code", r, http.StatusUnprocessableEntity, "")
+	if !strings.Contains(r.body, "That code is not right. 4 attempts left.") || !strings.Contains(r.body, `role="alert"`) {
+		t.Fatalf("wrong-code page: %s", r.body)
+	}
+	r = c.verify("12ab56")
+	want(t, "malformed code", r, http.StatusUnprocessableEntity, "")
+	if !strings.Contains(r.body, "Enter the 6 digits") || h.attempts("alice") != 1 {
+		t.Fatalf("malformed code: counted %d, page %s", h.attempts("alice"), r.body)
+	}
+	// People type spaces and dashes.
+	code := h.code(alicePhone)
+	want(t, "spaced code", c.verify(code[:3]+" - "+code[3:]), http.StatusSeeOther, "/app/home")
+}
+
+func TestCodeOfOneUserNeverVerifiesAnother(t *testing.T) {
+	h := newHarness(t)
+	alice := h.client().login("alice")
+	alice.get("/app/home")
+	aliceCode := h.code(alicePhone)
+	bob := h.client().login("bob")
+	bob.get("/app/home")
+	if h.code(bobPhone) == aliceCode {
+		t.Skip("the two random codes collided (1 in a million); nothing to test")
+	}
+	want(t, "alice's code in bob's session", bob.verify(aliceCode), http.StatusUnprocessableEntity, "")
+
+	// Bob steals alice's whole 2FA session cookie: his first factor still
+	// says bob, and alice's challenge belongs to alice.
+	u, _ := url.Parse(h.srv.URL)
+	for _, ck := range alice.http.Jar.Cookies(u) {
+		if ck.Name == "sms2fa" {
+			bob.http.Jar.SetCookies(u, []*http.Cookie{ck})
+		}
+	}
+	r := bob.verify(aliceCode)
+	if r.status == http.StatusSeeOther && r.location() != "/2fa" {
+		t.Fatalf("bob verified with alice's code and session: %d %s", r.status, r.location())
+	}
+	want(t, "bob still guarded", bob.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "alice unaffected", alice.verify(aliceCode), http.StatusSeeOther, "/app/home")
+
+	// A second factor completed by alice does not count for bob.
+	for _, ck := range alice.http.Jar.Cookies(u) {
+		if ck.Name == "sms2fa" {
+			bob.http.Jar.SetCookies(u, []*http.Cookie{ck})
+		}
+	}
+	want(t, "alice's mark in bob's browser", bob.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
+func TestExpiry(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	code := h.code(alicePhone)
+	h.clock.Advance(5 * time.Minute)
+	r := c.verify(code)
+	want(t, "expired code", r, http.StatusGone, "")
+	if !strings.Contains(r.body, "This code has expired") || !strings.Contains(r.body, `action="/2fa/resend"`) {
+		t.Fatalf("expired page: %s", r.body)
+	}
+	if p := c.get("/2fa"); !strings.Contains(p.body, "This code has expired") || strings.Contains(p.body, `name="code"`) {
+		t.Fatalf("page after expiry: %s", p.body)
+	}
+	want(t, "resend", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	if p := c.get("/2fa?sent=1"); !strings.Contains(p.body, "A new code is on its way") {
+		t.Fatalf("page after resend: %s", p.body)
+	}
+	want(t, "old code", c.verify(code), http.StatusUnprocessableEntity, "")
+	want(t, "new code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+func TestLockout(t *testing.T) {
+	h := newHarness(t, sms2fa.WithLockout(3, 15*time.Minute, time.Hour))
+	c := h.client().login("alice")
+	c.get("/app/home")
+	wrong := h.wrong(alicePhone)
+	c.verify(wrong)
+	c.verify(wrong)
+	r := c.verify(wrong)
+	want(t, "third failure", r, http.StatusTooManyRequests, "")
+	if r.header.Get("Retry-After") != "900" || !strings.Contains(r.body, "Try again in 15 min") {
+		t.Fatalf("lock answer: %v %s", r.header, r.body)
+	}
+	want(t, "right code while locked", c.verify(h.code(alicePhone)), http.StatusTooManyRequests, "")
+	if h.attempts("alice") != 3 {
+		t.Fatalf("a locked verify was counted: %d", h.attempts("alice"))
+	}
+	// Another session of the same user is locked too, and gets no SMS.
+	sent := h.fake.Count()
+	d := h.client().login("alice")
+	want(t, "other session", d.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if p := d.get("/2fa"); !strings.Contains(p.body, "Try again in 15 min") || strings.Contains(p.body, `name="code"`) {
+		t.Fatalf("locked page: %s", p.body)
+	}
+	if h.fake.Count() != sent {
+		t.Fatal("an SMS was sent to a locked user")
+	}
+	if h.eventCount(sms2fa.EventUserLocked) != 1 {
+		t.Fatalf("user_locked events: %d", h.eventCount(sms2fa.EventUserLocked))
+	}
+	h.clock.Advance(15 * time.Minute)
+	want(t, "after the lock", d.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "verify after the lock", d.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+func TestResendCooldown(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.json = true
+	r := c.get("/app/home")
+	want(t, "guarded", r, http.StatusUnauthorized, "")
+	if jsonInt(t, r.decode(t), "resend_in") != 30 {
+		t.Fatalf("resend_in: %s", r.body)
+	}
+	first := h.code(alicePhone)
+	r = c.postJSON("/2fa/resend", nil)
+	want(t, "resend at once", r, http.StatusTooManyRequests, "")
+	if r.header.Get("Retry-After") != "30" || r.decode(t)["error"] != "resend_too_soon" {
+		t.Fatalf("cooldown answer: %v %s", r.header, r.body)
+	}
+	if h.fake.Count() != 1 {
+		t.Fatal("a resend inside the cooldown sent an SMS")
+	}
+	h.clock.Advance(30 * time.Second)
+	r = c.postJSON("/2fa/resend", nil)
+	want(t, "resend after 30 s", r, http.StatusOK, "")
+	if jsonInt(t, r.decode(t), "resend_in") != 60 {
+		t.Fatalf("the cooldown did not double: %s", r.body)
+	}
+	h.clock.Advance(59 * time.Second)
+	r = c.postJSON("/2fa/resend", nil)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("second cooldown: %d %v", r.status, r.header)
+	}
+	want(t, "old code", c.postJSON("/2fa/verify", map[string]string{"code": first}), http.StatusUnprocessableEntity, "")
+	want(t, "new code", c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)}), http.StatusOK, "")
+	if h.eventCount(sms2fa.EventCodeResent) != 1 {
+		t.Fatalf("code_resent events: %d", h.eventCount(sms2fa.EventCodeResent))
+	}
+}
+
+func TestRedirectsStaySameOrigin(t *testing.T) {
+	h := newHarness(t, sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit())
+	for _, evil := range []string{"//evil.example/x", "/\\evil.example", "https://evil.example/", "/\t/evil.example", "javascript:alert(1)", ""} {
+		t.Run(fmt.Sprintf("%q", evil), func(t *testing.T) {
+			c := h.client().login("alice")
+			c.get("/app/home")
+			// Plant the remembered path as if an attacker could write the
+			// session: the guard still refuses to leave the site.
+			forged := h.forgeNext(c, evil)
+			r := c.verify(h.code(alicePhone))
+			want(t, "verify "+forged, r, http.StatusSeeOther, "/")
+		})
+	}
+	// A next= parameter is never read.
+	c := h.client().login("bob")
+	c.get("/app/home?next=https://evil.example")
+	r := c.post("/2fa/verify?next=https://evil.example", url.Values{"code": {h.code(bobPhone)}})
+	want(t, "verify with next=", r, http.StatusSeeOther, "/app/home?next=https://evil.example")
+}
+
+// forgeNext rewrites the client's guard session with next set to path, using
+// the test's own session keys.
+func (h *harness) forgeNext(c *client, path string) string {
+	h.t.Helper()
+	u, _ := url.Parse(h.srv.URL)
+	req := &http.Request{Header: http.Header{}}
+	for _, ck := range c.http.Jar.Cookies(u) {
+		req.AddCookie(ck)
+	}
+	s, err := h.cookies.New(req, "sms2fa")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	s.Values["next"] = path
+	rec := &headerRecorder{h: http.Header{}}
+	if err := s.Save(req, rec); err != nil {
+		h.t.Fatal(err)
+	}
+	resp := http.Response{Header: rec.h}
+	c.http.Jar.SetCookies(u, resp.Cookies())
+	return path
+}
+
+type headerRecorder struct{ h http.Header }
+
+func (r *headerRecorder) Header() http.Header       { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *headerRecorder) WriteHeader(int)             {}
+
+func TestCrossSitePOSTRefused(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	code := h.code(alicePhone)
+	for name, set := range map[string]func(*http.Request){
+		"foreign origin":        func(r *http.Request) { r.Header.Set("Origin", "https://evil.example"); r.Header.Del("Sec-Fetch-Site") },
+		"sec-fetch-site":        func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") },
+		"sec-fetch-site + json": func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site"); r.Header.Set("Accept", "application/json") },
+	} {
+		for _, path := range []string{"/2fa/verify", "/2fa/resend"} {
+			req := c.postRequest(path, url.Values{"code": {code}})
+			set(req)
+			want(t, name+" "+path, c.do(req), http.StatusForbidden, "")
+		}
+	}
+	if h.attempts("alice") != 0 || h.fake.Count() != 1 {
+		t.Fatalf("a refused cross-site POST had an effect: %d attempts, %d sends", h.attempts("alice"), h.fake.Count())
+	}
+	want(t, "same-origin verify", c.verify(code), http.StatusSeeOther, "/app/home")
+}
+
+func TestJSONMode(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	c.json = true
+	r := c.get("/app/data")
+	want(t, "nobody", r, http.StatusUnauthorized, "")
+	if r.decode(t)["error"] != "unauthenticated" {
+		t.Fatalf("nobody: %s", r.body)
+	}
+	c.login("alice")
+	r = c.get("/app/data")
+	want(t, "guarded", r, http.StatusUnauthorized, "")
+	m := r.decode(t)
+	if m["error"] != "second_factor_required" || m["verify_url"] != "/2fa/verify" || m["resend_url"] != "/2fa/resend" ||
+		m["phone"] != "+91 ••••••3210" || jsonInt(t, m, "expires_in") != 300 || jsonInt(t, m, "attempts_left") != 5 {
+		t.Fatalf("guarded: %s", r.body)
+	}
+	r = c.postJSON("/2fa/verify", map[string]string{"code": h.wrong(alicePhone)})
+	want(t, "wrong", r, http.StatusUnprocessableEntity, "")
+	if m := r.decode(t); m["error"] != "code_invalid" || jsonInt(t, m, "attempts_left") != 4 {
+		t.Fatalf("wrong: %s", r.body)
+	}
+	r = c.postJSON("/2fa/verify", map[string]any{"code": 123456})
+	want(t, "number instead of string", r, http.StatusUnprocessableEntity, "")
+	if r.decode(t)["error"] != "code_malformed" {
+		t.Fatalf("malformed: %s", r.body)
+	}
+	r = c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)})
+	want(t, "right", r, http.StatusOK, "")
+	if m := r.decode(t); m["verified"] != true || m["redirect"] != "/" {
+		t.Fatalf("right: %s", r.body)
+	}
+	want(t, "guarded after", c.get("/app/data"), http.StatusOK, "")
+	r = c.postJSON("/2fa/verify", map[string]string{"code": "000000"})
+	if r.status != http.StatusOK || r.decode(t)["verified"] != true {
+		t.Fatalf("verify when already verified: %d %s", r.status, r.body)
+	}
+}
+
+func TestFailClosedWhenDatabaseGone(t *testing.T) {
+	h := newHarness(t)
+	verified := h.signIn("alice", alicePhone)
+	c := h.client().login("bob")
+	c.get("/app/home")
+	reported := 0
+	h.store.Close()
+	for name, r := range map[string]response{
+		"guarded":   h.client().login("alice").get("/app/home"),
+		"page":      c.get("/2fa"),
+		"verify":    c.verify(h.code(bobPhone)),
+		"resend":    c.post("/2fa/resend", nil),
+		"json":      func() response { j := h.client().login("bob"); j.json = true; return j.get("/app/x") }(),
+		"guarded 2": c.get("/app/home"),
+	} {
+		want(t, name, r, http.StatusServiceUnavailable, "")
+		reported++
+	}
+	if !strings.Contains(h.logs.String(), "failing closed") {
+		t.Fatal("the failures were not logged")
+	}
+	// A completed second factor needs no database.
+	want(t, "verified session", verified.get("/app/home"), http.StatusOK, "")
+}
+
+func TestFailClosedWhenSessionsFail(t *testing.T) {
+	h := newHarness(t)
+	var handled []error
+	broken := &brokenSessions{CookieStore: h.cookies}
+	g, err := sms2fa.New(broken, h.store, h.fake, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
+		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))),
+		sms2fa.WithErrorHandler(func(_ *gin.Context, err error) { handled = append(handled, err) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, h.app(g))
+	c := h.client().login("alice")
+	r := c.getFrom(srv, "/app/home")
+	want(t, "guarded with a broken session store", r, http.StatusServiceUnavailable, "")
+	if len(handled) != 1 || !errors.Is(handled[0], errSessionsDown) {
+		t.Fatalf("error handler got %v", handled)
+	}
+	if h.fake.Count() != 0 {
+		t.Fatal("sent a code without a session")
+	}
+}
+
+var errSessionsDown = errors.New("session backend down")
+
+// brokenSessions is a session store whose backend is down for the guard's
+// session (the app's own keeps working).
+type brokenSessions struct{ *sessions.CookieStore }
+
+func (b *brokenSessions) Get(r *http.Request, name string) (*sessions.Session, error) {
+	if name == "sms2fa" {
+		return sessions.NewSession(b, name), errSessionsDown
+	}
+	return b.CookieStore.Get(r, name)
+}
+
+func TestSendFailureThenRetry(t *testing.T) {
+	h := newHarness(t)
+	h.fake.Fail(sender.ErrUnavailable)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	p := c.get("/2fa")
+	if !strings.Contains(p.body, "We could not send the code") || strings.Contains(p.body, "disabled") {
+		t.Fatalf("page after a failed send: %s", p.body)
+	}
+	if h.attempts("alice") != 0 || h.eventCount(sms2fa.EventSendFailed) != 1 {
+		t.Fatalf("attempts %d, send_failed events %d", h.attempts("alice"), h.eventCount(sms2fa.EventSendFailed))
+	}
+	// Still failing: the resend says so, and leaves the way open.
+	r := c.post("/2fa/resend", nil)
+	want(t, "resend while failing", r, http.StatusBadGateway, "")
+	h.fake.Fail(nil)
+	want(t, "resend after recovery", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	want(t, "verify", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+func TestMaybeSentKeepsCooldown(t *testing.T) {
+	h := newHarness(t)
+	h.fake.FailNext(1, fmt.Errorf("timeout after writing: %w", sms2fa.ErrMaybeSent))
+	c := h.client().login("alice")
+	c.get("/app/home")
+	p := c.get("/2fa")
+	if !strings.Contains(p.body, `data-wait="30"`) {
+		t.Fatalf("an uncertain send lifted the cooldown: %s", p.body)
+	}
+	want(t, "resend at once", c.post("/2fa/resend", nil), http.StatusTooManyRequests, "")
+}
+
+func TestLogoutEndsSecondFactor(t *testing.T) {
+	h := newHarness(t)
+	c := h.signIn("alice", alicePhone)
+	want(t, "verified", c.get("/app/home"), http.StatusOK, "")
+	want(t, "logout", c.post("/logout", nil), http.StatusNoContent, "")
+	want(t, "after logout", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
+func TestReverifyAfter(t *testing.T) {
+	h := newHarness(t, sms2fa.WithReverifyAfter(time.Hour))
+	c := h.signIn("alice", alicePhone)
+	h.clock.Advance(time.Hour - time.Second)
+	want(t, "within the hour", c.get("/app/home"), http.StatusOK, "")
+	h.clock.Advance(time.Second)
+	want(t, "after the hour", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
+func TestCodeNeverLeaks(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	c.verify(h.wrong(alicePhone))
+	c.post("/2fa/resend", nil)
+	h.clock.Advance(time.Minute)
+	c.post("/2fa/resend", nil)
+	page := c.get("/2fa")
+	codes := h.fake.Messages()
+	want(t, "verify", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+
+	logs := h.logs.String()
+	var rows []string
+	if err := h.store.DB().Select(&rows, `SELECT id || user_id || binding || phone || hex(code_mac) FROM sms2fa_challenges`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range codes {
+		for where, text := range map[string]string{"logs": logs, "events": fmt.Sprintf("%+v", h.allEvents()), "page": page.body, "database": strings.Join(rows, "\n")} {
+			if strings.Contains(text, m.Code) {
+				t.Errorf("code %s appears in the %s", m.Code, where)
+			}
+		}
+	}
+	if strings.Contains(logs, "9876543210") || strings.Contains(fmt.Sprintf("%+v", h.allEvents()), "9876543210") {
+		t.Error("an unmasked phone number was logged")
+	}
+}
+
+func TestPhoneRefusals(t *testing.T) {
+	h := newHarness(t, sms2fa.WithCountries("IN"))
+	for _, user := range []string{"zed", "nobody-phone"} {
+		c := h.client().login(user)
+		want(t, user+" guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+		p := c.get("/2fa")
+		if !strings.Contains(p.body, "We cannot send a code to the phone number on your account") || strings.Contains(p.body, `name="code"`) {
+			t.Fatalf("%s page: %s", user, p.body)
+		}
+		c.json = true
+		r := c.get("/app/home")
+		if m := r.decode(t); r.status != http.StatusUnauthorized || m["error"] != "second_factor_required" || !strings.Contains(m["message"].(string), "cannot send") {
+			t.Fatalf("%s JSON: %d %s", user, r.status, r.body)
+		}
+		want(t, user+" resend", c.postJSON("/2fa/resend", nil), http.StatusForbidden, "")
+	}
+	if h.fake.Count() != 0 || h.fake.Failures() != 0 {
+		t.Fatal("a refused number reached the sender")
+	}
+	var refused []error
+	for _, e := range h.allEvents() {
+		if e.Kind == sms2fa.EventSendRefused {
+			refused = append(refused, e.Err)
+		}
+	}
+	if len(refused) == 0 || !errors.Is(refused[0], sms2fa.ErrCountryNotAllowed) {
+		t.Fatalf("refusal events: %v", refused)
+	}
+}
+
+func TestSendBudgets(t *testing.T) {
+	h := newHarness(t, sms2fa.WithResendCooldown(0), sms2fa.WithUserLimit(), sms2fa.WithIPLimit(),
+		sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: 10 * time.Minute}))
+	c := h.client().login("alice")
+	c.json = true
+	c.get("/app/home")
+	want(t, "second send", c.postJSON("/2fa/resend", nil), http.StatusOK, "")
+	r := c.postJSON("/2fa/resend", nil)
+	want(t, "third send", r, http.StatusTooManyRequests, "")
+	if r.header.Get("Retry-After") != "600" || r.decode(t)["error"] != "send_limited" {
+		t.Fatalf("budget answer: %v %s", r.header, r.body)
+	}
+	// Other sessions of the number are refused before any send.
+	d := h.client().login("alice")
+	d.get("/app/home")
+	if p := d.get("/2fa"); !strings.Contains(p.body, "Too many codes have been sent. Try again in 10 min.") {
+		t.Fatalf("page: %s", p.body)
+	}
+	if h.fake.Count() != 2 {
+		t.Fatalf("sent %d, want 2", h.fake.Count())
+	}
+	ev := h.allEvents()
+	last := ev[len(ev)-1]
+	if last.Kind != sms2fa.EventSendRefused || last.Budget != "phone" || last.Phone != "+91 ••••••3210" {
+		t.Fatalf("last event: %+v", last)
+	}
+	h.clock.Advance(10 * time.Minute)
+	want(t, "next window", c.postJSON("/2fa/resend", nil), http.StatusOK, "")
+}
+
+func TestGlobalBudgetStopsEveryone(t *testing.T) {
+	h := newHarness(t, sms2fa.WithGlobalLimit(sms2fa.Rate{Limit: 1, Window: 24 * time.Hour}))
+	h.client().login("alice").get("/app/home")
+	h.client().login("bob").get("/app/home")
+	if h.fake.Count() != 1 || h.eventCount(sms2fa.EventGlobalLimit) != 1 {
+		t.Fatalf("sent %d, global_limit events %d", h.fake.Count(), h.eventCount(sms2fa.EventGlobalLimit))
+	}
+}
+
+func TestNewRefusesBadConfiguration(t *testing.T) {
+	h := newHarness(t)
+	user := func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false }
+	for name, tc := range map[string]struct {
+		secret []byte
+		opts   []sms2fa.Option
+	}{
+		"short secret":      {secret: []byte("too short"), opts: nil},
+		"code length 3":     {opts: []sms2fa.Option{sms2fa.WithCodeLength(3)}},
+		"code length 9":     {opts: []sms2fa.Option{sms2fa.WithCodeLength(9)}},
+		"11 minute codes":   {opts: []sms2fa.Option{sms2fa.WithCodeLifetime(11 * time.Minute)}},
+		"zero attempts":     {opts: []sms2fa.Option{sms2fa.WithMaxAttempts(0)}},
+		"bad prefix":        {opts: []sms2fa.Option{sms2fa.WithPrefix("2fa/")}},
+		"bad login URL":     {opts: []sms2fa.Option{sms2fa.WithLoginURL("javascript:alert(1)")}},
+		"bad content":       {opts: []sms2fa.Option{sms2fa.WithContent("SMS")}},
+		"bad country":       {opts: []sms2fa.Option{sms2fa.WithCountries("India")}},
+		"bad budget":        {opts: []sms2fa.Option{sms2fa.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour})}},
+		"bad lockout":       {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
+		"bad trusted origin": {opts: []sms2fa.Option{sms2fa.WithTrustedOrigins("not a url")}},
+	} {
+		s := secret
+		if tc.secret != nil {
+			s = tc.secret
+		}
+		if _, err := sms2fa.New(h.cookies, h.store, h.fake, s, user, tc.opts...); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, user, sms2fa.WithCodeLifetime(11*time.Minute), sms2fa.AllowLongCodeLifetime()); err != nil {
+		t.Errorf("an explicitly allowed long lifetime: %v", err)
+	}
+	if _, err := sms2fa.New(nil, h.store, h.fake, secret, user); err == nil {
+		t.Error("New accepted a nil session store")
+	}
+}
+
+// newServer serves handler for the test's lifetime.
+func newServer(t *testing.T, handler http.Handler) *serverURL {
+	srv := httptestNewServer(handler)
+	t.Cleanup(srv.Close)
+	return &serverURL{url: srv.URL}
+}
+
+type serverURL struct{ url string }
+
+func (c *client) getFrom(s *serverURL, path string) response {
+	c.h.t.Helper()
+	// The client's cookies were set for the harness's server, on the same
+	// host: copy them over so the other server sees the same browser.
+	from, _ := url.Parse(c.h.srv.URL)
+	to, _ := url.Parse(s.url)
+	c.http.Jar.SetCookies(to, c.http.Jar.Cookies(from))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, s.url+path, nil)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	return c.do(req)
+}

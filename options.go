@@ -1,0 +1,389 @@
+package sms2fa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Option configures a [Guard]. Options are applied in order after the
+// defaults; an invalid value makes [New] return an error.
+type Option func(*config) error
+
+// Rate is one send budget: Limit sends per Window.
+type Rate struct {
+	Limit  int
+	Window time.Duration
+}
+
+// maxCodeLifetime is NIST SP 800-63B's ceiling for an SMS code (§5.1.3.2:
+// "valid for at most 10 minutes"); longer needs AllowLongCodeLifetime.
+const maxCodeLifetime = 10 * time.Minute
+
+// config is every setting of a Guard, resolved.
+type config struct {
+	codeLength  int
+	policy      Policy
+	longTTL     bool
+	prefix      string
+	loginURL    string
+	sessionName string
+	reverify    time.Duration
+	page        *template.Template
+	messages    Messages
+	content     Content
+	purpose     string
+	sendTimeout time.Duration
+	onError     func(*gin.Context, error)
+	onEvent     func(context.Context, Event)
+	logger      *slog.Logger
+	now         func() time.Time
+	origins     []string
+
+	perUser, perPhone, perIP, perPrefix, global []Rate
+	prefixDigits                                int
+	countries                                   map[string]bool // nil: any country
+}
+
+func defaultConfig() config {
+	return config{
+		codeLength:  DefaultCodeLength,
+		policy:      DefaultPolicy(),
+		prefix:      "/2fa",
+		loginURL:    "/login",
+		sessionName: "sms2fa",
+		messages:    DefaultMessages(),
+		content:     ContentOTP,
+		purpose:     PurposeLogin,
+		sendTimeout: 15 * time.Second,
+		logger:      slog.Default(),
+		now:         time.Now,
+		// Send budgets. Per number: Twilio Verify allows 5 sends per number
+		// per 10 minutes and Sentry 3 per phone per 5 minutes; 3 per 10 minutes
+		// with 10 a day is stricter than both. Per IP: Auth0 allows 50 an hour;
+		// 20 is enough for an office behind one NAT.
+		perUser:      []Rate{{3, 10 * time.Minute}, {10, 24 * time.Hour}},
+		perPhone:     []Rate{{3, 10 * time.Minute}, {10, 24 * time.Hour}},
+		perIP:        []Rate{{20, time.Hour}},
+		perPrefix:    []Rate{{20, time.Hour}},
+		prefixDigits: 6,
+		global:       []Rate{{10000, 24 * time.Hour}},
+	}
+}
+
+// WithCodeLength sets the number of digits in a code, 4 to 8 (Way2API's
+// limits). Default 6, the minimum NIST SP 800-63B accepts.
+func WithCodeLength(n int) Option {
+	return func(c *config) error {
+		if n < MinCodeLength || n > MaxCodeLength {
+			return fmt.Errorf("sms2fa: code length must be %d to %d digits, got %d", MinCodeLength, MaxCodeLength, n)
+		}
+		c.codeLength = n
+		return nil
+	}
+}
+
+// WithCodeLifetime sets how long a code can be entered. Default 5 minutes.
+// Over 10 minutes (NIST SP 800-63B's limit) is refused unless
+// AllowLongCodeLifetime is also given.
+func WithCodeLifetime(d time.Duration) Option {
+	return func(c *config) error { c.policy.CodeTTL = d; return nil }
+}
+
+// AllowLongCodeLifetime lifts the 10-minute ceiling on WithCodeLifetime, for
+// apps that have weighed the longer window for guessing.
+func AllowLongCodeLifetime() Option {
+	return func(c *config) error { c.longTTL = true; return nil }
+}
+
+// WithMaxAttempts sets how many wrong codes one challenge survives. Default 5
+// (Twilio Verify's).
+func WithMaxAttempts(n int) Option {
+	return func(c *config) error { c.policy.MaxAttempts = n; return nil }
+}
+
+// WithResendCooldown sets the wait after the first send before another code
+// can be requested; each resend in the same challenge doubles it (30 s, 60 s,
+// 120 s, …). Default 30 s. Zero allows immediate resends, leaving only the
+// send budgets.
+func WithResendCooldown(d time.Duration) Option {
+	return func(c *config) error { c.policy.ResendCooldown = d; return nil }
+}
+
+// WithLockout sets the account-wide failure budget: threshold consecutive
+// wrong codes, across all of a user's challenges and sessions, lock the user
+// for d, doubling on each repeat lock up to maxD; a right code resets it.
+// Default 10, 15 minutes, 24 hours. A threshold of 0 turns lockout off.
+func WithLockout(threshold int, d, maxD time.Duration) Option {
+	return func(c *config) error {
+		c.policy.Lockout = Lockout{Threshold: threshold, Duration: d, Max: maxD}
+		return nil
+	}
+}
+
+// validPrefix accepts a rooted path without a trailing slash, made of
+// characters that need no escaping in a route: /2fa, /auth/sms.
+func validPrefix(p string) bool {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || strings.Contains(p, "//") {
+		return false
+	}
+	for _, r := range p {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._~-", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// WithPrefix sets where Mount puts the guard's routes. Default "/2fa": the
+// page is GET /2fa, and the forms post to /2fa/verify and /2fa/resend.
+func WithPrefix(p string) Option {
+	return func(c *config) error {
+		if !validPrefix(p) {
+			return fmt.Errorf("sms2fa: prefix %q must look like /2fa (rooted, no trailing slash)", p)
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithLoginURL sets where a visitor nobody has signed in is sent: a path on
+// this site or an absolute http(s) URL. Default "/login".
+func WithLoginURL(u string) Option {
+	return func(c *config) error {
+		p, err := url.Parse(u)
+		switch {
+		case err != nil || u == "":
+			return fmt.Errorf("sms2fa: login URL %q does not parse", u)
+		case p.Scheme == "" && p.Host == "" && !isLocalPath(u):
+			return fmt.Errorf("sms2fa: login URL %q must be a rooted path or an absolute URL", u)
+		case p.Scheme != "" && (p.Scheme != "http" && p.Scheme != "https" || p.Host == ""):
+			return fmt.Errorf("sms2fa: login URL %q must be http(s)", u)
+		}
+		c.loginURL = u
+		return nil
+	}
+}
+
+// WithSessionName sets the name of the guard's own session (its cookie, with
+// a cookie store). Default "sms2fa". The guard keeps its state apart from the
+// app's sessions, in the app's session store.
+func WithSessionName(name string) Option {
+	return func(c *config) error {
+		if name == "" || strings.ContainsAny(name, " \t\r\n;,=\"") {
+			return fmt.Errorf("sms2fa: session name %q is not a valid cookie name", name)
+		}
+		c.sessionName = name
+		return nil
+	}
+}
+
+// WithReverifyAfter makes a completed second factor expire after d, so the
+// user is asked for a new code. Default 0: the mark lasts as long as the
+// guard's session does.
+func WithReverifyAfter(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("sms2fa: re-verify age must not be negative, got %v", d)
+		}
+		c.reverify = d
+		return nil
+	}
+}
+
+// WithTemplate replaces the code-entry page. t is executed with a [PageData];
+// start from templates/page.html. Default: that embedded page.
+func WithTemplate(t *template.Template) Option {
+	return func(c *config) error {
+		if t == nil {
+			return errors.New("sms2fa: WithTemplate: nil template")
+		}
+		c.page = t
+		return nil
+	}
+}
+
+// WithMessages replaces the words the user sees, for translation or tone.
+// Empty fields keep their defaults (see [DefaultMessages]).
+func WithMessages(m Messages) Option {
+	return func(c *config) error { c.messages = c.messages.merge(m); return nil }
+}
+
+// WithContent sets whether the provider presents the code as an OTP or a PIN.
+// Default ContentOTP.
+func WithContent(k Content) Option {
+	return func(c *config) error {
+		if k != ContentOTP && k != ContentPIN {
+			return fmt.Errorf("sms2fa: content must be %q or %q, got %q", ContentOTP, ContentPIN, k)
+		}
+		c.content = k
+		return nil
+	}
+}
+
+// WithPurpose sets the purpose sent with each code, in the provider's
+// vocabulary (Way2API: login, two_factor_auth, …). Default "login". A sender
+// that implements [MessageChecker] validates it in New.
+func WithPurpose(p string) Option {
+	return func(c *config) error {
+		if p == "" {
+			return errors.New("sms2fa: purpose must not be empty")
+		}
+		c.purpose = p
+		return nil
+	}
+}
+
+// WithSendTimeout bounds one call to the Sender, retries included. Default 15
+// s. The send runs detached from the client's request, so a closed tab does
+// not cut an SMS off halfway.
+func WithSendTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("sms2fa: send timeout must be positive, got %v", d)
+		}
+		c.sendTimeout = d
+		return nil
+	}
+}
+
+// WithErrorHandler is called with every store, session or sender failure,
+// after it is logged and before the user gets a plain 503 (or, for a failed
+// send, the page saying so). Default: none.
+func WithErrorHandler(f func(c *gin.Context, err error)) Option {
+	return func(c *config) error { c.onError = f; return nil }
+}
+
+// WithEvents receives an [Event] for every send, verification, failure, lock
+// and refusal, for auditing and alerting. It runs on the request's goroutine:
+// hand slow work off. Events never carry the code. Default: none (events are
+// still logged).
+func WithEvents(f func(ctx context.Context, e Event)) Option {
+	return func(c *config) error { c.onEvent = f; return nil }
+}
+
+// WithLogger sets where events and failures are logged. Default
+// [slog.Default]().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("sms2fa: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithClock makes the guard read time from now instead of [time.Now], for the
+// waits it shows and the re-verify age. Give the store the same clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("sms2fa: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithTrustedOrigins lets POSTs come from these other origins
+// ("https://app.example.com"), for example a front end on another host.
+// Default: same origin only, as [http.CrossOriginProtection] decides.
+func WithTrustedOrigins(origins ...string) Option {
+	return func(c *config) error { c.origins = append(c.origins, origins...); return nil }
+}
+
+// WithUserLimit sets the send budgets per user. Default 3 per 10 minutes and
+// 10 per day. No rates turns the limit off.
+func WithUserLimit(rates ...Rate) Option {
+	return budgetOption(rates, func(c *config) *[]Rate { return &c.perUser })
+}
+
+// WithPhoneLimit sets the send budgets per phone number. Default 3 per 10
+// minutes and 10 per day (Twilio Verify allows 5 per 10 minutes, Sentry 3 per
+// 5 minutes). No rates turns the limit off.
+func WithPhoneLimit(rates ...Rate) Option {
+	return budgetOption(rates, func(c *config) *[]Rate { return &c.perPhone })
+}
+
+// WithIPLimit sets the send budgets per client IP, as gin's Context.ClientIP
+// reports it: configure the engine's trusted proxies, or every user behind
+// your load balancer shares one budget — and never trust a header a client
+// can set. Default 20 per hour (Auth0 allows 50). No rates turns it off.
+func WithIPLimit(rates ...Rate) Option {
+	return budgetOption(rates, func(c *config) *[]Rate { return &c.perIP })
+}
+
+// WithPrefixLimit sets the send budgets per number prefix — the country code
+// and the next digits national digits — so that a burst to many adjacent
+// numbers, the signature of SMS pumping, trips it. Default 6 digits, 20 sends
+// per hour. No rates turns it off.
+func WithPrefixLimit(digits int, rates ...Rate) Option {
+	return func(c *config) error {
+		if digits < 1 || digits > 12 {
+			return fmt.Errorf("sms2fa: prefix digits must be 1 to 12, got %d", digits)
+		}
+		c.prefixDigits = digits
+		return budgetOption(rates, func(c *config) *[]Rate { return &c.perPrefix })(c)
+	}
+}
+
+// WithGlobalLimit sets the budget for all sends together: past it, sending
+// stops for everyone until the window ends — a circuit breaker for a pumping
+// attack that beats every other budget — and an EventGlobalLimit says so.
+// Default 10,000 per day; set it to a few times your normal volume. No rates
+// turns it off.
+func WithGlobalLimit(rates ...Rate) Option {
+	return budgetOption(rates, func(c *config) *[]Rate { return &c.global })
+}
+
+// WithCountries allows codes only to numbers of these ISO 3166 regions ("IN",
+// "GB", …); others are refused before any send. Default: any valid number.
+// Way2API serves +91 (IN) only.
+func WithCountries(regions ...string) Option {
+	return func(c *config) error {
+		if len(regions) == 0 {
+			return errors.New("sms2fa: WithCountries needs at least one region")
+		}
+		c.countries = make(map[string]bool, len(regions))
+		for _, r := range regions {
+			if len(r) != 2 || strings.ToUpper(r) != r {
+				return fmt.Errorf("sms2fa: %q is not an ISO 3166 region code like IN", r)
+			}
+			c.countries[r] = true
+		}
+		return nil
+	}
+}
+
+// budgetOption validates rates and stores a copy in the list field picks.
+func budgetOption(rates []Rate, field func(*config) *[]Rate) Option {
+	return func(c *config) error {
+		for _, r := range rates {
+			if r.Limit < 1 || r.Window < time.Second {
+				return fmt.Errorf("sms2fa: a send budget needs a limit ≥ 1 and a window ≥ 1s, got %d per %v", r.Limit, r.Window)
+			}
+		}
+		*field(c) = append([]Rate(nil), rates...)
+		return nil
+	}
+}
+
+// validate checks what single options cannot: their combination.
+func (c *config) validate() error {
+	if err := c.policy.Validate(); err != nil {
+		return err
+	}
+	if c.policy.CodeTTL > maxCodeLifetime && !c.longTTL {
+		return fmt.Errorf("sms2fa: code lifetime %v is over NIST's 10 minutes; add AllowLongCodeLifetime() if you mean it", c.policy.CodeTTL)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package sms2fa
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/render"
+
+	"github.com/sms2fa/sms2fa/phone"
+)
+
+// PageData is what the code-entry page template is executed with. Every
+// string is already in the user's words (see [Messages]) and safe to print:
+// html/template escapes it.
+type PageData struct {
+	Lang       string
+	Title      string
+	Lead       string // "We sent a 6-digit code to +91 ••••••3210."
+	Message    string // the latest news, for the aria-live region
+	Alert      bool   // Message reports a problem
+	Phone      string // masked
+	CodeLength int
+	CodeLabel  string
+	Submit     string
+	CanVerify  bool // show the code form
+	ShowResend bool // show the resend form
+	ResendWait int  // seconds until resend is allowed; the button is disabled meanwhile
+	Resend     string
+	ResendIn   string // the button's label during the wait
+	// ResendInTemplate is ResendIn with {wait} left in, for the script's countdown.
+	ResendInTemplate string
+	NoScript         string
+	VerifyURL        string
+	ResendURL        string
+	StyleURL         string
+	ScriptURL        string
+}
+
+// jsonBody is every JSON answer of the guard; empty fields are left out.
+type jsonBody struct {
+	Error        string `json:"error,omitempty"`
+	Message      string `json:"message,omitempty"`
+	Verified     bool   `json:"verified,omitempty"`
+	Redirect     string `json:"redirect,omitempty"`
+	Phone        string `json:"phone,omitempty"`
+	VerifyURL    string `json:"verify_url,omitempty"`
+	ResendURL    string `json:"resend_url,omitempty"`
+	AttemptsLeft *int   `json:"attempts_left,omitempty"`
+	ExpiresIn    *int   `json:"expires_in,omitempty"` // seconds
+	ResendIn     *int   `json:"resend_in,omitempty"`  // seconds
+	RetryAfter   int    `json:"retry_after,omitempty"`
+	SendFailed   bool   `json:"send_failed,omitempty"`
+}
+
+// view is what one answer says, before it is rendered as the page or JSON.
+type view struct {
+	status int
+	code   string // the JSON "error"; empty for good news
+	msg    string
+	alert  bool
+	retry  time.Duration // Retry-After, when the refusal ends at a known time
+	bare   bool          // no challenge state to show (a refused cross-site POST)
+}
+
+// stateView describes a's standing state: a lock, a refused send, a dead or
+// expired code, a failed send — or nothing to report.
+func (g *Guard) stateView(a attempt, status int, code string) view {
+	m, now := g.cfg.messages, g.now()
+	v := view{status: status, code: code}
+	switch {
+	case a.refused != nil:
+		r := g.refusalView(a, a.refused)
+		v.msg, v.alert, v.retry = r.msg, true, r.retry
+	case a.ch.LockedUntil.After(now):
+		v.retry = ceilSeconds(a.ch.LockedUntil.Sub(now))
+		v.msg, v.alert = g.fill(m.Locked, a, v.retry), true
+	case a.sendErr != nil && errors.Is(a.sendErr, ErrMaybeSent):
+		v.msg = m.SendDelayed
+	case a.ch.SendFailed:
+		v.msg, v.alert = m.SendFailed, true
+	case a.ch.Attempts >= a.ch.MaxAttempts && a.ch.MaxAttempts > 0:
+		v.msg, v.alert = g.fill(m.TooManyAttempts, a, 0), true
+	case a.ch.ID != "" && !now.Before(a.ch.ExpiresAt):
+		v.msg, v.alert = m.CodeExpired, true
+	}
+	return v
+}
+
+// refusalView describes a refusal: a lock, a cooldown, a budget, a number
+// that cannot be used, or a code that is expired or out of attempts.
+func (g *Guard) refusalView(a attempt, err error) view {
+	m := g.cfg.messages
+	retry, _ := RetryAfter(err, g.now())
+	v := view{status: http.StatusTooManyRequests, alert: true, retry: retry}
+	switch {
+	case errors.Is(err, ErrLocked):
+		v.code, v.msg = codeLocked, g.fill(m.Locked, a, retry)
+	case errors.Is(err, ErrResendTooSoon):
+		v.code, v.msg = codeResendTooSoon, g.fill(m.ResendTooSoon, a, retry)
+	case errors.Is(err, ErrBudgetExceeded):
+		v.code, v.msg = codeSendLimited, g.fill(m.SendLimited, a, retry)
+	case errors.Is(err, ErrInvalidPhone), errors.Is(err, ErrCountryNotAllowed):
+		v.status, v.code, v.msg = http.StatusForbidden, codePhoneUnusable, m.PhoneUnusable
+	case errors.Is(err, ErrCodeExpired):
+		v.status, v.code, v.msg = http.StatusGone, codeExpired, m.CodeExpired
+	default: // ErrTooManyAttempts
+		v.status, v.code, v.msg = http.StatusGone, codeTooManyAttempts, g.fill(m.TooManyAttempts, a, 0)
+	}
+	return v
+}
+
+// fill fills a message's placeholders from a.
+func (g *Guard) fill(msg string, a attempt, wait time.Duration) string {
+	return fill(msg, vars{phone: g.phoneOf(a), length: g.cfg.codeLength, attempts: a.ch.AttemptsLeft(), wait: wait})
+}
+
+// phoneOf is the masked number the user's code went, or goes, to.
+func (g *Guard) phoneOf(a attempt) string {
+	if a.num.E164 != "" {
+		return a.num.Masked()
+	}
+	if a.ch.Phone != "" {
+		return phone.Mask(a.ch.Phone)
+	}
+	return ""
+}
+
+// resendWait is how long until a resend can succeed, as far as a shows.
+func (g *Guard) resendWait(a attempt, v view) time.Duration {
+	if v.retry > 0 {
+		return v.retry
+	}
+	if a.ch.ID == "" || a.ch.SendFailed || !a.ch.ConsumedAt.IsZero() || a.ch.Attempts >= a.ch.MaxAttempts {
+		return 0 // a resend opens a fresh challenge, with no cooldown
+	}
+	return ceilSeconds(a.ch.NextSendAt.Sub(g.now()))
+}
+
+// respond renders v, with a's state, as the page or as JSON.
+func (g *Guard) respond(c *gin.Context, a attempt, v view) {
+	if v.retry > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(v.retry/time.Second)))
+	}
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c.Request) {
+		c.AbortWithStatusJSON(v.status, g.jsonFor(a, v))
+		return
+	}
+	if v.bare {
+		c.Data(v.status, "text/plain; charset=utf-8", []byte(v.msg+"\n"))
+		c.Abort()
+		return
+	}
+	// The page is the one place a login can be phished or framed: no
+	// framing, no third-party anything, forms post only here.
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	c.Render(v.status, render.HTML{Template: g.page, Name: g.page.Name(), Data: g.pageFor(a, v)})
+	c.Abort()
+}
+
+func (g *Guard) pageFor(a attempt, v view) PageData {
+	m, now := g.cfg.messages, g.now()
+	wait := g.resendWait(a, v)
+	locked := a.ch.LockedUntil.After(now) || errors.Is(a.refused, ErrLocked) || v.code == codeLocked
+	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
+	d := PageData{
+		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,
+		Phone: g.phoneOf(a), CodeLength: g.cfg.codeLength, CodeLabel: m.CodeLabel, Submit: m.Submit,
+		CanVerify:  a.ch.ID != "" && a.ch.Live(now) && !locked,
+		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
+		ResendWait: int(wait / time.Second),
+		Resend:     m.Resend, ResendIn: g.fill(m.ResendIn, a, wait), ResendInTemplate: m.ResendIn, NoScript: m.NoScript,
+		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
+	}
+	if a.ch.ID != "" && !a.ch.SendFailed {
+		d.Lead = g.fill(m.Lead, a, 0)
+	}
+	return d
+}
+
+func (g *Guard) jsonFor(a attempt, v view) jsonBody {
+	b := jsonBody{Error: v.code, Message: v.msg, Phone: g.phoneOf(a), VerifyURL: g.urls.verify, ResendURL: g.urls.resend}
+	if v.bare {
+		return jsonBody{Error: v.code, Message: v.msg}
+	}
+	if v.retry > 0 {
+		b.RetryAfter = int(v.retry / time.Second)
+	}
+	if a.ch.ID != "" {
+		now := g.now()
+		left := a.ch.AttemptsLeft()
+		expires := max(int(ceilSeconds(a.ch.ExpiresAt.Sub(now))/time.Second), 0)
+		resend := int(g.resendWait(a, v) / time.Second)
+		b.AttemptsLeft, b.ExpiresIn, b.ResendIn = &left, &expires, &resend
+		b.SendFailed = a.ch.SendFailed
+	}
+	return b
+}
