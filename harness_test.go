@@ -29,9 +29,9 @@ import (
 // The test app's users: a first factor as simple as it gets, so that every
 // test is about the second.
 var phones = map[string]string{
-	"alice": "+91 98765 43210",
-	"bob":   "+91 98123 45678",
-	"zed":   "+44 7911 123456", // a valid UK mobile, for the country list
+	"alice":        "+91 98765 43210",
+	"bob":          "+91 98123 45678",
+	"zed":          "+44 7911 123456", // a valid UK mobile, for the country list
 	"nobody-phone": "12345",
 }
 

@@ -377,7 +377,7 @@ func (h *harness) forgeNext(c *client, path string) string {
 
 type headerRecorder struct{ h http.Header }
 
-func (r *headerRecorder) Header() http.Header       { return r.h }
+func (r *headerRecorder) Header() http.Header         { return r.h }
 func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *headerRecorder) WriteHeader(int)             {}
 
@@ -387,9 +387,12 @@ func TestCrossSitePOSTRefused(t *testing.T) {
 	c.get("/app/home")
 	code := h.code(alicePhone)
 	for name, set := range map[string]func(*http.Request){
-		"foreign origin":        func(r *http.Request) { r.Header.Set("Origin", "https://evil.example"); r.Header.Del("Sec-Fetch-Site") },
-		"sec-fetch-site":        func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") },
-		"sec-fetch-site + json": func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site"); r.Header.Set("Accept", "application/json") },
+		"foreign origin": func(r *http.Request) { r.Header.Set("Origin", "https://evil.example"); r.Header.Del("Sec-Fetch-Site") },
+		"sec-fetch-site": func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") },
+		"sec-fetch-site + json": func(r *http.Request) {
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set("Accept", "application/json")
+		},
 	} {
 		for _, path := range []string{"/2fa/verify", "/2fa/resend"} {
 			req := c.postRequest(path, url.Values{"code": {code}})
@@ -656,17 +659,17 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		secret []byte
 		opts   []sms2fa.Option
 	}{
-		"short secret":      {secret: []byte("too short"), opts: nil},
-		"code length 3":     {opts: []sms2fa.Option{sms2fa.WithCodeLength(3)}},
-		"code length 9":     {opts: []sms2fa.Option{sms2fa.WithCodeLength(9)}},
-		"11 minute codes":   {opts: []sms2fa.Option{sms2fa.WithCodeLifetime(11 * time.Minute)}},
-		"zero attempts":     {opts: []sms2fa.Option{sms2fa.WithMaxAttempts(0)}},
-		"bad prefix":        {opts: []sms2fa.Option{sms2fa.WithPrefix("2fa/")}},
-		"bad login URL":     {opts: []sms2fa.Option{sms2fa.WithLoginURL("javascript:alert(1)")}},
-		"bad content":       {opts: []sms2fa.Option{sms2fa.WithContent("SMS")}},
-		"bad country":       {opts: []sms2fa.Option{sms2fa.WithCountries("India")}},
-		"bad budget":        {opts: []sms2fa.Option{sms2fa.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour})}},
-		"bad lockout":       {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
+		"short secret":       {secret: []byte("too short"), opts: nil},
+		"code length 3":      {opts: []sms2fa.Option{sms2fa.WithCodeLength(3)}},
+		"code length 9":      {opts: []sms2fa.Option{sms2fa.WithCodeLength(9)}},
+		"11 minute codes":    {opts: []sms2fa.Option{sms2fa.WithCodeLifetime(11 * time.Minute)}},
+		"zero attempts":      {opts: []sms2fa.Option{sms2fa.WithMaxAttempts(0)}},
+		"bad prefix":         {opts: []sms2fa.Option{sms2fa.WithPrefix("2fa/")}},
+		"bad login URL":      {opts: []sms2fa.Option{sms2fa.WithLoginURL("javascript:alert(1)")}},
+		"bad content":        {opts: []sms2fa.Option{sms2fa.WithContent("SMS")}},
+		"bad country":        {opts: []sms2fa.Option{sms2fa.WithCountries("India")}},
+		"bad budget":         {opts: []sms2fa.Option{sms2fa.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour})}},
+		"bad lockout":        {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
 		"bad trusted origin": {opts: []sms2fa.Option{sms2fa.WithTrustedOrigins("not a url")}},
 	} {
 		s := secret
