@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
@@ -43,7 +43,7 @@ const (
 // harness is a real Gin app on a real HTTP server, guarded by a real guard on
 // a real SQLite file, with the fake sender and a hand-moved clock.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *testclock.Clock
 	store   *store.SQL
 	fake    *sender.Fake
@@ -51,8 +51,21 @@ type harness struct {
 	srv     *httptest.Server
 	cookies *sessions.CookieStore
 	logs    *syncBuffer
+	open    opener
+	opts    []sms2fa.Option
 	mu      sync.Mutex
 	events  []sms2fa.Event
+}
+
+// instance starts another app server — its own Gin engine, guard and store
+// handle — on the harness's database, as a second instance behind a load
+// balancer would be. It returns the server's URL.
+func (h *harness) instance() string {
+	h.t.Helper()
+	st := h.open(h.t, h.clock.Now)
+	srv := httptest.NewServer(h.app(h.newGuard(st, h.opts...)))
+	h.t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 type syncBuffer struct {
@@ -74,19 +87,49 @@ func (s *syncBuffer) String() string {
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
 
-func newHarness(t *testing.T, opts ...sms2fa.Option) *harness {
+// opener opens a store handle on the test's database with the given clock.
+type opener func(t testing.TB, now func() time.Time) *store.SQL
+
+// onSQLite returns an opener for a new SQLite file.
+func onSQLite(t testing.TB) opener {
+	path := filepath.Join(t.TempDir(), "sms2fa.db")
+	return func(t testing.TB, now func() time.Time) *store.SQL {
+		return mustOpen(t)(store.OpenSQLite(context.Background(), path, store.WithClock(now)))
+	}
+}
+
+// onPostgres returns an opener for a new schema on the test Postgres server.
+func onPostgres(t testing.TB) opener {
+	dsn := pgtest.Fresh(t)
+	return func(t testing.TB, now func() time.Time) *store.SQL {
+		return mustOpen(t)(store.OpenPostgres(context.Background(), dsn, store.WithClock(now)))
+	}
+}
+
+func mustOpen(t testing.TB) func(*store.SQL, error) *store.SQL {
+	return func(s *store.SQL, err error) *store.SQL {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("opening the store: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+func newHarness(t testing.TB, opts ...sms2fa.Option) *harness {
+	t.Helper()
+	return newHarnessOn(t, onSQLite(t), opts...)
+}
+
+func newHarnessOn(t testing.TB, open opener, opts ...sms2fa.Option) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	h := &harness{t: t, clock: testclock.New(testclock.Start), fake: sender.NewFake(), logs: &syncBuffer{}}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "sms2fa.db"), store.WithClock(h.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h.store = st
+	h := &harness{t: t, clock: testclock.New(testclock.Start), fake: sender.NewFake(), logs: &syncBuffer{}, open: open, opts: opts}
+	h.store = open(t, h.clock.Now)
 	h.cookies = sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!"))
 	h.cookies.Options.HttpOnly = true
-	h.guard = h.newGuard(st, opts...)
+	h.guard = h.newGuard(h.store, opts...)
 	h.srv = httptest.NewServer(h.app(h.guard))
 	t.Cleanup(h.srv.Close)
 	return h
@@ -121,7 +164,16 @@ func (h *harness) currentUser(c *gin.Context) (sms2fa.User, bool) {
 	if name == "" {
 		return sms2fa.User{}, false
 	}
-	return sms2fa.User{ID: name, Phone: phones[name]}, true
+	return sms2fa.User{ID: name, Phone: phoneOf(name)}, true
+}
+
+// phoneOf gives the named user's phone; users p00 … p99 have adjacent
+// numbers, +91 98765 43200 to +91 98765 43299.
+func phoneOf(name string) string {
+	if len(name) == 3 && name[0] == 'p' {
+		return "+91 98765 432" + name[1:]
+	}
+	return phones[name]
 }
 
 func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
@@ -156,7 +208,8 @@ func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
 type client struct {
 	h    *harness
 	http *http.Client
-	json bool // ask for JSON
+	json bool   // ask for JSON
+	base string // the server's URL; cookies for 127.0.0.1 go to every port
 }
 
 func (h *harness) client() *client {
@@ -164,7 +217,7 @@ func (h *harness) client() *client {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return &client{h: h, http: &http.Client{
+	return &client{h: h, base: h.srv.URL, http: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -179,7 +232,7 @@ type response struct {
 
 func (r response) location() string { return r.header.Get("Location") }
 
-func (r response) decode(t *testing.T) map[string]any {
+func (r response) decode(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
@@ -207,7 +260,7 @@ func (c *client) do(req *http.Request) response {
 
 func (c *client) get(path string) response {
 	c.h.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, c.h.srv.URL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
 	if err != nil {
 		c.h.t.Fatal(err)
 	}
@@ -221,12 +274,12 @@ func (c *client) post(path string, form url.Values) response {
 }
 
 func (c *client) postRequest(path string, form url.Values) *http.Request {
-	req, err := http.NewRequest(http.MethodPost, c.h.srv.URL+path, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		c.h.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", c.h.srv.URL)
+	req.Header.Set("Origin", c.base)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	return req
 }
@@ -234,7 +287,7 @@ func (c *client) postRequest(path string, form url.Values) *http.Request {
 func (c *client) postJSON(path string, body any) response {
 	c.h.t.Helper()
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(http.MethodPost, c.h.srv.URL+path, bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, c.base+path, bytes.NewReader(b))
 	if err != nil {
 		c.h.t.Fatal(err)
 	}
@@ -266,12 +319,18 @@ func (h *harness) code(number string) string {
 	return m.Code
 }
 
-// wrong returns a code that is not the last one sent to number.
-func (h *harness) wrong(number string) string {
-	if h.code(number) == "000000" {
-		return "111111"
+// wrong returns a code that no one was sent, so it is wrong for every
+// challenge of the test.
+func (h *harness) wrong() string {
+	sent := map[string]bool{}
+	for _, m := range h.fake.Messages() {
+		sent[m.Code] = true
 	}
-	return "000000"
+	for d := byte('0'); ; d++ {
+		if c := strings.Repeat(string(d), 6); !sent[c] {
+			return c
+		}
+	}
 }
 
 // challenge reads the session's pending challenge straight from the store's
@@ -305,7 +364,7 @@ func (h *harness) allEvents() []sms2fa.Event {
 }
 
 // want fails unless r has the given status (and, if set, Location).
-func want(t *testing.T, what string, r response, status int, location string) {
+func want(t testing.TB, what string, r response, status int, location string) {
 	t.Helper()
 	if r.status != status || location != "" && r.location() != location {
 		t.Fatalf("%s: %d %q, want %d %q; body %.300q", what, r.status, r.location(), status, location, r.body)
@@ -321,7 +380,7 @@ func (h *harness) signIn(user, number string) *client {
 	return c
 }
 
-func jsonInt(t *testing.T, m map[string]any, key string) int {
+func jsonInt(t testing.TB, m map[string]any, key string) int {
 	t.Helper()
 	v, ok := m[key].(float64)
 	if !ok {
@@ -329,8 +388,5 @@ func jsonInt(t *testing.T, m map[string]any, key string) int {
 	}
 	return int(v)
 }
-
-var _ = fmt.Sprint
-var _ = time.Second
 
 func httptestNewServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }

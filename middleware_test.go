@@ -137,7 +137,7 @@ func TestParallelWrongGuessesAreAllCounted(t *testing.T) {
 	c := h.client().login("alice")
 	c.json = true
 	c.get("/app/home")
-	wrong := h.wrong(alicePhone)
+	wrong := h.wrong()
 	const n = 30
 	var wg sync.WaitGroup
 	for range n {
@@ -162,7 +162,7 @@ func TestNoMoreThanMaxAttemptsChecked(t *testing.T) {
 	h := newHarness(t)
 	c := h.client().login("alice")
 	c.get("/app/home")
-	wrong := h.wrong(alicePhone)
+	wrong := h.wrong()
 	var wg sync.WaitGroup
 	for range 25 {
 		wg.Add(1)
@@ -189,7 +189,7 @@ func TestWrongCodeShowsAttemptsLeft(t *testing.T) {
 	h := newHarness(t)
 	c := h.client().login("alice")
 	c.get("/app/home")
-	r := c.verify(h.wrong(alicePhone))
+	r := c.verify(h.wrong())
 	want(t, "wrong code", r, http.StatusUnprocessableEntity, "")
 	if !strings.Contains(r.body, "That code is not right. 4 attempts left.") || !strings.Contains(r.body, `role="alert"`) {
 		t.Fatalf("wrong-code page: %s", r.body)
@@ -266,7 +266,7 @@ func TestLockout(t *testing.T) {
 	h := newHarness(t, sms2fa.WithLockout(3, 15*time.Minute, time.Hour))
 	c := h.client().login("alice")
 	c.get("/app/home")
-	wrong := h.wrong(alicePhone)
+	wrong := h.wrong()
 	c.verify(wrong)
 	c.verify(wrong)
 	r := c.verify(wrong)
@@ -423,7 +423,7 @@ func TestJSONMode(t *testing.T) {
 		m["phone"] != "+91 ••••••3210" || jsonInt(t, m, "expires_in") != 300 || jsonInt(t, m, "attempts_left") != 5 {
 		t.Fatalf("guarded: %s", r.body)
 	}
-	r = c.postJSON("/2fa/verify", map[string]string{"code": h.wrong(alicePhone)})
+	r = c.postJSON("/2fa/verify", map[string]string{"code": h.wrong()})
 	want(t, "wrong", r, http.StatusUnprocessableEntity, "")
 	if m := r.decode(t); m["error"] != "code_invalid" || jsonInt(t, m, "attempts_left") != 4 {
 		t.Fatalf("wrong: %s", r.body)
@@ -558,7 +558,7 @@ func TestCodeNeverLeaks(t *testing.T) {
 	h := newHarness(t)
 	c := h.client().login("alice")
 	c.get("/app/home")
-	c.verify(h.wrong(alicePhone))
+	c.verify(h.wrong())
 	c.post("/2fa/resend", nil)
 	h.clock.Advance(time.Minute)
 	c.post("/2fa/resend", nil)

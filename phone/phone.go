@@ -1,0 +1,298 @@
+// Package phone validates and normalises the phone numbers that receive SMS
+// codes, using github.com/nyaruka/phonenumbers (the Go port of Google's
+// libphonenumber) for the per-country numbering plans.
+//
+// [Parse] turns what a person typed into a [Number] in E.164 form and refuses
+// numbers that cannot receive an SMS code. [Number.Masked] and [Mask] give the
+// forms that may be shown or logged.
+package phone
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Sentinel errors of [Parse]; match them with [errors.Is].
+var (
+	// ErrInvalid: the input is not a valid phone number.
+	ErrInvalid = errors.New("phone: invalid number")
+	// ErrNotMobile: the number is valid but of a kind that cannot receive an
+	// SMS code (fixed line, premium rate, toll free, …).
+	ErrNotMobile = errors.New("phone: number cannot receive SMS codes")
+)
+
+// maxInput bounds what Parse looks at: the longest E.164 number has 15 digits,
+// so 64 characters leave ample room for spaces, dashes and parentheses while
+// keeping hostile input from reaching the regular expressions of phonenumbers
+// (which caps at 250 characters itself).
+const maxInput = 64
+
+// maxQuoted is how many characters of a refused input an error quotes.
+const maxQuoted = 32
+
+// Number is a valid phone number that can receive SMS codes. The zero value is
+// no number: its methods return "".
+type Number struct {
+	E164        string // "+919876543210"
+	Region      string // ISO 3166-1 alpha-2 region, e.g. "IN"; "001" for non-geographic numbers (+800, +882, …)
+	CountryCode int    // ITU country calling code, e.g. 91
+	National    string // national significant number, digits only, e.g. "9876543210"
+}
+
+// Parse validates raw and returns it as a [Number]. raw may carry human
+// formatting: spaces, dashes, dots, slashes and parentheses
+// ("+91 98765 43210", "+91-98765-43210", "+1 (650) 253-0000"). Digits must be
+// ASCII.
+//
+// With defaultRegion == "" raw must be international: a leading "+" and the
+// country code. Otherwise defaultRegion (ISO 3166-1 alpha-2, any case) says how
+// to read a national number without "+", as in Parse("098765 43210", "IN").
+//
+// An input that is not a valid number gives an error wrapping [ErrInvalid];
+// letters (vanity numbers such as "1-800-FLOWERS") and extensions are refused
+// too, since an SMS can reach neither. A valid number that is not a mobile,
+// "fixed line or mobile" (as in the US, where the two cannot be told apart) or
+// VoIP number gives an error wrapping [ErrNotMobile]. An unknown defaultRegion
+// is a programming error and wraps neither sentinel. Parse never panics.
+func Parse(raw, defaultRegion string) (Number, error) {
+	s := strings.TrimSpace(raw)
+	if err := checkChars(s); err != nil {
+		return Number{}, fmt.Errorf("%w %s: %s", ErrInvalid, quote(raw), err)
+	}
+	region := strings.ToUpper(defaultRegion)
+	if region == "" {
+		if !strings.HasPrefix(s, "+") {
+			return Number{}, fmt.Errorf("%w %s: must start with + and the country code, as in +919876543210", ErrInvalid, quote(raw))
+		}
+	} else if !phonenumbers.GetSupportedRegions()[region] {
+		return Number{}, fmt.Errorf("phone: unknown default region %s", quote(defaultRegion))
+	}
+
+	pn, err := phonenumbers.Parse(s, region)
+	if err != nil {
+		return Number{}, fmt.Errorf("%w %s: %s", ErrInvalid, quote(raw), parseProblem(err))
+	}
+	// GetNumberType is UNKNOWN exactly when IsValidNumber is false (both match
+	// the national number against the region's patterns); calling it alone
+	// halves the cost of Parse.
+	t := phonenumbers.GetNumberType(pn)
+	if t == phonenumbers.UNKNOWN {
+		return Number{}, fmt.Errorf("%w %s: %s", ErrInvalid, quote(raw), validity(pn))
+	}
+	if !canReceiveSMS(t) {
+		return Number{}, fmt.Errorf("%w: %s is a %s number", ErrNotMobile, quote(raw), typeName(t))
+	}
+	return Number{
+		E164:        phonenumbers.Format(pn, phonenumbers.E164),
+		Region:      phonenumbers.GetRegionCodeForNumber(pn),
+		CountryCode: int(pn.GetCountryCode()),
+		National:    phonenumbers.GetNationalSignificantNumber(pn),
+	}, nil
+}
+
+// checkChars refuses what no phone number a person types for SMS contains:
+// letters (phonenumbers would read "FLOWERS" as keypad digits), extension
+// markers, and anything but digits and the usual separators. It also bounds
+// the length before phonenumbers sees the input.
+func checkChars(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty")
+	case len(s) > maxInput:
+		return fmt.Errorf("longer than %d characters", maxInput)
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	}
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0:
+		case r == '+':
+			return errors.New(`"+" may only come first`)
+		case r == '-', r == '.', r == '/', r == '(', r == ')', unicode.IsSpace(r), unicode.Is(unicode.Pd, r):
+		case unicode.IsLetter(r):
+			return errors.New("contains letters")
+		default:
+			return fmt.Errorf("unexpected character %q", r)
+		}
+	}
+	if digits == 0 {
+		return errors.New("contains no digits")
+	}
+	return nil
+}
+
+// parseProblem says in words why phonenumbers.Parse refused a number.
+func parseProblem(err error) string {
+	switch {
+	case errors.Is(err, phonenumbers.ErrInvalidCountryCode):
+		return "unknown country code"
+	case errors.Is(err, phonenumbers.ErrTooShortNSN), errors.Is(err, phonenumbers.ErrTooShortAfterIDD):
+		return "too short"
+	case errors.Is(err, phonenumbers.ErrNumTooLong):
+		return "too long"
+	case errors.Is(err, phonenumbers.ErrNotANumber):
+		return "not a phone number"
+	}
+	return err.Error()
+}
+
+// validity says in words why a parsed number is not valid.
+func validity(pn *phonenumbers.PhoneNumber) string {
+	switch phonenumbers.IsPossibleNumberWithReason(pn) {
+	case phonenumbers.INVALID_COUNTRY_CODE:
+		return "unknown country code"
+	case phonenumbers.TOO_SHORT:
+		return "too short"
+	case phonenumbers.TOO_LONG:
+		return "too long"
+	case phonenumbers.INVALID_LENGTH:
+		return "wrong number of digits"
+	}
+	if r := phonenumbers.GetRegionCodeForNumber(pn); r != "" && r != phonenumbers.UNKNOWN_REGION {
+		return "not a number in use in " + r
+	}
+	return fmt.Sprintf("not a number in use under country code +%d", pn.GetCountryCode())
+}
+
+// canReceiveSMS reports whether numbers of type t can receive an SMS code.
+// Everything else is refused: fixed lines cannot take SMS, pagers and
+// voicemail access numbers do not reach a person's phone, and premium-rate,
+// shared-cost, toll-free and UAN numbers are where SMS pumping (toll fraud)
+// sends its traffic — premium-rate above all, since their owner is paid for
+// every message an attacker makes us send.
+func canReceiveSMS(t phonenumbers.PhoneNumberType) bool {
+	switch t {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE, phonenumbers.VOIP:
+		return true
+	}
+	return false
+}
+
+// typeName names a number type for an error message.
+func typeName(t phonenumbers.PhoneNumberType) string {
+	switch t {
+	case phonenumbers.FIXED_LINE:
+		return "fixed-line"
+	case phonenumbers.TOLL_FREE:
+		return "toll-free"
+	case phonenumbers.PREMIUM_RATE:
+		return "premium-rate"
+	case phonenumbers.SHARED_COST:
+		return "shared-cost"
+	case phonenumbers.PERSONAL_NUMBER:
+		return "personal (forwarding)"
+	case phonenumbers.PAGER:
+		return "pager"
+	case phonenumbers.UAN:
+		return "universal access (UAN)"
+	case phonenumbers.VOICEMAIL:
+		return "voicemail access"
+	}
+	return "unknown-type"
+}
+
+// quote renders untrusted input for an error message: Go-quoted, so control
+// characters and quotes are escaped, and cut to maxQuoted characters.
+func quote(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(string([]rune(s)[:maxQuoted])) + "…"
+}
+
+// String returns n.E164.
+func (n Number) String() string { return n.E164 }
+
+// Digits returns the E.164 form without "+", as SMS gateways such as Way2API
+// want it: "919876543210".
+func (n Number) Digits() string { return strings.TrimPrefix(n.E164, "+") }
+
+// Masked returns the number as it may be shown to its owner or written to a
+// log: the country code, a space, one "•" per hidden digit and the last four
+// digits, as in "+91 ••••••3210". At least half of the national number is
+// always hidden.
+func (n Number) Masked() string {
+	if n.E164 == "" {
+		return ""
+	}
+	return mask(strconv.Itoa(n.CountryCode), n.National)
+}
+
+// Prefix returns "+", the country code and the first digits of the national
+// number, as in "+9198765" for Prefix(5) of +919876543210; digits is clamped
+// to [0, len(National)]. Send budgets keyed by a prefix catch bursts to
+// adjacent numbers, the signature of SMS pumping.
+func (n Number) Prefix(digits int) string {
+	if n.E164 == "" {
+		return ""
+	}
+	digits = min(max(digits, 0), len(n.National))
+	return "+" + strconv.Itoa(n.CountryCode) + n.National[:digits]
+}
+
+// Mask masks a number that is already in E.164 form without validating it,
+// for logs. It keeps the country code when phonenumbers knows it and the
+// string starts with "+"; otherwise only the last digits. It shows at most the
+// last four digits and at most half of the digits after the country code, so
+// it never returns the whole number, whatever the input. Characters other than
+// ASCII digits are dropped.
+func Mask(e164 string) string {
+	digits := make([]byte, 0, len(e164))
+	for i := 0; i < len(e164); i++ {
+		if c := e164[i]; c >= '0' && c <= '9' {
+			digits = append(digits, c)
+		}
+	}
+	if len(digits) == 0 {
+		return ""
+	}
+	if strings.HasPrefix(strings.TrimSpace(e164), "+") {
+		if cc := countryCode(digits); cc > 0 {
+			return mask(string(digits[:cc]), string(digits[cc:]))
+		}
+	}
+	return hide(string(digits))
+}
+
+// countryCode returns the length of the country code that digits starts with,
+// or 0 if phonenumbers knows none. Country codes are a prefix code (ITU-T
+// E.164 §6.2.1): at most one of the 1-, 2- and 3-digit prefixes is assigned.
+// At least one digit is left for the national number.
+func countryCode(digits []byte) int {
+	const maxCountryCode = 3 // digits, ITU-T E.164
+	if digits[0] == '0' {
+		return 0
+	}
+	for n := 1; n <= maxCountryCode && n < len(digits); n++ {
+		cc, _ := strconv.Atoi(string(digits[:n]))
+		if phonenumbers.GetRegionCodeForCountryCode(cc) != phonenumbers.UNKNOWN_REGION {
+			return n
+		}
+	}
+	return 0
+}
+
+// shown is how many trailing digits a masked number keeps: the last four, the
+// convention of banks and of the code-entry page ("+91 ••••••3210").
+const shown = 4
+
+// mask formats a country code and a national number as "+cc ••••1234".
+func mask(cc, national string) string {
+	return "+" + cc + " " + hide(national)
+}
+
+// hide replaces all but the last digits of s with "•": at most shown digits,
+// and never more than half of s, so that short inputs stay mostly hidden.
+func hide(s string) string {
+	keep := min(shown, len(s)/2)
+	return strings.Repeat("•", len(s)-keep) + s[len(s)-keep:]
+}

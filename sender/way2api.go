@@ -1,0 +1,542 @@
+package sender
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/phone"
+)
+
+// Compile-time checks.
+var (
+	_ sms2fa.Sender         = (*Way2API)(nil)
+	_ sms2fa.MessageChecker = (*Way2API)(nil)
+	_ slog.LogValuer        = (*Way2API)(nil)
+	_ fmt.Formatter         = (*Way2API)(nil)
+)
+
+// The endpoint, from the contract (shared/way2api.md).
+const (
+	defaultBaseURL = "https://app.way2api.com"
+	endpointPath   = "/api/v1/aws/send_otp-pin"
+)
+
+// Defaults of the options.
+const (
+	defaultShareWith  = "no_one"
+	defaultMaxTries   = 3
+	defaultTimeBudget = 10 * time.Second
+	// maxMaxTries bounds WithMaxTries: past a handful of tries a login is
+	// better told to try later than kept waiting while the provider is hammered.
+	maxMaxTries = 10
+)
+
+// Retry timing.
+const (
+	// backoffBase and backoffCap shape the wait after a 500 or 503 without
+	// Retry-After: 500 ms, 1 s, 2 s, … up to 4 s, each with "equal jitter"
+	// (half fixed, half random), after AWS's "Exponential Backoff And Jitter"
+	// (2015), so that many senders hit by one outage do not retry in lockstep.
+	backoffBase = 500 * time.Millisecond
+	backoffCap  = 4 * time.Second
+	// minAttempt is the time a retry needs to be worth starting: with less
+	// left, it would likely time out after the request was written, turning a
+	// clean failure into an uncertain one (and maybe a charge).
+	minAttempt = time.Second
+)
+
+// Timeouts of the default HTTP client. net/http's DefaultTransport allows 30 s
+// to dial and 10 s for TLS; a send has a 10 s budget by default, so connecting
+// gets at most half of it. Waiting for the answer is bounded by the budget.
+const (
+	dialTimeout = 5 * time.Second
+	tlsTimeout  = 5 * time.Second
+	idleTimeout = 90 * time.Second // as net/http's DefaultTransport
+)
+
+// Number length limits: ITU-T E.164 numbers have at most 15 digits, country
+// code included; the shortest in service (country code plus a 4-digit
+// subscriber number, e.g. Niue) have 7.
+const (
+	minNumberDigits = 7
+	maxNumberDigits = 15
+)
+
+// Way2API sends codes through Way2API's "Send OTP/PIN by SMS" endpoint,
+// following its documented contract: POST {BaseURL}/api/v1/aws/send_otp-pin with
+// a bearer API key and a JSON body of number, content, value, purpose and
+// share_with.
+//
+// Send validates the message before any network call, then retries only what
+// cannot deliver a second SMS: a 429 after its Retry-After, a 500 or 503 after
+// a jittered exponential backoff, and a connection that failed before the
+// request was written. Every retry sends the same body, so a duplicate would
+// at least carry the same code. All tries fit in one time budget inside the
+// caller's deadline. Errors are [*Error] values.
+//
+// The API key never appears in errors, logs or formatted output of a
+// Way2API: String, GoString, Format and LogValue redact it. A Way2API is
+// immutable and safe for concurrent use.
+type Way2API struct {
+	key       func() string // a closure, so that no fmt verb or reflection on a copied struct can reach the key
+	endpoint  string
+	client    *http.Client
+	content   sms2fa.Content
+	purpose   string
+	shareWith string
+	maxTries  int
+	budget    time.Duration
+
+	sleep func(ctx context.Context, d time.Duration) error // waits between tries; replaced in tests
+	now   func() time.Time                                 // reads Retry-After dates
+	rand  func(n int64) int64                              // jitter in [0, n)
+}
+
+// Way2APIOption configures [NewWay2API].
+type Way2APIOption func(*way2apiConfig)
+
+// way2apiConfig collects options before NewWay2API validates them.
+type way2apiConfig struct {
+	baseURL   string
+	client    *http.Client
+	content   sms2fa.Content
+	purpose   string
+	shareWith string
+	maxTries  int
+	budget    time.Duration
+	problems  []string
+}
+
+// WithBaseURL sets where the endpoint lives, for a proxy or a test server:
+// an absolute http or https URL, optionally with a path prefix, without query,
+// fragment or credentials. Defaults to https://app.way2api.com.
+func WithBaseURL(u string) Way2APIOption {
+	return func(c *way2apiConfig) { c.baseURL = u }
+}
+
+// WithHTTPClient sets the HTTP client. Redirects are never followed whatever
+// the client says (a redirected POST can be replayed or turned into a GET), so
+// a copy of c is used with its CheckRedirect replaced. Defaults to a client of
+// its own with bounded dial and TLS handshake times; never
+// [http.DefaultClient].
+func WithHTTPClient(c *http.Client) Way2APIOption {
+	return func(cfg *way2apiConfig) {
+		if c == nil {
+			cfg.problems = append(cfg.problems, "HTTP client is nil")
+		}
+		cfg.client = c
+	}
+}
+
+// WithContent sets the content used when a message does not say: "OTP" or
+// "PIN". Defaults to [sms2fa.ContentOTP].
+func WithContent(c sms2fa.Content) Way2APIOption {
+	return func(cfg *way2apiConfig) { cfg.content = c }
+}
+
+// WithPurpose sets the purpose used when a message does not say; it must be
+// one of Way2API's documented purposes (login, registration, password_reset,
+// transaction, account_verification, two_factor_auth, payment_confirmation,
+// order_confirmation, profile_update, withdrawal). Defaults to
+// [sms2fa.PurposeLogin].
+func WithPurpose(p string) Way2APIOption {
+	return func(c *way2apiConfig) { c.purpose = p }
+}
+
+// WithShareWith sets share_with, one of no_one, executive, manager,
+// support_team, admin. Defaults to no_one.
+func WithShareWith(s string) Way2APIOption {
+	return func(c *way2apiConfig) { c.shareWith = s }
+}
+
+// WithMaxTries sets how many HTTP attempts one Send may make, between 1 (no
+// retry) and 10. Only failures the contract calls safe to retry are retried.
+// Defaults to 3.
+func WithMaxTries(n int) Way2APIOption {
+	return func(c *way2apiConfig) { c.maxTries = n }
+}
+
+// WithTimeBudget sets the total time one Send may take, retries and waits
+// included; the caller's context deadline, if sooner, still wins. Defaults to
+// 10 seconds.
+func WithTimeBudget(d time.Duration) Way2APIOption {
+	return func(c *way2apiConfig) { c.budget = d }
+}
+
+// NewWay2API returns a Way2API sender for apiKey. It refuses an empty or
+// malformed key and invalid options, naming every problem, so that a bad
+// configuration fails at start rather than at a user's first login.
+func NewWay2API(apiKey string, opts ...Way2APIOption) (*Way2API, error) {
+	c := way2apiConfig{
+		baseURL:   defaultBaseURL,
+		content:   sms2fa.ContentOTP,
+		purpose:   sms2fa.PurposeLogin,
+		shareWith: defaultShareWith,
+		maxTries:  defaultMaxTries,
+		budget:    defaultTimeBudget,
+	}
+	switch {
+	case apiKey == "":
+		c.problems = append(c.problems, "the API key is empty")
+	case strings.IndexFunc(apiKey, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		// Not printed: it is a secret. A trailing newline from a key file is
+		// the usual culprit.
+		c.problems = append(c.problems, "the API key contains spaces, control or non-ASCII characters")
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&c)
+		}
+	}
+	endpoint, err := endpointURL(c.baseURL)
+	if err != nil {
+		c.problems = append(c.problems, err.Error())
+	}
+	if !validContent(c.content) {
+		c.problems = append(c.problems, fmt.Sprintf("content %q is not OTP or PIN", c.content))
+	}
+	if !validPurpose(c.purpose) {
+		c.problems = append(c.problems, fmt.Sprintf("purpose %q is not one of %s", c.purpose, purposes))
+	}
+	if !validShareWith(c.shareWith) {
+		c.problems = append(c.problems, fmt.Sprintf("share_with %q is not one of %s", c.shareWith, shareWiths))
+	}
+	if c.maxTries < 1 || c.maxTries > maxMaxTries {
+		c.problems = append(c.problems, fmt.Sprintf("max tries must be 1 to %d, got %d", maxMaxTries, c.maxTries))
+	}
+	if c.budget <= 0 {
+		c.problems = append(c.problems, fmt.Sprintf("time budget must be positive, got %v", c.budget))
+	}
+	if len(c.problems) > 0 {
+		return nil, fmt.Errorf("sender: way2api: %s", strings.Join(c.problems, "; "))
+	}
+
+	client := newClient()
+	if c.client != nil {
+		copied := *c.client
+		client = &copied
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Way2API{
+		key:       func() string { return apiKey },
+		endpoint:  endpoint,
+		client:    client,
+		content:   c.content,
+		purpose:   c.purpose,
+		shareWith: c.shareWith,
+		maxTries:  c.maxTries,
+		budget:    c.budget,
+		sleep:     sleep,
+		now:       time.Now,
+		rand:      rand.Int64N,
+	}, nil
+}
+
+// endpointURL validates a base URL and appends the endpoint path.
+func endpointURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("base URL %q: %v", base, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("base URL %q must be http or https", base)
+	case u.Host == "":
+		return "", fmt.Errorf("base URL %q has no host", base)
+	case u.User != nil:
+		// Credentials in the URL would be printed by every transport error.
+		return "", fmt.Errorf("base URL %s must not carry credentials", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Errorf("base URL %q must not have a query or fragment", base)
+	}
+	return strings.TrimSuffix(u.String(), "/") + endpointPath, nil
+}
+
+// newClient returns the default HTTP client: a transport of its own (never
+// shared with http.DefaultTransport's users), bounded connection set-up, no
+// overall timeout (the send's time budget bounds each call).
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   tlsTimeout,
+		IdleConnTimeout:       idleTimeout,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   16, // one host; net/http's default of 2 would redial under concurrent logins
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// Send delivers m.Code to m.To. A message's own Content and Purpose override
+// the configured ones when set.
+//
+// It returns Receipt{ProviderID: order_id, Status: "sent"} on a 200 reporting
+// sms_status "sent", and Receipt{ProviderID: order_id, Status: "accepted"}
+// with a nil error on a 202 (charged, delivery unconfirmed). Any other outcome
+// is an [*Error] wrapping one of the package's sentinels, and also
+// [sms2fa.ErrMaybeSent] when the message may have been delivered: a 200 that
+// is not a clean "sent", or a failure after the request was written. An
+// invalid message fails with [ErrInvalidMessage] before any network call.
+//
+// All tries share the time budget (see [WithTimeBudget]) and ctx's deadline.
+// A retry is started only if its wait leaves at least a second for the
+// request; otherwise Send returns at once, with the wait in
+// [Error.RetryAfter]. Cancelling ctx stops Send at once, waits included.
+func (w *Way2API) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+	body, err := w.body(m)
+	if err != nil {
+		return sms2fa.Receipt{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.budget)
+	defer cancel()
+	for tries := 1; ; tries++ {
+		rec, e := w.try(ctx, body)
+		if e == nil {
+			return rec, nil
+		}
+		e.Tries = tries
+		e.scrub(w.key(), m.Code)
+		if !e.Retryable || tries >= w.maxTries || ctx.Err() != nil {
+			return rec, e
+		}
+		wait := e.RetryAfter
+		if e.Status != http.StatusTooManyRequests && wait == 0 {
+			wait = w.backoff(tries)
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+minAttempt {
+			e.RetryAfter = wait
+			e.note("not retried: waiting %v would overrun the time left for this send", wait)
+			return rec, e
+		}
+		if err := w.sleep(ctx, wait); err != nil {
+			e.cause = joinCause(e.cause, err)
+			e.note("stopped waiting to retry")
+			return rec, e
+		}
+	}
+}
+
+// joinCause keeps both the attempt's error and the context's.
+func joinCause(first, then error) error {
+	switch {
+	case first == nil:
+		return then
+	case errors.Is(first, then):
+		return first
+	}
+	return fmt.Errorf("%w; then %w", first, then)
+}
+
+// CheckMessage reports whether Send would accept m without sending it: the
+// same local validation Send runs first (content, purpose, code, number).
+func (w *Way2API) CheckMessage(m sms2fa.Message) error {
+	_, err := w.body(m)
+	return err
+}
+
+// request is the documented request body, fields in the documented order.
+type request struct {
+	Number    string `json:"number"`
+	Content   string `json:"content"`
+	Value     string `json:"value"`
+	Purpose   string `json:"purpose"`
+	ShareWith string `json:"share_with"`
+}
+
+// body validates m against the contract and encodes the request body. Its
+// errors never contain the code or the full number.
+func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
+	content := cmp.Or(m.Content, w.content)
+	purpose := cmp.Or(m.Purpose, w.purpose)
+	var problems []string
+	if !validNumber(m.To) {
+		problems = append(problems, fmt.Sprintf(`number must be E.164: "+" and %d to %d digits, got %q`,
+			minNumberDigits, maxNumberDigits, phone.Mask(m.To)))
+	}
+	if !validCode(m.Code) {
+		problems = append(problems, fmt.Sprintf("code must be %d to %d ASCII digits, got %d characters",
+			sms2fa.MinCodeLength, sms2fa.MaxCodeLength, len(m.Code)))
+	}
+	if !validContent(content) {
+		problems = append(problems, fmt.Sprintf("content %q is not OTP or PIN", content))
+	}
+	if !validPurpose(purpose) {
+		problems = append(problems, fmt.Sprintf("purpose %q is not one of %s", purpose, purposes))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidMessage, strings.Join(problems, "; "))
+	}
+	b, err := json.Marshal(request{
+		Number:    m.To[1:],
+		Content:   string(content),
+		Value:     m.Code,
+		Purpose:   purpose,
+		ShareWith: w.shareWith,
+	})
+	if err != nil { // cannot happen for five validated strings
+		return nil, fmt.Errorf("sender: way2api: encoding the request: %w", err)
+	}
+	return b, nil
+}
+
+// try makes one HTTP attempt.
+func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error) {
+	if err := ctx.Err(); err != nil {
+		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err, Retryable: true}
+	}
+	// The contract forbids retrying a request that may have reached Way2API.
+	// The transport reports whether it began (GetConn) and whether the
+	// request was written (WroteRequest, also called when writing failed
+	// part-way): only "began and not written" is certainly unsent. A
+	// transport that reports nothing is treated as having written.
+	var began, wrote atomic.Bool
+	trace := &httptrace.ClientTrace{
+		GetConn:      func(string) { began.Store(true) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, w.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+w.key())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := w.client.Do(req)
+	if err != nil {
+		e := &Error{kind: ErrUnavailable, cause: err}
+		if began.Load() && !wrote.Load() {
+			e.Retryable = true
+		} else {
+			e.maybeSent = true
+		}
+		return sms2fa.Receipt{}, e
+	}
+	defer resp.Body.Close()
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	rec, e := parseResponse(resp.StatusCode, resp.Header, raw, w.now())
+	if e != nil && readErr != nil {
+		e.cause = readErr
+	}
+	return rec, e
+}
+
+// backoff returns the wait before try number tries+1 after a 500 or 503:
+// backoffBase doubled per earlier try, capped at backoffCap, with equal
+// jitter.
+func (w *Way2API) backoff(tries int) time.Duration {
+	d := backoffBase
+	for i := 1; i < tries && d < backoffCap; i++ {
+		d *= 2
+	}
+	d = min(d, backoffCap)
+	return d/2 + time.Duration(w.rand(int64(d/2)))
+}
+
+// sleep waits d or until ctx is done, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// String describes w without its API key.
+func (w *Way2API) String() string {
+	if w == nil {
+		return "sender.Way2API(nil)"
+	}
+	return fmt.Sprintf("sender.Way2API{endpoint: %s, api key: %s}", w.endpoint, redacted)
+}
+
+// GoString describes w for %#v without its API key.
+func (w *Way2API) GoString() string {
+	if w == nil {
+		return "(*sender.Way2API)(nil)"
+	}
+	return fmt.Sprintf("&sender.Way2API{endpoint: %q, apiKey: %q, content: %q, purpose: %q, shareWith: %q, maxTries: %d, budget: %v}",
+		w.endpoint, redacted, w.content, w.purpose, w.shareWith, w.maxTries, w.budget)
+}
+
+// Format prints w with every verb (%v, %+v, %s, %d, …) as String does, and
+// %#v as GoString does, so that no verb reaches the fields.
+func (w *Way2API) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, w.GoString())
+		return
+	}
+	io.WriteString(f, w.String())
+}
+
+// LogValue describes w for log/slog without its API key.
+func (w *Way2API) LogValue() slog.Value {
+	if w == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(
+		slog.String("sender", "way2api"),
+		slog.String("endpoint", w.endpoint),
+		slog.String("api_key", redacted),
+		slog.Int("max_tries", w.maxTries),
+		slog.Duration("time_budget", w.budget),
+	)
+}
+
+// The documented vocabularies, from the contract's request table.
+const (
+	purposes   = "login, registration, password_reset, transaction, account_verification, two_factor_auth, payment_confirmation, order_confirmation, profile_update, withdrawal"
+	shareWiths = "no_one, executive, manager, support_team, admin"
+)
+
+func validContent(c sms2fa.Content) bool {
+	return c == sms2fa.ContentOTP || c == sms2fa.ContentPIN
+}
+
+func validPurpose(p string) bool {
+	switch p {
+	case "login", "registration", "password_reset", "transaction", "account_verification",
+		"two_factor_auth", "payment_confirmation", "order_confirmation", "profile_update", "withdrawal":
+		return true
+	}
+	return false
+}
+
+func validShareWith(s string) bool {
+	switch s {
+	case "no_one", "executive", "manager", "support_team", "admin":
+		return true
+	}
+	return false
+}
+
+// validCode: Way2API's value is 4 to 8 digits, the limits sms2fa's code
+// length settings share.
+func validCode(c string) bool {
+	return len(c) >= sms2fa.MinCodeLength && len(c) <= sms2fa.MaxCodeLength && isDigits(c)
+}
+
+// validNumber: "+", a country code that does not start with 0, and a total of
+// minNumberDigits to maxNumberDigits digits.
+func validNumber(to string) bool {
+	d, ok := strings.CutPrefix(to, "+")
+	return ok && len(d) >= minNumberDigits && len(d) <= maxNumberDigits && isDigits(d) && d[0] != '0'
+}
