@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -368,6 +369,15 @@ func want(t testing.TB, what string, r response, status int, location string) {
 	t.Helper()
 	if r.status != status || location != "" && r.location() != location {
 		t.Fatalf("%s: %d %q, want %d %q; body %.300q", what, r.status, r.location(), status, location, r.body)
+	}
+}
+
+// wantPage fails unless r is the code page (HTML answers are 200: the page
+// is the answer) saying msg.
+func wantPage(t testing.TB, what string, r response, msg string) {
+	t.Helper()
+	if r.status != http.StatusOK || !strings.Contains(html.UnescapeString(r.body), msg) {
+		t.Fatalf("%s: %d, want the page saying %q; body %.2000s", what, r.status, msg, r.body)
 	}
 }
 

@@ -162,7 +162,10 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	c.Render(v.status, render.HTML{Template: g.page, Name: g.page.Name(), Data: g.pageFor(a, v)})
+	// The page itself is the answer, so a browser gets 200 with the message
+	// in it: a 4xx document is logged in the console as a failed load, which
+	// nothing is. JSON clients get the precise status.
+	c.Render(http.StatusOK, render.HTML{Template: g.page, Name: g.page.Name(), Data: g.pageFor(a, v)})
 	c.Abort()
 }
 

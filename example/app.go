@@ -1,0 +1,129 @@
+package main
+
+import (
+	"crypto/subtle"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/render"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+//go:embed pages.html demo.css
+var assets embed.FS
+
+// demoUser is the demo's whole first factor: a password and a phone.
+type demoUser struct{ password, phone string }
+
+func lookupUser(name string) (demoUser, bool) {
+	switch name {
+	case "alice":
+		return demoUser{"alice-password", "+91 98765 43210"}, true
+	case "bob":
+		return demoUser{"bob-password", "+91 98123 45678"}, true
+	}
+	return demoUser{}, false
+}
+
+// newApp wires the demo: its own login, the guard, and the pages.
+func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger) (http.Handler, error) {
+	// One cookie store for the app's session ("demo") and the guard's own
+	// ("sms2fa"). Secure is off because the demo runs on plain http://
+	// localhost; turn it on behind HTTPS.
+	cookies := sessions.NewCookieStore(cfg.sessionKey)
+	cookies.Options = &sessions.Options{Path: "/", MaxAge: 12 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+
+	// Who passed the first factor, and their phone: the guard asks this on
+	// every guarded request.
+	signedIn := func(c *gin.Context) (sms2fa.User, bool) {
+		s, err := cookies.Get(c.Request, "demo")
+		if err != nil {
+			return sms2fa.User{}, false
+		}
+		name, _ := s.Values["user"].(string)
+		u, ok := lookupUser(name)
+		return sms2fa.User{ID: name, Phone: u.phone}, ok
+	}
+
+	opts := []sms2fa.Option{
+		sms2fa.WithLoginURL("/login"),
+		sms2fa.WithCountries("IN"), // Way2API delivers to +91 only; refuse the rest before any send
+		sms2fa.WithLogger(logger),
+	}
+	if cfg.codeTTL > 0 {
+		opts = append(opts, sms2fa.WithCodeLifetime(cfg.codeTTL))
+	}
+	if cfg.cooldownSet {
+		opts = append(opts, sms2fa.WithResendCooldown(cfg.cooldown))
+	}
+	if cfg.maxAttempts > 0 {
+		opts = append(opts, sms2fa.WithMaxAttempts(cfg.maxAttempts))
+	}
+	guard, err := sms2fa.New(cookies, st, snd, cfg.secret, signedIn, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("configuring sms2fa: %w", err)
+	}
+
+	pages, err := template.ParseFS(assets, "pages.html")
+	if err != nil {
+		return nil, fmt.Errorf("parsing pages: %w", err)
+	}
+	show := func(c *gin.Context, status int, name string, data any) {
+		c.Render(status, render.HTML{Template: pages, Name: name, Data: data})
+	}
+
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/", func(c *gin.Context) { show(c, http.StatusOK, "landing", nil) })
+	r.GET("/login", func(c *gin.Context) { show(c, http.StatusOK, "login", nil) })
+	r.POST("/login", func(c *gin.Context) {
+		name := c.PostForm("username")
+		u, ok := lookupUser(name)
+		if !ok || subtle.ConstantTimeCompare([]byte(c.PostForm("password")), []byte(u.password)) != 1 {
+			show(c, http.StatusUnauthorized, "login", gin.H{"Error": "Wrong username or password.", "Username": name})
+			return
+		}
+		s, _ := cookies.Get(c.Request, "demo") // a bad cookie gives a fresh session
+		s.Values["user"] = name
+		if err := s.Save(c.Request, c.Writer); err != nil {
+			c.AbortWithError(http.StatusInternalServerError, err)
+			return
+		}
+		c.Redirect(http.StatusSeeOther, "/dashboard")
+	})
+	r.POST("/logout", func(c *gin.Context) {
+		// End the second factor too, or the next sign-in in this browser
+		// would skip it.
+		if err := guard.Logout(c); err != nil {
+			logger.Error("logout", "error", err)
+		}
+		s, _ := cookies.Get(c.Request, "demo")
+		s.Options.MaxAge = -1
+		if err := s.Save(c.Request, c.Writer); err != nil {
+			c.AbortWithError(http.StatusInternalServerError, err)
+			return
+		}
+		c.Redirect(http.StatusSeeOther, "/")
+	})
+	r.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) }) // browsers ask; a 404 would be logged
+	r.GET("/demo.css", func(c *gin.Context) {
+		b, _ := assets.ReadFile("demo.css")
+		c.Data(http.StatusOK, "text/css; charset=utf-8", b)
+	})
+
+	guard.Mount(r) // GET /2fa, POST /2fa/verify, POST /2fa/resend
+	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
+		id, _ := sms2fa.UserID(c)
+		show(c, http.StatusOK, "dashboard", gin.H{"User": id})
+	})
+
+	// The app's own forms (login, logout) get the same cross-origin
+	// protection as the guard's.
+	return http.NewCrossOriginProtection().Handler(r), nil
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds the browser: $SMS2FA_CHROMIUM, /usr/bin/chromium, or one on
+// the PATH. Without one the test skips, except under CI=true, where a missing
+// browser is a failure.
+func chromium(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("SMS2FA_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no Chromium found; under CI the browser test must run (apt-get install -y chromium)")
+	}
+	t.Skip("browser test skipped: no Chromium found (apt-get install -y chromium, or set SMS2FA_CHROMIUM)")
+	return ""
+}
+
+// problems collects what the page complained about: console errors,
+// uncaught exceptions, and browser log errors (CSP violations, failed loads).
+type problems struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (p *problems) add(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = append(p.list, s)
+}
+
+func (p *problems) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.list...)
+}
+
+func (p *problems) watch(ctx context.Context) {
+	console := chromedp.Events(ctx, runtime.ConsoleAPICalled)
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	entries := chromedp.Events(ctx, log.EntryAdded)
+	go func() {
+		for ev, err := range console {
+			if err != nil {
+				return
+			}
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				p.add(fmt.Sprintf("console.%s %v", ev.Type, ev.Args))
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			p.add("exception: " + ev.ExceptionDetails.Text)
+		}
+	}()
+	go func() {
+		for ev, err := range entries {
+			if err != nil {
+				return
+			}
+			if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+				p.add(fmt.Sprintf("log %s: %s (%s)", ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
+			}
+		}
+	}()
+}
+
+// TestBrowserSignIn signs in as a person would, in headless Chromium: the
+// dashboard sends to the login, the login to the code page, a wrong code
+// says so, the right one opens the dashboard.
+func TestBrowserSignIn(t *testing.T) {
+	exe := chromium(t)
+	srv, fake := demo(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(420, 820), // a phone-sized viewport
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil { // start it without a deadline: a deadline would stop the browser
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, log.Enable, struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	var seen problems
+	seen.watch(ctx)
+
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	location := func() string {
+		t.Helper()
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		must("location", err)
+		return strings.TrimPrefix(loc, srv.URL)
+	}
+	// submit clicks a button and waits for the page it leads to.
+	submit := func(what, sel string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel))))
+		must(what, err)
+	}
+	eval := func(what, js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		must(what, err)
+		return v
+	}
+
+	must("open the dashboard", chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/dashboard")))
+	if got := location(); got != "/login" {
+		t.Fatalf("the dashboard sent us to %s, not /login", got)
+	}
+	must("type the password", chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "alice-password"),
+	))
+	submit("sign in", "form button[type=submit]")
+	if got := location(); got != "/2fa" {
+		t.Fatalf("after the password we are at %s, not the code page", got)
+	}
+
+	// The code page, as a screen-reader user and a thumb would meet it.
+	if got := eval("focus", `document.activeElement ? document.activeElement.id : ""`); got != "code" {
+		t.Errorf("focus is on %q, want the code input", got)
+	}
+	if got := eval("label", `(function(){ var i = document.getElementById("code"); return i && i.labels.length === 1 ? i.labels[0].textContent.trim() : "" })()`); got != "Code" {
+		t.Errorf("the input's label is %q", got)
+	}
+	if got := eval("input attributes", `["name","autocomplete","inputmode"].map(function(a){ return document.getElementById("code").getAttribute(a) }).join(" ")`); got != "code one-time-code numeric" {
+		t.Errorf("input attributes: %q", got)
+	}
+	if got := eval("live region", `document.querySelector("[aria-live]") ? "yes" : "no"`); got != "yes" {
+		t.Error("no aria-live region for messages")
+	}
+	if got := eval("masked phone", `document.querySelector(".lead").textContent`); !strings.Contains(got, "+91 ••••••3210") {
+		t.Errorf("lead: %q", got)
+	}
+	resend := `document.querySelector("form.resend button")`
+	if got := eval("resend button", resend+`.disabled + " " + `+resend+`.textContent.trim()`); !strings.HasPrefix(got, "true Send a new code in ") {
+		t.Errorf("resend button during the cooldown: %q", got)
+	}
+	// The countdown script runs under the page's strict CSP: the label ticks.
+	first := eval("countdown", resend+`.textContent`)
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](resend+`.textContent !== `+fmt.Sprintf("%q", first), chromedp.WithPollingTimeout(5*time.Second)))
+	must("the countdown to tick", err)
+
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	must("screenshot", err)
+	saveArtifact(t, "code-page.png", shot)
+
+	// A wrong code says what is wrong and how many tries are left.
+	m, ok := fake.Last("+919876543210")
+	if !ok {
+		t.Fatal("no code was sent")
+	}
+	wrong := "000000"
+	if m.Code == wrong {
+		wrong = "111111"
+	}
+	must("type a wrong code", chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("input[name=code]"), wrong)))
+	submit("submit the wrong code", "form.verify button")
+	if got := eval("message", `document.getElementById("status").textContent`); got != "That code is not right. 4 attempts left." {
+		t.Errorf("after a wrong code the page says %q", got)
+	}
+	if got := eval("focus after error", `document.activeElement ? document.activeElement.id : ""`); got != "code" {
+		t.Errorf("after a wrong code focus is on %q", got)
+	}
+	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	must("screenshot", err)
+	saveArtifact(t, "wrong-code.png", shot)
+
+	must("type the code", chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("input[name=code]"), m.Code)))
+	submit("submit the code", "form.verify button")
+	if got := location(); got != "/dashboard" {
+		t.Fatalf("after the right code we are at %s", got)
+	}
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("who")))
+	must("dashboard", err)
+	if who != "Signed in as alice" {
+		t.Fatalf("dashboard says %q", who)
+	}
+	if p := seen.all(); len(p) > 0 {
+		t.Fatalf("the pages complained:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// saveArtifact writes a file under the test's temporary directory, and also
+// under $SMS2FA_ARTIFACTS when that is set, so CI or a person can keep it.
+func saveArtifact(t *testing.T, name string, b []byte) {
+	t.Helper()
+	dirs := []string{t.TempDir()}
+	if d := os.Getenv("SMS2FA_ARTIFACTS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatalf("saving %s: %v", name, err)
+		}
+		t.Logf("saved %s", p)
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestConfigRefusesBadValues(t *testing.T) {
+	for name, vars := range map[string]map[string]string{
+		"ADDR":                   {"ADDR": "8080"},
+		"SESSION_KEY":            {"SESSION_KEY": "short"},
+		"SMS2FA_SECRET":          {"SMS2FA_SECRET": "short"},
+		"SMS2FA_CODE_TTL":        {"SMS2FA_CODE_TTL": "five minutes"},
+		"SMS2FA_CODE_TTL 20m":    {"SMS2FA_CODE_TTL": "20m"},
+		"SMS2FA_RESEND_COOLDOWN": {"SMS2FA_RESEND_COOLDOWN": "-1s"},
+		"SMS2FA_MAX_ATTEMPTS":    {"SMS2FA_MAX_ATTEMPTS": "0"},
+		"WAY2API_BASE_URL":       {"WAY2API_BASE_URL": "http://127.0.0.1:1"},
+	} {
+		_, err := configFrom(env(vars))
+		if err == nil || !strings.HasPrefix(err.Error(), strings.Fields(name)[0]) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %v, want one line naming %s", vars, err, name)
+		}
+	}
+	c, err := configFrom(env(nil))
+	if err != nil || c.addr != "127.0.0.1:8080" || c.databaseURL != "sms2fa-example.db" || len(c.warnings) != 2 {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+}
+
+func TestRunFailsAtStartOnBadValues(t *testing.T) {
+	dir := t.TempDir()
+	for name, vars := range map[string]map[string]string{
+		"DATABASE_URL":    {"DATABASE_URL": filepath.Join(dir, "no", "such", "dir", "x.db")},
+		"WAY2API_API_KEY": {"DATABASE_URL": filepath.Join(dir, "a.db"), "WAY2API_API_KEY": "key with spaces"},
+		"SMS2FA_CODE_TTL": {"DATABASE_URL": filepath.Join(dir, "b.db"), "SMS2FA_CODE_TTL": "20m"},
+	} {
+		err := run(context.Background(), env(vars), io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: run = %v", name, err)
+		}
+	}
+}
+
+// The demo starts, serves, and shuts down gracefully when its context ends.
+func TestRunServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	vars := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": filepath.Join(t.TempDir(), "demo.db")}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, env(vars), io.Discard, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "alice-password") {
+		t.Fatalf("landing page: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+}
+
+// demo serves the example's handlers with the fake sender on a SQLite file.
+func demo(t testing.TB) (*httptest.Server, *sender.Fake) {
+	t.Helper()
+	cfg, err := configFrom(env(map[string]string{"SMS2FA_RESEND_COOLDOWN": "30s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "demo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fake := sender.NewFake()
+	h, err := newApp(cfg, st, fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, fake
+}
+
+func TestDemoSignIn(t *testing.T) {
+	srv, fake := demo(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	get := func(path string) (string, string) {
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Request.URL.Path, string(b)
+	}
+	post := func(path string, form url.Values) (string, string, int) {
+		resp, err := c.PostForm(srv.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.Request.URL.Path, string(b), resp.StatusCode
+	}
+	if path, _ := get("/dashboard"); path != "/login" {
+		t.Fatalf("dashboard without login landed on %s", path)
+	}
+	if _, body, status := post("/login", url.Values{"username": {"alice"}, "password": {"wrong"}}); status != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
+		t.Fatalf("wrong password: %d %s", status, body)
+	}
+	path, body, _ := post("/login", url.Values{"username": {"alice"}, "password": {"alice-password"}})
+	if path != "/2fa" || !strings.Contains(body, `name="code"`) {
+		t.Fatalf("after login: %s", path)
+	}
+	m, ok := fake.Last("+919876543210")
+	if !ok {
+		t.Fatal("no code sent to alice")
+	}
+	path, body, _ = post("/2fa/verify", url.Values{"code": {m.Code}})
+	if path != "/dashboard" || !strings.Contains(body, "Signed in as alice") {
+		t.Fatalf("after the code: %s %s", path, body)
+	}
+	if path, _, _ := post("/logout", nil); path != "/" {
+		t.Fatalf("after logout: %s", path)
+	}
+	if path, _ := get("/dashboard"); path != "/login" {
+		t.Fatalf("dashboard after logout: %s", path)
+	}
+}
