@@ -1,0 +1,53 @@
+package sms2fa_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// currentUser stands for the app's own first factor: whoever its password
+// login put in its session.
+func currentUser(*gin.Context) (sms2fa.User, bool) {
+	return sms2fa.User{ID: "42", Phone: "+91 98765 43210"}, true
+}
+
+// The whole integration: a store, a sender, the guard, its routes, and a
+// guarded group. A signed-in user who has not entered a code yet is sent one
+// and redirected to the code page.
+func Example() {
+	dir, _ := os.MkdirTemp("", "sms2fa")
+	defer os.RemoveAll(dir)
+
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "app.db")) // or store.OpenPostgres
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	cookies := sessions.NewCookieStore([]byte("the app's session key, 32+ bytes"))
+	sms := sender.NewFake() // in production: sender.NewWay2API(os.Getenv("WAY2API_API_KEY"))
+	guard, err := sms2fa.New(cookies, db, sms, []byte("server secret of at least 32 bytes"), currentUser,
+		sms2fa.WithLoginURL("/login"), sms2fa.WithCountries("IN"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := gin.New()
+	guard.Mount(r) // GET /2fa, POST /2fa/verify, POST /2fa/resend
+	app := r.Group("/app", guard.Require())
+	app.GET("/", func(c *gin.Context) { id, _ := sms2fa.UserID(c); c.String(200, "hello "+id) })
+
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest("GET", "/app/", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Location"), sms.Count())
+	// Output: 303 /2fa 1
+}
