@@ -264,9 +264,10 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		g.noChallenge(c)
 		return
 	}
+	// The number is shown and logged from the challenge: parsing the user's
+	// would cost more than the rest of a verify's own work.
 	ctx := c.Request.Context()
 	a := attempt{user: u}
-	a.num, _ = g.number(u.Phone)
 	code, ok := g.readCode(c)
 	if !ok {
 		if a.ch, ok = g.load(c, ref); ok {
@@ -499,8 +500,12 @@ func (g *Guard) refusedEvent(c *gin.Context, a attempt, err error) {
 
 // event starts an event about a's user and number.
 func (g *Guard) event(c *gin.Context, a attempt, challengeID string) Event {
+	region := a.num.Region
+	if region == "" {
+		region = a.ch.Region
+	}
 	return Event{
-		UserID: a.user.ID, Phone: a.num.Masked(), Region: a.num.Region, IP: c.ClientIP(),
+		UserID: a.user.ID, Phone: g.phoneOf(a), Region: region, IP: c.ClientIP(),
 		ChallengeID: challengeID, AttemptsLeft: a.ch.AttemptsLeft(),
 	}
 }

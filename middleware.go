@@ -145,16 +145,22 @@ func (a asset) serve(c *gin.Context) {
 	c.Data(http.StatusOK, a.ctype, a.body)
 }
 
-// userIDKey is the gin context key under which Require leaves the verified
-// user's ID; read it with UserID.
-type userIDKey struct{}
+// markKey is the gin context key under which Require leaves the session
+// whose mark it accepted; read the user from it with UserID. Keeping the
+// session pointer, not a copy of the ID, spares the verified path an
+// allocation.
+type markKey struct{}
 
 // UserID returns the ID of the user whose second factor Require checked for
 // this request, and false outside a guarded route.
 func UserID(c *gin.Context) (string, bool) {
-	v, ok := c.Get(userIDKey{})
-	id, _ := v.(string)
-	return id, ok && id != ""
+	v, _ := c.Get(markKey{})
+	s, ok := v.(*sessions.Session)
+	if !ok {
+		return "", false
+	}
+	id, _ := s.Values[keyUser].(string)
+	return id, id != ""
 }
 
 // Require returns the middleware for protected routes. A request passes when
@@ -178,7 +184,7 @@ func (g *Guard) Require() gin.HandlerFunc {
 			return
 		}
 		if g.verified(s, u.ID) {
-			c.Set(userIDKey{}, u.ID)
+			c.Set(markKey{}, s)
 			c.Next()
 			return
 		}

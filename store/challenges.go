@@ -48,10 +48,26 @@ func isRefusal(err error) bool {
 	return false
 }
 
-// lockUser takes the user's row lock and refuses if the user is locked.
+// get runs a prepared query inside tx and scans its one row into dest.
+func get(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, dest any, args ...any) error {
+	return tx.StmtxContext(ctx, st).GetContext(ctx, dest, args...)
+}
+
+// exec runs a prepared statement inside tx.
+func exec(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, args ...any) error {
+	_, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+	return err
+}
+
+// lockUser serialises the user's operations (see prepareQueries), reads the
+// user's failure state, and refuses if the user is locked.
 func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string, now time.Time) (userRow, error) {
 	var u userRow
-	if err := tx.GetContext(ctx, &u, s.q.lockUser, userID, ms(now)); err != nil {
+	args := []any{userID}
+	if s.dialect == Postgres {
+		args = append(args, ms(now)) // the upsert creates the row it locks
+	}
+	if err := get(ctx, tx, s.q.lockUser, &u, args...); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("locking user: %w", err)
 	}
 	if u.LockedUntil > ms(now) {
@@ -65,17 +81,21 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 	if err := validOpen(p); err != nil {
 		return sms2fa.Challenge{}, false, err
 	}
+	plan, err := s.planBudgets(ctx, p.Budgets)
+	if err != nil {
+		return sms2fa.Challenge{}, false, err
+	}
 	now := s.now()
 	var (
 		c       sms2fa.Challenge
 		created bool
 	)
-	err := s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
 		if _, err := s.lockUser(ctx, tx, p.UserID, now); err != nil {
 			return err
 		}
 		var live challengeRow
-		err := tx.GetContext(ctx, &live, s.q.findLive, p.UserID, p.Binding, p.Phone, ms(now))
+		err := get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, ms(now))
 		if err == nil {
 			c = live.challenge()
 			return nil
@@ -83,7 +103,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("finding a live challenge: %w", err)
 		}
-		if err := s.takeBudgets(ctx, tx, p.Budgets, now); err != nil {
+		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
 			return err
 		}
 		row := challengeRow{
@@ -92,7 +112,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 			MaxAttempts: p.Policy.MaxAttempts, Sends: 1,
 			NextSendAt: ms(now.Add(p.Policy.CooldownAfter(1))),
 		}
-		if _, err := tx.ExecContext(ctx, s.q.insertChallenge, row.ID, row.UserID, p.Binding, row.Phone,
+		if err := exec(ctx, tx, s.q.insertChallenge, row.ID, row.UserID, p.Binding, row.Phone,
 			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt); err != nil {
 			return fmt.Errorf("inserting the challenge: %w", err)
 		}
@@ -111,7 +131,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 // Challenge implements [sms2fa.Store].
 func (s *SQL) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
 	var r challengeRow
-	err := s.db.GetContext(ctx, &r, s.q.getChallenge, ref.ID, ref.UserID, ref.Binding)
+	err := s.q.getChallenge.GetContext(ctx, &r, ref.ID, ref.UserID, ref.Binding)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sms2fa.Challenge{}, sms2fa.ErrNotFound
 	}
@@ -137,7 +157,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 			return err
 		}
 		var r challengeRow
-		err = tx.GetContext(ctx, &r, s.q.takeAttempt, ref.ID, ref.UserID, ref.Binding, ms(now))
+		err = get(ctx, tx, s.q.takeAttempt, &r, ref.ID, ref.UserID, ref.Binding, ms(now))
 		if errors.Is(err, sql.ErrNoRows) {
 			return s.whyNotLive(ctx, tx, ref, now)
 		}
@@ -146,12 +166,12 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 		}
 		c = r.challenge()
 		if subtle.ConstantTimeCompare(r.MAC, mac) == 1 {
-			if _, err := tx.ExecContext(ctx, s.q.consume, ms(now), ref.ID); err != nil {
+			if err := exec(ctx, tx, s.q.consume, ms(now), ref.ID); err != nil {
 				return fmt.Errorf("consuming the challenge: %w", err)
 			}
 			c.ConsumedAt = fromMS(ms(now))
 			if u.Failures != 0 || u.Locks != 0 {
-				if _, err := tx.ExecContext(ctx, s.q.setUser, 0, 0, 0, ms(now), ref.UserID); err != nil {
+				if err := exec(ctx, tx, s.q.setUser, 0, 0, 0, ms(now), ref.UserID); err != nil {
 					return fmt.Errorf("resetting failures: %w", err)
 				}
 			}
@@ -167,7 +187,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 			c.LockedUntil = fromMS(u.LockedUntil)
 			outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil}
 		}
-		if _, err := tx.ExecContext(ctx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), ref.UserID); err != nil {
+		if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), ref.UserID); err != nil {
 			return fmt.Errorf("counting the failure: %w", err)
 		}
 		return nil
@@ -181,7 +201,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 // whyNotLive explains why a challenge could not take an attempt.
 func (s *SQL) whyNotLive(ctx context.Context, tx *sqlx.Tx, ref sms2fa.Ref, now time.Time) error {
 	var r challengeRow
-	err := tx.GetContext(ctx, &r, s.q.getOwned, ref.ID, ref.UserID, ref.Binding)
+	err := get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return sms2fa.ErrNotFound
@@ -210,14 +230,18 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 	if err := validResend(p); err != nil {
 		return sms2fa.Challenge{}, err
 	}
+	plan, err := s.planBudgets(ctx, p.Budgets)
+	if err != nil {
+		return sms2fa.Challenge{}, err
+	}
 	now := s.now()
 	var c sms2fa.Challenge
-	err := s.inTx(ctx, "resend", func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, "resend", func(tx *sqlx.Tx) error {
 		if _, err := s.lockUser(ctx, tx, ref.UserID, now); err != nil {
 			return err
 		}
 		var r challengeRow
-		err := tx.GetContext(ctx, &r, s.q.getOwned, ref.ID, ref.UserID, ref.Binding)
+		err := get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && p.Phone != "" && p.Phone != r.Phone {
 			return sms2fa.ErrNotFound
 		}
@@ -230,12 +254,12 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		if r.NextSendAt > ms(now) {
 			return &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.NextSendAt)}
 		}
-		if err := s.takeBudgets(ctx, tx, p.Budgets, now); err != nil {
+		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
 			return err
 		}
 		next := now.Add(p.Policy.CooldownAfter(r.Sends + 1))
 		var out challengeRow
-		if err := tx.GetContext(ctx, &out, s.q.replaceCode, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
+		if err := get(ctx, tx, s.q.replaceCode, &out, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
 			return fmt.Errorf("replacing the code: %w", err)
 		}
 		c = out.challenge()
@@ -249,7 +273,7 @@ func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref) error {
 	now := s.now()
 	return s.inTx(ctx, "record failed send", func(tx *sqlx.Tx) error {
 		var region string
-		err := tx.GetContext(ctx, &region, s.q.releaseSend, ms(now), ref.ID, ref.UserID, ref.Binding)
+		err := get(ctx, tx, s.q.releaseSend, &region, ms(now), ref.ID, ref.UserID, ref.Binding)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // missing, used, or already recorded: nothing to release
 		}
@@ -261,12 +285,23 @@ func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref) error {
 	})
 }
 
-// takeBudgets reserves one send in every budget, or none: the first refusal
-// returns an error and the caller's transaction rolls back. Budgets are taken
-// in one fixed order so that two Postgres transactions never wait on each
-// other's rows in opposite orders.
-func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, bs []sms2fa.Budget, now time.Time) error {
+// budgetPlan is the budgets of one send, in the order they are taken, and
+// the statement that takes them.
+type budgetPlan struct {
+	budgets []sms2fa.Budget
+	stmt    *sqlx.Stmt
+}
+
+// planBudgets sorts and de-duplicates bs and finds their statement. It runs
+// before the transaction starts: preparing needs a connection, and on SQLite
+// the transaction holds the only one.
+func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, error) {
+	if len(bs) == 0 {
+		return budgetPlan{}, nil
+	}
 	bs = slices.Clone(bs)
+	// One fixed order, so that two Postgres transactions never wait on each
+	// other's rows in opposite orders.
 	slices.SortFunc(bs, func(a, b sms2fa.Budget) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
@@ -276,27 +311,67 @@ func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, bs []sms2fa.Budget, 
 		}
 		return int(a.Window - b.Window)
 	})
-	for _, b := range bs {
+	bs = slices.CompactFunc(bs, func(a, b sms2fa.Budget) bool { // one statement may upsert a row only once
+		return a.Name == b.Name && a.Key == b.Key && a.Window.Milliseconds() == b.Window.Milliseconds()
+	})
+	st, err := s.budgetStmt(ctx, len(bs))
+	return budgetPlan{budgets: bs, stmt: st}, err
+}
+
+// takeBudgets reserves one send in every budget of p, in one statement, or
+// none: a refusal returns an error and the caller's transaction rolls back.
+func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, p budgetPlan, now time.Time) error {
+	if len(p.budgets) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 5*len(p.budgets))
+	for _, b := range p.budgets {
+		args = append(args, b.Name, b.Key, b.Window.Milliseconds(), ms(now), b.Limit)
+	}
+	type taken struct {
+		Name   string `db:"name"`
+		Key    string `db:"bucket_key"`
+		Window int64  `db:"window_ms"`
+	}
+	var got []taken
+	if err := tx.StmtxContext(ctx, p.stmt).SelectContext(ctx, &got, args...); err != nil {
+		return fmt.Errorf("taking budgets: %w", err)
+	}
+	if len(got) == len(p.budgets) {
+		return nil
+	}
+	for _, b := range p.budgets {
 		window := b.Window.Milliseconds()
-		var used int
-		err := tx.GetContext(ctx, &used, s.q.takeBudget, b.Name, b.Key, window, ms(now), b.Limit)
-		if err == nil {
+		if slices.Contains(got, taken{b.Name, b.Key, window}) {
 			continue
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("taking budget %s: %w", b.Name, err)
-		}
 		var started int64
-		if err := tx.GetContext(ctx, &started, s.q.budgetStart, b.Name, b.Key, window); err != nil {
+		if err := get(ctx, tx, s.q.budgetStart, &started, b.Name, b.Key, window); err != nil {
 			return fmt.Errorf("reading budget %s: %w", b.Name, err)
 		}
 		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Budget: b.Name}
 	}
-	return nil
+	return fmt.Errorf("taking budgets: %d of %d rows came back, none missing", len(got), len(p.budgets))
+}
+
+// budgetStmt returns the prepared statement that takes n budgets, preparing
+// it on first use: the guard sends the same few counts over and over.
+func (s *SQL) budgetStmt(ctx context.Context, n int) (*sqlx.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.budgetStmts[n]; ok {
+		return st, nil
+	}
+	st, err := s.db.PreparexContext(ctx, s.db.Rebind(takeBudgetsSQL(n)))
+	if err != nil {
+		return nil, fmt.Errorf("preparing the budget statement: %w", err)
+	}
+	s.budgetStmts[n] = st
+	return st, nil
 }
 
 func (s *SQL) addStats(ctx context.Context, tx *sqlx.Tx, now time.Time, region string, sent, verified int) error {
-	if _, err := tx.ExecContext(ctx, s.q.addStats, hourOf(now), region, sent, verified); err != nil {
+	if err := exec(ctx, tx, s.q.addStats, hourOf(now), region, sent, verified); err != nil {
 		return fmt.Errorf("counting statistics: %w", err)
 	}
 	return nil

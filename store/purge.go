@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Purged counts the rows one Purge deleted.
@@ -20,7 +22,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	var p Purged
 	for _, step := range []struct {
 		what  string
-		query string
+		query *sqlx.Stmt
 		args  []any
 		n     *int64
 	}{
@@ -31,7 +33,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
 	} {
-		res, err := s.db.ExecContext(ctx, step.query, step.args...)
+		res, err := step.query.ExecContext(ctx, step.args...)
 		if err != nil {
 			return p, fmt.Errorf("store: purging %s: %w", step.what, err)
 		}

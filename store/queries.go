@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/sms2fa/sms2fa"
 )
@@ -19,88 +23,120 @@ type queryer interface {
 const challengeCols = `id, user_id, phone, region, created_at, expires_at, attempts, max_attempts,
 	sends, next_send_at, send_failed, consumed_at`
 
-// queries holds every statement, written once with ? placeholders and rebound
-// for the dialect when the store opens.
+// queries holds every statement, written once with ? placeholders, rebound
+// for the dialect and prepared when the store opens: parsing SQL on every
+// call would cost more than running it.
 type queries struct {
-	lockUser, setUser                                     string
-	findLive, insertChallenge, getChallenge, getOwned     string
-	takeAttempt, consume, replaceCode, releaseSend        string
-	takeBudget, budgetStart, addStats, readStats          string
-	purgeChallenges, purgeUsers, purgeBudgets, purgeStats string
+	lockUser, setUser                                     *sqlx.Stmt
+	findLive, insertChallenge, getChallenge, getOwned     *sqlx.Stmt
+	takeAttempt, consume, replaceCode, releaseSend        *sqlx.Stmt
+	budgetStart, addStats, readStats                      *sqlx.Stmt
+	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 }
 
-func newQueries(rebind func(string) string) queries {
-	q := queries{
-		// Upserting the user's row takes its row lock in Postgres: every
-		// operation on one user queues here, which is what makes the lock check
-		// and the failure count one atomic decision. The update is a no-op.
-		lockUser: `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ?)
-			ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
-			RETURNING failures, locks, locked_until`,
-		setUser: `UPDATE sms2fa_users SET failures = ?, locks = ?, locked_until = ?, updated_at = ? WHERE user_id = ?`,
+func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error) {
+	var q queries
+	// On Postgres, upserting the user's row takes its row lock: every
+	// operation on one user queues there, which is what makes the lock check
+	// and the failure count one atomic decision (the update is a no-op). On
+	// SQLite, BEGIN IMMEDIATE already holds the only write lock, so a plain
+	// read does, without dirtying a page.
+	lockUser := `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
+		RETURNING failures, locks, locked_until`
+	if d == SQLite {
+		lockUser = `SELECT failures, locks, locked_until FROM sms2fa_users WHERE user_id = ?`
+	}
+	for _, p := range []struct {
+		dst **sqlx.Stmt
+		sql string
+	}{
+		{&q.lockUser, lockUser},
+		{&q.setUser, `INSERT INTO sms2fa_users (failures, locks, locked_until, updated_at, user_id) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locks = excluded.locks,
+			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`},
 
-		findLive: `SELECT ` + challengeCols + ` FROM sms2fa_challenges
+		{&q.findLive, `SELECT ` + challengeCols + ` FROM sms2fa_challenges
 			WHERE user_id = ? AND binding = ? AND phone = ?
 			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
-			ORDER BY created_at DESC LIMIT 1`,
-		insertChallenge: `INSERT INTO sms2fa_challenges
+			ORDER BY created_at DESC LIMIT 1`},
+		{&q.insertChallenge, `INSERT INTO sms2fa_challenges
 			(id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-		getChallenge: `SELECT ` + challengeCols + `,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`},
+		{&q.getChallenge, `SELECT ` + challengeCols + `,
 			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
-			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`,
-		getOwned: `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`,
+			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`},
+		{&q.getOwned, `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`},
 
 		// One guess reserved: only a live challenge with attempts left gives
 		// back its MAC, and the attempt is counted before any comparison.
-		takeAttempt: `UPDATE sms2fa_challenges SET attempts = attempts + 1
+		{&q.takeAttempt, `UPDATE sms2fa_challenges SET attempts = attempts + 1
 			WHERE id = ? AND user_id = ? AND binding = ?
 			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
-			RETURNING code_mac, ` + challengeCols,
-		consume: `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`,
-		replaceCode: `UPDATE sms2fa_challenges
+			RETURNING code_mac, ` + challengeCols},
+		{&q.consume, `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`},
+		{&q.replaceCode, `UPDATE sms2fa_challenges
 			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
 			WHERE id = ?
-			RETURNING ` + challengeCols,
-		releaseSend: `UPDATE sms2fa_challenges
+			RETURNING ` + challengeCols},
+		{&q.releaseSend, `UPDATE sms2fa_challenges
 			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1
 			WHERE id = ? AND user_id = ? AND binding = ? AND consumed_at = 0 AND send_failed = 0
-			RETURNING region`,
+			RETURNING region`},
 
-		// A budget row counts sends in a window that opens with its first send.
-		// The WHERE is evaluated under the row lock, on the latest row: a full
-		// window refuses (no row returned), an elapsed one starts again at 1.
-		takeBudget: `INSERT INTO sms2fa_budgets (name, bucket_key, window_ms, started_at, used)
-			VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (name, bucket_key, window_ms) DO UPDATE SET
-			  used = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
-			              THEN 1 ELSE sms2fa_budgets.used + 1 END,
-			  started_at = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
-			                    THEN excluded.started_at ELSE sms2fa_budgets.started_at END
-			WHERE sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
-			   OR sms2fa_budgets.used < ?
-			RETURNING used`,
-		budgetStart: `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`,
-		addStats: `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
+		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`},
+		{&q.addStats, `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
 			ON CONFLICT (hour, region) DO UPDATE SET
-			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`,
-		readStats: `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM sms2fa_stats
-			WHERE hour >= ? GROUP BY region ORDER BY region`,
+			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`},
+		{&q.readStats, `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM sms2fa_stats
+			WHERE hour >= ? GROUP BY region ORDER BY region`},
 
-		purgeChallenges: `DELETE FROM sms2fa_challenges WHERE expires_at < ?`,
-		purgeUsers:      `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`,
-		purgeBudgets:    `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`,
-		purgeStats:      `DELETE FROM sms2fa_stats WHERE hour < ?`,
-	}
-	for _, p := range []*string{
-		&q.lockUser, &q.setUser, &q.findLive, &q.insertChallenge, &q.getChallenge, &q.getOwned,
-		&q.takeAttempt, &q.consume, &q.replaceCode, &q.releaseSend,
-		&q.takeBudget, &q.budgetStart, &q.addStats, &q.readStats,
-		&q.purgeChallenges, &q.purgeUsers, &q.purgeBudgets, &q.purgeStats,
+		{&q.purgeChallenges, `DELETE FROM sms2fa_challenges WHERE expires_at < ?`},
+		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`},
+		{&q.purgeBudgets, `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`},
+		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`},
 	} {
-		*p = rebind(*p)
+		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
+		if err != nil {
+			q.close()
+			return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
+		}
+		*p.dst = st
 	}
-	return q
+	return q, nil
+}
+
+// close releases every prepared statement.
+func (q queries) close() {
+	for _, st := range []*sqlx.Stmt{
+		q.lockUser, q.setUser, q.findLive, q.insertChallenge, q.getChallenge, q.getOwned,
+		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend,
+		q.budgetStart, q.addStats, q.readStats,
+		q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
+	} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// takeBudgetsSQL reserves one send in each of n budgets in one statement. A
+// budget row counts sends in a window that opens with its first send. The
+// WHERE is evaluated under each row's lock, on the latest row: a full window
+// refuses (its row is not returned), an elapsed one starts again at 1.
+func takeBudgetsSQL(n int) string {
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, 1, ?), ", n), ", ")
+	return `INSERT INTO sms2fa_budgets (name, bucket_key, window_ms, started_at, used, max_used)
+		VALUES ` + rows + `
+		ON CONFLICT (name, bucket_key, window_ms) DO UPDATE SET
+		  used = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+		              THEN 1 ELSE sms2fa_budgets.used + 1 END,
+		  started_at = CASE WHEN sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+		                    THEN excluded.started_at ELSE sms2fa_budgets.started_at END,
+		  max_used = excluded.max_used
+		WHERE sms2fa_budgets.started_at + sms2fa_budgets.window_ms <= excluded.started_at
+		   OR sms2fa_budgets.used < excluded.max_used
+		RETURNING name, bucket_key, window_ms`
 }
 
 // challengeRow is a challenge as stored; times are Unix milliseconds.

@@ -38,7 +38,7 @@ func (s *SQL) Stats(ctx context.Context, since time.Time) (Stats, error) {
 		Verified int64  `db:"verified"`
 	}
 	from := hourOf(since)
-	if err := s.db.SelectContext(ctx, &rows, s.q.readStats, from); err != nil {
+	if err := s.q.readStats.SelectContext(ctx, &rows, from); err != nil {
 		return Stats{}, fmt.Errorf("store: reading statistics: %w", err)
 	}
 	st := Stats{Since: fromMS(from), Regions: make(map[string]Counts, len(rows))}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,9 @@ type SQL struct {
 	now     func() time.Time
 	q       queries
 	retain  retention
+
+	mu          sync.Mutex         // guards budgetStmts
+	budgetStmts map[int]*sqlx.Stmt // by number of budgets; see budgetStmt
 }
 
 // Option configures a store.
@@ -241,7 +245,7 @@ func apply(opts []Option) (config, error) {
 }
 
 func open(ctx context.Context, db *sqlx.DB, d Dialect, cfg config, owned bool) (*SQL, error) {
-	s := &SQL{db: db, owned: owned, dialect: d, now: cfg.now, q: newQueries(db.Rebind), retain: cfg.retention}
+	s := &SQL{db: db, owned: owned, dialect: d, now: cfg.now, retain: cfg.retention, budgetStmts: map[int]*sqlx.Stmt{}}
 	check := s.migrate
 	if !cfg.migrate {
 		check = s.checkSchema
@@ -249,8 +253,8 @@ func open(ctx context.Context, db *sqlx.DB, d Dialect, cfg config, owned bool) (
 	err := db.PingContext(ctx)
 	if err != nil {
 		err = fmt.Errorf("store: connecting to %s: %w", d, err)
-	} else {
-		err = check(ctx)
+	} else if err = check(ctx); err == nil {
+		s.q, err = prepareQueries(ctx, db, d)
 	}
 	if err != nil {
 		s.Close()
@@ -269,6 +273,12 @@ func (s *SQL) DB() *sqlx.DB { return s.db }
 // Close closes the connection pool the store opened. A pool passed to
 // NewPostgres is left open.
 func (s *SQL) Close() error {
+	s.q.close()
+	s.mu.Lock()
+	for _, st := range s.budgetStmts {
+		st.Close()
+	}
+	s.mu.Unlock()
 	if !s.owned {
 		return nil
 	}

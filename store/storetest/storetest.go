@@ -44,6 +44,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"FailedSendLiftsCooldown", testSendFailed},
 		{"Budgets", testBudgets},
 		{"BudgetsAllOrNothing", testBudgetsAllOrNothing},
+		{"BudgetsListedTwiceCountOnce", testBudgetsDuplicated},
 		{"ConcurrentBudgetNoOvershoot", testConcurrentBudget},
 		{"Stats", testStats},
 		{"Purge", testPurge},
@@ -489,6 +490,14 @@ func testResendReplaces(t *testing.T, o Opener) {
 	_, err = e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol})
 	wantErr(t, "resend a used challenge", err, sms2fa.ErrCodeUsed)
 
+	// A number that changed since the challenge opened is a new challenge.
+	moved := e.open("carol")
+	e.clock.Advance(time.Minute)
+	_, err = e.s.Resend(ctx, moved, sms2fa.ResendParams{Phone: "+919812345678", MAC: mac("666666"), Policy: e.pol})
+	wantErr(t, "resend to another number", err, sms2fa.ErrNotFound)
+	_, err = e.s.Resend(ctx, moved, sms2fa.ResendParams{Phone: phone, MAC: mac("666666"), Policy: e.pol})
+	wantErr(t, "resend to the same number", err, nil)
+
 	// An expired challenge may be resent; a dead one may not.
 	exp := e.open("alice")
 	e.clock.Advance(e.pol.CodeTTL)
@@ -586,6 +595,18 @@ func testBudgetsAllOrNothing(t *testing.T, o Opener) {
 			t.Fatalf("user budget was charged by a refused open: %v", err)
 		}
 	}
+}
+
+func testBudgetsDuplicated(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	b := budget(2, time.Hour)
+	for range 2 {
+		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b, b)); err != nil {
+			t.Fatalf("a budget listed twice: %v", err)
+		}
+	}
+	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b))
+	wantErr(t, "third send", err, sms2fa.ErrBudgetExceeded)
 }
 
 func testConcurrentBudget(t *testing.T, o Opener) {

@@ -39,13 +39,14 @@ CREATE TABLE IF NOT EXISTS sms2fa_users (
 );
 
 -- Send budgets: one row per (family, key, window length); a window opens at
--- its first send.
+-- its first send and counts sends up to max_used.
 CREATE TABLE IF NOT EXISTS sms2fa_budgets (
     name       TEXT    NOT NULL,
     bucket_key TEXT    NOT NULL,
     window_ms  INTEGER NOT NULL,
     started_at INTEGER NOT NULL,
     used       INTEGER NOT NULL,
+    max_used   INTEGER NOT NULL, -- the limit the last send was held to
     PRIMARY KEY (name, bucket_key, window_ms)
 );
 CREATE INDEX IF NOT EXISTS sms2fa_budgets_expiry ON sms2fa_budgets (started_at);

@@ -1,0 +1,276 @@
+package sms2fa_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/pgtest"
+	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// Each benchmark of the guard comes with the floor it cannot beat, measured
+// in the same run; BENCHMARKS.md records the ratios.
+
+// benchUser is a first factor that costs nothing, so that the guard's own
+// cost is what is measured; a real app's session lookup is on both sides.
+func benchUser(*gin.Context) (sms2fa.User, bool) {
+	return sms2fa.User{ID: "alice", Phone: "+919876543210"}, true
+}
+
+// noLimits turns every send budget off (or out of reach) so that setting up
+// thousands of challenges does not trip them; budgetsOn keeps them all on,
+// checked on every send, with limits a benchmark never reaches.
+var (
+	noLimits  = []sms2fa.Option{sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit()}
+	budgetsOn = []sms2fa.Option{
+		sms2fa.WithUserLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}), sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}),
+		sms2fa.WithIPLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}), sms2fa.WithPrefixLimit(6, sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}),
+		sms2fa.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour}),
+	}
+)
+
+// benchApp is a guard on st behind a bare Gin engine.
+type benchApp struct {
+	cookies *sessions.CookieStore
+	fake    *sender.Fake
+	engine  *gin.Engine
+}
+
+func newBenchApp(b testing.TB, st sms2fa.Store, opts ...sms2fa.Option) *benchApp {
+	gin.SetMode(gin.ReleaseMode)
+	a := &benchApp{cookies: sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!")), fake: sender.NewFake()}
+	opts = append([]sms2fa.Option{sms2fa.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
+	g, err := sms2fa.New(a.cookies, st, a.fake, secret, benchUser, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.engine = gin.New()
+	g.Mount(a.engine)
+	a.engine.GET("/app", g.Require(), func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	return a
+}
+
+// serve runs one request in process and returns the recorder.
+func (a *benchApp) serve(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	a.engine.ServeHTTP(rec, req)
+	return rec
+}
+
+// challenge opens a challenge in a new session through the guarded route and
+// returns the session cookie and the code sent.
+func (a *benchApp) challenge(b testing.TB) (*http.Cookie, string) {
+	rec := a.serve(httptest.NewRequest(http.MethodGet, "/app", nil))
+	if rec.Code != http.StatusSeeOther {
+		b.Fatalf("guarded route: %d %s", rec.Code, rec.Body)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		b.Fatalf("cookies: %v", cookies)
+	}
+	m, _ := a.fake.Last("+919876543210")
+	return cookies[0], m.Code
+}
+
+func verifyRequest(ck *http.Cookie, code string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, "/2fa/verify", strings.NewReader(url.Values{"code": {code}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.AddCookie(ck)
+	return req
+}
+
+// verifiedCookie returns the guard's session cookie after a completed code.
+func (a *benchApp) verifiedCookie(b testing.TB) *http.Cookie {
+	ck, code := a.challenge(b)
+	rec := a.serve(verifyRequest(ck, code))
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/app" {
+		b.Fatalf("verify: %d %s", rec.Code, rec.Header())
+	}
+	return rec.Result().Cookies()[0]
+}
+
+func sqliteStore(b testing.TB) *store.SQL {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+func postgresStore(b testing.TB) *store.SQL {
+	st, err := store.OpenPostgres(context.Background(), pgtest.Fresh(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// BenchmarkRequireVerified is a request through the guard for a session that
+// has completed the second factor.
+func BenchmarkRequireVerified(b *testing.B) {
+	a := newBenchApp(b, sqliteStore(b))
+	ck := a.verifiedCookie(b)
+	req := httptest.NewRequest(http.MethodGet, "/app", nil)
+	req.AddCookie(ck)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		a.engine.ServeHTTP(rec, req.Clone(req.Context()))
+		if rec.Code != http.StatusNoContent {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
+
+// BenchmarkFloorSessionRead is the same request through a handler that only
+// decodes the same session cookie and reads one value.
+func BenchmarkFloorSessionRead(b *testing.B) {
+	a := newBenchApp(b, sqliteStore(b))
+	ck := a.verifiedCookie(b)
+	floor := gin.New()
+	floor.GET("/app", func(c *gin.Context) {
+		s, err := a.cookies.Get(c.Request, "sms2fa")
+		if uid, _ := s.Values["uid"].(string); err != nil || uid != "alice" {
+			c.AbortWithStatus(http.StatusUnauthorized)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	req := httptest.NewRequest(http.MethodGet, "/app", nil)
+	req.AddCookie(ck)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		floor.ServeHTTP(rec, req.Clone(req.Context()))
+		if rec.Code != http.StatusNoContent {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
+
+// benchVerify measures right codes through POST /2fa/verify, each on its own
+// challenge made before the timer starts.
+func benchVerify(b *testing.B, st *store.SQL) {
+	a := newBenchApp(b, st, noLimits...)
+	type pending struct {
+		ck   *http.Cookie
+		code string
+	}
+	ps := make([]pending, b.N)
+	for i := range ps {
+		ps[i].ck, ps[i].code = a.challenge(b)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		rec := a.serve(verifyRequest(ps[i].ck, ps[i].code))
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/app" {
+			b.Fatalf("verify: %d", rec.Code)
+		}
+	}
+}
+
+// benchChallenge measures a guarded request for a new, unverified session:
+// budgets checked, challenge created, code sent through the fake sender, 303.
+func benchChallenge(b *testing.B, st *store.SQL) {
+	a := newBenchApp(b, st, budgetsOn...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := a.serve(httptest.NewRequest(http.MethodGet, "/app", nil))
+		if rec.Code != http.StatusSeeOther {
+			b.Fatalf("guarded route: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// floorUpdate measures one single-row UPDATE … RETURNING on a challenge row
+// of the store's own file (or database), with the store's own settings.
+func floorUpdate(b *testing.B, st *store.SQL) {
+	a := newBenchApp(b, st, noLimits...)
+	a.challenge(b)
+	var id string
+	if err := st.DB().Get(&id, `SELECT id FROM sms2fa_challenges LIMIT 1`); err != nil {
+		b.Fatal(err)
+	}
+	q := st.DB().Rebind(`UPDATE sms2fa_challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		var n int
+		if err := st.DB().Get(&n, q, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// floorInsert measures one single-row INSERT into the store's challenge table.
+func floorInsert(b *testing.B, st *store.SQL) {
+	q := st.DB().Rebind(`INSERT INTO sms2fa_challenges (id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, next_send_at)
+		VALUES (?, 'alice', ?, '+919876543210', 'IN', ?, ?, ?, 5, ?)`)
+	mac := make([]byte, 32)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		i := n.Add(1)
+		now := time.Now().UnixMilli()
+		id := fmt.Sprintf("%032x", i)
+		if _, err := st.DB().Exec(q, id, id, mac, now, now+300_000, now+30_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifySQLite measures verification with 1e3 and 1e6 other live
+// challenges in the table: the cost must not grow with it.
+func BenchmarkVerifySQLite(b *testing.B) {
+	for _, rows := range []int{1_000, 1_000_000} {
+		st := sqliteStore(b)
+		fill(b, st, rows)
+		b.Run(fmt.Sprintf("live=%.0e", float64(rows)), func(b *testing.B) { benchVerify(b, st) })
+	}
+}
+
+func BenchmarkFloorSQLiteUpdate(b *testing.B)   { floorUpdate(b, sqliteStore(b)) }
+func BenchmarkChallengeSQLite(b *testing.B)     { benchChallenge(b, sqliteStore(b)) }
+func BenchmarkFloorSQLiteInsert(b *testing.B)   { floorInsert(b, sqliteStore(b)) }
+func BenchmarkVerifyPostgres(b *testing.B)      { benchVerify(b, postgresStore(b)) }
+func BenchmarkFloorPostgresUpdate(b *testing.B) { floorUpdate(b, postgresStore(b)) }
+func BenchmarkChallengePostgres(b *testing.B)   { benchChallenge(b, postgresStore(b)) }
+func BenchmarkFloorPostgresInsert(b *testing.B) { floorInsert(b, postgresStore(b)) }
+
+// fill adds rows live challenges of other users, written in one statement.
+func fill(b *testing.B, st *store.SQL, rows int) {
+	b.Helper()
+	now := time.Now().UnixMilli()
+	q := `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO sms2fa_challenges (id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, next_send_at)
+		SELECT printf('fill-%08d', i), printf('user-%d', i % 50000), printf('bind-%d', i), '+919812345678', 'IN',
+		       randomblob(32), ?, ?, 5, ? FROM n`
+	start := time.Now()
+	if _, err := st.DB().Exec(q, rows, now, now+3_600_000, now); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("filled %d live challenges in %v", rows, time.Since(start).Round(time.Millisecond))
+}
