@@ -312,8 +312,8 @@ type countingHandler struct {
 }
 
 func (h *countingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
-func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *countingHandler) WithGroup(string) slog.Handler             { return h }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler                { return h }
 func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 	h.errors.Add(1)
 	text := r.Message
