@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 )
 
 // Code lengths Way2API accepts in its `value` field; NIST SP 800-63B asks for
@@ -77,7 +76,7 @@ func newMACKey(secret []byte) (macKey, error) {
 // sum returns HMAC-SHA256(key, challengeID || 0x00 || code). Binding the
 // challenge ID means a MAC copied to another row never matches there.
 func (k macKey) sum(challengeID, code string) []byte {
-	var h hash.Hash = hmac.New(sha256.New, k.key)
+	h := hmac.New(sha256.New, k.key)
 	h.Write([]byte(challengeID))
 	h.Write([]byte{0})
 	h.Write([]byte(code))

@@ -46,31 +46,46 @@ const (
 // maxBody bounds what verify reads: a code is a few bytes.
 const maxBody = 4 << 10
 
+// bookkeepingTimeout bounds the store writes the guard makes after the
+// request's own work (recording a failed send), detached from the request.
+const bookkeepingTimeout = 5 * time.Second
+
 // attempt is what one request knows about the user's challenge.
 type attempt struct {
 	user    User
-	num     phone.Number // zero when the number is unusable
+	num     phone.Number // zero when the number is unusable, or was not needed
 	ch      Challenge    // zero when there is none
+	created bool         // this request opened ch and sent its code
 	refused error        // why no challenge could be opened or resent
 	sendErr error        // the send this request made failed
 }
 
 // challenge answers a guarded request whose session has not completed the
 // second factor: make sure of a challenge, then send the visitor to the page
-// (or tell a JSON client what to do).
+// (or tell a JSON client what to do). Only GET and POST open challenges: a
+// HEAD from a link previewer or a CORS preflight must not send an SMS.
 func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User) {
+	r := c.Request
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		if wantsJSON(r) {
+			c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: codeSecondFactorRequired, VerifyURL: g.urls.verify, ResendURL: g.urls.resend})
+			return
+		}
+		c.Redirect(http.StatusSeeOther, g.urls.page)
+		c.Abort()
+		return
+	}
 	dirty := false
-	if r := c.Request; r.Method == http.MethodGet && !wantsJSON(r) {
-		if p := r.URL.RequestURI(); isLocalPath(p) && s.Values[keyNext] != p {
-			s.Values[keyNext] = p
-			dirty = true
+	if r.Method == http.MethodGet && !wantsJSON(r) {
+		if p := r.URL.RequestURI(); isLocalPath(p) {
+			dirty = set(s, keyNext, p)
 		}
 	}
 	a, ok := g.ensure(c, s, u, dirty)
 	if !ok {
 		return
 	}
-	if wantsJSON(c.Request) {
+	if wantsJSON(r) {
 		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, codeSecondFactorRequired))
 	} else {
 		c.Redirect(http.StatusSeeOther, g.urls.page)
@@ -86,7 +101,7 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
-		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
+		g.refusedPhone(c, u, err)
 		return a, g.save(c, s, dirty)
 	}
 	a.num = num
@@ -98,7 +113,12 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 		}
 		s.Values[keyBinding], dirty = bind, true
 	}
-	ref, code, mac, err := g.newCode(Ref{UserID: u.ID, Binding: bind})
+	ref := Ref{UserID: u.ID, Binding: bind}
+	if ref.ID, err = newID(); err != nil {
+		g.fail(c, err)
+		return a, false
+	}
+	code, mac, err := g.newCode(ref.ID)
 	if err != nil {
 		g.fail(c, err)
 		return a, false
@@ -107,25 +127,28 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 		Ref: ref, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num),
 	})
 	switch {
-	case isLimit(err):
+	case isRefusal(err):
 		a.refused = err
 		g.refusedEvent(c, a, err)
 	case err != nil:
 		g.fail(c, err)
 		return a, false
 	default:
-		a.ch = ch
-		if s.Values[keyChallenge] != ch.ID {
-			s.Values[keyChallenge], dirty = ch.ID, true
-		}
+		a.ch, a.created = ch, created
+		dirty = set(s, keyChallenge, ch.ID) || dirty
+		dirty = set(s, keyPhone, u.Phone) || dirty
 	}
 	// The session is saved before the SMS goes out: if it cannot be saved,
-	// no code is sent that the visitor could never enter.
+	// no code is sent that the visitor could never enter, and the challenge
+	// is marked as not sent, so the next request may send it again.
 	if !g.save(c, s, dirty) {
+		if created {
+			g.recordFailedSend(c, ref, mac)
+		}
 		return a, false
 	}
 	if created {
-		a.sendErr = g.deliver(c, &a, ref, code, EventCodeSent)
+		a.sendErr = g.deliver(c, &a, ref, code, mac, EventCodeSent)
 	}
 	return a, true
 }
@@ -142,21 +165,18 @@ func (g *Guard) save(c *gin.Context, s *sessions.Session, dirty bool) bool {
 	return true
 }
 
-// newCode makes a code and its MAC for a new challenge of owner.
-func (g *Guard) newCode(owner Ref) (ref Ref, code string, mac []byte, err error) {
-	ref = owner
-	if ref.ID, err = newID(); err != nil {
-		return ref, "", nil, err
-	}
+// newCode makes a code for challenge id, and the MAC the store keeps of it.
+func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
 	if code, err = newCode(g.cfg.codeLength); err != nil {
-		return ref, "", nil, err
+		return "", nil, err
 	}
-	return ref, code, g.mac.sum(ref.ID, code), nil
+	return code, g.mac.sum(id, code), nil
 }
 
-// deliver sends code for the challenge ref and records a certain failure in
-// the store, so the user can retry at once. It returns the send's error.
-func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, kind EventKind) error {
+// deliver sends code, whose MAC is mac, for the challenge ref and records a
+// certain failure in the store, so the user can retry at once. It returns the
+// send's error.
+func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []byte, kind EventKind) error {
 	// Detached from the request: a visitor closing the tab must not cut an
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
@@ -174,15 +194,25 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, kind E
 	if errors.Is(err, ErrMaybeSent) {
 		return err // the code may arrive: keep the cooldown
 	}
-	if ferr := g.store.SendFailed(ctx, ref); ferr != nil {
-		// The user waits out one cooldown; nothing worse.
-		g.cfg.logger.ErrorContext(ctx, "sms2fa: recording a failed send", "error", ferr)
-		g.report(c, ferr)
-		return err
+	if g.recordFailedSend(c, ref, mac) {
+		a.ch.SendFailed = true
+		a.ch.NextSendAt = time.Time{}
 	}
-	a.ch.SendFailed = true
-	a.ch.NextSendAt = time.Time{}
 	return err
+}
+
+// recordFailedSend tells the store that the code whose MAC is mac was never
+// sent, on a context of its own: the send may have used up the request's.
+// A failure to record it only costs the user one cooldown.
+func (g *Guard) recordFailedSend(c *gin.Context, ref Ref, mac []byte) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), bookkeepingTimeout)
+	defer cancel()
+	if err := g.store.SendFailed(ctx, ref, mac); err != nil {
+		g.cfg.logger.ErrorContext(ctx, "sms2fa: recording a failed send", "error", err)
+		g.report(c, err)
+		return false
+	}
+	return true
 }
 
 // budgets lists the send budgets one send to num for u draws on.
@@ -225,7 +255,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 		return
 	}
 	a := attempt{user: u}
-	ref, ok := pending(s, u.ID)
+	ref, ok := pending(s, u)
 	if ok {
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		switch {
@@ -259,9 +289,9 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ref, ok := pending(s, u.ID)
+	ref, ok := pending(s, u)
 	if !ok {
-		g.noChallenge(c)
+		g.noChallenge(c, codeNoChallenge)
 		return
 	}
 	// The number is shown and logged from the challenge: parsing the user's
@@ -281,7 +311,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	switch {
 	case err == nil:
 		dest := next(s)
-		if err := g.mark(c, s, u.ID); err != nil {
+		if err := g.mark(c, s, u); err != nil {
 			g.fail(c, err)
 			return
 		}
@@ -304,8 +334,11 @@ func (g *Guard) handleVerify(c *gin.Context) {
 			ev.Until = ch.LockedUntil
 			g.emit(ctx, ev.with(EventUserLocked))
 		}
-	case errors.Is(err, ErrCodeUsed), errors.Is(err, ErrNotFound):
-		g.noChallenge(c)
+	case errors.Is(err, ErrCodeUsed):
+		g.noChallenge(c, codeUsed)
+		return
+	case errors.Is(err, ErrNotFound):
+		g.noChallenge(c, codeNoChallenge)
 		return
 	case errors.Is(err, ErrCodeExpired), errors.Is(err, ErrTooManyAttempts):
 	default:
@@ -327,31 +360,30 @@ func (g *Guard) handleResend(c *gin.Context) {
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
-		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
+		g.refusedPhone(c, u, err)
 		g.respond(c, a, g.refusalView(a, err))
 		return
 	}
 	a.num = num
-	ref, ok := pending(s, u.ID)
+	ref, ok := pending(s, u)
 	if ok {
-		var code string
-		var mac []byte
-		code, err = newCode(g.cfg.codeLength)
+		code, mac, err := g.newCode(ref.ID)
 		if err != nil {
 			g.fail(c, err)
 			return
 		}
-		mac = g.mac.sum(ref.ID, code)
-		a.ch, err = g.store.Resend(c.Request.Context(), ref, ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)})
+		p := ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)}
+		a.ch, err = g.store.Resend(c.Request.Context(), ref, p)
 		switch {
 		case err == nil:
-			a.sendErr = g.deliver(c, &a, ref, code, EventCodeResent)
+			a.created = true
+			a.sendErr = g.deliver(c, &a, ref, code, mac, EventCodeResent)
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrCodeUsed), errors.Is(err, ErrTooManyAttempts):
 			ok = false // nothing to resend: open a new challenge below
-		case isLimit(err):
+		case isRefusal(err):
 			a.refused = err
 			g.refusedEvent(c, a, err)
-			a.ch, _ = g.store.Challenge(c.Request.Context(), ref) // for the page; refusal stands either way
+			a.ch, _ = g.store.Challenge(c.Request.Context(), ref) // for the page; the refusal stands either way
 			g.respond(c, a, g.refusalView(a, err))
 			return
 		default:
@@ -371,6 +403,14 @@ func (g *Guard) handleResend(c *gin.Context) {
 	switch {
 	case a.sendErr != nil && !errors.Is(a.sendErr, ErrMaybeSent):
 		g.respond(c, a, view{status: http.StatusBadGateway, code: codeSendFailed, msg: g.cfg.messages.SendFailed, alert: true})
+	case !a.created:
+		// Another request of this session opened a challenge meanwhile and
+		// sent its code; this one sent nothing.
+		if wantsJSON(c.Request) {
+			g.respond(c, a, g.stateView(a, http.StatusOK, ""))
+		} else {
+			c.Redirect(http.StatusSeeOther, g.urls.page)
+		}
 	case wantsJSON(c.Request):
 		v := g.stateView(a, http.StatusOK, "")
 		v.msg = g.fill(g.cfg.messages.Resent, a, 0)
@@ -400,7 +440,7 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 		g.fail(c, err)
 		return u, nil, false
 	}
-	if g.verified(s, u.ID) {
+	if g.verified(s, u) {
 		g.done(c, next(s))
 		return u, nil, false
 	}
@@ -413,7 +453,7 @@ func (g *Guard) load(c *gin.Context, ref Ref) (Challenge, bool) {
 	ch, err := g.store.Challenge(c.Request.Context(), ref)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		g.noChallenge(c)
+		g.noChallenge(c, codeNoChallenge)
 		return ch, false
 	case err != nil:
 		g.fail(c, err)
@@ -422,10 +462,12 @@ func (g *Guard) load(c *gin.Context, ref Ref) (Challenge, bool) {
 	return ch, true
 }
 
-// noChallenge answers a verify with nothing (any more) to verify.
-func (g *Guard) noChallenge(c *gin.Context) {
+// noChallenge answers a verify with nothing (any more) to verify: code says
+// whether there never was a challenge or it was used. The page opens a new
+// one.
+func (g *Guard) noChallenge(c *gin.Context, code string) {
 	if wantsJSON(c.Request) {
-		c.JSON(http.StatusConflict, jsonBody{Error: codeNoChallenge, ResendURL: g.urls.resend})
+		c.JSON(http.StatusConflict, jsonBody{Error: code, ResendURL: g.urls.resend})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, g.urls.page)
@@ -477,14 +519,20 @@ func normalizeCode(raw string, length int) (string, bool) {
 	return b.String(), b.Len() == length
 }
 
-// isLimit reports a refusal that ends at a known time or concerns the number:
-// answers for the user, not failures.
-func isLimit(err error) bool {
+// isRefusal reports a refusal that ends at a known time or concerns the
+// number: answers for the user, not failures.
+func isRefusal(err error) bool {
 	var le *LimitError
 	return errors.As(err, &le) || errors.Is(err, ErrInvalidPhone) || errors.Is(err, ErrCountryNotAllowed)
 }
 
-// refusedEvent reports a send the store or the number refused.
+// refusedPhone reports a number that cannot be sent to. The event masks the
+// number as the app gave it, unparsed.
+func (g *Guard) refusedPhone(c *gin.Context, u User, err error) {
+	g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
+}
+
+// refusedEvent reports a send a budget refused.
 func (g *Guard) refusedEvent(c *gin.Context, a attempt, err error) {
 	var le *LimitError
 	if !errors.As(err, &le) || !errors.Is(err, ErrBudgetExceeded) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -56,6 +57,7 @@ type harness struct {
 	opts    []sms2fa.Option
 	mu      sync.Mutex
 	events  []sms2fa.Event
+	moved   map[string]string // users whose phone changed
 }
 
 // instance starts another app server — its own Gin engine, guard and store
@@ -165,7 +167,25 @@ func (h *harness) currentUser(c *gin.Context) (sms2fa.User, bool) {
 	if name == "" {
 		return sms2fa.User{}, false
 	}
-	return sms2fa.User{ID: name, Phone: phoneOf(name)}, true
+	login, _ := s.Values["login"].(string)
+	h.mu.Lock()
+	number, moved := h.moved[name]
+	h.mu.Unlock()
+	if !moved {
+		number = phoneOf(name)
+	}
+	return sms2fa.User{ID: name, Phone: number, Login: login}, true
+}
+
+// movePhone changes the named user's phone number, as an app's profile page
+// would.
+func (h *harness) movePhone(name, number string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.moved == nil {
+		h.moved = map[string]string{}
+	}
+	h.moved[name] = number
 }
 
 // phoneOf gives the named user's phone; users p00 … p99 have adjacent
@@ -182,6 +202,7 @@ func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
 	r.POST("/login", func(c *gin.Context) {
 		s, _ := h.cookies.Get(c.Request, "app")
 		s.Values["user"] = c.PostForm("user")
+		s.Values["login"] = fmt.Sprint(time.Now().UnixNano()) // names this sign-in: User.Login
 		if err := s.Save(c.Request, c.Writer); err != nil {
 			c.AbortWithError(500, err)
 			return
@@ -202,6 +223,9 @@ func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
 		c.String(http.StatusOK, "hello %s at %s", id, c.Param("page"))
 	})
 	app.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "posted") })
+	for _, method := range []string{http.MethodHead, http.MethodOptions, http.MethodPut} {
+		app.Handle(method, "/*page", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	}
 	return r
 }
 

@@ -20,6 +20,12 @@ import (
 type User struct {
 	ID    string // stable and unique; a completed second factor counts only for this ID
 	Phone string // E.164 ("+919876543210"); spaces and dashes are fine
+	// Login, if set, names this sign-in: the app's session ID, or the time of
+	// the password login. A completed second factor then counts only for the
+	// same Login, so signing in again asks for a new code even if the guard's
+	// cookie was kept or copied. Empty: the mark lasts as long as the guard's
+	// session (see Guard.Logout and WithReverifyAfter).
+	Login string
 }
 
 // UserFunc tells the guard who is signed in with the app's first factor, and
@@ -183,7 +189,7 @@ func (g *Guard) Require() gin.HandlerFunc {
 			g.fail(c, err)
 			return
 		}
-		if g.verified(s, u.ID) {
+		if g.verified(s, u) {
 			c.Set(markKey{}, s)
 			c.Next()
 			return
@@ -195,7 +201,9 @@ func (g *Guard) Require() gin.HandlerFunc {
 // Logout ends the second factor of the current session: the mark and any
 // pending challenge are dropped, and the guard's session is deleted. Call it
 // from the app's logout, or the next sign-in of the same user in this browser
-// would find the second factor already done.
+// would find the second factor already done. With a cookie session store,
+// Logout cannot revoke a copy of the cookie taken earlier: set User.Login to
+// tie the mark to one sign-in.
 func (g *Guard) Logout(c *gin.Context) error {
 	s, err := g.session(c)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -709,4 +710,174 @@ func (c *client) getFrom(s *serverURL, path string) response {
 		c.h.t.Fatal(err)
 	}
 	return c.do(req)
+}
+
+// countingStore counts the calls the guard makes to its store: the store is
+// the guard's only way to the database.
+type countingStore struct {
+	sms2fa.Store
+	calls atomic.Int64
+}
+
+func (s *countingStore) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+	s.calls.Add(1)
+	return s.Store.Open(ctx, p)
+}
+
+func (s *countingStore) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
+	s.calls.Add(1)
+	return s.Store.Challenge(ctx, ref)
+}
+
+func (s *countingStore) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa.Policy) (sms2fa.Challenge, error) {
+	s.calls.Add(1)
+	return s.Store.Verify(ctx, ref, mac, pol)
+}
+
+func (s *countingStore) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+	s.calls.Add(1)
+	return s.Store.Resend(ctx, ref, p)
+}
+
+func (s *countingStore) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
+	s.calls.Add(1)
+	return s.Store.SendFailed(ctx, ref, mac)
+}
+
+// The verified path runs no SQL: the guard makes no store call for it, and it
+// keeps answering with the database closed, where any statement would fail
+// (and the guard would fail closed with 503).
+func TestVerifiedPathRunsNoSQL(t *testing.T) {
+	h := newHarness(t)
+	counted := &countingStore{Store: h.store}
+	srv := newServer(t, h.app(h.newGuard(counted)))
+	c := h.client().login("alice")
+	want(t, "guarded", c.getFrom(srv, "/app/home"), http.StatusSeeOther, "/2fa")
+	c.base = srv.url
+	want(t, "verify", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+	if counted.calls.Load() == 0 {
+		t.Fatal("the counter saw nothing: it would prove nothing")
+	}
+	counted.calls.Store(0)
+	if err := h.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		want(t, fmt.Sprintf("verified request %d", i), c.get("/app/home"), http.StatusOK, "")
+	}
+	if n := counted.calls.Load(); n != 0 {
+		t.Fatalf("100 verified requests made %d store calls", n)
+	}
+	d := h.client().login("bob")
+	d.base = srv.url
+	want(t, "an unverified request, database closed", d.get("/app/home"), http.StatusServiceUnavailable, "")
+}
+
+// A completed second factor belongs to one sign-in: signing in again in the
+// same browser, with the guard's cookie kept, asks for a new code.
+func TestNewSignInNeedsNewCode(t *testing.T) {
+	h := newHarness(t)
+	c := h.signIn("alice", alicePhone)
+	want(t, "verified", c.get("/app/home"), http.StatusOK, "")
+	c.login("alice") // a new password login; the app forgot to call Logout
+	want(t, "after signing in again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "the new code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+// A code sent to the user's old number does not verify once the number has
+// changed; the next page sends one to the new number.
+func TestPhoneChangeVoidsPendingCode(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	old := h.code(alicePhone)
+	const newPhone = "+919812300000"
+	h.movePhone("alice", newPhone)
+	want(t, "old number's code", c.verify(old), http.StatusSeeOther, "/2fa")
+	if h.attempts("alice") != 0 {
+		t.Fatal("the old challenge took an attempt")
+	}
+	if p := c.get("/2fa"); !strings.Contains(html.UnescapeString(p.body), "+91 ••••••0000") {
+		t.Fatalf("page after the change: %s", p.body)
+	}
+	want(t, "new number's code", c.verify(h.code(newPhone)), http.StatusSeeOther, "/app/home")
+}
+
+func TestReplayedCodeIsCodeUsed(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.json = true
+	c.get("/app/home")
+	u, _ := url.Parse(h.srv.URL)
+	before := c.http.Jar.Cookies(u)
+	want(t, "verify", c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)}), http.StatusOK, "")
+	c.http.Jar.SetCookies(u, before) // the cookies of before the verify
+	r := c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)})
+	if r.status != http.StatusConflict || r.decode(t)["error"] != "code_used" {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+}
+
+// Link previewers (HEAD) and CORS preflights (OPTIONS) do not send SMS.
+func TestOnlyGetAndPostOpenChallenges(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	for _, method := range []string{http.MethodHead, http.MethodOptions, http.MethodPut} {
+		req, err := http.NewRequest(method, h.srv.URL+"/app/home", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, method, c.do(req), http.StatusSeeOther, "/2fa") // guarded all the same
+	}
+	if h.fake.Count() != 0 {
+		t.Fatalf("%d codes sent for HEAD, OPTIONS and PUT", h.fake.Count())
+	}
+	want(t, "GET", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.fake.Count() != 1 {
+		t.Fatal("GET sent no code")
+	}
+}
+
+// If the session cannot be saved after a challenge was opened, no code is
+// sent, and the challenge says so: the next page offers a resend at once.
+func TestSessionSaveFailureLeavesAWayToRetry(t *testing.T) {
+	h := newHarness(t)
+	flaky := &flakySessions{CookieStore: h.cookies}
+	g, err := sms2fa.New(flaky, h.store, h.fake, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
+		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, h.app(g))
+	c := h.client().login("alice")
+	want(t, "first challenge", c.getFrom(srv, "/app/home"), http.StatusSeeOther, "/2fa")
+	c.base = srv.url
+	h.clock.Advance(5 * time.Minute) // it expires; the next guarded request opens another
+	flaky.failing.Store(true)
+	want(t, "save fails", c.get("/app/home"), http.StatusServiceUnavailable, "")
+	if h.fake.Count() != 1 {
+		t.Fatal("a code was sent that the session could not remember")
+	}
+	flaky.failing.Store(false)
+	want(t, "guarded again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	wantPage(t, "page", c.get("/2fa"), "We could not send the code")
+	want(t, "resend at once", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	want(t, "verify", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+// flakySessions fails to save the guard's session while failing is set.
+type flakySessions struct {
+	*sessions.CookieStore
+	failing atomic.Bool
+}
+
+func (f *flakySessions) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(f, name)
+}
+
+func (f *flakySessions) Save(r *http.Request, w http.ResponseWriter, s *sessions.Session) error {
+	if s.Name() == "sms2fa" && f.failing.Load() {
+		return errors.New("session backend down")
+	}
+	return f.CookieStore.Save(r, w, s)
 }

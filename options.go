@@ -163,7 +163,7 @@ func WithLoginURL(u string) Option {
 		switch {
 		case err != nil || u == "":
 			return fmt.Errorf("sms2fa: login URL %q does not parse", u)
-		case p.Scheme == "" && p.Host == "" && !isLocalPath(u):
+		case p.Scheme == "" && !isLocalPath(u): // also refuses //host, which browsers read as another site
 			return fmt.Errorf("sms2fa: login URL %q must be a rooted path or an absolute URL", u)
 		case p.Scheme != "" && (p.Scheme != "http" && p.Scheme != "https" || p.Host == ""):
 			return fmt.Errorf("sms2fa: login URL %q must be http(s)", u)
@@ -323,9 +323,9 @@ func WithIPLimit(rates ...Rate) Option {
 }
 
 // WithPrefixLimit sets the send budgets per number prefix — the country code
-// and the next digits national digits — so that a burst to many adjacent
-// numbers, the signature of SMS pumping, trips it. Default 6 digits, 20 sends
-// per hour. No rates turns it off.
+// and the first digits digits of the national number — so that a burst to
+// many adjacent numbers, the signature of SMS pumping, trips it. Default 6
+// national digits, 20 sends per hour. No rates turns it off.
 func WithPrefixLimit(digits int, rates ...Rate) Option {
 	return func(c *config) error {
 		if digits < 1 || digits > 12 {

@@ -42,6 +42,7 @@ type PageData struct {
 // jsonBody is every JSON answer of the guard; empty fields are left out.
 type jsonBody struct {
 	Error        string `json:"error,omitempty"`
+	Reason       string `json:"reason,omitempty"` // why no code was sent: locked, send_limited, phone_unusable
 	Message      string `json:"message,omitempty"`
 	Verified     bool   `json:"verified,omitempty"`
 	Redirect     string `json:"redirect,omitempty"`
@@ -59,6 +60,7 @@ type jsonBody struct {
 type view struct {
 	status int
 	code   string // the JSON "error"; empty for good news
+	reason string // the JSON "reason": a refusal behind a standing state
 	msg    string
 	alert  bool
 	retry  time.Duration // Retry-After, when the refusal ends at a known time
@@ -73,10 +75,10 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 	switch {
 	case a.refused != nil:
 		r := g.refusalView(a, a.refused)
-		v.msg, v.alert, v.retry = r.msg, true, r.retry
+		v.msg, v.alert, v.retry, v.reason = r.msg, true, r.retry, r.code
 	case a.ch.LockedUntil.After(now):
 		v.retry = ceilSeconds(a.ch.LockedUntil.Sub(now))
-		v.msg, v.alert = g.fill(m.Locked, a, v.retry), true
+		v.msg, v.alert, v.reason = g.fill(m.Locked, a, v.retry), true, codeLocked
 	case a.sendErr != nil && errors.Is(a.sendErr, ErrMaybeSent):
 		v.msg = m.SendDelayed
 	case a.ch.SendFailed:
@@ -190,10 +192,10 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 }
 
 func (g *Guard) jsonFor(a attempt, v view) jsonBody {
-	b := jsonBody{Error: v.code, Message: v.msg, Phone: g.phoneOf(a), VerifyURL: g.urls.verify, ResendURL: g.urls.resend}
 	if v.bare {
 		return jsonBody{Error: v.code, Message: v.msg}
 	}
+	b := jsonBody{Error: v.code, Reason: v.reason, Message: v.msg, Phone: g.phoneOf(a), VerifyURL: g.urls.verify, ResendURL: g.urls.resend}
 	if v.retry > 0 {
 		b.RetryAfter = int(v.retry / time.Second)
 	}

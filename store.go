@@ -51,20 +51,22 @@ type Store interface {
 	// Resend replaces the code of the challenge ref names with p.MAC, renews
 	// its lifetime and starts the next, doubled, cooldown. Attempts already
 	// made stay counted. A challenge opened for another number than p.Phone
-	// (when set) is [ErrNotFound]: the user's number changed. It refuses a locked user ([ErrLocked]), a resend
-	// inside the cooldown ([ErrResendTooSoon]), an exhausted budget
-	// ([ErrBudgetExceeded]) and a challenge that is missing, used or out of
-	// attempts ([ErrNotFound], [ErrCodeUsed], [ErrTooManyAttempts]): open a new
-	// challenge for those. An expired challenge may be resent.
+	// (when set) is [ErrNotFound]: the user's number changed. It refuses a
+	// locked user ([ErrLocked]), a resend inside the cooldown
+	// ([ErrResendTooSoon]), an exhausted budget ([ErrBudgetExceeded]) and a
+	// challenge that is missing, used or out of attempts ([ErrNotFound],
+	// [ErrCodeUsed], [ErrTooManyAttempts]): open a new challenge for those. An
+	// expired challenge may be resent.
 	Resend(ctx context.Context, ref Ref, p ResendParams) (Challenge, error)
 
-	// SendFailed records that the last send of the challenge certainly did not
-	// reach the provider, so the user is not stranded behind a cooldown for a
-	// code they never got: the cooldown is lifted and the send is not counted
-	// towards the next cooldown's doubling. Budgets stay reserved: a failing
-	// provider is no reason to allow more traffic. It is a no-op for a
-	// challenge that is missing or used.
-	SendFailed(ctx context.Context, ref Ref) error
+	// SendFailed records that the send of the code whose MAC is mac certainly
+	// did not reach the provider, so the user is not stranded behind a
+	// cooldown for a code they never got: the cooldown is lifted and the send
+	// is not counted towards the next cooldown's doubling. Budgets stay
+	// reserved: a failing provider is no reason to allow more traffic. It is a
+	// no-op for a challenge that is missing or used, or whose code has been
+	// replaced since: a late failure must not undo a later send.
+	SendFailed(ctx context.Context, ref Ref, mac []byte) error
 }
 
 // Ref names a challenge from the point of view of a session: its ID and the

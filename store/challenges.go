@@ -269,13 +269,13 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 }
 
 // SendFailed implements [sms2fa.Store].
-func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref) error {
+func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
 	now := s.now()
 	return s.inTx(ctx, "record failed send", func(tx *sqlx.Tx) error {
 		var region string
-		err := get(ctx, tx, s.q.releaseSend, &region, ms(now), ref.ID, ref.UserID, ref.Binding)
+		err := get(ctx, tx, s.q.releaseSend, &region, ms(now), ref.ID, ref.UserID, ref.Binding, mac)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil // missing, used, or already recorded: nothing to release
+			return nil // missing, used, replaced or already recorded: nothing to release
 		}
 		if err != nil {
 			return fmt.Errorf("lifting the cooldown: %w", err)

@@ -14,9 +14,9 @@ type Purged struct {
 }
 
 // Purge deletes rows that can no longer matter: challenges expired longer
-// ago than the retention (see WithRetention), users with no lock and no
-// failure for a day, budget windows that have closed, and statistics older
-// than their retention.
+// ago than the retention (see WithRetention), users a day past their last
+// lock and a day without news (which resets their lock doubling), budget
+// windows that have closed, and statistics older than their retention.
 func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	now := s.now()
 	var p Purged
@@ -27,9 +27,10 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		n     *int64
 	}{
 		{"challenges", s.q.purgeChallenges, []any{ms(now.Add(-s.retain.challenges))}, &p.Challenges},
-		// A user row remembers failures and the lock doubling; a day without
-		// news resets both, as the longest default lock is a day.
-		{"users", s.q.purgeUsers, []any{ms(now), ms(now.Add(-24 * time.Hour))}, &p.Users},
+		// A user row remembers failures and the lock doubling. Counting the
+		// day from the end of the last lock, not its start, keeps a long lock
+		// (WithLockout's max over a day) doubling on the next one.
+		{"users", s.q.purgeUsers, []any{ms(now.Add(-24 * time.Hour)), ms(now.Add(-24 * time.Hour))}, &p.Users},
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
 	} {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -12,11 +11,10 @@ import (
 	"github.com/sms2fa/sms2fa"
 )
 
-// queryer is what *sqlx.DB and *sqlx.Tx have in common.
+// queryer is what *sqlx.DB and *sqlx.Tx have in common that the schema
+// check needs.
 type queryer interface {
 	GetContext(ctx context.Context, dest any, query string, args ...any) error
-	SelectContext(ctx context.Context, dest any, query string, args ...any) error
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // challengeCols are the columns a Challenge is read from.
@@ -44,8 +42,14 @@ func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error
 	lockUser := `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
 		RETURNING failures, locks, locked_until`
+	// Budget rows are locked by sends in name order; a plain DELETE would
+	// lock them in scan order and could deadlock with a send on Postgres, so
+	// the purge skips the rows a send holds (they are in use, not stale).
+	purgeBudgets := `DELETE FROM sms2fa_budgets WHERE ctid IN (
+		SELECT ctid FROM sms2fa_budgets WHERE started_at + window_ms < ? FOR UPDATE SKIP LOCKED)`
 	if d == SQLite {
 		lockUser = `SELECT failures, locks, locked_until FROM sms2fa_users WHERE user_id = ?`
+		purgeBudgets = `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`
 	}
 	for _, p := range []struct {
 		dst **sqlx.Stmt
@@ -77,11 +81,11 @@ func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error
 		{&q.consume, `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`},
 		{&q.replaceCode, `UPDATE sms2fa_challenges
 			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
-			WHERE id = ?
+			WHERE id = ? AND consumed_at = 0
 			RETURNING ` + challengeCols},
 		{&q.releaseSend, `UPDATE sms2fa_challenges
 			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1
-			WHERE id = ? AND user_id = ? AND binding = ? AND consumed_at = 0 AND send_failed = 0
+			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0
 			RETURNING region`},
 
 		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`},
@@ -93,7 +97,7 @@ func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error
 
 		{&q.purgeChallenges, `DELETE FROM sms2fa_challenges WHERE expires_at < ?`},
 		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`},
-		{&q.purgeBudgets, `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`},
+		{&q.purgeBudgets, purgeBudgets},
 		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`},
 	} {
 		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))

@@ -107,7 +107,8 @@ func WithoutMigrations() Option {
 	return func(c *config) error { c.migrate = false; return nil }
 }
 
-// WithMaxConns caps the Postgres connection pool. Default 10. SQLite always
+// WithMaxConns caps the Postgres connection pool OpenPostgres makes. Default
+// 10; NewPostgres leaves the pool it is given as it is. SQLite always
 // uses one connection: its writers are serialised by the file lock anyway, and
 // queueing in Go is cheaper and fairer than SQLite's busy-wait.
 func WithMaxConns(n int) Option {

@@ -517,14 +517,20 @@ func testResendReplaces(t *testing.T, o Opener) {
 func testSendFailed(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := e.open("alice")
-	if err := e.s.SendFailed(ctx, ref); err != nil {
+	if err := e.s.SendFailed(ctx, ref, mac("000000")); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.challenge(ref); c.SendFailed {
+		t.Fatal("a failure reported for another code was recorded")
+	}
+	if err := e.s.SendFailed(ctx, ref, mac("111111")); err != nil {
 		t.Fatal(err)
 	}
 	c := e.challenge(ref)
 	if !c.SendFailed || c.Attempts != 0 || c.NextSendAt.After(e.clock.Now()) {
 		t.Fatalf("after a failed send: %+v; want no attempt burned and no cooldown", c)
 	}
-	if err := e.s.SendFailed(ctx, ref); err != nil { // idempotent
+	if err := e.s.SendFailed(ctx, ref, mac("111111")); err != nil { // idempotent
 		t.Fatal(err)
 	}
 	c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
@@ -534,7 +540,18 @@ func testSendFailed(t *testing.T, o Opener) {
 	if c.SendFailed || !c.NextSendAt.Equal(e.clock.Now().Add(e.pol.ResendCooldown)) {
 		t.Fatalf("after the retry: %+v", c)
 	}
-	wantErr(t, "SendFailed on a missing challenge", e.s.SendFailed(ctx, e.ref("nobody")), nil)
+	wantErr(t, "SendFailed on a missing challenge", e.s.SendFailed(ctx, e.ref("nobody"), mac("1")), nil)
+	// A late failure of an earlier send does not undo a later one.
+	e.clock.Advance(time.Minute)
+	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SendFailed(ctx, ref, mac("222222")); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.challenge(ref); c.SendFailed || !c.NextSendAt.After(e.clock.Now()) {
+		t.Fatalf("a stale failure lifted the cooldown of a later send: %+v", c)
+	}
 }
 
 func budget(limit int, window time.Duration) sms2fa.Budget {
@@ -632,7 +649,7 @@ func testStats(t *testing.T, o Opener) {
 	if _, _, err := e.s.Open(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.SendFailed(ctx, p.Ref); err != nil {
+	if err := e.s.SendFailed(ctx, p.Ref, p.MAC); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.verify(a, "111111"); err != nil {
