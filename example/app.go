@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"embed"
 	"fmt"
@@ -47,8 +48,11 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 			return sms2fa.User{}, false
 		}
 		name, _ := s.Values["user"].(string)
+		login, _ := s.Values["login"].(string)
 		u, ok := lookupUser(name)
-		return sms2fa.User{ID: name, Phone: u.phone}, ok
+		// Login ties the second factor to this sign-in: signing in again asks
+		// for a new code.
+		return sms2fa.User{ID: name, Phone: u.phone, Login: login}, ok
 	}
 
 	opts := []sms2fa.Option{
@@ -91,6 +95,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		}
 		s, _ := cookies.Get(c.Request, "demo") // a bad cookie gives a fresh session
 		s.Values["user"] = name
+		s.Values["login"] = rand.Text() // names this sign-in
 		if err := s.Save(c.Request, c.Writer); err != nil {
 			c.AbortWithError(http.StatusInternalServerError, err)
 			return
