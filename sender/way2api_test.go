@@ -488,11 +488,20 @@ func TestWay2APICancelDuringWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		for srv.Calls() == 0 {
-			time.Sleep(5 * time.Millisecond)
+	// The real wait, with a signal when it begins: the cancel lands inside
+	// the 5 s wait, not before or after it.
+	waiting := make(chan struct{})
+	sender.SetSleep(w, func(ctx context.Context, d time.Duration) error {
+		close(waiting)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond) // into the 5 s wait
+	})
+	go func() {
+		<-waiting
 		cancel()
 	}()
 	start := time.Now()
