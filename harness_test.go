@@ -358,8 +358,8 @@ func (h *harness) wrong() string {
 	}
 }
 
-// challenge reads the session's pending challenge straight from the store's
-// rows, to check what the store counted.
+// attempts sums the user's counted attempts straight from the store's rows,
+// to check what the store counted.
 func (h *harness) attempts(user string) int {
 	h.t.Helper()
 	var n int
@@ -422,5 +422,3 @@ func jsonInt(t testing.TB, m map[string]any, key string) int {
 	}
 	return int(v)
 }
-
-func httptestNewServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }

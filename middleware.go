@@ -209,9 +209,7 @@ func (g *Guard) Logout(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range sessionKeys {
-		delete(s.Values, k)
-	}
+	forget(s)
 	s.Options.MaxAge = -1
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: deleting the session: %w", err)

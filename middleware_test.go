@@ -7,6 +7,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -481,9 +482,9 @@ func TestFailClosedWhenSessionsFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(t, h.app(g))
 	c := h.client().login("alice")
-	r := c.getFrom(srv, "/app/home")
+	c.base = newServer(t, h.app(g))
+	r := c.get("/app/home")
 	want(t, "guarded with a broken session store", r, http.StatusServiceUnavailable, "")
 	if len(handled) != 1 || !errors.Is(handled[0], errSessionsDown) {
 		t.Fatalf("error handler got %v", handled)
@@ -689,27 +690,13 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
-// newServer serves handler for the test's lifetime.
-func newServer(t *testing.T, handler http.Handler) *serverURL {
-	srv := httptestNewServer(handler)
+// newServer serves handler for the test's lifetime and returns its URL. The
+// cookie jar keys cookies by host, not port, so a client can move between
+// the harness's server and this one as one browser.
+func newServer(t *testing.T, handler http.Handler) string {
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	return &serverURL{url: srv.URL}
-}
-
-type serverURL struct{ url string }
-
-func (c *client) getFrom(s *serverURL, path string) response {
-	c.h.t.Helper()
-	// The client's cookies were set for the harness's server, on the same
-	// host: copy them over so the other server sees the same browser.
-	from, _ := url.Parse(c.h.srv.URL)
-	to, _ := url.Parse(s.url)
-	c.http.Jar.SetCookies(to, c.http.Jar.Cookies(from))
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, s.url+path, nil)
-	if err != nil {
-		c.h.t.Fatal(err)
-	}
-	return c.do(req)
+	return srv.URL
 }
 
 // countingStore counts the calls the guard makes to its store: the store is
@@ -752,8 +739,8 @@ func TestVerifiedPathRunsNoSQL(t *testing.T) {
 	counted := &countingStore{Store: h.store}
 	srv := newServer(t, h.app(h.newGuard(counted)))
 	c := h.client().login("alice")
-	want(t, "guarded", c.getFrom(srv, "/app/home"), http.StatusSeeOther, "/2fa")
-	c.base = srv.url
+	c.base = srv
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
 	want(t, "verify", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
 	if counted.calls.Load() == 0 {
 		t.Fatal("the counter saw nothing: it would prove nothing")
@@ -769,7 +756,7 @@ func TestVerifiedPathRunsNoSQL(t *testing.T) {
 		t.Fatalf("100 verified requests made %d store calls", n)
 	}
 	d := h.client().login("bob")
-	d.base = srv.url
+	d.base = srv
 	want(t, "an unverified request, database closed", d.get("/app/home"), http.StatusServiceUnavailable, "")
 }
 
@@ -848,10 +835,9 @@ func TestSessionSaveFailureLeavesAWayToRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(t, h.app(g))
 	c := h.client().login("alice")
-	want(t, "first challenge", c.getFrom(srv, "/app/home"), http.StatusSeeOther, "/2fa")
-	c.base = srv.url
+	c.base = newServer(t, h.app(g))
+	want(t, "first challenge", c.get("/app/home"), http.StatusSeeOther, "/2fa")
 	h.clock.Advance(5 * time.Minute) // it expires; the next guarded request opens another
 	flaky.failing.Store(true)
 	want(t, "save fails", c.get("/app/home"), http.StatusServiceUnavailable, "")

@@ -23,7 +23,12 @@ const (
 	keyNext      = "next"  // where to go once verified: a same-origin path
 )
 
-var sessionKeys = []string{keyUser, keyAt, keyLogin, keyBinding, keyChallenge, keyPhone, keyNext}
+// forget drops every value the guard keeps in s.
+func forget(s *sessions.Session) {
+	for _, k := range [...]string{keyUser, keyAt, keyLogin, keyBinding, keyChallenge, keyPhone, keyNext} {
+		delete(s.Values, k)
+	}
+}
 
 // session returns the guard's session. A cookie that no longer decodes — a
 // rotated key, an edited cookie, a server-side session that is gone — gives a
@@ -98,9 +103,7 @@ func next(s *sessions.Session) string {
 
 // mark records a completed second factor and drops the pending state.
 func (g *Guard) mark(c *gin.Context, s *sessions.Session, u User) error {
-	for _, k := range sessionKeys {
-		delete(s.Values, k)
-	}
+	forget(s)
 	s.Values[keyUser] = u.ID
 	s.Values[keyAt] = g.now().Unix()
 	if u.Login != "" {
