@@ -22,6 +22,8 @@ import (
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/postgres"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 // Each benchmark of the guard comes with the floor it cannot beat, measured
@@ -107,7 +109,7 @@ func (a *benchApp) verifiedCookie(b testing.TB) *http.Cookie {
 }
 
 func sqliteStore(b testing.TB) *store.SQL {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func sqliteStore(b testing.TB) *store.SQL {
 }
 
 func postgresStore(b testing.TB) *store.SQL {
-	st, err := store.OpenPostgres(context.Background(), pgtest.Fresh(b))
+	st, err := postgres.Open(context.Background(), pgtest.Fresh(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -206,15 +208,15 @@ func floorUpdate(b *testing.B, st *store.SQL) {
 	a := newBenchApp(b, st, noLimits...)
 	a.challenge(b)
 	var id string
-	if err := st.DB().Get(&id, `SELECT id FROM sms2fa_challenges LIMIT 1`); err != nil {
+	if err := tables(st).Get(&id, `SELECT id FROM sms2fa_challenges LIMIT 1`); err != nil {
 		b.Fatal(err)
 	}
-	q := st.DB().Rebind(`UPDATE sms2fa_challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`)
+	q := tables(st).Rebind(`UPDATE sms2fa_challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		var n int
-		if err := st.DB().Get(&n, q, id); err != nil {
+		if err := tables(st).Get(&n, q, id); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -222,7 +224,7 @@ func floorUpdate(b *testing.B, st *store.SQL) {
 
 // floorInsert measures one single-row INSERT into the store's challenge table.
 func floorInsert(b *testing.B, st *store.SQL) {
-	q := st.DB().Rebind(`INSERT INTO sms2fa_challenges (id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, next_send_at)
+	q := tables(st).Rebind(`INSERT INTO sms2fa_challenges (id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, next_send_at)
 		VALUES (?, 'alice', ?, '+919876543210', 'IN', ?, ?, ?, 5, ?)`)
 	mac := make([]byte, 32)
 	var n atomic.Int64
@@ -232,7 +234,7 @@ func floorInsert(b *testing.B, st *store.SQL) {
 		i := n.Add(1)
 		now := time.Now().UnixMilli()
 		id := fmt.Sprintf("%032x", i)
-		if _, err := st.DB().Exec(q, id, id, mac, now, now+300_000, now+30_000); err != nil {
+		if _, err := tables(st).Exec(q, id, id, mac, now, now+300_000, now+30_000); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -273,7 +275,7 @@ func fill(b testing.TB, st *store.SQL, rows int) {
 		SELECT printf('fill-%08d', i), printf('user-%d', i % 50000), printf('bind-%d', i), '+919812345678', 'IN',
 		       randomblob(32), ?, ?, 5, ? FROM n`
 	start := time.Now()
-	if _, err := st.DB().Exec(q, rows, now, now+3_600_000, now); err != nil {
+	if _, err := tables(st).Exec(q, rows, now, now+3_600_000, now); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("filled %d live challenges in %v", rows, time.Since(start).Round(time.Millisecond))

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // Code lengths Way2API accepts in its `value` field; NIST SP 800-63B asks for
@@ -54,34 +55,92 @@ func newID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// macKey turns codes into the keyed MACs the store keeps. The key is derived
-// from the app's secret with HKDF under a purpose label, so the same secret
-// could safely key something else.
-type macKey struct{ key []byte }
-
-// macLabel is the HKDF info string; changing it invalidates every stored MAC.
-const macLabel = "sms2fa v1 code MAC"
-
-func newMACKey(secret []byte) (macKey, error) {
-	if len(secret) < MinSecretLength {
-		return macKey{}, fmt.Errorf("sms2fa: secret must be at least %d bytes, got %d", MinSecretLength, len(secret))
-	}
-	k, err := hkdf.Key(sha256.New, secret, nil, macLabel, sha256.Size)
-	if err != nil {
-		return macKey{}, fmt.Errorf("sms2fa: deriving the code MAC key: %w", err)
-	}
-	return macKey{key: k}, nil
+// keys are the MAC keys the guard derives from the app's secret, one per
+// use, each with HKDF under a label of its own: a value MACed for one use
+// can never be passed off as another, and no key is the secret itself.
+type keys struct {
+	code  []byte // codes, as the store keeps them
+	phone []byte // the number a pending challenge was opened for, in the cookie
+	login []byte // User.Login, in the cookie
 }
 
-// sum returns HMAC-SHA256(key, challengeID || 0x00 || code). Binding the
-// challenge ID means a MAC copied to another row never matches there.
-func (k macKey) sum(challengeID, code string) []byte {
-	h := hmac.New(sha256.New, k.key)
+// The HKDF info strings. Changing one invalidates every value MACed with its
+// key: the code label is the one codes were always MACed under.
+const (
+	labelCode  = "sms2fa v1 code MAC"
+	labelPhone = "sms2fa v1 phone tag"
+	labelLogin = "sms2fa v1 login tag"
+)
+
+func newKeys(secret []byte) (keys, error) {
+	if len(secret) < MinSecretLength {
+		return keys{}, fmt.Errorf("sms2fa: secret must be at least %d bytes, got %d", MinSecretLength, len(secret))
+	}
+	var k keys
+	for _, d := range []struct {
+		dst   *[]byte
+		label string
+	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}} {
+		key, err := hkdf.Key(sha256.New, secret, nil, d.label, sha256.Size)
+		if err != nil {
+			return keys{}, fmt.Errorf("sms2fa: deriving the %q key: %w", d.label, err)
+		}
+		*d.dst = key
+	}
+	return k, nil
+}
+
+// codeMAC returns HMAC-SHA256(code key, challengeID || 0x00 || code). Binding
+// the challenge ID means a MAC copied to another row never matches there.
+func (k keys) codeMAC(challengeID, code string) []byte {
+	h := hmac.New(sha256.New, k.code)
 	h.Write([]byte(challengeID))
 	h.Write([]byte{0})
 	h.Write([]byte(code))
 	return h.Sum(nil)
 }
 
-// String keeps the key out of logs and %v.
-func (macKey) String() string { return "macKey{redacted}" }
+// tagLen is how much of a MAC a cookie keeps: 128 bits tell values apart
+// and cannot be reversed to the number or the session ID they stand for.
+const tagLen = 16
+
+// tag returns the first tagLen bytes of HMAC-SHA256(key, v), as a string
+// (session values are strings).
+func tag(key []byte, v string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(v))
+	return string(h.Sum(nil)[:tagLen])
+}
+
+// String keeps the keys out of logs and every fmt verb.
+func (keys) String() string { return "keys{redacted}" }
+
+// GoString is String, for %#v.
+func (k keys) GoString() string { return k.String() }
+
+// Format prints String whatever the verb, so %x or %+v cannot reach a key.
+func (k keys) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
+
+// redactedCode stands where a code was found in text that leaves the guard.
+const redactedCode = "[code]"
+
+// scrubbedError is a sender's error with every copy of the code removed from
+// its text: a provider that echoes the code in an error field must not put a
+// live code in the logs or the events. Unwrap keeps errors.Is and errors.As
+// working on the sender's own error.
+type scrubbedError struct {
+	err error
+	msg string
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with code removed from its message.
+func scrub(err error, code string) error {
+	msg := err.Error()
+	if code == "" || !strings.Contains(msg, code) {
+		return err
+	}
+	return &scrubbedError{err: err, msg: strings.ReplaceAll(msg, code, redactedCode)}
+}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
-	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 // currentUser stands for the app's own first factor: whoever its password
@@ -29,7 +29,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "sms2fa")
 	defer os.RemoveAll(dir)
 
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "app.db")) // or store.OpenPostgres
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "app.db")) // or postgres.Open
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -77,9 +78,7 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User) {
 	}
 	dirty := false
 	if r.Method == http.MethodGet && !wantsJSON(r) {
-		if p := r.URL.RequestURI(); isLocalPath(p) {
-			dirty = set(s, keyNext, p)
-		}
+		dirty = set(s, keyNext, nextOf(r))
 	}
 	a, ok := g.ensure(c, s, u, dirty)
 	if !ok {
@@ -123,8 +122,9 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 		g.fail(c, err)
 		return a, false
 	}
+	budgets := g.budgets(c, u, num)
 	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
-		Ref: ref, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num),
+		Ref: ref, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
 	})
 	switch {
 	case isRefusal(err):
@@ -136,14 +136,15 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 	default:
 		a.ch, a.created = ch, created
 		dirty = set(s, keyChallenge, ch.ID) || dirty
-		dirty = set(s, keyPhone, u.Phone) || dirty
+		dirty = set(s, keyPhone, tag(g.keys.phone, u.Phone)) || dirty
 	}
 	// The session is saved before the SMS goes out: if it cannot be saved,
 	// no code is sent that the visitor could never enter, and the challenge
-	// is marked as not sent, so the next request may send it again.
+	// is withdrawn with the budgets it reserved, so nobody is refused for
+	// SMS that were never attempted.
 	if !g.save(c, s, dirty) {
 		if created {
-			g.recordFailedSend(c, ref, mac)
+			g.withdraw(c, ref, mac, budgets)
 		}
 		return a, false
 	}
@@ -170,7 +171,7 @@ func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
 	if code, err = newCode(g.cfg.codeLength); err != nil {
 		return "", nil, err
 	}
-	return code, g.mac.sum(id, code), nil
+	return code, g.keys.codeMAC(id, code), nil
 }
 
 // deliver sends code, whose MAC is mac, for the challenge ref and records a
@@ -181,7 +182,11 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
 	defer cancel()
-	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purpose})
+	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[FlowLogin]})
+	if err != nil {
+		err = scrub(err, code) // a provider may echo the code; logs and events must not
+	}
+	receipt.ProviderID = strings.ReplaceAll(receipt.ProviderID, code, redactedCode)
 	ev := g.event(c, *a, ref.ID)
 	if err == nil {
 		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
@@ -199,6 +204,19 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 		a.ch.NextSendAt = time.Time{}
 	}
 	return err
+}
+
+// withdraw tells the store that the challenge ref, whose code MAC is mac, was
+// never sent, giving back its budgets; on a context of its own, as the
+// request is being failed. A failure to do so is logged and reported: the
+// budgets then stay taken until their windows end.
+func (g *Guard) withdraw(c *gin.Context, ref Ref, mac []byte, budgets []Budget) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), bookkeepingTimeout)
+	defer cancel()
+	if err := g.store.Cancel(ctx, ref, mac, budgets); err != nil {
+		g.cfg.logger.ErrorContext(ctx, "sms2fa: withdrawing an unsent challenge", "error", err)
+		g.report(c, err)
+	}
 }
 
 // recordFailedSend tells the store that the code whose MAC is mac was never
@@ -225,16 +243,32 @@ func (g *Guard) budgets(c *gin.Context, u User, num phone.Number) []Budget {
 	}
 	add("user", u.ID, g.cfg.perUser)
 	add("phone", num.E164, g.cfg.perPhone)
-	add("ip", c.ClientIP(), g.cfg.perIP)
+	add("ip", g.ipKey(c.ClientIP()), g.cfg.perIP)
 	add("prefix", num.Prefix(g.cfg.prefixDigits), g.cfg.perPrefix)
 	add("global", "", g.cfg.global)
 	return bs
 }
 
-// number parses the user's phone number and applies the country list. Its
-// errors never quote the number: they end up in logs.
+// ipKey is what the per-IP budget counts for a client address: an IPv4
+// address as it is, an IPv6 one by its first WithIPv6Prefix bits (a /64 by
+// default), since one host is usually handed a whole /64.
+func (g *Guard) ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(g.cfg.ipv6Bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// number parses the user's phone number and applies the country list:
+// without one, every geographic region passes and non-geographic numbers do
+// not. Its errors never quote the number: they end up in logs.
 func (g *Guard) number(raw string) (phone.Number, error) {
-	n, err := phone.Parse(raw, "")
+	n, err := phone.Parse(raw, g.cfg.defaultRegion)
 	if err != nil {
 		why := phone.ErrInvalid
 		if errors.Is(err, phone.ErrNotMobile) {
@@ -242,7 +276,11 @@ func (g *Guard) number(raw string) (phone.Number, error) {
 		}
 		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
 	}
-	if g.cfg.countries != nil && !g.cfg.countries[n.Region] {
+	allowed := n.Region != phone.RegionNonGeographic
+	if g.cfg.countries != nil {
+		allowed = g.cfg.countries[n.Region]
+	}
+	if !allowed {
 		return phone.Number{}, fmt.Errorf("%w: %s", ErrCountryNotAllowed, n.Region)
 	}
 	return n, nil
@@ -255,7 +293,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 		return
 	}
 	a := attempt{user: u}
-	ref, ok := pending(s, u)
+	ref, ok := g.pending(s, u)
 	if ok {
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		switch {
@@ -289,7 +327,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ref, ok := pending(s, u)
+	ref, ok := g.pending(s, u)
 	if !ok {
 		g.noChallenge(c, codeNoChallenge)
 		return
@@ -305,7 +343,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		}
 		return
 	}
-	ch, err := g.store.Verify(ctx, ref, g.mac.sum(ref.ID, code), g.cfg.policy)
+	ch, err := g.store.Verify(ctx, ref, g.keys.codeMAC(ref.ID, code), g.cfg.policy)
 	a.ch = ch
 	m := g.cfg.messages
 	switch {
@@ -365,7 +403,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 		return
 	}
 	a.num = num
-	ref, ok := pending(s, u)
+	ref, ok := g.pending(s, u)
 	if ok {
 		code, mac, err := g.newCode(ref.ID)
 		if err != nil {

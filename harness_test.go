@@ -20,12 +20,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/postgres"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 // The test app's users: a first factor as simple as it gets, so that every
@@ -97,7 +100,7 @@ type opener func(t testing.TB, now func() time.Time) *store.SQL
 func onSQLite(t testing.TB) opener {
 	path := filepath.Join(t.TempDir(), "sms2fa.db")
 	return func(t testing.TB, now func() time.Time) *store.SQL {
-		return mustOpen(t)(store.OpenSQLite(context.Background(), path, store.WithClock(now)))
+		return mustOpen(t)(sqlite.Open(context.Background(), path, store.WithClock(now)))
 	}
 }
 
@@ -105,7 +108,7 @@ func onSQLite(t testing.TB) opener {
 func onPostgres(t testing.TB) opener {
 	dsn := pgtest.Fresh(t)
 	return func(t testing.TB, now func() time.Time) *store.SQL {
-		return mustOpen(t)(store.OpenPostgres(context.Background(), dsn, store.WithClock(now)))
+		return mustOpen(t)(postgres.Open(context.Background(), dsn, store.WithClock(now)))
 	}
 }
 
@@ -363,7 +366,7 @@ func (h *harness) wrong() string {
 func (h *harness) attempts(user string) int {
 	h.t.Helper()
 	var n int
-	err := h.store.DB().Get(&n, `SELECT COALESCE(SUM(attempts), 0) FROM sms2fa_challenges WHERE user_id = ?`, user)
+	err := tables(h.store).Get(&n, `SELECT COALESCE(SUM(attempts), 0) FROM sms2fa_challenges WHERE user_id = ?`, user)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -421,4 +424,13 @@ func jsonInt(t testing.TB, m map[string]any, key string) int {
 		t.Fatalf("%s missing from %v", key, m)
 	}
 	return int(v)
+}
+
+// tables gives tests sqlx's helpers on the store's pool, to look at rows.
+func tables(st *store.SQL) *sqlx.DB {
+	driver := "sqlite"
+	if st.Dialect() == store.Postgres {
+		driver = "pgx"
+	}
+	return sqlx.NewDb(st.DB(), driver)
 }

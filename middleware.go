@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -42,7 +43,8 @@ type Guard struct {
 	store    Store
 	sender   Sender
 	user     UserFunc
-	mac      macKey
+	keys     keys
+	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
 	page     *template.Template
 	cop      *http.CrossOriginProtection
 	urls     urls
@@ -59,7 +61,7 @@ type asset struct {
 }
 
 // sampleNumber is an Indian mobile number in Way2API's documentation, used
-// only to let a MessageChecker validate the configured message in New.
+// only to let a MessageChecker validate the configured messages in New.
 const sampleNumber = "+919876543210"
 
 // New builds a guard. Its required parts are positional, so every call site
@@ -81,7 +83,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 	case user == nil:
 		return nil, errors.New("sms2fa: New needs a UserFunc")
 	}
-	mac, err := newMACKey(secret)
+	k, err := newKeys(secret)
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +109,22 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 		}
 	}
 	if mc, ok := sender.(MessageChecker); ok {
-		sample := Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purpose}
-		if err := mc.CheckMessage(sample); err != nil {
-			return nil, fmt.Errorf("sms2fa: the sender refuses the configured message: %w", err)
+		for _, f := range flows {
+			sample := Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purposes[f]}
+			if err := mc.CheckMessage(sample); err != nil {
+				return nil, fmt.Errorf("sms2fa: the sender refuses the %s message: %w", f, err)
+			}
 		}
 	}
+	if cfg.countries == nil {
+		cfg.logger.Warn("sms2fa: WithCountries is not set: codes go to valid mobile numbers of any country " +
+			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
+	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, mac: mac, page: page, cop: cop,
-		css: asset{templates.CSS(), "text/css; charset=utf-8"},
-		js:  asset{templates.JS(), "text/javascript; charset=utf-8"},
+		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, page: page, cop: cop,
+		cookie: cfg.cookie.options(),
+		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
+		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
 	}
 	g.urls = urls{
 		page:   cfg.prefix,
@@ -124,8 +133,24 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 		css:    cfg.prefix + "/assets/" + contentName("sms2fa", ".css", g.css.body),
 		js:     cfg.prefix + "/assets/" + contentName("sms2fa", ".js", g.js.body),
 	}
+	if err := g.checkTemplate(); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
+
+// String names the guard without its keys or anything else it holds.
+func (g *Guard) String() string { return "sms2fa.Guard{prefix: " + g.cfg.prefix + "}" }
+
+// GoString is String, for %#v.
+func (g *Guard) GoString() string { return g.String() }
+
+// Format prints String for every verb: %v, %+v and %#v of a struct would
+// otherwise print its fields, MAC keys included.
+func (g *Guard) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
+
+// LogValue logs String, for slog.Any.
+func (g *Guard) LogValue() slog.Value { return slog.StringValue(g.String()) }
 
 // contentName names an asset after its content, so it can be cached forever.
 func contentName(base, ext string, body []byte) string {
@@ -137,7 +162,16 @@ func contentName(base, ext string, body []byte) string {
 // {prefix}/verify (form field "code", or a JSON body {"code": "…"}), POST
 // {prefix}/resend, and the page's two static assets. Mount them outside the
 // groups that Require guards.
+//
+// Handed a *gin.Engine that believes X-Forwarded-For from any client (gin's
+// default until SetTrustedProxies is called), Mount logs a warning: the
+// per-IP send budget would count whatever IP a client claims.
 func (g *Guard) Mount(r gin.IRouter) {
+	if e, ok := r.(*gin.Engine); ok && trustsAnyProxy(e) {
+		g.cfg.logger.Warn("sms2fa: the gin engine trusts X-Forwarded-For from any client, so a client can claim any IP " +
+			"and get a fresh per-IP send budget each time: call engine.SetTrustedProxies with your load balancers' " +
+			"addresses, or nil when clients connect directly")
+	}
 	r.GET(g.urls.page, g.handlePage)
 	r.POST(g.urls.verify, g.handleVerify)
 	r.POST(g.urls.resend, g.handleResend)
@@ -198,6 +232,20 @@ func (g *Guard) Require() gin.HandlerFunc {
 	}
 }
 
+// trustsAnyProxy probes e, whose trusted proxies gin keeps unexported: a
+// request from a documentation address (TEST-NET-3, never a real proxy)
+// carrying a forwarded address gets that address as its client IP only if
+// every proxy is trusted.
+func trustsAnyProxy(e *gin.Engine) bool {
+	const claimed = "198.51.100.7"
+	c := gin.CreateTestContextOnly(nil, e)
+	c.Request = &http.Request{Header: http.Header{}, RemoteAddr: "203.0.113.9:4242"}
+	for _, h := range e.RemoteIPHeaders {
+		c.Request.Header.Set(h, claimed)
+	}
+	return c.ClientIP() == claimed
+}
+
 // Logout ends the second factor of the current session: the mark and any
 // pending challenge are dropped, and the guard's session is deleted. Call it
 // from the app's logout, or the next sign-in of the same user in this browser
@@ -210,7 +258,9 @@ func (g *Guard) Logout(c *gin.Context) error {
 		return err
 	}
 	forget(s)
-	s.Options.MaxAge = -1
+	opts := *s.Options // the guard's shared options are never written to
+	opts.MaxAge = -1
+	s.Options = &opts
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: deleting the session: %w", err)
 	}

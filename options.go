@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa/phone"
 )
 
 // Option configures a [Guard]. Options are applied in order after the
@@ -39,7 +45,8 @@ type config struct {
 	page        *template.Template
 	messages    Messages
 	content     Content
-	purpose     string
+	purposes    map[Flow]string
+	cookie      Cookie
 	sendTimeout time.Duration
 	onError     func(*gin.Context, error)
 	onEvent     func(context.Context, Event)
@@ -49,7 +56,9 @@ type config struct {
 
 	perUser, perPhone, perIP, perPrefix, global []Rate
 	prefixDigits                                int
-	countries                                   map[string]bool // nil: any country
+	ipv6Bits                                    int
+	countries                                   map[string]bool // nil: any geographic region
+	defaultRegion                               string
 }
 
 func defaultConfig() config {
@@ -61,7 +70,8 @@ func defaultConfig() config {
 		sessionName: "sms2fa",
 		messages:    DefaultMessages(),
 		content:     ContentOTP,
-		purpose:     PurposeLogin,
+		purposes:    defaultPurposes(),
+		cookie:      DefaultCookie(),
 		sendTimeout: 15 * time.Second,
 		logger:      slog.Default(),
 		now:         time.Now,
@@ -74,6 +84,7 @@ func defaultConfig() config {
 		perIP:        []Rate{{20, time.Hour}},
 		perPrefix:    []Rate{{20, time.Hour}},
 		prefixDigits: 6,
+		ipv6Bits:     64,
 		global:       []Rate{{10000, 24 * time.Hour}},
 	}
 }
@@ -229,15 +240,68 @@ func WithContent(k Content) Option {
 	}
 }
 
-// WithPurpose sets the purpose sent with each code, in the provider's
-// vocabulary (Way2API: login, two_factor_auth, …). Default "login". A sender
-// that implements [MessageChecker] validates it in New.
-func WithPurpose(p string) Option {
+// WithPurpose sets the purpose sent with the codes of one flow, in the
+// provider's vocabulary. Defaults (Way2API's words): FlowLogin "login",
+// FlowStepUp "transaction", FlowEnrol "account_verification", FlowChange
+// "profile_update". A sender that implements [MessageChecker] validates
+// every flow's purpose in New.
+func WithPurpose(f Flow, purpose string) Option {
 	return func(c *config) error {
-		if p == "" {
-			return errors.New("sms2fa: purpose must not be empty")
+		if !slices.Contains(flows[:], f) {
+			return fmt.Errorf("sms2fa: WithPurpose: unknown flow %q", f)
 		}
-		c.purpose = p
+		if purpose == "" {
+			return errors.New("sms2fa: WithPurpose: purpose must not be empty")
+		}
+		c.purposes = maps.Clone(c.purposes)
+		c.purposes[f] = purpose
+		return nil
+	}
+}
+
+// WithCookie sets the attributes of the cookie the guard writes for its own
+// session (WithSessionName); the app's session store keeps its own options
+// for the app's cookies. Start from [DefaultCookie]: Secure, HttpOnly,
+// SameSite=Lax, Path "/", 12 hours. A site served over plain http://
+// (a local demo) must turn Secure off, or browsers drop the cookie.
+func WithCookie(ck Cookie) Option {
+	return func(c *config) error {
+		switch {
+		case ck.Path == "" || ck.Path[0] != '/':
+			return fmt.Errorf("sms2fa: WithCookie: path %q must start with /", ck.Path)
+		case ck.MaxAge < 0:
+			return fmt.Errorf("sms2fa: WithCookie: MaxAge must not be negative, got %d", ck.MaxAge)
+		case ck.SameSite == http.SameSiteNoneMode && !ck.Secure:
+			return errors.New("sms2fa: WithCookie: SameSite=None needs Secure (browsers refuse it otherwise)")
+		}
+		c.cookie = ck
+		return nil
+	}
+}
+
+// WithDefaultRegion reads numbers written without a country code ("98765
+// 43210") as numbers of this ISO 3166 region ("IN"). Default: none, so a
+// User.Phone must be international (+91…).
+func WithDefaultRegion(region string) Option {
+	return func(c *config) error {
+		if !phone.ValidRegion(region) {
+			return fmt.Errorf("sms2fa: WithDefaultRegion: %q is not a region phone numbers are known for", region)
+		}
+		c.defaultRegion = strings.ToUpper(region)
+		return nil
+	}
+}
+
+// WithIPv6Prefix sets how much of an IPv6 client address the per-IP budget
+// counts: the first bits bits. Default 64: one host or home is usually
+// handed a whole /64, so counting single addresses would give it 2^64
+// budgets. 128 counts single addresses.
+func WithIPv6Prefix(bits int) Option {
+	return func(c *config) error {
+		if bits < 16 || bits > 128 {
+			return fmt.Errorf("sms2fa: WithIPv6Prefix: need 16 to 128 bits, got %d", bits)
+		}
+		c.ipv6Bits = bits
 		return nil
 	}
 }
@@ -282,8 +346,10 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithClock makes the guard read time from now instead of [time.Now], for the
-// waits it shows and the re-verify age. Give the store the same clock.
+// WithClock makes the guard read time from now instead of [time.Now]. The
+// guard's clock judges only what the guard itself writes (the re-verify age
+// of its mark); every wait it shows is computed from the store's answers, by
+// the store's clock, so a skewed app clock does not change them.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {
@@ -346,7 +412,11 @@ func WithGlobalLimit(rates ...Rate) Option {
 }
 
 // WithCountries allows codes only to numbers of these ISO 3166 regions ("IN",
-// "GB", …); others are refused before any send. Default: any valid number.
+// "GB", …); others are refused before any send. "001" allows the
+// non-geographic numbers (+800, +808, +870, +878, +881, +882, +883, +888,
+// +979: international networks and satellite phones). Default: any
+// geographic region, and no non-geographic number — those ranges are where
+// SMS pumping pays best — with a warning from New recommending this option.
 // Way2API serves +91 (IN) only.
 func WithCountries(regions ...string) Option {
 	return func(c *config) error {
@@ -355,8 +425,8 @@ func WithCountries(regions ...string) Option {
 		}
 		c.countries = make(map[string]bool, len(regions))
 		for _, r := range regions {
-			if len(r) != 2 || strings.ToUpper(r) != r {
-				return fmt.Errorf("sms2fa: %q is not an ISO 3166 region code like IN", r)
+			if r != phone.RegionNonGeographic && (len(r) != 2 || strings.ToUpper(r) != r) {
+				return fmt.Errorf("sms2fa: %q is not an ISO 3166 region code like IN (or 001)", r)
 			}
 			c.countries[r] = true
 		}
@@ -386,4 +456,52 @@ func (c *config) validate() error {
 		return fmt.Errorf("sms2fa: code lifetime %v is over NIST's 10 minutes; add AllowLongCodeLifetime() if you mean it", c.policy.CodeTTL)
 	}
 	return nil
+}
+
+// Flow names why a code is sent. Each flow has its own provider purpose
+// (WithPurpose).
+type Flow string
+
+// The flows of the guard.
+const (
+	FlowLogin  Flow = "login"   // the second factor of a sign-in
+	FlowStepUp Flow = "step_up" // a fresh code for a sensitive route
+	FlowEnrol  Flow = "enrol"   // proving a new user's number
+	FlowChange Flow = "change"  // proving a new number
+)
+
+// flows lists every flow, in a fixed order for New's checks.
+var flows = [...]Flow{FlowLogin, FlowStepUp, FlowEnrol, FlowChange}
+
+func defaultPurposes() map[Flow]string {
+	return map[Flow]string{
+		FlowLogin:  PurposeLogin,
+		FlowStepUp: "transaction",
+		FlowEnrol:  "account_verification",
+		FlowChange: "profile_update",
+	}
+}
+
+// Cookie is the attributes of the guard's own cookie; see WithCookie.
+type Cookie struct {
+	Path     string
+	Domain   string        // empty: the host that set it, and no other
+	MaxAge   int           // seconds; 0 ends with the browser session
+	Secure   bool          // HTTPS only
+	HttpOnly bool          // out of reach of page scripts
+	SameSite http.SameSite // Lax keeps it off cross-site POSTs and subresources
+}
+
+// DefaultCookie returns the guard's cookie defaults: Path "/", 12 hours
+// (NIST SP 800-63B's reauthentication interval at AAL2), Secure, HttpOnly,
+// SameSite=Lax.
+func DefaultCookie() Cookie {
+	return Cookie{Path: "/", MaxAge: 12 * 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+}
+
+func (ck Cookie) options() sessions.Options {
+	return sessions.Options{
+		Path: ck.Path, Domain: ck.Domain, MaxAge: ck.MaxAge,
+		Secure: ck.Secure, HttpOnly: ck.HttpOnly, SameSite: ck.SameSite,
+	}
 }

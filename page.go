@@ -1,13 +1,16 @@
 package sms2fa
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"html/template"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/gin-gonic/gin/render"
 
 	"github.com/sms2fa/sms2fa/phone"
 )
@@ -70,14 +73,14 @@ type view struct {
 // stateView describes a's standing state: a lock, a refused send, a dead or
 // expired code, a failed send — or nothing to report.
 func (g *Guard) stateView(a attempt, status int, code string) view {
-	m, now := g.cfg.messages, g.now()
+	m := g.cfg.messages
 	v := view{status: status, code: code}
 	switch {
 	case a.refused != nil:
 		r := g.refusalView(a, a.refused)
 		v.msg, v.alert, v.retry, v.reason = r.msg, true, r.retry, r.code
-	case a.ch.LockedUntil.After(now):
-		v.retry = ceilSeconds(a.ch.LockedUntil.Sub(now))
+	case a.ch.Locked():
+		v.retry = ceilSeconds(a.ch.Until(a.ch.LockedUntil))
 		v.msg, v.alert, v.reason = g.fill(m.Locked, a, v.retry), true, codeLocked
 	case a.sendErr != nil && errors.Is(a.sendErr, ErrMaybeSent):
 		v.msg = m.SendDelayed
@@ -85,7 +88,7 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 		v.msg, v.alert = m.SendFailed, true
 	case a.ch.Attempts >= a.ch.MaxAttempts && a.ch.MaxAttempts > 0:
 		v.msg, v.alert = g.fill(m.TooManyAttempts, a, 0), true
-	case a.ch.ID != "" && !now.Before(a.ch.ExpiresAt):
+	case a.ch.ID != "" && a.ch.Until(a.ch.ExpiresAt) == 0:
 		v.msg, v.alert = m.CodeExpired, true
 	}
 	return v
@@ -95,7 +98,7 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 // that cannot be used, or a code that is expired or out of attempts.
 func (g *Guard) refusalView(a attempt, err error) view {
 	m := g.cfg.messages
-	retry, _ := RetryAfter(err, g.now())
+	retry, _ := RetryAfter(err)
 	v := view{status: http.StatusTooManyRequests, alert: true, retry: retry}
 	switch {
 	case errors.Is(err, ErrLocked):
@@ -138,7 +141,7 @@ func (g *Guard) resendWait(a attempt, v view) time.Duration {
 	if a.ch.ID == "" || a.ch.SendFailed || !a.ch.ConsumedAt.IsZero() || a.ch.Attempts >= a.ch.MaxAttempts {
 		return 0 // a resend opens a fresh challenge, with no cooldown
 	}
-	return ceilSeconds(a.ch.NextSendAt.Sub(g.now()))
+	return ceilSeconds(a.ch.Until(a.ch.NextSendAt))
 }
 
 // respond renders v, with a's state, as the page or as JSON.
@@ -167,19 +170,65 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 	// The page itself is the answer, so a browser gets 200 with the message
 	// in it: a 4xx document is logged in the console as a failed load, which
 	// nothing is. JSON clients get the precise status.
-	c.Render(http.StatusOK, render.HTML{Template: g.page, Name: g.page.Name(), Data: g.pageFor(a, v)})
+	g.render(c, g.page, g.pageFor(a, v))
+}
+
+// render executes t with data into a buffer and only then writes it: a
+// template that fails halfway must not leave a 200 with half a page (or
+// none). A failure is logged, reported and answered with a plain 500.
+func (g *Guard) render(c *gin.Context, t *template.Template, data any) {
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		err = fmt.Errorf("sms2fa: rendering the %q page: %w", t.Name(), err)
+		g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: page failed", "error", err)
+		g.report(c, err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(g.cfg.messages.Unavailable+"\n"))
+		c.Abort()
+		return
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
 	c.Abort()
 }
 
+// checkTemplate executes the page once with sample data of every kind it
+// shows — a code sent, a wrong code, a lock, a failed send — so that a custom
+// template that fails is refused by New, not discovered by a user.
+func (g *Guard) checkTemplate() error {
+	now := time.Now()
+	ch := Challenge{
+		ID: "sample", Phone: sampleNumber, Region: "IN", CreatedAt: now, ExpiresAt: now.Add(time.Minute),
+		MaxAttempts: 5, Attempts: 1, Sends: 1, NextSendAt: now.Add(30 * time.Second), Now: now,
+	}
+	locked := ch
+	locked.LockedUntil = now.Add(time.Hour)
+	failed := ch
+	failed.SendFailed = true
+	for _, s := range []struct {
+		a attempt
+		v view
+	}{
+		{attempt{ch: ch}, view{status: http.StatusOK}},
+		{attempt{ch: ch}, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: "sample", alert: true}},
+		{attempt{ch: locked}, g.stateView(attempt{ch: locked}, http.StatusOK, "")},
+		{attempt{ch: failed}, g.stateView(attempt{ch: failed}, http.StatusOK, "")},
+		{attempt{refused: ErrInvalidPhone}, g.refusalView(attempt{}, ErrInvalidPhone)},
+	} {
+		if err := g.page.Execute(io.Discard, g.pageFor(s.a, s.v)); err != nil {
+			return fmt.Errorf("sms2fa: the page template fails with sample data: %w", err)
+		}
+	}
+	return nil
+}
+
 func (g *Guard) pageFor(a attempt, v view) PageData {
-	m, now := g.cfg.messages, g.now()
+	m := g.cfg.messages
 	wait := g.resendWait(a, v)
-	locked := a.ch.LockedUntil.After(now) || errors.Is(a.refused, ErrLocked) || v.code == codeLocked
+	locked := a.ch.Locked() || errors.Is(a.refused, ErrLocked) || v.code == codeLocked
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
 	d := PageData{
 		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,
 		Phone: g.phoneOf(a), CodeLength: g.cfg.codeLength, CodeLabel: m.CodeLabel, Submit: m.Submit,
-		CanVerify:  a.ch.ID != "" && a.ch.Live(now) && !locked,
+		CanVerify:  a.ch.ID != "" && a.ch.Live() && !locked,
 		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
 		ResendWait: int(wait / time.Second),
 		Resend:     m.Resend, ResendIn: g.fill(m.ResendIn, a, wait), ResendInTemplate: m.ResendIn, NoScript: m.NoScript,
@@ -200,9 +249,8 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 		b.RetryAfter = int(v.retry / time.Second)
 	}
 	if a.ch.ID != "" {
-		now := g.now()
 		left := a.ch.AttemptsLeft()
-		expires := max(int(ceilSeconds(a.ch.ExpiresAt.Sub(now))/time.Second), 0)
+		expires := int(ceilSeconds(a.ch.Until(a.ch.ExpiresAt)) / time.Second)
 		resend := int(g.resendWait(a, v) / time.Second)
 		b.AttemptsLeft, b.ExpiresIn, b.ResendIn = &left, &expires, &resend
 		b.SendFailed = a.ch.SendFailed

@@ -1,10 +1,10 @@
 package sms2fa
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -12,16 +12,23 @@ import (
 )
 
 // The guard's session values. They live in a session of the guard's own (see
-// WithSessionName), so they never collide with the app's.
+// WithSessionName), so they never collide with the app's. Nothing here holds
+// the phone number, the code or the app's session ID in readable form: a
+// cookie store only signs its cookie, and anyone holding it can read it.
 const (
 	keyUser      = "uid"   // the mark: the user who completed the second factor
 	keyAt        = "at"    // the mark: when, in Unix seconds
-	keyLogin     = "login" // the mark: loginTag of User.Login, when the app gives one
+	keyLogin     = "login" // the mark: a keyed tag of User.Login, when the app gives one
 	keyBinding   = "bind"  // a random value that ties challenges to this session
 	keyChallenge = "cid"   // the pending challenge's ID
-	keyPhone     = "phone" // the number, as the app gave it, the pending challenge was opened for
+	keyPhone     = "phone" // a keyed tag of the number (as the app gave it) the pending challenge went to
 	keyNext      = "next"  // where to go once verified: a same-origin path
 )
+
+// maxNext bounds the path remembered for after the code step: a cookie holds
+// about 4 KB, and a guarded link with a long query must not make the session
+// too large to save.
+const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
@@ -30,20 +37,21 @@ func forget(s *sessions.Session) {
 	}
 }
 
-// session returns the guard's session. A cookie that no longer decodes — a
-// rotated key, an edited cookie, a server-side session that is gone — gives a
-// fresh session: the visitor is simply not verified. Any other failure is an
-// error, and the caller fails closed.
+// session returns the guard's session, with the guard's cookie attributes
+// (WithCookie) rather than the app store's. A cookie that no longer decodes —
+// a rotated key, an edited cookie, a server-side session that is gone — gives
+// a fresh session: the visitor is simply not verified. Any other failure is
+// an error, and the caller fails closed.
 func (g *Guard) session(c *gin.Context) (*sessions.Session, error) {
 	s, err := g.sessions.Get(c.Request, g.cfg.sessionName)
-	if err == nil {
-		return s, nil
-	}
 	var decode interface{ IsDecode() bool }
-	if s != nil && (errors.As(err, &decode) && decode.IsDecode() || errors.Is(err, fs.ErrNotExist)) {
-		return s, nil
+	if err != nil && (s == nil || !(errors.As(err, &decode) && decode.IsDecode() || errors.Is(err, fs.ErrNotExist))) {
+		return nil, fmt.Errorf("sms2fa: reading the session: %w", err)
 	}
-	return nil, fmt.Errorf("sms2fa: reading the session: %w", err)
+	// Shared and never written to: Logout, the one place that changes the
+	// options, gives the session a copy first.
+	s.Options = &g.cookie
+	return s, nil
 }
 
 // verified reports whether s carries a completed second factor for u — the
@@ -54,8 +62,7 @@ func (g *Guard) verified(s *sessions.Session, u User) bool {
 		return false
 	}
 	if u.Login != "" {
-		tag := loginTag(u.Login)
-		if got, _ := s.Values[keyLogin].(string); got != string(tag[:]) {
+		if got, _ := s.Values[keyLogin].(string); got != tag(g.keys.login, u.Login) {
 			return false
 		}
 	}
@@ -66,21 +73,14 @@ func (g *Guard) verified(s *sessions.Session, u User) bool {
 	return g.now().Before(time.Unix(at, 0).Add(g.cfg.reverify))
 }
 
-// loginTag is what the mark keeps of User.Login: a hash, so that a session
-// ID given as Login is not copied into a cookie the browser can read.
-func loginTag(login string) [16]byte {
-	sum := sha256.Sum256([]byte(login))
-	return [16]byte(sum[:16])
-}
-
 // pending returns the challenge the session is waiting on for u. A challenge
 // opened for another phone number than u's is not pending any more: the
 // user's number changed, and the code went to the old one.
-func pending(s *sessions.Session, u User) (Ref, bool) {
+func (g *Guard) pending(s *sessions.Session, u User) (Ref, bool) {
 	id, _ := s.Values[keyChallenge].(string)
 	bind, _ := s.Values[keyBinding].(string)
 	num, _ := s.Values[keyPhone].(string)
-	return Ref{ID: id, UserID: u.ID, Binding: bind}, id != "" && bind != "" && num == u.Phone
+	return Ref{ID: id, UserID: u.ID, Binding: bind}, id != "" && bind != "" && num == tag(g.keys.phone, u.Phone)
 }
 
 // set puts v under k and reports whether that changed the session.
@@ -101,14 +101,25 @@ func next(s *sessions.Session) string {
 	return "/"
 }
 
+// nextOf is what the session remembers of r's URL: the path and query when
+// they fit in maxNext, else the path alone if it fits, else "/". Only
+// same-origin paths are kept.
+func nextOf(r *http.Request) string {
+	for _, p := range [...]string{r.URL.RequestURI(), r.URL.EscapedPath()} {
+		if len(p) <= maxNext && isLocalPath(p) {
+			return p
+		}
+	}
+	return "/"
+}
+
 // mark records a completed second factor and drops the pending state.
 func (g *Guard) mark(c *gin.Context, s *sessions.Session, u User) error {
 	forget(s)
 	s.Values[keyUser] = u.ID
 	s.Values[keyAt] = g.now().Unix()
 	if u.Login != "" {
-		tag := loginTag(u.Login)
-		s.Values[keyLogin] = string(tag[:])
+		s.Values[keyLogin] = tag(g.keys.login, u.Login)
 	}
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: saving the session: %w", err)

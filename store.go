@@ -67,6 +67,15 @@ type Store interface {
 	// no-op for a challenge that is missing or used, or whose code has been
 	// replaced since: a late failure must not undo a later send.
 	SendFailed(ctx context.Context, ref Ref, mac []byte) error
+
+	// Cancel withdraws a challenge that Open created but whose code was never
+	// handed to the sender (the guard could not save the session that would
+	// hold it): the challenge is deleted and the send it reserved in each of
+	// budgets — the same budgets given to Open — is given back, so a visitor
+	// is never refused for SMS that were never attempted. It is a no-op for a
+	// challenge that is missing or used, or whose code (mac) was replaced or
+	// sent since.
+	Cancel(ctx context.Context, ref Ref, mac []byte, budgets []Budget) error
 }
 
 // Ref names a challenge from the point of view of a session: its ID and the
@@ -97,7 +106,8 @@ type Lockout struct {
 	Max       time.Duration
 }
 
-// DefaultPolicy returns the defaults documented in DESIGN.md: codes live 5
+// DefaultPolicy returns the documented defaults (see the README's table of
+// options): codes live 5
 // minutes (NIST SP 800-63B allows at most 10), 5 wrong attempts per challenge
 // (Twilio Verify), a 30 s resend cooldown doubling per resend, and 10
 // consecutive failures locking the user for 15 minutes, doubling per repeat,
@@ -196,15 +206,28 @@ type Challenge struct {
 	SendFailed  bool      // the last send certainly failed; resend is allowed at once
 	ConsumedAt  time.Time // zero until the right code was entered
 	LockedUntil time.Time // the owner's account lock; zero or past when unlocked
+	// Now is the store's clock when it answered. Every wait shown to the user
+	// is one of the times above minus Now: the app process's own clock never
+	// meets a stored time, so instances with skewed clocks show the same
+	// waits.
+	Now time.Time
 }
 
 // AttemptsLeft returns how many more guesses the challenge allows.
 func (c Challenge) AttemptsLeft() int { return max(c.MaxAttempts-c.Attempts, 0) }
 
-// Live reports whether the challenge can still be verified at now.
-func (c Challenge) Live(now time.Time) bool {
-	return c.ConsumedAt.IsZero() && now.Before(c.ExpiresAt) && c.Attempts < c.MaxAttempts
+// Live reports whether the challenge could still be verified when the store
+// answered.
+func (c Challenge) Live() bool {
+	return c.ConsumedAt.IsZero() && !c.SendFailed && c.Now.Before(c.ExpiresAt) && c.Attempts < c.MaxAttempts
 }
+
+// Locked reports whether the owner was locked out when the store answered.
+func (c Challenge) Locked() bool { return c.LockedUntil.After(c.Now) }
+
+// Until returns how long after the store's answer t is, never negative: the
+// wait to show for one of the challenge's times.
+func (c Challenge) Until(t time.Time) time.Duration { return max(t.Sub(c.Now), 0) }
 
 // Sentinel errors of the store and the guard. Match them with [errors.Is]; the
 // ones that end at a known time come wrapped in a [*LimitError].
@@ -213,7 +236,8 @@ var (
 	ErrNotFound = errors.New("sms2fa: no such challenge")
 	// ErrCodeInvalid: the code did not match; one attempt was counted.
 	ErrCodeInvalid = errors.New("sms2fa: wrong code")
-	// ErrCodeExpired: the challenge's code has expired.
+	// ErrCodeExpired: the challenge's code has expired, or its send certainly
+	// failed (a code that never left cannot be entered).
 	ErrCodeExpired = errors.New("sms2fa: code expired")
 	// ErrCodeUsed: the challenge was already verified; a code is single-use.
 	ErrCodeUsed = errors.New("sms2fa: code already used")
@@ -234,7 +258,8 @@ var (
 // [ErrBudgetExceeded].
 type LimitError struct {
 	Err    error     // the sentinel
-	Until  time.Time // when the refusal ends
+	Until  time.Time // when the refusal ends, by the store's clock
+	Now    time.Time // the store's clock when it refused: the wait is Until - Now
 	Budget string    // for ErrBudgetExceeded, the budget's Name
 }
 
@@ -248,15 +273,16 @@ func (e *LimitError) Error() string {
 // Unwrap returns the sentinel.
 func (e *LimitError) Unwrap() error { return e.Err }
 
-// RetryAfter returns how long after now the refusal in err ends, rounded up to
-// whole seconds (as an HTTP Retry-After header needs), if err carries a
-// [*LimitError].
-func RetryAfter(err error, now time.Time) (time.Duration, bool) {
+// RetryAfter returns how long the refusal in err lasts from when the store
+// made it, rounded up to whole seconds (as an HTTP Retry-After header needs),
+// if err carries a [*LimitError]. Both ends come from the store's clock, so
+// the answer does not depend on the clock of the process asking.
+func RetryAfter(err error) (time.Duration, bool) {
 	var le *LimitError
 	if !errors.As(err, &le) {
 		return 0, false
 	}
-	return ceilSeconds(le.Until.Sub(now)), true
+	return ceilSeconds(le.Until.Sub(le.Now)), true
 }
 
 // ceilSeconds rounds d up to whole seconds, never below zero.

@@ -35,6 +35,8 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/postgres"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 func main() {
@@ -64,7 +66,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 	}
 	defer st.Close()
 	// Expired challenges and closed budget windows are deleted every minute.
-	go st.RunJanitor(ctx, time.Minute, func(err error) { logger.Error("purge failed", "error", err) })
+	if err := st.StartJanitor(ctx, time.Minute, func(err error) { logger.Error("purge failed", "error", err) }); err != nil {
+		return err
+	}
 
 	var snd sms2fa.Sender
 	if cfg.way2apiKey != "" {
@@ -119,13 +123,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 // openStore picks the dialect from DATABASE_URL.
 func openStore(ctx context.Context, databaseURL string) (*store.SQL, error) {
 	if isPostgresURL(databaseURL) {
-		st, err := store.OpenPostgres(ctx, databaseURL)
+		st, err := postgres.Open(ctx, databaseURL)
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		return st, nil
 	}
-	st, err := store.OpenSQLite(ctx, databaseURL)
+	st, err := sqlite.Open(ctx, databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa/sender"
-	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -97,7 +97,7 @@ func demo(t testing.TB) (*httptest.Server, *sender.Fake) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "demo.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "demo.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

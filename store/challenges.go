@@ -18,6 +18,8 @@ import (
 // inTx runs fn in one transaction and commits it if fn returns nil. On SQLite
 // the transaction is BEGIN IMMEDIATE (see OpenSQLite).
 func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %s: begin: %w", op, err)
@@ -60,20 +62,59 @@ func exec(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, args ...any) error {
 }
 
 // lockUser serialises the user's operations (see prepareQueries), reads the
-// user's failure state, and refuses if the user is locked.
-func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string, now time.Time) (userRow, error) {
+// user's failure state and the store's clock, and refuses if the user is
+// locked. The returned time is "now" for the rest of the transaction.
+func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string) (userRow, time.Time, error) {
 	var u userRow
-	args := []any{userID}
+	args := []any{s.nowArg(), userID}
 	if s.dialect == Postgres {
-		args = append(args, ms(now)) // the upsert creates the row it locks
+		args = []any{userID, s.nowArg(), s.nowArg()} // the upsert creates the row it locks
 	}
-	if err := get(ctx, tx, s.q.lockUser, &u, args...); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("locking user: %w", err)
+	err := get(ctx, tx, s.q.lockUser, &u, args...)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // SQLite, a user without a row
+		u.Now = args[0].(int64)
+	case err != nil:
+		return u, time.Time{}, fmt.Errorf("locking user: %w", err)
 	}
-	if u.LockedUntil > ms(now) {
-		return u, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil)}
+	now := fromMS(u.Now)
+	if u.LockedUntil > u.Now {
+		return u, now, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
 	}
-	return u, nil
+	return u, now, nil
+}
+
+// nowArg is the argument of nowSQL: the test clock's time, or, on Postgres
+// without one, NULL (the database's clock).
+func (s *SQL) nowArg() any {
+	switch {
+	case s.clock != nil:
+		return ms(s.clock())
+	case s.dialect == Postgres:
+		return nil
+	}
+	return ms(time.Now())
+}
+
+// currentTime reads the store's clock, for operations that do not lock a
+// user first.
+func (s *SQL) currentTime(ctx context.Context, q queryer) (time.Time, error) {
+	if v, ok := s.nowArg().(int64); ok {
+		return fromMS(v), nil
+	}
+	var v int64
+	if err := q.GetContext(ctx, &v, s.db.Rebind(`SELECT `+nowSQL(s.dialect)), nil); err != nil {
+		return time.Time{}, fmt.Errorf("reading the database's clock: %w", err)
+	}
+	return fromMS(v), nil
+}
+
+// Now returns the store's clock: the database's on Postgres, the machine's
+// on SQLite, or WithClock's.
+func (s *SQL) Now(ctx context.Context) (time.Time, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	return s.currentTime(ctx, s.readers)
 }
 
 // Open implements [sms2fa.Store].
@@ -85,19 +126,19 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 	if err != nil {
 		return sms2fa.Challenge{}, false, err
 	}
-	now := s.now()
 	var (
 		c       sms2fa.Challenge
 		created bool
 	)
 	err = s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
-		if _, err := s.lockUser(ctx, tx, p.UserID, now); err != nil {
+		_, now, err := s.lockUser(ctx, tx, p.UserID)
+		if err != nil {
 			return err
 		}
 		var live challengeRow
-		err := get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, ms(now))
+		err = get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, ms(now))
 		if err == nil {
-			c = live.challenge()
+			c = live.challenge(now)
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -119,7 +160,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		if err := s.addStats(ctx, tx, now, p.Region, 1, 0); err != nil {
 			return err
 		}
-		c, created = row.challenge(), true
+		c, created = row.challenge(now), true
 		return nil
 	})
 	if err != nil {
@@ -130,15 +171,17 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 
 // Challenge implements [sms2fa.Store].
 func (s *SQL) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var r challengeRow
-	err := s.q.getChallenge.GetContext(ctx, &r, ref.ID, ref.UserID, ref.Binding)
+	err := s.q.getChallenge.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sms2fa.Challenge{}, sms2fa.ErrNotFound
 	}
 	if err != nil {
 		return sms2fa.Challenge{}, fmt.Errorf("store: reading challenge: %w", err)
 	}
-	return r.challenge(), nil
+	return r.challenge(fromMS(r.Now)), nil
 }
 
 // Verify implements [sms2fa.Store].
@@ -146,13 +189,12 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 	if err := pol.Validate(); err != nil {
 		return sms2fa.Challenge{}, err
 	}
-	now := s.now()
 	var (
 		c       sms2fa.Challenge
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
 	err := s.inTx(ctx, "verify", func(tx *sqlx.Tx) error {
-		u, err := s.lockUser(ctx, tx, ref.UserID, now)
+		u, now, err := s.lockUser(ctx, tx, ref.UserID)
 		if err != nil {
 			return err
 		}
@@ -164,7 +206,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 		if err != nil {
 			return fmt.Errorf("counting the attempt: %w", err)
 		}
-		c = r.challenge()
+		c = r.challenge(now)
 		if subtle.ConstantTimeCompare(r.MAC, mac) == 1 {
 			if err := exec(ctx, tx, s.q.consume, ms(now), ref.ID); err != nil {
 				return fmt.Errorf("consuming the challenge: %w", err)
@@ -185,7 +227,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 			until := now.Add(pol.Lockout.LockFor(u.Locks))
 			u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
 			c.LockedUntil = fromMS(u.LockedUntil)
-			outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil}
+			outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now}
 		}
 		if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), ref.UserID); err != nil {
 			return fmt.Errorf("counting the failure: %w", err)
@@ -212,14 +254,15 @@ func (s *SQL) whyNotLive(ctx context.Context, tx *sqlx.Tx, ref sms2fa.Ref, now t
 }
 
 // deadReason names what makes a challenge unusable, in the order a user
-// should hear it: used beats out-of-attempts beats expired.
+// should hear it: used beats out-of-attempts beats expired. A code whose send
+// certainly failed never left: it is as good as expired.
 func deadReason(r challengeRow, now time.Time) error {
 	switch {
 	case r.ConsumedAt != 0:
 		return sms2fa.ErrCodeUsed
 	case r.Attempts >= r.MaxAttempts:
 		return sms2fa.ErrTooManyAttempts
-	case r.ExpiresAt <= ms(now):
+	case r.ExpiresAt <= ms(now), r.SendFailed != 0:
 		return sms2fa.ErrCodeExpired
 	}
 	return nil
@@ -234,14 +277,14 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 	if err != nil {
 		return sms2fa.Challenge{}, err
 	}
-	now := s.now()
 	var c sms2fa.Challenge
 	err = s.inTx(ctx, "resend", func(tx *sqlx.Tx) error {
-		if _, err := s.lockUser(ctx, tx, ref.UserID, now); err != nil {
+		_, now, err := s.lockUser(ctx, tx, ref.UserID)
+		if err != nil {
 			return err
 		}
 		var r challengeRow
-		err := get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
+		err = get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && p.Phone != "" && p.Phone != r.Phone {
 			return sms2fa.ErrNotFound
 		}
@@ -252,7 +295,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 			return err
 		}
 		if r.NextSendAt > ms(now) {
-			return &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.NextSendAt)}
+			return &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.NextSendAt), Now: now}
 		}
 		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
 			return err
@@ -262,7 +305,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		if err := get(ctx, tx, s.q.replaceCode, &out, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
 			return fmt.Errorf("replacing the code: %w", err)
 		}
-		c = out.challenge()
+		c = out.challenge(now)
 		return s.addStats(ctx, tx, now, r.Region, 1, 0)
 	})
 	return c, err
@@ -270,10 +313,13 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 
 // SendFailed implements [sms2fa.Store].
 func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
-	now := s.now()
 	return s.inTx(ctx, "record failed send", func(tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
 		var region string
-		err := get(ctx, tx, s.q.releaseSend, &region, ms(now), ref.ID, ref.UserID, ref.Binding, mac)
+		err = get(ctx, tx, s.q.releaseSend, &region, ms(now), []byte{}, ref.ID, ref.UserID, ref.Binding, mac)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // missing, used, replaced or already recorded: nothing to release
 		}
@@ -282,6 +328,38 @@ func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error 
 		}
 		// The send was counted when it was reserved; it never happened.
 		return s.addStats(ctx, tx, now, region, -1, 0)
+	})
+}
+
+// Cancel implements [sms2fa.Store].
+func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []sms2fa.Budget) error {
+	if err := validBudgets(budgets); err != nil {
+		return err
+	}
+	plan, err := s.planBudgets(ctx, budgets)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, "cancel", func(tx *sqlx.Tx) error {
+		var gone struct {
+			Region    string `db:"region"`
+			CreatedAt int64  `db:"created_at"`
+		}
+		err := get(ctx, tx, s.q.cancel, &gone, ref.ID, ref.UserID, ref.Binding, mac)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // missing, used, resent or failed: its sends happened
+		}
+		if err != nil {
+			return fmt.Errorf("withdrawing the challenge: %w", err)
+		}
+		// In the plan's order, the order Open takes them in: on Postgres two
+		// transactions never wait on each other's budget rows crosswise.
+		for _, b := range plan.budgets {
+			if err := exec(ctx, tx, s.q.giveBack, b.Name, b.Key, b.Window.Milliseconds(), gone.CreatedAt); err != nil {
+				return fmt.Errorf("giving back budget %s: %w", b.Name, err)
+			}
+		}
+		return s.addStats(ctx, tx, fromMS(gone.CreatedAt), gone.Region, -1, 0)
 	})
 }
 
@@ -349,7 +427,7 @@ func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, p budgetPlan, now ti
 		if err := get(ctx, tx, s.q.budgetStart, &started, b.Name, b.Key, window); err != nil {
 			return fmt.Errorf("reading budget %s: %w", b.Name, err)
 		}
-		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Budget: b.Name}
+		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Now: now, Budget: b.Name}
 	}
 	return fmt.Errorf("taking budgets: %d of %d rows came back, none missing", len(got), len(p.budgets))
 }

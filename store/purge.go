@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,8 +19,13 @@ type Purged struct {
 // lock and a day without news (which resets their lock doubling), budget
 // windows that have closed, and statistics older than their retention.
 func (s *SQL) Purge(ctx context.Context) (Purged, error) {
-	now := s.now()
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var p Purged
+	now, err := s.currentTime(ctx, s.db)
+	if err != nil {
+		return p, fmt.Errorf("store: purging: %w", err)
+	}
 	for _, step := range []struct {
 		what  string
 		query *sqlx.Stmt
@@ -45,10 +51,23 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	return p, nil
 }
 
-// RunJanitor calls Purge every interval until ctx is done, reporting each
-// failure to onErr (which may be nil) and carrying on: a missed purge only
-// leaves rows for the next one. Run it in its own goroutine.
-func (s *SQL) RunJanitor(ctx context.Context, every time.Duration, onErr func(error)) {
+// StartJanitor starts a goroutine that calls Purge every interval until ctx
+// is done, reporting each failure to onErr (which may be nil) and carrying
+// on: a missed purge only leaves rows for the next one. It checks its
+// arguments before starting, so a bad interval is an error here rather than
+// a panic in a goroutine nobody watches.
+func (s *SQL) StartJanitor(ctx context.Context, interval time.Duration, onErr func(error)) error {
+	if interval <= 0 {
+		return fmt.Errorf("store: StartJanitor: the interval must be positive, got %v", interval)
+	}
+	if ctx == nil {
+		return errors.New("store: StartJanitor: nil context")
+	}
+	go s.janitor(ctx, interval, onErr)
+	return nil
+}
+
+func (s *SQL) janitor(ctx context.Context, every time.Duration, onErr func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -12,9 +12,20 @@ import (
 )
 
 // queryer is what *sqlx.DB and *sqlx.Tx have in common that the schema
-// check needs.
+// check and the clock need.
 type queryer interface {
 	GetContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+// nowSQL is the store's clock inside a statement, in milliseconds; it takes
+// one argument, nowArg's. On Postgres it is the database's now(), unless a
+// test clock is given (then the argument is not NULL and wins); SQLite has no
+// clock of its own worth the name, so the argument always carries the time.
+func nowSQL(d Dialect) string {
+	if d == Postgres {
+		return `COALESCE(CAST(? AS BIGINT), CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT))`
+	}
+	return `CAST(? AS INTEGER)`
 }
 
 // challengeCols are the columns a Challenge is read from.
@@ -28,79 +39,104 @@ type queries struct {
 	lockUser, setUser                                     *sqlx.Stmt
 	findLive, insertChallenge, getChallenge, getOwned     *sqlx.Stmt
 	takeAttempt, consume, replaceCode, releaseSend        *sqlx.Stmt
+	cancel, giveBack                                      *sqlx.Stmt
 	budgetStart, addStats, readStats                      *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 }
 
-func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error) {
+// prepareQueries prepares the writes (and the reads made inside a write's
+// transaction) on db, and the plain reads on readers.
+func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queries, error) {
 	var q queries
+	now := nowSQL(d)
 	// On Postgres, upserting the user's row takes its row lock: every
 	// operation on one user queues there, which is what makes the lock check
 	// and the failure count one atomic decision (the update is a no-op). On
 	// SQLite, BEGIN IMMEDIATE already holds the only write lock, so a plain
 	// read does, without dirtying a page.
-	lockUser := `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ?)
+	// It also reads the database's clock, which the rest of the transaction
+	// then uses: the time costs no round trip of its own.
+	lockUser := `INSERT INTO sms2fa_users (user_id, updated_at) VALUES (?, ` + now + `)
 		ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
-		RETURNING failures, locks, locked_until`
+		RETURNING failures, locks, locked_until, ` + now + ` AS now_ms`
 	// Budget rows are locked by sends in name order; a plain DELETE would
 	// lock them in scan order and could deadlock with a send on Postgres, so
 	// the purge skips the rows a send holds (they are in use, not stale).
 	purgeBudgets := `DELETE FROM sms2fa_budgets WHERE ctid IN (
 		SELECT ctid FROM sms2fa_budgets WHERE started_at + window_ms < ? FOR UPDATE SKIP LOCKED)`
 	if d == SQLite {
-		lockUser = `SELECT failures, locks, locked_until FROM sms2fa_users WHERE user_id = ?`
+		lockUser = `SELECT failures, locks, locked_until, ` + now + ` AS now_ms FROM sms2fa_users WHERE user_id = ?`
 		purgeBudgets = `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`
 	}
 	for _, p := range []struct {
-		dst **sqlx.Stmt
-		sql string
+		dst  **sqlx.Stmt
+		sql  string
+		read bool // a plain read, outside any transaction: the readers' pool
 	}{
-		{&q.lockUser, lockUser},
+		{&q.lockUser, lockUser, false},
 		{&q.setUser, `INSERT INTO sms2fa_users (failures, locks, locked_until, updated_at, user_id) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locks = excluded.locks,
-			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`},
+			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`, false},
 
+		// A challenge whose send certainly failed is not live: its code never
+		// left, so the next request opens (and sends) a new one.
 		{&q.findLive, `SELECT ` + challengeCols + ` FROM sms2fa_challenges
 			WHERE user_id = ? AND binding = ? AND phone = ?
-			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
-			ORDER BY created_at DESC LIMIT 1`},
+			  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
+			ORDER BY created_at DESC LIMIT 1`, false},
 		{&q.insertChallenge, `INSERT INTO sms2fa_challenges
 			(id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`},
-		{&q.getChallenge, `SELECT ` + challengeCols + `,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, false},
+		{&q.getChallenge, `SELECT ` + now + ` AS now_ms, ` + challengeCols + `,
 			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
-			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`},
-		{&q.getOwned, `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`},
+			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, true},
+		{&q.getOwned, `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, false},
 
 		// One guess reserved: only a live challenge with attempts left gives
 		// back its MAC, and the attempt is counted before any comparison.
 		{&q.takeAttempt, `UPDATE sms2fa_challenges SET attempts = attempts + 1
 			WHERE id = ? AND user_id = ? AND binding = ?
-			  AND consumed_at = 0 AND expires_at > ? AND attempts < max_attempts
-			RETURNING code_mac, ` + challengeCols},
-		{&q.consume, `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`},
+			  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
+			RETURNING code_mac, ` + challengeCols, false},
+		{&q.consume, `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`, false},
 		{&q.replaceCode, `UPDATE sms2fa_challenges
 			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
 			WHERE id = ? AND consumed_at = 0
-			RETURNING ` + challengeCols},
+			RETURNING ` + challengeCols, false},
+		// A send that certainly failed kills its code: the MAC is emptied, so
+		// a code the provider echoed into a log can never verify.
 		{&q.releaseSend, `UPDATE sms2fa_challenges
-			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1
+			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1, code_mac = ?
 			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0
-			RETURNING region`},
+			RETURNING region`, false},
+		// Only a challenge still as Open made it — one send, never failed,
+		// never resent, never used — can be withdrawn.
+		{&q.cancel, `DELETE FROM sms2fa_challenges
+			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ?
+			  AND consumed_at = 0 AND send_failed = 0 AND sends = 1
+			RETURNING region, created_at`, false},
+		// The window the send was reserved in is the one still open, unless
+		// it closed and a new one started after the reservation.
+		{&q.giveBack, `UPDATE sms2fa_budgets SET used = used - 1
+			WHERE name = ? AND bucket_key = ? AND window_ms = ? AND started_at <= ? AND used > 0`, false},
 
-		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`},
+		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`, false},
 		{&q.addStats, `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
 			ON CONFLICT (hour, region) DO UPDATE SET
-			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`},
+			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`, false},
 		{&q.readStats, `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM sms2fa_stats
-			WHERE hour >= ? GROUP BY region ORDER BY region`},
+			WHERE hour >= ? GROUP BY region ORDER BY region`, true},
 
-		{&q.purgeChallenges, `DELETE FROM sms2fa_challenges WHERE expires_at < ?`},
-		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`},
-		{&q.purgeBudgets, purgeBudgets},
-		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`},
+		{&q.purgeChallenges, `DELETE FROM sms2fa_challenges WHERE expires_at < ?`, false},
+		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`, false},
+		{&q.purgeBudgets, purgeBudgets, false},
+		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`, false},
 	} {
-		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
+		on := db
+		if p.read {
+			on = readers
+		}
+		st, err := on.PreparexContext(ctx, db.Rebind(p.sql))
 		if err != nil {
 			q.close()
 			return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
@@ -114,7 +150,7 @@ func prepareQueries(ctx context.Context, db *sqlx.DB, d Dialect) (queries, error
 func (q queries) close() {
 	for _, st := range []*sqlx.Stmt{
 		q.lockUser, q.setUser, q.findLive, q.insertChallenge, q.getChallenge, q.getOwned,
-		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend,
+		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
 		q.budgetStart, q.addStats, q.readStats,
 		q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
 	} {
@@ -159,9 +195,11 @@ type challengeRow struct {
 	SendFailed  int    `db:"send_failed"`
 	ConsumedAt  int64  `db:"consumed_at"`
 	LockedUntil int64  `db:"locked_until"`
+	Now         int64  `db:"now_ms"` // the store's clock, for reads that carry it
 }
 
-func (r challengeRow) challenge() sms2fa.Challenge {
+// challenge converts r; now is the store's clock for this answer.
+func (r challengeRow) challenge(now time.Time) sms2fa.Challenge {
 	return sms2fa.Challenge{
 		ID:          r.ID,
 		UserID:      r.UserID,
@@ -176,14 +214,16 @@ func (r challengeRow) challenge() sms2fa.Challenge {
 		SendFailed:  r.SendFailed != 0,
 		ConsumedAt:  fromMS(r.ConsumedAt),
 		LockedUntil: fromMS(r.LockedUntil),
+		Now:         now,
 	}
 }
 
-// userRow is a user's failure state.
+// userRow is a user's failure state, and the store's clock.
 type userRow struct {
 	Failures    int   `db:"failures"`
 	Locks       int   `db:"locks"`
 	LockedUntil int64 `db:"locked_until"`
+	Now         int64 `db:"now_ms"`
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -37,6 +37,8 @@ func (s *SQL) Stats(ctx context.Context, since time.Time) (Stats, error) {
 		Sent     int64  `db:"sent"`
 		Verified int64  `db:"verified"`
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	from := hourOf(since)
 	if err := s.q.readStats.SelectContext(ctx, &rows, from); err != nil {
 		return Stats{}, fmt.Errorf("store: reading statistics: %w", err)

@@ -1,14 +1,26 @@
-// Package store is the SQL implementation of [sms2fa.Store]: one schema and one
-// set of queries, run on SQLite (modernc.org/sqlite, pure Go; a file path is
-// all it needs) or on Postgres (pgx), where many app instances share it.
+// Package store is the SQL implementation of [sms2fa.Store]: one schema and
+// one set of queries, written once, run on SQLite or on Postgres. This package
+// compiles no database driver; an app imports the one it uses:
 //
-// Every operation is one transaction. On SQLite the transaction begins
+//   - [github.com/sms2fa/sms2fa/store/sqlite]: modernc.org/sqlite, pure Go, a
+//     file path is all it needs (one machine);
+//   - [github.com/sms2fa/sms2fa/store/postgres]: pgx, for many app instances
+//     sharing one database.
+//
+// Every write is one transaction. On SQLite the transaction begins
 // IMMEDIATE, so writers queue for the file lock instead of failing with
-// SQLITE_BUSY; on Postgres it starts by locking the user's row, so operations
-// on one user are serialised while different users proceed in parallel.
-// Counters that many users share (send budgets, statistics) are updated with
-// single-row upserts whose conditions are evaluated under the row lock, so no
-// race can overshoot a limit.
+// SQLITE_BUSY, and reads use connections of their own that never wait for
+// the writer (WAL). On Postgres a transaction starts by locking the user's
+// row, so operations on one user are serialised while different users
+// proceed in parallel. Counters that many users share (send budgets,
+// statistics) are updated with single-row upserts whose conditions are
+// evaluated under the row lock, so no race can overshoot a limit.
+//
+// Time: on Postgres every expiry, lock, cooldown and budget window is written
+// and judged with the database's clock (now()), so instances whose own clocks
+// disagree still behave as one; on SQLite, which has one machine, with that
+// machine's clock. Answers carry the store's "now" so that callers compute
+// waits from one clock.
 package store
 
 import (
@@ -16,16 +28,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/sms2fa/sms2fa"
 )
@@ -42,13 +49,23 @@ const (
 	Postgres Dialect = "postgres"
 )
 
+// bindDriver is the driver name sqlx reads the placeholder style from.
+func (d Dialect) bindDriver() string {
+	if d == Postgres {
+		return "pgx"
+	}
+	return "sqlite"
+}
+
 // SQL is a [sms2fa.Store] on a SQL database. It is safe for concurrent use;
-// open it once and share it.
+// open it once (sqlite.Open, postgres.Open) and share it.
 type SQL struct {
-	db      *sqlx.DB
-	owned   bool // Close closes db only if the store opened it
+	db      *sqlx.DB // every write
+	readers *sqlx.DB // plain reads; db itself unless the driver package gave a pool of readers
+	owned   bool     // Close closes the pools only if the store opened them
 	dialect Dialect
-	now     func() time.Time
+	clock   func() time.Time // WithClock; nil: the database's clock (Postgres) or time.Now (SQLite)
+	wait    time.Duration    // bound on one operation, waits included
 	q       queries
 	retain  retention
 
@@ -60,10 +77,10 @@ type SQL struct {
 type Option func(*config) error
 
 type config struct {
-	now       func() time.Time
+	clock     func() time.Time
 	migrate   bool
 	maxConns  int
-	busy      time.Duration
+	wait      time.Duration
 	retention retention
 }
 
@@ -75,10 +92,9 @@ type retention struct {
 
 func defaults() config {
 	return config{
-		now:      time.Now,
 		migrate:  true,
 		maxConns: 10,
-		busy:     10 * time.Second,
+		wait:     5 * time.Second,
 		retention: retention{
 			challenges: time.Hour,
 			stats:      30 * 24 * time.Hour,
@@ -86,31 +102,34 @@ func defaults() config {
 	}
 }
 
-// WithClock makes the store read time from now instead of [time.Now]. Every
-// expiry, cooldown, lock and budget window is decided by this clock, so tests
-// can move it instead of sleeping.
+// WithClock makes the store read time from now instead of its own clock —
+// the database's now() on Postgres, the machine's on SQLite — so tests can
+// move time instead of sleeping. Every expiry, cooldown, lock and budget
+// window is then decided by this clock. Give every handle on one database the
+// same clock: it stands in for the database's.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {
 			return errors.New("store: WithClock: nil clock")
 		}
-		c.now = now
+		c.clock = now
 		return nil
 	}
 }
 
 // WithoutMigrations stops the store from creating or upgrading its schema, for
-// teams that apply store/schema/*/ with their own migration tool. The store
-// still checks, at open, that the schema is at the version it needs. Default:
-// the store migrates itself.
+// teams that apply the SQL of [Schema] with their own migration tool. The
+// store still checks, at open, that the schema is at the version it needs.
+// Default: the store migrates itself.
 func WithoutMigrations() Option {
 	return func(c *config) error { c.migrate = false; return nil }
 }
 
-// WithMaxConns caps the Postgres connection pool OpenPostgres makes. Default
-// 10; NewPostgres leaves the pool it is given as it is. SQLite always
-// uses one connection: its writers are serialised by the file lock anyway, and
-// queueing in Go is cheaper and fairer than SQLite's busy-wait.
+// WithMaxConns caps the Postgres connection pool postgres.Open makes.
+// Default 10; postgres.New leaves the pool it is given as it is. SQLite
+// always writes through one connection: its writers are serialised by the
+// file lock anyway, and queueing in Go is cheaper and fairer than SQLite's
+// busy-wait.
 func WithMaxConns(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -121,14 +140,17 @@ func WithMaxConns(n int) Option {
 	}
 }
 
-// WithBusyTimeout sets how long a SQLite operation waits for another process
-// holding the file's write lock before failing. Default 10 s.
+// WithBusyTimeout bounds how long one store operation may take, waiting
+// included — for a connection of the pool, for SQLite's write lock held by
+// another process, for a Postgres row lock — before it fails and the guard
+// fails closed. Requests queued behind a stuck writer therefore fail after
+// one bounded wait each, not one after another. Default 5 s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {
 			return fmt.Errorf("store: WithBusyTimeout: need at least 1ms, got %v", d)
 		}
-		c.busy = d
+		c.wait = d
 		return nil
 	}
 }
@@ -146,116 +168,57 @@ func WithRetention(challenges, stats time.Duration) Option {
 	}
 }
 
-// OpenSQLite opens (creating if needed) the SQLite database at path and
-// migrates it. The file is put in WAL mode with synchronous=FULL: a consumed
-// code or a counted attempt must survive a power cut, or a crash could hand an
-// attacker back their guesses.
-func OpenSQLite(ctx context.Context, path string, opts ...Option) (*SQL, error) {
-	cfg, err := apply(opts)
-	if err != nil {
-		return nil, err
-	}
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("store: OpenSQLite: %q is not a usable file path", path)
-	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.busy.Milliseconds()))
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate") // BEGIN IMMEDIATE: take the write lock up front, never upgrade
-	db, err := sqlx.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("store: opening SQLite %q: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	if err := enableWAL(ctx, db, cfg.busy); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: opening SQLite %q: %w", path, err)
-	}
-	return open(ctx, db, SQLite, cfg, true)
+// Settings is what a driver package needs to know of the options when it
+// opens its connections.
+type Settings struct {
+	BusyTimeout time.Duration // WithBusyTimeout
+	MaxConns    int           // WithMaxConns
 }
 
-// enableWAL switches the file to write-ahead logging, which lets readers run
-// beside the writer. The switch needs the file to itself, and SQLite answers
-// SQLITE_BUSY at once — without its busy handler — when another process is
-// switching the same new file, so this retries with a short backoff until the
-// busy timeout runs out. WAL is a property of the file: once one process has
-// set it, every later switch is a no-op.
-func enableWAL(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		var mode string
-		err := db.GetContext(ctx, &mode, "PRAGMA journal_mode=WAL")
-		if err == nil && strings.EqualFold(mode, "wal") {
-			return nil
-		}
-		if err == nil {
-			return fmt.Errorf("journal mode is %q, not WAL", mode)
-		}
-		var se *sqlite.Error
-		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().Add(wait).After(deadline) {
-			return fmt.Errorf("enabling WAL: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+// Conn is the database a store runs on, as a driver package hands it to
+// [Open].
+type Conn struct {
+	DB      *sql.DB // every write, and the reads when Readers is nil
+	Readers *sql.DB // optional: reads that never wait for a writer (SQLite in WAL mode)
+	Owned   bool    // Close closes DB and Readers
 }
 
-// OpenPostgres connects to the Postgres database dsn names (a postgres:// URL
-// or a key=value string, as pgx accepts) and migrates it.
-func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*SQL, error) {
-	cfg, err := apply(opts)
-	if err != nil {
-		return nil, err
+// Open is how the driver packages (store/sqlite, store/postgres) build a
+// store; apps call theirs. connect opens the connections with the settings
+// the options ask for; Open then checks them, migrates (or checks the schema
+// version) and prepares every statement. On any failure the connections
+// connect opened are closed again.
+func Open(ctx context.Context, d Dialect, connect func(Settings) (Conn, error), opts ...Option) (*SQL, error) {
+	if d != SQLite && d != Postgres {
+		return nil, fmt.Errorf("store: unknown dialect %q", d)
 	}
-	pc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		// pgx's message can quote the DSN, password included.
-		return nil, errors.New("store: OpenPostgres: the DSN does not parse")
-	}
-	db := sqlx.NewDb(stdlib.OpenDB(*pc), "pgx")
-	db.SetMaxOpenConns(cfg.maxConns)
-	db.SetMaxIdleConns(cfg.maxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return open(ctx, db, Postgres, cfg, true)
-}
-
-// NewPostgres uses a Postgres pool the app already has (opened with pgx's
-// database/sql driver) and migrates it. Close does not close db.
-func NewPostgres(ctx context.Context, db *sql.DB, opts ...Option) (*SQL, error) {
-	cfg, err := apply(opts)
-	if err != nil {
-		return nil, err
-	}
-	return open(ctx, sqlx.NewDb(db, "pgx"), Postgres, cfg, false)
-}
-
-func apply(opts []Option) (config, error) {
 	cfg := defaults()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			return config{}, err
+			return nil, err
 		}
 	}
-	return cfg, nil
-}
-
-func open(ctx context.Context, db *sqlx.DB, d Dialect, cfg config, owned bool) (*SQL, error) {
-	s := &SQL{db: db, owned: owned, dialect: d, now: cfg.now, retain: cfg.retention, budgetStmts: map[int]*sqlx.Stmt{}}
+	conn, err := connect(Settings{BusyTimeout: cfg.wait, MaxConns: cfg.maxConns})
+	if err != nil {
+		return nil, err
+	}
+	s := &SQL{
+		db: sqlx.NewDb(conn.DB, d.bindDriver()), owned: conn.Owned, dialect: d, clock: cfg.clock,
+		wait: cfg.wait, retain: cfg.retention, budgetStmts: map[int]*sqlx.Stmt{},
+	}
+	s.readers = s.db
+	if conn.Readers != nil {
+		s.readers = sqlx.NewDb(conn.Readers, d.bindDriver())
+	}
 	check := s.migrate
 	if !cfg.migrate {
 		check = s.checkSchema
 	}
-	err := db.PingContext(ctx)
+	err = s.db.PingContext(ctx)
 	if err != nil {
 		err = fmt.Errorf("store: connecting to %s: %w", d, err)
 	} else if err = check(ctx); err == nil {
-		s.q, err = prepareQueries(ctx, db, d)
+		s.q, err = prepareQueries(ctx, s.db, s.readers, d)
 	}
 	if err != nil {
 		s.Close()
@@ -267,12 +230,26 @@ func open(ctx context.Context, db *sqlx.DB, d Dialect, cfg config, owned bool) (
 // Dialect reports which database the store runs on.
 func (s *SQL) Dialect() Dialect { return s.dialect }
 
-// DB returns the store's connection pool, for health checks and for tests
-// that need to look at the rows.
-func (s *SQL) DB() *sqlx.DB { return s.db }
+// DB returns the pool the store writes through, for an app's health check
+// (PingContext) and for reading the tables in tests or reports. Writing to
+// the tables behind the store's back breaks the invariants it keeps.
+func (s *SQL) DB() *sql.DB { return s.db.DB }
 
-// Close closes the connection pool the store opened. A pool passed to
-// NewPostgres is left open.
+// String names the store without touching its connections: a DSN may carry a
+// password, and fmt would otherwise walk the pool's fields.
+func (s *SQL) String() string { return "store.SQL{" + string(s.dialect) + "}" }
+
+// GoString is String, for %#v.
+func (s *SQL) GoString() string { return s.String() }
+
+// Format prints String for every verb.
+func (s *SQL) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue logs only the dialect.
+func (s *SQL) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Close closes the connections the store opened. A pool handed to
+// postgres.New is left open.
 func (s *SQL) Close() error {
 	s.q.close()
 	s.mu.Lock()
@@ -283,5 +260,14 @@ func (s *SQL) Close() error {
 	if !s.owned {
 		return nil
 	}
-	return s.db.Close()
+	err := s.db.Close()
+	if s.readers != s.db {
+		err = errors.Join(err, s.readers.Close())
+	}
+	return err
+}
+
+// op bounds one operation, waits included (see WithBusyTimeout).
+func (s *SQL) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.wait)
 }

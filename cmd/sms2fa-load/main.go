@@ -42,6 +42,8 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/postgres"
+	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
 func main() {
@@ -336,7 +338,7 @@ func openStore(ctx context.Context, cfg config) (*store.SQL, func(), error) {
 			}
 			path = filepath.Join(dir, "load.db")
 		}
-		st, err := store.OpenSQLite(ctx, path)
+		st, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -358,7 +360,7 @@ func openStore(ctx context.Context, cfg config) (*store.SQL, func(), error) {
 			return nil, nil, fmt.Errorf("creating schema: %w", err)
 		}
 		drop := func(db *sql.DB) { db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); db.Close() }
-		st, err := store.OpenPostgres(ctx, pgtest.WithSearchPath(cfg.dsn, schema), store.WithMaxConns(20))
+		st, err := postgres.Open(ctx, pgtest.WithSearchPath(cfg.dsn, schema), store.WithMaxConns(20))
 		if err != nil {
 			drop(admin)
 			return nil, nil, err

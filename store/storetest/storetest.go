@@ -42,6 +42,9 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"ResendCooldownDoubles", testResendCooldown},
 		{"ResendReplacesCode", testResendReplaces},
 		{"FailedSendLiftsCooldown", testSendFailed},
+		{"FailedSendKillsTheCode", testSendFailedKills},
+		{"CancelGivesBudgetsBack", testCancel},
+		{"AnswersCarryTheStoreClock", testAnswersCarryNow},
 		{"Budgets", testBudgets},
 		{"BudgetsAllOrNothing", testBudgetsAllOrNothing},
 		{"BudgetsListedTwiceCountOnce", testBudgetsDuplicated},
@@ -131,6 +134,9 @@ func wantUntil(t *testing.T, what string, err, sentinel error, until time.Time) 
 	if !le.Until.Equal(until) {
 		t.Fatalf("%s: until = %v, want %v", what, le.Until, until)
 	}
+	if le.Now.IsZero() || le.Now.After(le.Until) {
+		t.Fatalf("%s: the refusal's now = %v, until %v: the wait cannot be computed", what, le.Now, le.Until)
+	}
 }
 
 func testOpenReuses(t *testing.T, o Opener) {
@@ -210,7 +216,7 @@ func testDeadAfterMax(t *testing.T, o Opener) {
 	}
 	_, err := e.verify(ref, "111111")
 	wantErr(t, "right code after max", err, sms2fa.ErrTooManyAttempts)
-	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts || c.Live(e.clock.Now()) {
+	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts || c.Live() {
 		t.Fatalf("dead challenge: %+v", c)
 	}
 }
@@ -223,7 +229,7 @@ func testExpiry(t *testing.T, o Opener) {
 		t.Fatalf("expires at %v, want %v", c.ExpiresAt, want)
 	}
 	e.clock.Advance(e.pol.CodeTTL - time.Millisecond)
-	if !e.challenge(ref).Live(e.clock.Now()) {
+	if !e.challenge(ref).Live() {
 		t.Fatal("challenge dead before its expiry")
 	}
 	e.clock.Advance(time.Millisecond)
@@ -554,6 +560,115 @@ func testSendFailed(t *testing.T, o Opener) {
 	}
 }
 
+func testSendFailedKills(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	if err := e.s.SendFailed(ctx, ref, mac("111111")); err != nil {
+		t.Fatal(err)
+	}
+	// The provider may have echoed the code into a log: it must not verify,
+	// and trying it must not cost an attempt.
+	_, err := e.verify(ref, "111111")
+	wantErr(t, "the code of a failed send", err, sms2fa.ErrCodeExpired)
+	c := e.challenge(ref)
+	if c.Attempts != 0 || c.Live() {
+		t.Fatalf("after trying a killed code: %+v; want no attempt counted and not live", c)
+	}
+	// The next Open of the same session sends a fresh code rather than
+	// reusing the dead one.
+	again := e.ref("alice")
+	again.Binding = ref.Binding
+	if c, created, err := e.s.Open(ctx, e.params(again, "222222")); err != nil || !created || c.ID != again.ID {
+		t.Fatalf("Open after a failed send = %s, created %v, %v; want a new challenge", c.ID, created, err)
+	}
+	// A resend revives the failed challenge with a new code.
+	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.verify(ref, "333333")
+	wantErr(t, "the resent code", err, nil)
+}
+
+func testCancel(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	bs := []sms2fa.Budget{budget(2, time.Hour), {Name: "global", Limit: 2, Window: time.Hour}}
+	// Cancelling what Open reserved, any number of times, never uses a budget up.
+	for i := range 5 {
+		ref := e.ref("alice")
+		if _, created, err := e.s.Open(ctx, e.params(ref, "111111", bs...)); err != nil || !created {
+			t.Fatalf("open %d: created %v, %v", i, created, err)
+		}
+		if err := e.s.Cancel(ctx, ref, mac("111111"), bs); err != nil {
+			t.Fatalf("cancel %d: %v", i, err)
+		}
+		if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("a cancelled challenge is still there: %v", err)
+		}
+	}
+	if st, err := e.s.Stats(ctx, testclock.Start); err != nil || st.Sent != 0 {
+		t.Fatalf("after cancelling every send: %+v, %v; want nothing counted as sent", st, err)
+	}
+	// A challenge whose code was resent (so sent at least once more), or
+	// that was used, is not withdrawn: its sends happened.
+	sent := e.ref("alice")
+	if _, _, err := e.s.Open(ctx, e.params(sent, "111111", bs...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verify(sent, "111111"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Cancel(ctx, sent, mac("111111"), bs); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.challenge(sent); c.ConsumedAt.IsZero() {
+		t.Fatalf("cancel undid a used challenge: %+v", c)
+	}
+	// A wrong MAC (a code replaced since) withdraws nothing either.
+	other := e.ref("alice")
+	if _, _, err := e.s.Open(ctx, e.params(other, "444444", bs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.Cancel(ctx, other, mac("555555"), bs); err != nil {
+		t.Fatal(err)
+	}
+	e.challenge(other)
+	// Both budgets now hold exactly the two real sends: a third is refused.
+	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", bs...))
+	wantErr(t, "a third real send", err, sms2fa.ErrBudgetExceeded)
+}
+
+func testAnswersCarryNow(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.clock.Advance(90 * time.Second)
+	want := e.clock.Now()
+	ref := e.ref("alice")
+	c, _, err := e.s.Open(ctx, e.params(ref, "111111"))
+	if err != nil || !c.Now.Equal(want) {
+		t.Fatalf("Open: now = %v, %v; want the store's clock %v", c.Now, err, want)
+	}
+	if c := e.challenge(ref); !c.Now.Equal(want) || c.Until(c.ExpiresAt) != e.pol.CodeTTL {
+		t.Fatalf("Challenge: now = %v, expires in %v; want %v and %v", c.Now, c.Until(c.ExpiresAt), want, e.pol.CodeTTL)
+	}
+	if c, err := e.verify(ref, "9"); !c.Now.Equal(want) || !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("Verify: now = %v, %v", c.Now, err)
+	}
+	if now, err := e.s.Now(ctx); err != nil || !now.Equal(want) {
+		t.Fatalf("Now = %v, %v; want %v", now, err, want)
+	}
+	// Without a test clock the store keeps time by the database (Postgres)
+	// or the machine (SQLite): on this one machine, both are time.Now.
+	s := o(t)
+	before := time.Now().Add(-time.Second)
+	now, err := s.Now(ctx)
+	if err != nil || now.Before(before) || now.After(time.Now().Add(time.Second)) {
+		t.Fatalf("the store's own clock says %v (%v); want about %v", now, err, time.Now())
+	}
+	c, _, err = s.Open(ctx, e.params(e.ref("carol"), "1"))
+	if err != nil || c.Now.Before(before) || c.Until(c.ExpiresAt) != e.pol.CodeTTL {
+		t.Fatalf("Open on the store's own clock: %+v, %v", c, err)
+	}
+}
+
 func budget(limit int, window time.Duration) sms2fa.Budget {
 	return sms2fa.Budget{Name: "phone", Key: phone, Limit: limit, Window: window}
 }
@@ -710,7 +825,18 @@ func testMigrations(t *testing.T, o Opener) {
 	}
 	s := o(t)
 	var versions []int
-	if err := s.DB().SelectContext(ctx, &versions, `SELECT version FROM sms2fa_schema ORDER BY version`); err != nil {
+	rows, err := s.DB().QueryContext(ctx, `SELECT version FROM sms2fa_schema ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if len(versions) != 1 || versions[0] != 1 {

@@ -1,0 +1,51 @@
+// Package postgres opens an sms2fa store on PostgreSQL (11 or later) through
+// pgx, for apps that run many instances behind a load balancer: attempts,
+// lockouts, cooldowns and send budgets are rows they all share, and every
+// time is taken from the database's clock, so instances whose clocks
+// disagree still behave as one.
+//
+// Importing this package compiles pgx into the app; an app on SQLite does
+// not import it and does not pay for it.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// Open connects to the Postgres database dsn names (a postgres:// URL or a
+// key=value string, as pgx accepts) and migrates it. Its pool holds at most
+// store.WithMaxConns connections (default 10).
+func Open(ctx context.Context, dsn string, opts ...store.Option) (*store.SQL, error) {
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message can quote the DSN, password included.
+		return nil, errors.New("postgres: the DSN does not parse")
+	}
+	return store.Open(ctx, store.Postgres, func(set store.Settings) (store.Conn, error) {
+		db := stdlib.OpenDB(*pc)
+		db.SetMaxOpenConns(set.MaxConns)
+		db.SetMaxIdleConns(set.MaxConns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return store.Conn{DB: db, Owned: true}, nil
+	}, opts...)
+}
+
+// New uses a Postgres pool the app already has (opened with pgx's
+// database/sql driver, stdlib) and migrates it. The store's Close leaves db
+// open.
+func New(ctx context.Context, db *sql.DB, opts ...store.Option) (*store.SQL, error) {
+	if db == nil {
+		return nil, errors.New("postgres: New: nil *sql.DB")
+	}
+	return store.Open(ctx, store.Postgres, func(store.Settings) (store.Conn, error) {
+		return store.Conn{DB: db}, nil
+	}, opts...)
+}

@@ -1,0 +1,101 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/sqlite"
+	"github.com/sms2fa/sms2fa/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "sms2fa.db")
+		return func(t *testing.T, opts ...store.Option) *store.SQL {
+			t.Helper()
+			s, err := sqlite.Open(context.Background(), path, opts...)
+			if err != nil {
+				t.Fatalf("opening the store: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	})
+}
+
+// TestStuckWriter holds the file's write lock from another connection, as a
+// stuck process would, and queues writers behind it: each must fail after one
+// bounded wait counted from its own call — not one wait per writer ahead of
+// it — while reads go on untouched beside the writer.
+func TestStuckWriter(t *testing.T) {
+	t.Parallel()
+	const busy = 500 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "sms2fa.db")
+	s, err := sqlite.Open(context.Background(), path, store.WithBusyTimeout(busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	pol := sms2fa.DefaultPolicy()
+	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(ctx, "ROLLBACK")
+
+	const writers = 5
+	var wg sync.WaitGroup
+	took := make([]time.Duration, writers)
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			start := time.Now()
+			r := sms2fa.Ref{ID: fmt.Sprintf("w%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: "b"}
+			_, _, errs[i] = s.Open(ctx, sms2fa.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
+			took[i] = time.Since(start)
+		})
+	}
+	// A read beside the stuck writer and the queue: answered at once.
+	start := time.Now()
+	c, err := s.Challenge(ctx, ref)
+	if err != nil || c.ID != ref.ID {
+		t.Fatalf("a read beside a stuck writer: %+v, %v", c, err)
+	}
+	if d := time.Since(start); d >= busy {
+		t.Errorf("a read waited %v behind the writer", d)
+	}
+	wg.Wait()
+	for i := range writers {
+		if errs[i] == nil {
+			t.Errorf("writer %d succeeded while the file was locked", i)
+		}
+		// One wait each, with room for a loaded machine; queued one behind
+		// the other they would take up to writers × busy.
+		if took[i] > 3*busy {
+			t.Errorf("writer %d failed after %v; want about %v whatever the queue", i, took[i], busy)
+		}
+	}
+}
