@@ -74,6 +74,16 @@ func (h *harness) instance() string {
 	return srv.URL
 }
 
+// instanceWith starts another instance, like instance, whose guard also takes
+// opts (a clock of its own, say).
+func (h *harness) instanceWith(opts ...sms2fa.Option) string {
+	h.t.Helper()
+	st := h.open(h.t, h.clock.Now)
+	srv := httptest.NewServer(h.app(h.newGuard(st, append(append([]sms2fa.Option(nil), h.opts...), opts...)...)))
+	h.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -139,18 +139,20 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 	return g, nil
 }
 
-// String names the guard without its keys or anything else it holds.
-func (g *Guard) String() string { return "sms2fa.Guard{prefix: " + g.cfg.prefix + "}" }
+// String names the guard without its keys or anything else it holds. It and
+// the three below have value receivers so that a copied Guard prints the
+// same way.
+func (g Guard) String() string { return "sms2fa.Guard{prefix: " + g.cfg.prefix + "}" }
 
 // GoString is String, for %#v.
-func (g *Guard) GoString() string { return g.String() }
+func (g Guard) GoString() string { return g.String() }
 
 // Format prints String for every verb: %v, %+v and %#v of a struct would
-// otherwise print its fields, MAC keys included.
-func (g *Guard) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
+// otherwise print its fields.
+func (g Guard) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
 
 // LogValue logs String, for slog.Any.
-func (g *Guard) LogValue() slog.Value { return slog.StringValue(g.String()) }
+func (g Guard) LogValue() slog.Value { return slog.StringValue(g.String()) }
 
 // contentName names an asset after its content, so it can be cached forever.
 func contentName(base, ext string, body []byte) string {
