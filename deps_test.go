@@ -1,0 +1,60 @@
+package sms2fa_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// An app compiles only the database driver it uses: the root package and the
+// shared store compile neither, store/postgres no SQLite, store/sqlite no
+// pgx. `go list -deps` is the judge.
+func TestEachPackageCompilesOnlyItsDriver(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the go command is not on PATH; under CI this check must run")
+		}
+		t.Skip("dependency check skipped: the go command is not on PATH")
+	}
+	const (
+		sqliteDriver = "modernc.org/sqlite"
+		pgDriver     = "github.com/jackc/pgx/v5"
+	)
+	for _, c := range []struct {
+		pkg     string
+		without []string
+		with    []string
+	}{
+		{"github.com/sms2fa/sms2fa", []string{sqliteDriver, pgDriver}, nil},
+		{"github.com/sms2fa/sms2fa/store", []string{sqliteDriver, pgDriver}, nil},
+		{"github.com/sms2fa/sms2fa/sender", []string{sqliteDriver, pgDriver}, nil},
+		{"github.com/sms2fa/sms2fa/store/sqlite", []string{pgDriver}, []string{sqliteDriver}},
+		{"github.com/sms2fa/sms2fa/store/postgres", []string{sqliteDriver}, []string{pgDriver}},
+	} {
+		out, err := exec.Command(goCmd, "list", "-deps", c.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", c.pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		has := func(prefix string) bool {
+			for _, d := range deps {
+				if d == prefix || strings.HasPrefix(d, prefix+"/") {
+					return true
+				}
+			}
+			return false
+		}
+		for _, p := range c.without {
+			if has(p) {
+				t.Errorf("%s compiles %s", c.pkg, p)
+			}
+		}
+		for _, p := range c.with {
+			if !has(p) {
+				t.Errorf("%s does not compile %s: the check looks at the wrong names", c.pkg, p)
+			}
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package sms2fa_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sender"
+)
+
+// The guard's cookie gets the guard's attributes — Secure, HttpOnly,
+// SameSite=Lax, Path / and 12 hours by default — whatever the app's session
+// store uses for its own cookies.
+func TestGuardCookieAttributes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []sms2fa.Option
+		want []string
+		not  []string
+	}{
+		{"defaults", nil, []string{"Path=/", "Max-Age=43200", "HttpOnly", "Secure", "SameSite=Lax"}, nil},
+		{"plain http demo", []sms2fa.Option{sms2fa.WithCookie(sms2fa.Cookie{Path: "/", MaxAge: 600, HttpOnly: true, SameSite: http.SameSiteStrictMode})},
+			[]string{"Max-Age=600", "HttpOnly", "SameSite=Strict"}, []string{"Secure"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, c.opts...)
+			h.cookies.Options.MaxAge = 99 // the app's own choice: not the guard's
+			cl := h.client().login("alice")
+			r := cl.get("/app/home")
+			var guard string
+			for _, sc := range r.header.Values("Set-Cookie") {
+				if strings.HasPrefix(sc, "sms2fa=") {
+					guard = sc
+				}
+			}
+			if guard == "" {
+				t.Fatal("no guard cookie set")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(guard, w) {
+					t.Errorf("guard cookie %q lacks %s", guard, w)
+				}
+			}
+			for _, w := range append(c.not, "Max-Age=99") {
+				if strings.Contains(guard, w) {
+					t.Errorf("guard cookie %q has %s", guard, w)
+				}
+			}
+			// Logout deletes the cookie without changing the guard's options.
+			lo := cl.post("/logout", nil)
+			if sc := lo.header.Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") {
+				t.Errorf("logout cookie %q does not delete it", sc)
+			}
+			again := h.client().login("bob").get("/app/home")
+			if !strings.Contains(strings.Join(again.header.Values("Set-Cookie"), "\n"), c.want[1]) {
+				t.Error("a logout changed the guard's cookie options for everyone")
+			}
+		})
+	}
+}
+
+// checkingSender refuses, at New, purposes it does not know.
+type checkingSender struct {
+	*sender.Fake
+	refuse string
+}
+
+func (s checkingSender) CheckMessage(m sms2fa.Message) error {
+	if m.Purpose == s.refuse {
+		return errors.New("unknown purpose " + m.Purpose)
+	}
+	return nil
+}
+
+// Each flow's purpose is checked by the sender at New; the login flow's
+// messages carry the login purpose.
+func TestPurposesPerFlow(t *testing.T) {
+	h := newHarness(t, sms2fa.WithPurpose(sms2fa.FlowLogin, "two_factor_auth"))
+	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser); err == nil ||
+		!strings.Contains(err.Error(), "step_up") {
+		t.Fatalf("New with a sender refusing the step-up purpose: %v", err)
+	}
+	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser,
+		sms2fa.WithPurpose(sms2fa.FlowStepUp, "payment_confirmation")); err != nil {
+		t.Fatalf("New with every purpose acceptable: %v", err)
+	}
+	h.client().login("alice").get("/app/home")
+	m, ok := h.fake.Last(alicePhone)
+	if !ok || m.Purpose != "two_factor_auth" || m.Content != sms2fa.ContentOTP {
+		t.Fatalf("message %+v", m)
+	}
+}
+
+// A national number is read in the default region.
+func TestDefaultRegion(t *testing.T) {
+	h := newHarness(t, sms2fa.WithDefaultRegion("IN"), sms2fa.WithCountries("IN"))
+	h.movePhone("alice", "98765 43210")
+	h.client().login("alice").get("/app/home")
+	if _, ok := h.fake.Last(alicePhone); !ok {
+		t.Fatalf("no code went to %s: %v", alicePhone, h.fake.Messages())
+	}
+	// Without it, a national number cannot be used.
+	h2 := newHarness(t)
+	h2.movePhone("alice", "98765 43210")
+	r := h2.client().login("alice")
+	r.json = true
+	if got := r.get("/app/home").decode(t)["reason"]; got != "phone_unusable" {
+		t.Fatalf("reason = %v", got)
+	}
+}
