@@ -46,7 +46,13 @@ type Store interface {
 	// reaches the lockout threshold locks the user and returns [ErrLocked]
 	// instead. A right code returns nil and resets the user's failures. The
 	// returned challenge reflects the state after the call.
-	Verify(ctx context.Context, ref Ref, mac []byte, pol Policy) (Challenge, error)
+	//
+	// In the same transaction, a right code of a login challenge creates the
+	// grant p.Grant describes (if p.Grant.ID is set) and a right code of a
+	// step-up challenge marks its grant fresh; the grant is returned. A
+	// step-up whose grant was revoked or expired meanwhile returns a zero
+	// Grant: the code was right, but there is nothing left to refresh.
+	Verify(ctx context.Context, ref Ref, p VerifyParams) (Challenge, Grant, error)
 
 	// Resend replaces the code of the challenge ref names with p.MAC, renews
 	// its lifetime and starts the next, doubled, cooldown. Attempts already
@@ -76,6 +82,63 @@ type Store interface {
 	// challenge that is missing or used, or whose code (mac) was replaced or
 	// sent since.
 	Cancel(ctx context.Context, ref Ref, mac []byte, budgets []Budget) error
+
+	// Grant returns the grant id of userID, whatever its state, with the
+	// store's clock in Now; [ErrNotFound] when there is none (or it was
+	// purged). It is the one read a verified request makes per recheck
+	// interval: an indexed lookup that never waits for a writer.
+	Grant(ctx context.Context, id, userID string) (Grant, error)
+
+	// RevokeGrant revokes the grant id of userID, recording why ("logout",
+	// …), and reports whether it was live until now.
+	RevokeGrant(ctx context.Context, id, userID, why string) (bool, error)
+
+	// RevokeGrants revokes every live grant of userID but except (which may
+	// be empty), recording why, and returns how many it revoked.
+	RevokeGrants(ctx context.Context, userID, except, why string) (int, error)
+
+	// Unlock clears userID's lockout and failure count and empties the
+	// user's own send budgets (the "user" family); budgets of numbers, IPs,
+	// prefixes and the global one are left alone.
+	Unlock(ctx context.Context, userID string) error
+}
+
+// VerifyParams carries a guess for [Store.Verify].
+type VerifyParams struct {
+	MAC    []byte      // keyed MAC of the guessed code, bound to the challenge ID
+	Policy Policy      // attempts and lockout to apply
+	Grant  GrantParams // the grant a right code of a login challenge creates
+}
+
+// GrantParams describes a new grant.
+type GrantParams struct {
+	ID       string        // random, ≥ 128 bits; empty: create none
+	Login    string        // a tag of the sign-in it belongs to, or ""
+	How      string        // how it was earned: "sms", "recovery", "device"
+	Lifetime time.Duration // until it expires
+}
+
+// Grant is a completed second factor as the store keeps it.
+type Grant struct {
+	ID        string
+	UserID    string
+	Login     string    // the sign-in tag it was created for, or ""
+	How       string    // sms, recovery, device
+	CreatedAt time.Time // when the second factor was completed
+	FreshAt   time.Time // when a code (never a remembered device) was last verified in it
+	ExpiresAt time.Time
+	RevokedAt time.Time // zero while not revoked
+	Now       time.Time // the store's clock when it answered
+}
+
+// Live reports whether the grant was neither revoked nor expired when the
+// store answered.
+func (g Grant) Live() bool { return g.ID != "" && g.RevokedAt.IsZero() && g.Now.Before(g.ExpiresAt) }
+
+// FreshWithin reports whether a code was verified in the grant less than d
+// before the store answered.
+func (g Grant) FreshWithin(d time.Duration) bool {
+	return g.Live() && !g.FreshAt.IsZero() && g.Now.Sub(g.FreshAt) < d
 }
 
 // Ref names a challenge from the point of view of a session: its ID and the
@@ -173,8 +236,12 @@ type Budget struct {
 
 // OpenParams describes the challenge [Store.Open] creates when none is live.
 // ID and MAC are made by the caller, so that the store never sees the code.
+// A live challenge is only reused for the same flow (and, for a step-up, the
+// same grant): a step-up code never counts as a login code.
 type OpenParams struct {
 	Ref              // ID of the new challenge, and its owner
+	Flow    Flow     // what it is for; empty means FlowLogin
+	GrantID string   // for FlowStepUp, the grant a right code refreshes
 	Phone   string   // E.164 number the code goes to
 	Region  string   // ISO 3166 region of Phone, for the sent/verified statistics
 	MAC     []byte   // keyed MAC of the code, bound to Ref.ID
@@ -195,6 +262,8 @@ type ResendParams struct {
 type Challenge struct {
 	ID          string
 	UserID      string
+	Flow        Flow   // what the challenge is for
+	GrantID     string // for a step-up, the grant it refreshes
 	Phone       string    // E.164
 	Region      string    // ISO 3166 region of Phone
 	CreatedAt   time.Time // when the challenge was opened

@@ -126,6 +126,10 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 	if err != nil {
 		return sms2fa.Challenge{}, false, err
 	}
+	flow := p.Flow
+	if flow == "" {
+		flow = sms2fa.FlowLogin
+	}
 	var (
 		c       sms2fa.Challenge
 		created bool
@@ -136,7 +140,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 			return err
 		}
 		var live challengeRow
-		err = get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, ms(now))
+		err = get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, ms(now))
 		if err == nil {
 			c = live.challenge(now)
 			return nil
@@ -148,12 +152,12 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 			return err
 		}
 		row := challengeRow{
-			ID: p.ID, UserID: p.UserID, Phone: p.Phone, Region: p.Region,
+			ID: p.ID, UserID: p.UserID, Flow: string(flow), GrantID: p.GrantID, Phone: p.Phone, Region: p.Region,
 			CreatedAt: ms(now), ExpiresAt: ms(now.Add(p.Policy.CodeTTL)),
 			MaxAttempts: p.Policy.MaxAttempts, Sends: 1,
 			NextSendAt: ms(now.Add(p.Policy.CooldownAfter(1))),
 		}
-		if err := exec(ctx, tx, s.q.insertChallenge, row.ID, row.UserID, p.Binding, row.Phone,
+		if err := exec(ctx, tx, s.q.insertChallenge, row.ID, row.UserID, row.Flow, row.GrantID, p.Binding, row.Phone,
 			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt); err != nil {
 			return fmt.Errorf("inserting the challenge: %w", err)
 		}
@@ -185,12 +189,17 @@ func (s *SQL) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, 
 }
 
 // Verify implements [sms2fa.Store].
-func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa.Policy) (sms2fa.Challenge, error) {
+func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
+	pol, mac := p.Policy, p.MAC
 	if err := pol.Validate(); err != nil {
-		return sms2fa.Challenge{}, err
+		return sms2fa.Challenge{}, sms2fa.Grant{}, err
+	}
+	if p.Grant.ID != "" && p.Grant.Lifetime <= 0 {
+		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: grant lifetime must be positive, got %v", p.Grant.Lifetime)
 	}
 	var (
 		c       sms2fa.Challenge
+		granted sms2fa.Grant
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
 	err := s.inTx(ctx, "verify", func(tx *sqlx.Tx) error {
@@ -217,6 +226,9 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 					return fmt.Errorf("resetting failures: %w", err)
 				}
 			}
+			if granted, err = s.grantFor(ctx, tx, c, p.Grant, now); err != nil {
+				return err
+			}
 			return s.addStats(ctx, tx, now, r.Region, 0, 1)
 		}
 		// A wrong code: one more consecutive failure for the user, and the
@@ -235,9 +247,35 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa
 		return nil
 	})
 	if err != nil {
-		return c, err
+		return c, sms2fa.Grant{}, err
 	}
-	return c, outcome
+	return c, granted, outcome
+}
+
+// grantFor does what a right code does to grants: a step-up freshens the
+// grant it was opened for (if still live), any other flow creates the grant
+// p describes (if any).
+func (s *SQL) grantFor(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
+	if c.Flow == sms2fa.FlowStepUp {
+		var g grantRow
+		err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, ms(now))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return sms2fa.Grant{}, nil // revoked or expired meanwhile
+		case err != nil:
+			return sms2fa.Grant{}, fmt.Errorf("freshening the grant: %w", err)
+		}
+		return g.grant(now), nil
+	}
+	if p.ID == "" {
+		return sms2fa.Grant{}, nil
+	}
+	g := grantRow{ID: p.ID, UserID: c.UserID, Login: p.Login, How: p.How,
+		CreatedAt: ms(now), FreshAt: ms(now), ExpiresAt: ms(now.Add(p.Lifetime))}
+	if err := exec(ctx, tx, s.q.insertGrant, g.ID, g.UserID, g.Login, g.How, g.CreatedAt, g.FreshAt, g.ExpiresAt); err != nil {
+		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
+	}
+	return g.grant(now), nil
 }
 
 // whyNotLive explains why a challenge could not take an attempt.

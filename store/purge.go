@@ -11,13 +11,14 @@ import (
 
 // Purged counts the rows one Purge deleted.
 type Purged struct {
-	Challenges, Users, Budgets, Stats int64
+	Challenges, Users, Budgets, Stats, Grants int64
 }
 
 // Purge deletes rows that can no longer matter: challenges expired longer
 // ago than the retention (see WithRetention), users a day past their last
 // lock and a day without news (which resets their lock doubling), budget
-// windows that have closed, and statistics older than their retention.
+// windows that have closed, statistics older than their retention, and
+// grants that expired or were revoked.
 func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -39,6 +40,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		{"users", s.q.purgeUsers, []any{ms(now.Add(-24 * time.Hour)), ms(now.Add(-24 * time.Hour))}, &p.Users},
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
+		{"grants", s.q.purgeGrants, []any{ms(now)}, &p.Grants},
 	} {
 		res, err := step.query.ExecContext(ctx, step.args...)
 		if err != nil {

@@ -29,8 +29,11 @@ func nowSQL(d Dialect) string {
 }
 
 // challengeCols are the columns a Challenge is read from.
-const challengeCols = `id, user_id, phone, region, created_at, expires_at, attempts, max_attempts,
+const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, expires_at, attempts, max_attempts,
 	sends, next_send_at, send_failed, consumed_at`
+
+// grantCols are the columns a Grant is read from.
+const grantCols = `id, user_id, login, how, created_at, fresh_at, expires_at, revoked_at`
 
 // queries holds every statement, written once with ? placeholders, rebound
 // for the dialect and prepared when the store opens: parsing SQL on every
@@ -40,6 +43,9 @@ type queries struct {
 	findLive, insertChallenge, getChallenge, getOwned     *sqlx.Stmt
 	takeAttempt, consume, replaceCode, releaseSend        *sqlx.Stmt
 	cancel, giveBack                                      *sqlx.Stmt
+	insertGrant, freshenGrant, getGrant                   *sqlx.Stmt
+	revokeGrant, revokeGrants, unlockUser, unlockBudgets  *sqlx.Stmt
+	purgeGrants                                           *sqlx.Stmt
 	budgetStart, addStats, readStats                      *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 }
@@ -81,12 +87,12 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// A challenge whose send certainly failed is not live: its code never
 		// left, so the next request opens (and sends) a new one.
 		{&q.findLive, `SELECT ` + challengeCols + ` FROM sms2fa_challenges
-			WHERE user_id = ? AND binding = ? AND phone = ?
+			WHERE user_id = ? AND binding = ? AND phone = ? AND flow = ? AND grant_id = ?
 			  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
 			ORDER BY created_at DESC LIMIT 1`, false},
 		{&q.insertChallenge, `INSERT INTO sms2fa_challenges
-			(id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, false},
+			(id, user_id, flow, grant_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, false},
 		{&q.getChallenge, `SELECT ` + now + ` AS now_ms, ` + challengeCols + `,
 			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
 			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, true},
@@ -120,6 +126,19 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.giveBack, `UPDATE sms2fa_budgets SET used = used - 1
 			WHERE name = ? AND bucket_key = ? AND window_ms = ? AND started_at <= ? AND used > 0`, false},
 
+		{&q.insertGrant, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, false},
+		{&q.freshenGrant, `UPDATE sms2fa_grants SET fresh_at = ?
+			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?
+			RETURNING ` + grantCols, false},
+		{&q.getGrant, `SELECT ` + now + ` AS now_ms, ` + grantCols + ` FROM sms2fa_grants WHERE id = ? AND user_id = ?`, true},
+		{&q.revokeGrant, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = ?
+			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
+		{&q.revokeGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = ?
+			WHERE user_id = ? AND id <> ? AND revoked_at = 0 AND expires_at > ?`, false},
+		{&q.unlockUser, `UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, updated_at = ? WHERE user_id = ?`, false},
+		{&q.unlockBudgets, `DELETE FROM sms2fa_budgets WHERE name = 'user' AND bucket_key = ?`, false},
+
 		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`, false},
 		{&q.addStats, `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
 			ON CONFLICT (hour, region) DO UPDATE SET
@@ -131,6 +150,9 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`, false},
 		{&q.purgeBudgets, purgeBudgets, false},
 		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`, false},
+		// A revoked grant goes at once: a mark naming a missing grant is
+		// refused just the same.
+		{&q.purgeGrants, `DELETE FROM sms2fa_grants WHERE expires_at < ? OR revoked_at <> 0`, false},
 	} {
 		on := db
 		if p.read {
@@ -151,6 +173,7 @@ func (q queries) close() {
 	for _, st := range []*sqlx.Stmt{
 		q.lockUser, q.setUser, q.findLive, q.insertChallenge, q.getChallenge, q.getOwned,
 		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
+		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
 		q.budgetStart, q.addStats, q.readStats,
 		q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
 	} {
@@ -184,6 +207,8 @@ type challengeRow struct {
 	MAC         []byte `db:"code_mac"`
 	ID          string `db:"id"`
 	UserID      string `db:"user_id"`
+	Flow        string `db:"flow"`
+	GrantID     string `db:"grant_id"`
 	Phone       string `db:"phone"`
 	Region      string `db:"region"`
 	CreatedAt   int64  `db:"created_at"`
@@ -203,6 +228,8 @@ func (r challengeRow) challenge(now time.Time) sms2fa.Challenge {
 	return sms2fa.Challenge{
 		ID:          r.ID,
 		UserID:      r.UserID,
+		Flow:        sms2fa.Flow(r.Flow),
+		GrantID:     r.GrantID,
 		Phone:       r.Phone,
 		Region:      r.Region,
 		CreatedAt:   fromMS(r.CreatedAt),
@@ -215,6 +242,27 @@ func (r challengeRow) challenge(now time.Time) sms2fa.Challenge {
 		ConsumedAt:  fromMS(r.ConsumedAt),
 		LockedUntil: fromMS(r.LockedUntil),
 		Now:         now,
+	}
+}
+
+// grantRow is a grant as stored; times are Unix milliseconds.
+type grantRow struct {
+	ID        string `db:"id"`
+	UserID    string `db:"user_id"`
+	Login     string `db:"login"`
+	How       string `db:"how"`
+	CreatedAt int64  `db:"created_at"`
+	FreshAt   int64  `db:"fresh_at"`
+	ExpiresAt int64  `db:"expires_at"`
+	RevokedAt int64  `db:"revoked_at"`
+	Now       int64  `db:"now_ms"`
+}
+
+func (r grantRow) grant(now time.Time) sms2fa.Grant {
+	return sms2fa.Grant{
+		ID: r.ID, UserID: r.UserID, Login: r.Login, How: r.How,
+		CreatedAt: fromMS(r.CreatedAt), FreshAt: fromMS(r.FreshAt), ExpiresAt: fromMS(r.ExpiresAt),
+		RevokedAt: fromMS(r.RevokedAt), Now: now,
 	}
 }
 

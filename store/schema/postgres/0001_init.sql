@@ -1,6 +1,6 @@
 -- sms2fa schema, version 1, Postgres dialect (11 or later).
--- Times are Unix milliseconds written by the store's clock, never the
--- database's, so that expiry is decided by one clock that tests can move.
+-- Times are Unix milliseconds by the store's clock: the database's now(), so
+-- that every instance judges expiry by one clock (or a test clock).
 
 CREATE TABLE IF NOT EXISTS sms2fa_schema (
     version    INTEGER PRIMARY KEY,

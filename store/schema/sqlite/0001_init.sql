@@ -1,6 +1,6 @@
 -- sms2fa schema, version 1, SQLite dialect (3.35 or later: RETURNING).
--- Times are Unix milliseconds written by the store's clock, never the
--- database's, so that expiry is decided by one clock that tests can move.
+-- Times are Unix milliseconds by the store's clock: the machine's (SQLite
+-- serves one machine), or a test clock.
 
 CREATE TABLE IF NOT EXISTS sms2fa_schema (
     version    INTEGER PRIMARY KEY,

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+// Grant implements [sms2fa.Store]. It reads from the readers' pool: on
+// SQLite it never waits for a writer.
+func (s *SQL) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var r grantRow
+	err := s.q.getGrant.GetContext(ctx, &r, s.nowArg(), id, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sms2fa.Grant{}, sms2fa.ErrNotFound
+	}
+	if err != nil {
+		return sms2fa.Grant{}, fmt.Errorf("store: reading grant: %w", err)
+	}
+	return r.grant(fromMS(r.Now)), nil
+}
+
+// RevokeGrant implements [sms2fa.Store].
+func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, error) {
+	var n int64
+	err := s.inTx(ctx, "revoke grant", func(tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.StmtxContext(ctx, s.q.revokeGrant).ExecContext(ctx, ms(now), why, id, userID, ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n > 0, err
+}
+
+// RevokeGrants implements [sms2fa.Store].
+func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int, error) {
+	var n int64
+	err := s.inTx(ctx, "revoke grants", func(tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.StmtxContext(ctx, s.q.revokeGrants).ExecContext(ctx, ms(now), why, userID, except, ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// Unlock implements [sms2fa.Store].
+func (s *SQL) Unlock(ctx context.Context, userID string) error {
+	return s.inTx(ctx, "unlock", func(tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := exec(ctx, tx, s.q.unlockUser, ms(now), userID); err != nil {
+			return fmt.Errorf("clearing the lock: %w", err)
+		}
+		if err := exec(ctx, tx, s.q.unlockBudgets, userID); err != nil {
+			return fmt.Errorf("emptying the user's budgets: %w", err)
+		}
+		return nil
+	})
+}
