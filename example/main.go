@@ -25,8 +25,8 @@
 // A send budget is one or more comma-separated windows of N sends per Go
 // duration (20/1h, or 3/10m,10/24h; each window at least 1s), or off to
 // turn it off. Set TRUSTED_PROXIES to your load balancer's addresses when
-// the demo runs behind one: otherwise every client shares the proxy's IP budget, and
-// trusting more than it lets a client pick its own IP with a header.
+// the demo runs behind one: otherwise every client shares the balancer's IP
+// budget, and trusting more than it lets a client pick its IP with a header.
 package main
 
 import (
