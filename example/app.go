@@ -19,6 +19,11 @@ import (
 //go:embed pages.html demo.css
 var assets embed.FS
 
+// defaultPrefixDigits is the guard's default number-prefix length: the
+// demo's SMS2FA_PREFIX_LIMIT changes the prefix budget's rates, not what a
+// prefix is.
+const defaultPrefixDigits = 6
+
 // demoUser is the demo's whole first factor: a password and a phone.
 type demoUser struct{ password, phone string }
 
@@ -69,6 +74,24 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	if cfg.maxAttempts > 0 {
 		opts = append(opts, sms2fa.WithMaxAttempts(cfg.maxAttempts))
 	}
+	// Send budgets from SMS2FA_*_LIMIT; an unset one keeps the guard's
+	// default, "off" passes no rates, which turns that budget off.
+	for _, b := range []struct {
+		budget
+		option func(...sms2fa.Rate) sms2fa.Option
+	}{
+		{cfg.userLimit, sms2fa.WithUserLimit},
+		{cfg.phoneLimit, sms2fa.WithPhoneLimit},
+		{cfg.ipLimit, sms2fa.WithIPLimit},
+		{cfg.prefixLimit, func(rates ...sms2fa.Rate) sms2fa.Option {
+			return sms2fa.WithPrefixLimit(defaultPrefixDigits, rates...)
+		}},
+		{cfg.globalLimit, sms2fa.WithGlobalLimit},
+	} {
+		if b.set {
+			opts = append(opts, b.option(b.rates...))
+		}
+	}
 	guard, err := sms2fa.New(cookies, st, snd, cfg.secret, signedIn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("configuring sms2fa: %w", err)
@@ -83,6 +106,14 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	}
 
 	r := gin.New()
+	// The per-IP send budget keys on gin's ClientIP, and gin believes every
+	// peer's X-Forwarded-For unless told otherwise: a client could then spoof
+	// the header for a fresh budget on each request. Only the proxies named
+	// in TRUSTED_PROXIES may say who the client is; with none (nil), the TCP
+	// peer is the client.
+	if err := r.SetTrustedProxies(cfg.trustedProxies); err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	r.Use(gin.Recovery())
 	r.GET("/", func(c *gin.Context) { show(c, http.StatusOK, "landing", nil) })
 	r.GET("/login", func(c *gin.Context) { show(c, http.StatusOK, "login", nil) })

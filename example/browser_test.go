@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,25 +18,46 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// chromium finds the browser: $SMS2FA_CHROMIUM, /usr/bin/chromium, or one on
-// the PATH. Without one the test skips, except under CI=true, where a missing
-// browser is a failure.
+// chromium finds the browser for the test. A set SMS2FA_CHROMIUM is used or
+// the test fails: someone asked for that browser, and silently testing with
+// another (or skipping) would hide the mistake. Unset, /usr/bin/chromium or
+// one on the PATH is used; without one the test skips, except under CI=true,
+// where a missing browser is a failure, never a skip.
 func chromium(t *testing.T) string {
 	t.Helper()
-	candidates := []string{os.Getenv("SMS2FA_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if p, err := exec.LookPath(c); err == nil {
-			return p
-		}
+	p, err := findChromium(os.Getenv("SMS2FA_CHROMIUM"), exec.LookPath)
+	switch {
+	case err == nil:
+		return p
+	case errors.Is(err, errNoChromium) && os.Getenv("CI") != "true":
+		t.Skipf("browser test skipped: %v", err)
+	case errors.Is(err, errNoChromium):
+		t.Fatalf("%v; under CI=true the browser test must run", err)
+	default:
+		t.Fatal(err)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium found; under CI the browser test must run (apt-get install -y chromium)")
-	}
-	t.Skip("browser test skipped: no Chromium found (apt-get install -y chromium, or set SMS2FA_CHROMIUM)")
 	return ""
+}
+
+// errNoChromium: SMS2FA_CHROMIUM is unset and no browser is installed.
+var errNoChromium = errors.New("no Chromium found (apt-get install -y chromium, or set SMS2FA_CHROMIUM)")
+
+// findChromium resolves setting, the value of SMS2FA_CHROMIUM, with
+// lookPath; when it is empty it tries the usual names instead.
+func findChromium(setting string, lookPath func(string) (string, error)) (string, error) {
+	if setting != "" {
+		p, err := lookPath(setting)
+		if err != nil {
+			return "", fmt.Errorf("SMS2FA_CHROMIUM=%q is not an executable browser (%v): fix the path, or unset it to search the PATH", setting, err)
+		}
+		return p, nil
+	}
+	for _, c := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
+		if p, err := lookPath(c); err == nil {
+			return p, nil
+		}
+	}
+	return "", errNoChromium
 }
 
 // problems collects what the page complained about: console errors,
@@ -240,5 +262,45 @@ func saveArtifact(t *testing.T, name string, b []byte) {
 			t.Fatalf("saving %s: %v", name, err)
 		}
 		t.Logf("saved %s", p)
+	}
+}
+
+// A set SMS2FA_CHROMIUM must name something runnable; only an unset one
+// falls back to the usual names.
+func TestFindChromium(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "chromium")
+	plain := filepath.Join(dir, "not-executable")
+	for p, mode := range map[string]os.FileMode{exe: 0o755, plain: 0o644} {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := findChromium(exe, exec.LookPath); err != nil || p != exe {
+		t.Errorf("SMS2FA_CHROMIUM=%s: %q, %v", exe, p, err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), plain, dir, "no-such-browser-on-the-path"} {
+		_, err := findChromium(bad, exec.LookPath)
+		if err == nil || errors.Is(err, errNoChromium) || !strings.Contains(err.Error(), "SMS2FA_CHROMIUM") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("SMS2FA_CHROMIUM=%s: %v; want an error naming the variable and the path, never a fallback", bad, err)
+		}
+	}
+	// Unset: the usual names, in order, then errNoChromium.
+	var asked []string
+	lookFor := func(found string) func(string) (string, error) {
+		return func(name string) (string, error) {
+			asked = append(asked, name)
+			if name == found {
+				return "/opt/" + name, nil
+			}
+			return "", exec.ErrNotFound
+		}
+	}
+	if p, err := findChromium("", lookFor("chromium-browser")); err != nil || p != "/opt/chromium-browser" {
+		t.Errorf("unset, chromium-browser on the PATH: %q, %v", p, err)
+	}
+	asked = nil
+	if _, err := findChromium("", lookFor("")); !errors.Is(err, errNoChromium) || len(asked) != 4 {
+		t.Errorf("unset, nothing installed: %v after trying %q", err, asked)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sms2fa/sms2fa"
 )
 
 // config is the example's configuration, read from the environment.
@@ -21,7 +23,19 @@ type config struct {
 	cooldown    time.Duration // 0 with cooldownSet false: the default
 	cooldownSet bool
 	maxAttempts int // 0: the default
-	warnings    []string
+	// trustedProxies are the CIDRs and IPs whose X-Forwarded-For gin believes; nil
+	// trusts none, so the per-IP send budget keys on the TCP peer.
+	trustedProxies []string
+	// The send budgets, one per SMS2FA_*_LIMIT variable.
+	userLimit, phoneLimit, ipLimit, prefixLimit, globalLimit budget
+	warnings                                                 []string
+}
+
+// budget is one send budget from the environment. Unset keeps the guard's
+// default; set with no rates ("off") turns the budget off.
+type budget struct {
+	set   bool
+	rates []sms2fa.Rate
 }
 
 // configFrom reads the configuration. A bad value is an error naming its
@@ -61,7 +75,87 @@ func configFrom(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("SMS2FA_MAX_ATTEMPTS: %q is not a whole number ≥ 1", v)
 		}
 	}
+	for _, b := range []struct {
+		name string
+		dst  *budget
+	}{
+		{"SMS2FA_USER_LIMIT", &c.userLimit},
+		{"SMS2FA_PHONE_LIMIT", &c.phoneLimit},
+		{"SMS2FA_IP_LIMIT", &c.ipLimit},
+		{"SMS2FA_PREFIX_LIMIT", &c.prefixLimit},
+		{"SMS2FA_GLOBAL_LIMIT", &c.globalLimit},
+	} {
+		v := getenv(b.name)
+		if v == "" {
+			continue
+		}
+		rates, err := parseRates(v)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", b.name, err)
+		}
+		*b.dst = budget{set: true, rates: rates}
+	}
+	if v := getenv("TRUSTED_PROXIES"); v != "" {
+		if c.trustedProxies, err = parseProxies(v); err != nil {
+			return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// parseRates reads a send budget: "off" (no rates: the budget is off), or
+// comma-separated N/DURATION windows such as "20/1h" or "3/10m,10/24h". It
+// refuses what the guard would refuse at start (a limit below 1, a window
+// below 1s), so the error names the variable instead of the option.
+func parseRates(v string) ([]sms2fa.Rate, error) {
+	if strings.TrimSpace(v) == "off" {
+		return nil, nil
+	}
+	var rates []sms2fa.Rate
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("%q has an empty window; write N/DURATION like 20/1h, several comma-separated, or off", v)
+		}
+		n, d, ok := strings.Cut(item, "/")
+		if !ok {
+			return nil, fmt.Errorf("%q is not N/DURATION like 20/1h (or off)", item)
+		}
+		limit, err := strconv.Atoi(n)
+		if err != nil || limit < 1 || strings.HasPrefix(n, "+") {
+			return nil, fmt.Errorf("%q: the limit must be a whole number ≥ 1 (write off to turn the budget off)", item)
+		}
+		window, err := time.ParseDuration(d)
+		if err != nil {
+			return nil, fmt.Errorf("%q: the window must be a Go duration like 10m or 24h", item)
+		}
+		if window < time.Second {
+			return nil, fmt.Errorf("%q: the window must be at least 1s", item)
+		}
+		rates = append(rates, sms2fa.Rate{Limit: limit, Window: window})
+	}
+	return rates, nil
+}
+
+// parseProxies reads comma-separated CIDRs or bare IPs, in the form gin's
+// Engine.SetTrustedProxies takes (and parsed as it parses them).
+func parseProxies(v string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("%q has an empty entry; write CIDRs or IPs like 10.0.0.0/8,192.168.1.1", v)
+		}
+		if strings.Contains(item, "/") {
+			if _, _, err := net.ParseCIDR(item); err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", item)
+			}
+		} else if net.ParseIP(item) == nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR", item)
+		}
+		out = append(out, item)
+	}
+	return out, nil
 }
 
 // key reads a secret of at least 32 bytes, or makes a random one for this

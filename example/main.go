@@ -15,6 +15,18 @@
 //	SMS2FA_CODE_TTL          code lifetime, a Go duration (default 5m)
 //	SMS2FA_RESEND_COOLDOWN   first resend wait, a Go duration (default 30s)
 //	SMS2FA_MAX_ATTEMPTS      wrong codes per challenge (default 5)
+//	SMS2FA_USER_LIMIT        sends per user, N/DURATION windows (default 3/10m,10/24h)
+//	SMS2FA_PHONE_LIMIT       sends per phone number (default 3/10m,10/24h)
+//	SMS2FA_IP_LIMIT          sends per client IP (default 20/1h)
+//	SMS2FA_PREFIX_LIMIT      sends per number prefix, 6 national digits (default 20/1h)
+//	SMS2FA_GLOBAL_LIMIT      sends from the whole demo (default 10000/24h)
+//	TRUSTED_PROXIES          CIDRs or IPs whose X-Forwarded-For is believed (default: none)
+//
+// A send budget is one or more comma-separated windows of N sends per Go
+// duration (20/1h, or 3/10m,10/24h; each window at least 1s), or off to
+// turn it off. Set TRUSTED_PROXIES to your load balancer's addresses when
+// the demo runs behind one: otherwise every client shares the balancer's IP
+// budget, and trusting more than it lets a client pick its IP with a header.
 package main
 
 import (
@@ -42,15 +54,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+	if err := run(ctx, os.Getenv, os.Stdout, nil, serverTimeouts); err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(1)
 	}
 }
 
 // run starts the demo and serves until ctx is done. ready, if not nil,
-// receives the listening address (tests use it).
-func run(ctx context.Context, getenv func(string) string, out io.Writer, ready chan<- string) error {
+// receives the listening address; limits are the server's timeouts,
+// serverTimeouts except in tests, which shorten them to watch them act.
+func run(ctx context.Context, getenv func(string) string, out io.Writer, ready chan<- string, limits timeouts) error {
 	cfg, err := configFrom(getenv)
 	if err != nil {
 		return err
@@ -93,7 +106,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(handler, limits)
 	logger.Info("sms2fa example listening", "url", "http://"+ln.Addr().String(), "store", st.Dialect())
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -118,6 +131,38 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// timeouts bound how long one connection may hold the server.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// serverTimeouts are the demo's. Without them a client that sends its
+// headers or body a byte at a time, or opens keep-alive connections and
+// idles, holds a goroutine and a socket for as long as it likes: 150 of each
+// were all still held after 40 s.
+var serverTimeouts = timeouts{
+	readHeader: 5 * time.Second,  // request line and headers: a browser sends them at once
+	read:       15 * time.Second, // the whole request; the demo's forms are a few hundred bytes
+	// write runs from the end of the headers to the end of the response, and
+	// a request that sends a code waits for the SMS provider: it must exceed
+	// the guard's send timeout (15 s by default, WithSendTimeout), or the
+	// connection is cut after the SMS went out and the user never sees the
+	// page asking for it.
+	write: 30 * time.Second,
+	idle:  60 * time.Second, // a keep-alive connection between requests
+}
+
+// newServer is the demo's http.Server: handler behind the timeouts t.
+func newServer(handler http.Handler, t timeouts) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
+	}
 }
 
 // openStore picks the dialect from DATABASE_URL.

@@ -50,7 +50,7 @@ func TestRunFailsAtStartOnBadValues(t *testing.T) {
 		"WAY2API_API_KEY": {"DATABASE_URL": filepath.Join(dir, "a.db"), "WAY2API_API_KEY": "key with spaces"},
 		"SMS2FA_CODE_TTL": {"DATABASE_URL": filepath.Join(dir, "b.db"), "SMS2FA_CODE_TTL": "20m"},
 	} {
-		err := run(context.Background(), env(vars), io.Discard, nil)
+		err := run(context.Background(), env(vars), io.Discard, nil, serverTimeouts)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: run = %v", name, err)
 		}
@@ -63,7 +63,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	vars := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": filepath.Join(t.TempDir(), "demo.db")}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, env(vars), io.Discard, ready) }()
+	go func() { done <- run(ctx, env(vars), io.Discard, ready, serverTimeouts) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -93,7 +93,13 @@ func TestRunServesAndShutsDown(t *testing.T) {
 // demo serves the example's handlers with the fake sender on a SQLite file.
 func demo(t testing.TB) (*httptest.Server, *sender.Fake) {
 	t.Helper()
-	cfg, err := configFrom(env(map[string]string{"SMS2FA_RESEND_COOLDOWN": "30s"}))
+	return demoEnv(t, map[string]string{"SMS2FA_RESEND_COOLDOWN": "30s"})
+}
+
+// demoEnv is demo configured from vars, as the environment would.
+func demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fake) {
+	t.Helper()
+	cfg, err := configFrom(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
