@@ -61,7 +61,8 @@ func newID() (string, error) {
 type keys struct {
 	code  []byte // codes, as the store keeps them
 	phone []byte // the number a pending challenge was opened for, in the cookie
-	login []byte // User.Login, in the cookie
+	login []byte // User.Login, in the cookie and the grant
+	mark  []byte // the signed mark a verified browser carries
 }
 
 // The HKDF info strings. Changing one invalidates every value MACed with its
@@ -70,6 +71,7 @@ const (
 	labelCode  = "sms2fa v1 code MAC"
 	labelPhone = "sms2fa v1 phone tag"
 	labelLogin = "sms2fa v1 login tag"
+	labelMark  = "sms2fa v1 mark"
 )
 
 func newKeys(secret []byte) (keys, error) {
@@ -80,7 +82,7 @@ func newKeys(secret []byte) (keys, error) {
 	for _, d := range []struct {
 		dst   *[]byte
 		label string
-	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}} {
+	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}} {
 		key, err := hkdf.Key(sha256.New, secret, nil, d.label, sha256.Size)
 		if err != nil {
 			return keys{}, fmt.Errorf("sms2fa: deriving the %q key: %w", d.label, err)

@@ -20,6 +20,11 @@ const (
 	EventCodeInvalid   EventKind = "code_invalid"   // a wrong code, counted
 	EventChallengeDead EventKind = "challenge_dead" // a challenge used its last attempt
 	EventUserLocked    EventKind = "user_locked"    // consecutive failures locked the user
+
+	EventGrantCreated   EventKind = "grant_created"   // a second factor was completed: a new grant (How says how)
+	EventGrantRefreshed EventKind = "grant_refreshed" // a step-up code freshened a grant
+	EventGrantRevoked   EventKind = "grant_revoked"   // grants were revoked (How says why; Count how many)
+	EventUnlocked       EventKind = "user_unlocked"   // an admin cleared the user's lockout and budgets
 )
 
 // Event is one thing the guard did, for auditing and alerting. It never
@@ -36,6 +41,9 @@ type Event struct {
 	Until        time.Time // end of a lock or of a refused budget's window
 	Budget       string    // which budget refused: user, phone, ip, prefix, global
 	ProviderID   string    // the provider's reference for a send (Way2API order_id)
+	Grant        string    // the grant an event is about; empty for all of a user's
+	How          string    // grant_created: how it was earned (sms); grant_revoked: why (logout, sign_out_everywhere)
+	Count        int       // grant_revoked: how many grants were live until now
 	Err          error     // what failed, for send_failed and send_refused
 }
 
@@ -65,6 +73,11 @@ func (e Event) LogValue() slog.Value {
 	add("challenge", e.ChallengeID)
 	add("budget", e.Budget)
 	add("provider_id", e.ProviderID)
+	add("grant", e.Grant)
+	add("how", e.How)
+	if e.Kind == EventGrantRevoked {
+		attrs = append(attrs, slog.Int("count", e.Count))
+	}
 	if e.Kind == EventCodeInvalid || e.Kind == EventChallengeDead {
 		attrs = append(attrs, slog.Int("attempts_left", e.AttemptsLeft))
 	}

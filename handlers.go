@@ -28,6 +28,8 @@ var (
 // The stable "error" values of the JSON answers.
 const (
 	codeSecondFactorRequired = "second_factor_required"
+	codeRecentRequired       = "recent_second_factor_required"
+	codeFactorUnavailable    = "second_factor_unavailable"
 	codeUnauthenticated      = "unauthenticated"
 	codeMalformed            = "code_malformed"
 	codeInvalid              = "code_invalid"
@@ -54,6 +56,7 @@ const bookkeepingTimeout = 5 * time.Second
 // attempt is what one request knows about the user's challenge.
 type attempt struct {
 	user    User
+	flow    Flow         // what the challenge is for
 	num     phone.Number // zero when the number is unusable, or was not needed
 	ch      Challenge    // zero when there is none
 	created bool         // this request opened ch and sent its code
@@ -61,42 +64,53 @@ type attempt struct {
 	sendErr error        // the send this request made failed
 }
 
-// challenge answers a guarded request whose session has not completed the
-// second factor: make sure of a challenge, then send the visitor to the page
-// (or tell a JSON client what to do). Only GET and POST open challenges: a
-// HEAD from a link previewer or a CORS preflight must not send an SMS.
-func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User) {
+// challenge answers a guarded request that needs a code — to sign in, or a
+// fresh one for a step-up of grantID: make sure of a challenge of that flow,
+// then send the visitor to the page (or tell a JSON client what to do). Only
+// GET and POST open challenges: a HEAD from a link previewer or a CORS
+// preflight must not send an SMS. The page remembers where to go afterwards:
+// a GET's own URL; for a step-up of a POST, which is never replayed, the
+// same-origin page it came from.
+func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
 	r := c.Request
+	code := codeSecondFactorRequired
+	if flow == FlowStepUp {
+		code = codeRecentRequired
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		if wantsJSON(r) {
-			c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: codeSecondFactorRequired, VerifyURL: g.urls.verify, ResendURL: g.urls.resend})
+			c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: code, VerifyURL: g.urls.verify, ResendURL: g.urls.resend})
 			return
 		}
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 		c.Abort()
 		return
 	}
-	dirty := false
-	if r.Method == http.MethodGet && !wantsJSON(r) {
-		dirty = set(s, keyNext, nextOf(r))
+	dirty := set(s, keyFlow, string(flow))
+	switch {
+	case wantsJSON(r):
+	case r.Method == http.MethodGet:
+		dirty = set(s, keyNext, nextOf(r)) || dirty
+	case flow == FlowStepUp:
+		dirty = set(s, keyNext, refererPath(r)) || dirty
 	}
-	a, ok := g.ensure(c, s, u, dirty)
+	a, ok := g.ensure(c, s, u, dirty, flow, grantID)
 	if !ok {
 		return
 	}
 	if wantsJSON(r) {
-		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, codeSecondFactorRequired))
+		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, code))
 	} else {
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 	}
 	c.Abort()
 }
 
-// ensure makes sure the session has a live challenge for u, opening one and
-// sending its code if there is none. It saves the session when it changed it,
-// and reports false when it has already answered with a failure.
-func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) (attempt, bool) {
-	a := attempt{user: u}
+// ensure makes sure the session has a live challenge of flow for u, opening
+// one and sending its code if there is none. It saves the session when it
+// changed it, and reports false when it has already answered with a failure.
+func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string) (attempt, bool) {
+	a := attempt{user: u, flow: flow}
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
@@ -124,7 +138,7 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 	}
 	budgets := g.budgets(c, u, num)
 	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
-		Ref: ref, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
+		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
 	})
 	switch {
 	case isRefusal(err):
@@ -136,6 +150,7 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool) 
 	default:
 		a.ch, a.created = ch, created
 		dirty = set(s, keyChallenge, ch.ID) || dirty
+		dirty = set(s, keyFlow, string(flow)) || dirty
 		dirty = set(s, keyPhone, tag(g.keys.phone, u.Phone)) || dirty
 	}
 	// The session is saved before the SMS goes out: if it cannot be saved,
@@ -182,7 +197,7 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
 	defer cancel()
-	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[FlowLogin]})
+	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
 	if err != nil {
 		err = scrub(err, code) // a provider may echo the code; logs and events must not
 	}
@@ -292,8 +307,8 @@ func (g *Guard) handlePage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	a := attempt{user: u}
-	ref, ok := g.pending(s, u)
+	ref, flow, grantID, ok := g.pendingFor(c, s, u)
+	a := attempt{user: u, flow: flow}
 	if ok {
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		switch {
@@ -310,7 +325,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 		}
 	}
 	if !ok {
-		if a, ok = g.ensure(c, s, u, false); !ok {
+		if a, ok = g.ensure(c, s, u, false, flow, grantID); !ok {
 			return
 		}
 	}
@@ -321,13 +336,30 @@ func (g *Guard) handlePage(c *gin.Context) {
 	g.respond(c, a, v)
 }
 
-// handleVerify serves POST {prefix}/verify.
+// pendingFor returns the challenge the session waits on, its flow and, for a
+// step-up, the grant (from the mark) it refreshes. A step-up whose mark is
+// gone falls back to signing in.
+func (g *Guard) pendingFor(c *gin.Context, s *sessions.Session, u User) (Ref, Flow, string, bool) {
+	ref, flow, ok := g.pending(s, u)
+	if flow != FlowStepUp {
+		return ref, FlowLogin, "", ok
+	}
+	id, valid := g.grantID(c.Request, u)
+	if !valid {
+		return ref, FlowLogin, "", false
+	}
+	return ref, flow, id, ok
+}
+
+// handleVerify serves POST {prefix}/verify. What a right code does follows
+// the pending challenge's flow, recorded when it was opened: a login creates
+// a grant, a step-up freshens the grant it was opened for.
 func (g *Guard) handleVerify(c *gin.Context) {
 	u, s, ok := g.begin(c, true)
 	if !ok {
 		return
 	}
-	ref, ok := g.pending(s, u)
+	ref, flow, ok := g.pending(s, u)
 	if !ok {
 		g.noChallenge(c, codeNoChallenge)
 		return
@@ -335,7 +367,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	// The number is shown and logged from the challenge: parsing the user's
 	// would cost more than the rest of a verify's own work.
 	ctx := c.Request.Context()
-	a := attempt{user: u}
+	a := attempt{user: u, flow: flow}
 	code, ok := g.readCode(c)
 	if !ok {
 		if a.ch, ok = g.load(c, ref); ok {
@@ -343,18 +375,21 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		}
 		return
 	}
-	ch, err := g.store.Verify(ctx, ref, g.keys.codeMAC(ref.ID, code), g.cfg.policy)
+	p := VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy}
+	if flow != FlowStepUp {
+		id, err := newID()
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		p.Grant = GrantParams{ID: id, Login: g.loginTag(u), How: howSMS, Lifetime: g.cfg.grantTTL}
+	}
+	ch, gr, err := g.store.Verify(ctx, ref, p)
 	a.ch = ch
 	m := g.cfg.messages
 	switch {
 	case err == nil:
-		dest := next(s)
-		if err := g.mark(c, s, u); err != nil {
-			g.fail(c, err)
-			return
-		}
-		g.emit(ctx, g.event(c, a, ref.ID).with(EventVerified))
-		g.done(c, dest)
+		g.granted(c, s, a, gr)
 		return
 	case errors.Is(err, ErrCodeInvalid):
 		g.emit(ctx, g.event(c, a, ref.ID).with(EventCodeInvalid))
@@ -388,13 +423,44 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	}
 }
 
+// granted finishes a right code: the mark names the grant the store created
+// or freshened, the pending state goes, and the visitor goes on to where they
+// were going. A step-up whose grant was revoked meanwhile has nothing to
+// freshen: the mark goes too, and the route asks for a sign-in code.
+func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant) {
+	ctx := c.Request.Context()
+	dest := next(s)
+	if err := g.drop(c, s); err != nil {
+		g.fail(c, err)
+		return
+	}
+	ev := g.event(c, a, a.ch.ID)
+	g.emit(ctx, ev.with(EventVerified))
+	if gr.ID == "" {
+		g.clearMark(c)
+		g.done(c, dest)
+		return
+	}
+	if err := g.writeMark(c, a.user, gr.ID, g.now(), gr.Until()); err != nil {
+		g.fail(c, err)
+		return
+	}
+	ev.Grant, ev.How = gr.ID, gr.How
+	if a.ch.Flow == FlowStepUp {
+		g.emit(ctx, ev.with(EventGrantRefreshed))
+	} else {
+		g.emit(ctx, ev.with(EventGrantCreated))
+	}
+	g.done(c, dest)
+}
+
 // handleResend serves POST {prefix}/resend.
 func (g *Guard) handleResend(c *gin.Context) {
 	u, s, ok := g.begin(c, true)
 	if !ok {
 		return
 	}
-	a := attempt{user: u}
+	a := attempt{user: u, flow: FlowLogin}
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
@@ -403,7 +469,8 @@ func (g *Guard) handleResend(c *gin.Context) {
 		return
 	}
 	a.num = num
-	ref, ok := g.pending(s, u)
+	ref, flow, grantID, ok := g.pendingFor(c, s, u)
+	a.flow = flow
 	if ok {
 		code, mac, err := g.newCode(ref.ID)
 		if err != nil {
@@ -430,7 +497,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 		}
 	}
 	if !ok {
-		if a, ok = g.ensure(c, s, u, false); !ok {
+		if a, ok = g.ensure(c, s, u, false, flow, grantID); !ok {
 			return
 		}
 		if a.refused != nil {
@@ -478,9 +545,13 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 		g.fail(c, err)
 		return u, nil, false
 	}
-	if g.verified(s, u) {
-		g.done(c, next(s))
-		return u, nil, false
+	// A verified browser has nothing to do here — unless a step-up is
+	// pending, which is served even beside a valid grant.
+	if _, flow, _ := g.pending(s, u); flow != FlowStepUp {
+		if _, ok := g.grantID(c.Request, u); ok {
+			g.done(c, next(s))
+			return u, nil, false
+		}
 	}
 	return u, s, true
 }

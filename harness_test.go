@@ -38,7 +38,12 @@ var phones = map[string]string{
 	"bob":          "+91 98123 45678",
 	"zed":          "+44 7911 123456", // a valid UK mobile, for the country list
 	"nobody-phone": "12345",
+	"olive":        "", // no number, second factor optional
+	"rita":         "", // no number, second factor required
 }
+
+// optional are the users whose second factor is optional.
+var optional = map[string]bool{"olive": true}
 
 const (
 	alicePhone = "+919876543210"
@@ -187,7 +192,11 @@ func (h *harness) currentUser(c *gin.Context) (sms2fa.User, bool) {
 	if !moved {
 		number = phoneOf(name)
 	}
-	return sms2fa.User{ID: name, Phone: number, Login: login}, true
+	u := sms2fa.User{ID: name, Phone: number, Login: login}
+	if optional[name] {
+		u.SecondFactor = sms2fa.Optional
+	}
+	return u, true
 }
 
 // movePhone changes the named user's phone number, as an app's profile page
@@ -233,8 +242,16 @@ func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
 	app := r.Group("/app", g.Require())
 	app.GET("/*page", func(c *gin.Context) {
 		id, _ := sms2fa.UserID(c)
+		if c.Param("page") == "/status" {
+			c.String(http.StatusOK, "%s %s", id, sms2fa.StatusOf(c))
+			return
+		}
 		c.String(http.StatusOK, "hello %s at %s", id, c.Param("page"))
 	})
+	// Sensitive routes: a code verified in the last 5 minutes.
+	secure := r.Group("/secure", g.RequireRecent(5*time.Minute))
+	secure.GET("/*page", func(c *gin.Context) { c.String(http.StatusOK, "secure %s", c.Param("page")) })
+	secure.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "secure post %s", c.Param("page")) })
 	app.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "posted") })
 	for _, method := range []string{http.MethodHead, http.MethodOptions, http.MethodPut} {
 		app.Handle(method, "/*page", func(c *gin.Context) { c.Status(http.StatusNoContent) })

@@ -31,34 +31,38 @@ type Messages struct {
 	SendFailed      string // the provider refused or failed
 	SendDelayed     string // the send may or may not have happened
 	PhoneUnusable   string // the account's number is invalid or not allowed
-	Unavailable     string // a store or session failure
-	CrossOrigin     string // a cross-site POST was refused
+	// SecondFactorUnavailable: a user who must complete the second factor
+	// has no phone number.
+	SecondFactorUnavailable string
+	Unavailable             string // a store or session failure
+	CrossOrigin             string // a cross-site POST was refused
 }
 
 // DefaultMessages returns the built-in English words.
 func DefaultMessages() Messages {
 	return Messages{
-		Lang:            "en",
-		Title:           "Enter your code",
-		Lead:            "We sent a {length}-digit code by SMS to {phone}.",
-		CodeLabel:       "Code",
-		Submit:          "Verify",
-		Resend:          "Send a new code",
-		ResendIn:        "Send a new code in {wait}",
-		NoScript:        "Reload this page when the wait is over to send a new code.",
-		Resent:          "A new code is on its way to {phone}.",
-		CodeInvalid:     "That code is not right. {attempts} attempts left.",
-		CodeMalformed:   "Enter the {length} digits of the code.",
-		CodeExpired:     "This code has expired. Send a new one.",
-		TooManyAttempts: "Too many wrong codes for this one. Send a new code.",
-		Locked:          "Too many wrong codes. Try again in {wait}.",
-		ResendTooSoon:   "You can ask for a new code in {wait}.",
-		SendLimited:     "Too many codes have been sent. Try again in {wait}.",
-		SendFailed:      "We could not send the code. Try again.",
-		SendDelayed:     "Your code may take a little longer to arrive.",
-		PhoneUnusable:   "We cannot send a code to the phone number on your account. Please contact support.",
-		Unavailable:     "Something went wrong on our side. Please try again in a moment.",
-		CrossOrigin:     "This form was sent from another site and was refused.",
+		Lang:                    "en",
+		Title:                   "Enter your code",
+		Lead:                    "We sent a {length}-digit code by SMS to {phone}.",
+		CodeLabel:               "Code",
+		Submit:                  "Verify",
+		Resend:                  "Send a new code",
+		ResendIn:                "Send a new code in {wait}",
+		NoScript:                "Reload this page when the wait is over to send a new code.",
+		Resent:                  "A new code is on its way to {phone}.",
+		CodeInvalid:             "That code is not right. {attempts} attempts left.",
+		CodeMalformed:           "Enter the {length} digits of the code.",
+		CodeExpired:             "This code has expired. Send a new one.",
+		TooManyAttempts:         "Too many wrong codes for this one. Send a new code.",
+		Locked:                  "Too many wrong codes. Try again in {wait}.",
+		ResendTooSoon:           "You can ask for a new code in {wait}.",
+		SendLimited:             "Too many codes have been sent. Try again in {wait}.",
+		SendFailed:              "We could not send the code. Try again.",
+		SendDelayed:             "Your code may take a little longer to arrive.",
+		PhoneUnusable:           "We cannot send a code to the phone number on your account. Please contact support.",
+		SecondFactorUnavailable: "Your account has no phone number for the second sign-in step. Please contact support.",
+		Unavailable:             "Something went wrong on our side. Please try again in a moment.",
+		CrossOrigin:             "This form was sent from another site and was refused.",
 	}
 }
 

@@ -14,19 +14,24 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
+	"github.com/sms2fa/sms2fa/internal/mark"
 	"github.com/sms2fa/sms2fa/templates"
 )
 
 // User is who passed the app's first factor.
 type User struct {
 	ID    string // stable and unique; a completed second factor counts only for this ID
-	Phone string // E.164 ("+919876543210"); spaces and dashes are fine
+	Phone string // E.164 ("+919876543210"); spaces and dashes are fine; "" for none
 	// Login, if set, names this sign-in: the app's session ID, or the time of
 	// the password login. A completed second factor then counts only for the
 	// same Login, so signing in again asks for a new code even if the guard's
-	// cookie was kept or copied. Empty: the mark lasts as long as the guard's
-	// session (see Guard.Logout and WithReverifyAfter).
+	// cookies were kept or copied. Empty: the grant lasts its lifetime (see
+	// Guard.Logout and WithGrantLifetime).
 	Login string
+	// SecondFactor says whether the user must complete it: Required (the
+	// zero value) or Optional, which lets a user without a phone number
+	// through (see StatusOf).
+	SecondFactor Requirement
 }
 
 // UserFunc tells the guard who is signed in with the app's first factor, and
@@ -44,6 +49,7 @@ type Guard struct {
 	sender   Sender
 	user     UserFunc
 	keys     keys
+	marks    *mark.Codec
 	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
 	page     *template.Template
 	cop      *http.CrossOriginProtection
@@ -121,7 +127,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, marks: mark.New(k.mark), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
@@ -187,32 +193,15 @@ func (a asset) serve(c *gin.Context) {
 	c.Data(http.StatusOK, a.ctype, a.body)
 }
 
-// markKey is the gin context key under which Require leaves the session
-// whose mark it accepted; read the user from it with UserID. Keeping the
-// session pointer, not a copy of the ID, spares the verified path an
-// allocation.
-type markKey struct{}
-
-// UserID returns the ID of the user whose second factor Require checked for
-// this request, and false outside a guarded route.
-func UserID(c *gin.Context) (string, bool) {
-	v, _ := c.Get(markKey{})
-	s, ok := v.(*sessions.Session)
-	if !ok {
-		return "", false
-	}
-	id, _ := s.Values[keyUser].(string)
-	return id, id != ""
-}
-
 // Require returns the middleware for protected routes. A request passes when
-// the app's first factor names a user and the guard's session carries that
-// same user's completed second factor (not older than WithReverifyAfter):
-// that path reads the session and nothing else — no database. Otherwise the
+// the app's first factor names a user and the browser carries that user's
+// signed mark of a live grant: within the recheck interval (WithRecheck)
+// that costs no store call, past it one indexed read, and a revoked or
+// expired grant sends the visitor back to the code step. Otherwise the
 // visitor is sent to log in, or a challenge is made sure of (a live one is
 // reused: reloading never sends a second SMS) and the visitor is sent to the
 // code page; JSON clients get 401 with the verify and resend URLs instead.
-// A session that cannot be read fails closed with 503.
+// Anything that cannot be checked fails closed with 503.
 func (g *Guard) Require() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		u, ok := g.user(c)
@@ -220,18 +209,101 @@ func (g *Guard) Require() gin.HandlerFunc {
 			g.toLogin(c)
 			return
 		}
+		if u.Phone == "" {
+			g.withoutPhone(c, u, false)
+			return
+		}
+		switch st, _ := g.confirm(c, u); st {
+		case fresh, rechecked:
+			let(c, u, Verified)
+			return
+		case failed:
+			return
+		}
 		s, err := g.session(c)
 		if err != nil {
 			g.fail(c, err)
 			return
 		}
-		if g.verified(s, u) {
-			c.Set(markKey{}, s)
-			c.Next()
+		g.challenge(c, s, u, FlowLogin, "")
+	}
+}
+
+// RequireRecent returns the middleware for sensitive routes (a transfer, a
+// change of email): besides what Require asks, a code must have been
+// verified in this grant less than d ago — a remembered device never counts.
+// Otherwise a step-up challenge is opened (reused on reload; its code goes
+// out with the step-up purpose) and, once verified, marks the grant fresh.
+// A GET comes back to the route; any other method is never replayed: the
+// browser goes to the code page, then to the same-origin Referer (else "/").
+// JSON clients get 401 recent_second_factor_required. Every request reads the
+// grant from the store: these routes are few, and a revocation reaches them
+// at once. It panics if d is not positive: that is a programming error.
+func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
+	if d <= 0 {
+		panic(fmt.Sprintf("sms2fa: RequireRecent needs a positive age, got %v", d))
+	}
+	return func(c *gin.Context) {
+		u, ok := g.user(c)
+		if !ok {
+			g.toLogin(c)
 			return
 		}
-		g.challenge(c, s, u)
+		if u.Phone == "" {
+			g.withoutPhone(c, u, true)
+			return
+		}
+		if id, ok := g.grantID(c.Request, u); ok {
+			gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
+			switch {
+			case err != nil && !errors.Is(err, ErrNotFound):
+				g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
+				return
+			case err == nil && gr.Live():
+				if gr.FreshWithin(d) {
+					if err := g.writeMark(c, u, id, g.now(), gr.Until()); err != nil {
+						g.fail(c, err)
+						return
+					}
+					let(c, u, Verified)
+					return
+				}
+				s, err := g.session(c)
+				if err != nil {
+					g.fail(c, err)
+					return
+				}
+				g.challenge(c, s, u, FlowStepUp, id)
+				return
+			}
+			g.clearMark(c)
+		}
+		s, err := g.session(c)
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		g.challenge(c, s, u, FlowLogin, "")
 	}
+}
+
+// withoutPhone answers for a user the app gives no number: an optional user
+// passes a Require'd route without a second factor; a required one — and
+// anyone on a RequireRecent route, where a fresh code is the point — is
+// refused.
+func (g *Guard) withoutPhone(c *gin.Context, u User, recent bool) {
+	if u.SecondFactor == Optional && !recent {
+		let(c, u, NoSecondFactor)
+		return
+	}
+	msg := g.cfg.messages.SecondFactorUnavailable
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c.Request) {
+		c.AbortWithStatusJSON(http.StatusForbidden, jsonBody{Error: codeFactorUnavailable, Message: msg})
+		return
+	}
+	c.Data(http.StatusForbidden, "text/plain; charset=utf-8", []byte(msg+"\n"))
+	c.Abort()
 }
 
 // trustsAnyProxy probes e, whose trusted proxies gin keeps unexported: a
@@ -246,27 +318,6 @@ func trustsAnyProxy(e *gin.Engine) bool {
 		c.Request.Header.Set(h, claimed)
 	}
 	return c.ClientIP() == claimed
-}
-
-// Logout ends the second factor of the current session: the mark and any
-// pending challenge are dropped, and the guard's session is deleted. Call it
-// from the app's logout, or the next sign-in of the same user in this browser
-// would find the second factor already done. With a cookie session store,
-// Logout cannot revoke a copy of the cookie taken earlier: set User.Login to
-// tie the mark to one sign-in.
-func (g *Guard) Logout(c *gin.Context) error {
-	s, err := g.session(c)
-	if err != nil {
-		return err
-	}
-	forget(s)
-	opts := *s.Options // the guard's shared options are never written to
-	opts.MaxAge = -1
-	s.Options = &opts
-	if err := s.Save(c.Request, c.Writer); err != nil {
-		return fmt.Errorf("sms2fa: deleting the session: %w", err)
-	}
-	return nil
 }
 
 // toLogin answers a request nobody has signed in for.

@@ -548,8 +548,8 @@ func TestLogoutEndsSecondFactor(t *testing.T) {
 	want(t, "after logout", c.get("/app/home"), http.StatusSeeOther, "/2fa")
 }
 
-func TestReverifyAfter(t *testing.T) {
-	h := newHarness(t, sms2fa.WithReverifyAfter(time.Hour))
+func TestGrantLifetime(t *testing.T) {
+	h := newHarness(t, sms2fa.WithGrantLifetime(time.Hour))
 	c := h.signIn("alice", alicePhone)
 	h.clock.Advance(time.Hour - time.Second)
 	want(t, "within the hour", c.get("/app/home"), http.StatusOK, "")
@@ -723,9 +723,14 @@ func (s *countingStore) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.C
 	return s.Store.Challenge(ctx, ref)
 }
 
-func (s *countingStore) Verify(ctx context.Context, ref sms2fa.Ref, mac []byte, pol sms2fa.Policy) (sms2fa.Challenge, error) {
+func (s *countingStore) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
 	s.calls.Add(1)
-	return s.Store.Verify(ctx, ref, mac, pol)
+	return s.Store.Verify(ctx, ref, p)
+}
+
+func (s *countingStore) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error) {
+	s.calls.Add(1)
+	return s.Store.Grant(ctx, id, userID)
 }
 
 func (s *countingStore) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
@@ -738,13 +743,14 @@ func (s *countingStore) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []by
 	return s.Store.SendFailed(ctx, ref, mac)
 }
 
-// The verified path runs no SQL: the guard makes no store call for it, and it
-// keeps answering with the database closed, where any statement would fail
-// (and the guard would fail closed with 503).
+// Inside its recheck interval the verified path runs no SQL: the guard makes
+// no store call for it, and it keeps answering with the database closed,
+// where any statement would fail (and the guard would fail closed with 503).
+// Past the interval, it fails closed too.
 func TestVerifiedPathRunsNoSQL(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, sms2fa.WithRecheck(time.Hour))
 	counted := &countingStore{Store: h.store}
-	srv := newServer(t, h.app(h.newGuard(counted)))
+	srv := newServer(t, h.app(h.newGuard(counted, sms2fa.WithRecheck(time.Hour))))
 	c := h.client().login("alice")
 	c.base = srv
 	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
@@ -758,9 +764,15 @@ func TestVerifiedPathRunsNoSQL(t *testing.T) {
 	}
 	for i := range 100 {
 		want(t, fmt.Sprintf("verified request %d", i), c.get("/app/home"), http.StatusOK, "")
+		h.clock.Advance(30 * time.Second) // 50 minutes in all: inside the hour
 	}
 	if n := counted.calls.Load(); n != 0 {
 		t.Fatalf("100 verified requests made %d store calls", n)
+	}
+	h.clock.Advance(10 * time.Minute)
+	want(t, "past the recheck interval, database closed", c.get("/app/home"), http.StatusServiceUnavailable, "")
+	if n := counted.calls.Load(); n != 1 {
+		t.Fatalf("a recheck made %d store calls, want 1", n)
 	}
 	d := h.client().login("bob")
 	d.base = srv
@@ -805,7 +817,9 @@ func TestReplayedCodeIsCodeUsed(t *testing.T) {
 	u, _ := url.Parse(h.srv.URL)
 	before := c.http.Jar.Cookies(u)
 	want(t, "verify", c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)}), http.StatusOK, "")
-	c.http.Jar.SetCookies(u, before) // the cookies of before the verify
+	// The cookies of before the verify: the session with the pending
+	// challenge, and no mark.
+	c.http.Jar.SetCookies(u, append(before, &http.Cookie{Name: "sms2fa_mark", Path: "/", MaxAge: -1}))
 	r := c.postJSON("/2fa/verify", map[string]string{"code": h.code(alicePhone)})
 	if r.status != http.StatusConflict || r.decode(t)["error"] != "code_used" {
 		t.Fatalf("replay: %d %s", r.status, r.body)

@@ -41,7 +41,8 @@ type config struct {
 	prefix      string
 	loginURL    string
 	sessionName string
-	reverify    time.Duration
+	grantTTL    time.Duration
+	recheck     time.Duration
 	page        *template.Template
 	messages    Messages
 	content     Content
@@ -68,6 +69,8 @@ func defaultConfig() config {
 		prefix:      "/2fa",
 		loginURL:    "/login",
 		sessionName: "sms2fa",
+		grantTTL:    12 * time.Hour,
+		recheck:     time.Minute,
 		messages:    DefaultMessages(),
 		content:     ContentOTP,
 		purposes:    defaultPurposes(),
@@ -197,15 +200,30 @@ func WithSessionName(name string) Option {
 	}
 }
 
-// WithReverifyAfter makes a completed second factor expire after d, so the
-// user is asked for a new code. Default 0: the mark lasts as long as the
-// guard's session does.
-func WithReverifyAfter(d time.Duration) Option {
+// WithGrantLifetime sets how long a completed second factor (a grant) lasts
+// before the user is asked for a new code. Default 12 hours: NIST SP 800-63B's
+// reauthentication interval at AAL2.
+func WithGrantLifetime(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("sms2fa: re-verify age must not be negative, got %v", d)
+		if d < time.Minute {
+			return fmt.Errorf("sms2fa: grant lifetime must be at least a minute, got %v", d)
 		}
-		c.reverify = d
+		c.grantTTL = d
+		return nil
+	}
+}
+
+// WithRecheck sets how long a verified browser goes on the strength of its
+// signed mark alone before the guard confirms, with one indexed read, that the
+// grant is still live. Revocation (logout, sign out everywhere, an admin)
+// reaches every copy of a cookie within this interval plus the clock skew
+// between app instances. Default 1 minute; any positive duration.
+func WithRecheck(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("sms2fa: recheck interval must be positive, got %v", d)
+		}
+		c.recheck = d
 		return nil
 	}
 }

@@ -1,11 +1,12 @@
 package sms2fa
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"time"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
@@ -15,11 +16,12 @@ import (
 // WithSessionName), so they never collide with the app's. Nothing here holds
 // the phone number, the code or the app's session ID in readable form: a
 // cookie store only signs its cookie, and anyone holding it can read it.
+//
+// The session holds only pending state: once the code is verified, the grant's
+// signed mark (a cookie of its own) is all a verified request reads.
 const (
-	keyUser      = "uid"   // the mark: the user who completed the second factor
-	keyAt        = "at"    // the mark: when, in Unix seconds
-	keyLogin     = "login" // the mark: a keyed tag of User.Login, when the app gives one
 	keyBinding   = "bind"  // a random value that ties challenges to this session
+	keyFlow      = "flow"  // what the pending challenge is for: login (default) or step_up
 	keyChallenge = "cid"   // the pending challenge's ID
 	keyPhone     = "phone" // a keyed tag of the number (as the app gave it) the pending challenge went to
 	keyNext      = "next"  // where to go once verified: a same-origin path
@@ -32,7 +34,7 @@ const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
-	for _, k := range [...]string{keyUser, keyAt, keyLogin, keyBinding, keyChallenge, keyPhone, keyNext} {
+	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext} {
 		delete(s.Values, k)
 	}
 }
@@ -54,33 +56,27 @@ func (g *Guard) session(c *gin.Context) (*sessions.Session, error) {
 	return s, nil
 }
 
-// verified reports whether s carries a completed second factor for u — the
-// same user ID and, when the app names sign-ins, the same sign-in — young
-// enough for WithReverifyAfter. A mark for another user never counts.
-func (g *Guard) verified(s *sessions.Session, u User) bool {
-	if uid, _ := s.Values[keyUser].(string); uid == "" || uid != u.ID {
-		return false
-	}
-	if u.Login != "" {
-		if got, _ := s.Values[keyLogin].(string); got != tag(g.keys.login, u.Login) {
-			return false
-		}
-	}
-	if g.cfg.reverify == 0 {
-		return true
-	}
-	at, _ := s.Values[keyAt].(int64)
-	return g.now().Before(time.Unix(at, 0).Add(g.cfg.reverify))
-}
-
 // pending returns the challenge the session is waiting on for u. A challenge
 // opened for another phone number than u's is not pending any more: the
 // user's number changed, and the code went to the old one.
-func (g *Guard) pending(s *sessions.Session, u User) (Ref, bool) {
+func (g *Guard) pending(s *sessions.Session, u User) (Ref, Flow, bool) {
 	id, _ := s.Values[keyChallenge].(string)
 	bind, _ := s.Values[keyBinding].(string)
 	num, _ := s.Values[keyPhone].(string)
-	return Ref{ID: id, UserID: u.ID, Binding: bind}, id != "" && bind != "" && num == tag(g.keys.phone, u.Phone)
+	flow := FlowLogin
+	if f, _ := s.Values[keyFlow].(string); f != "" {
+		flow = Flow(f)
+	}
+	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != "" && num == tag(g.keys.phone, u.Phone)
+}
+
+// loginTag is what a grant keeps of User.Login: a keyed tag, so that a session
+// ID given as Login is not copied into the database.
+func (g *Guard) loginTag(u User) string {
+	if u.Login == "" {
+		return ""
+	}
+	return hex.EncodeToString([]byte(tag(g.keys.login, u.Login)))
 }
 
 // set puts v under k and reports whether that changed the session.
@@ -113,16 +109,29 @@ func nextOf(r *http.Request) string {
 	return "/"
 }
 
-// mark records a completed second factor and drops the pending state.
-func (g *Guard) mark(c *gin.Context, s *sessions.Session, u User) error {
+// drop deletes the guard's session: once verified, nothing is pending, and
+// a verified request reads only the mark.
+func (g *Guard) drop(c *gin.Context, s *sessions.Session) error {
 	forget(s)
-	s.Values[keyUser] = u.ID
-	s.Values[keyAt] = g.now().Unix()
-	if u.Login != "" {
-		s.Values[keyLogin] = tag(g.keys.login, u.Login)
-	}
+	opts := *s.Options // the guard's shared options are never written to
+	opts.MaxAge = -1
+	s.Options = &opts
 	if err := s.Save(c.Request, c.Writer); err != nil {
-		return fmt.Errorf("sms2fa: saving the session: %w", err)
+		return fmt.Errorf("sms2fa: deleting the session: %w", err)
 	}
 	return nil
+}
+
+// refererPath is where a step-up of a request that cannot be replayed (a
+// POST) sends the user afterwards: the same-origin page the form was on, by
+// its Referer, or "/".
+func refererPath(r *http.Request) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Host != r.Host || ref.Scheme != "" && ref.Scheme != "http" && ref.Scheme != "https" {
+		return "/"
+	}
+	if p := ref.RequestURI(); len(p) <= maxNext && isLocalPath(p) {
+		return p
+	}
+	return "/"
 }

@@ -135,6 +135,10 @@ type Grant struct {
 // store answered.
 func (g Grant) Live() bool { return g.ID != "" && g.RevokedAt.IsZero() && g.Now.Before(g.ExpiresAt) }
 
+// Until returns how long the grant has left from the store's answer, never
+// negative.
+func (g Grant) Until() time.Duration { return max(g.ExpiresAt.Sub(g.Now), 0) }
+
 // FreshWithin reports whether a code was verified in the grant less than d
 // before the store answered.
 func (g Grant) FreshWithin(d time.Duration) bool {

@@ -45,6 +45,11 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"FailedSendKillsTheCode", testSendFailedKills},
 		{"CancelGivesBudgetsBack", testCancel},
 		{"AnswersCarryTheStoreClock", testAnswersCarryNow},
+		{"RightCodeCreatesGrant", testGrantCreated},
+		{"StepUpFreshensItsGrant", testStepUp},
+		{"RevokeGrants", testRevokeGrants},
+		{"ConcurrentRightCodesOneGrant", testConcurrentGrant},
+		{"UnlockClearsLockAndUserBudgets", testUnlock},
 		{"Budgets", testBudgets},
 		{"BudgetsAllOrNothing", testBudgetsAllOrNothing},
 		{"BudgetsListedTwiceCountOnce", testBudgetsDuplicated},
@@ -105,7 +110,8 @@ func (e *env) params(ref sms2fa.Ref, code string, budgets ...sms2fa.Budget) sms2
 }
 
 func (e *env) verify(ref sms2fa.Ref, code string) (sms2fa.Challenge, error) {
-	return e.s.Verify(ctx, ref, mac(code), e.pol)
+	c, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac(code), Policy: e.pol})
+	return c, err
 }
 
 func (e *env) challenge(ref sms2fa.Ref) sms2fa.Challenge {
@@ -669,6 +675,199 @@ func testAnswersCarryNow(t *testing.T, o Opener) {
 	}
 }
 
+// grantParams is a new grant of an hour.
+func grantParams(id string) sms2fa.GrantParams {
+	return sms2fa.GrantParams{ID: id, Login: "login-tag", How: "sms", Lifetime: time.Hour}
+}
+
+func testGrantCreated(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	// A wrong code creates nothing.
+	if _, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); gr.ID != "" || !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("wrong code: grant %+v, %v", gr, err)
+	}
+	if _, err := e.s.Grant(ctx, "g1", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a wrong code left a grant: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
+	if err != nil || gr.ID != "g1" || !gr.Live() || gr.How != "sms" || gr.Login != "login-tag" {
+		t.Fatalf("right code: grant %+v, %v", gr, err)
+	}
+	got, err := e.s.Grant(ctx, "g1", "alice")
+	if err != nil || !got.Live() || !got.CreatedAt.Equal(gr.CreatedAt) || got.Until() != time.Hour || got.UserID != "alice" {
+		t.Fatalf("Grant = %+v, %v", got, err)
+	}
+	if !got.FreshWithin(time.Second) {
+		t.Fatalf("a new grant is fresh: %+v", got)
+	}
+	// Another user never reads it.
+	if _, err := e.s.Grant(ctx, "g1", "bob"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("bob read alice's grant: %v", err)
+	}
+	// It expires with its lifetime, and is purged then.
+	e.clock.Advance(time.Hour)
+	if got, err := e.s.Grant(ctx, "g1", "alice"); err != nil || got.Live() {
+		t.Fatalf("after its lifetime: %+v, %v", got, err)
+	}
+	e.clock.Advance(time.Millisecond)
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 1 {
+		t.Fatalf("purge: %+v, %v", p, err)
+	}
+}
+
+func testStepUp(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	login := e.open("alice")
+	if _, _, err := e.s.Verify(ctx, login, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Minute)
+	if gr, _ := e.s.Grant(ctx, "g1", "alice"); gr.FreshWithin(5 * time.Minute) {
+		t.Fatalf("ten minutes on, the grant is still fresh: %+v", gr)
+	}
+	// A step-up challenge of the same session never reuses a login one, and
+	// the other way round.
+	up := e.ref("alice")
+	up.Binding = login.Binding
+	p := e.params(up, "222222")
+	p.Flow, p.GrantID = sms2fa.FlowStepUp, "g1"
+	c, created, err := e.s.Open(ctx, p)
+	if err != nil || !created || c.Flow != sms2fa.FlowStepUp || c.GrantID != "g1" {
+		t.Fatalf("step-up open: %+v, created %v, %v", c, created, err)
+	}
+	again := e.ref("alice")
+	again.Binding = login.Binding
+	if c, created, err := e.s.Open(ctx, e.params(again, "333333")); err != nil || !created || c.Flow != sms2fa.FlowLogin {
+		t.Fatalf("a login open beside a live step-up: %+v, created %v, %v", c, created, err)
+	}
+	// The right step-up code freshens g1 and creates nothing, whatever the
+	// caller asks.
+	_, gr, err := e.s.Verify(ctx, up, sms2fa.VerifyParams{MAC: mac("222222"), Policy: e.pol, Grant: grantParams("g2")})
+	if err != nil || gr.ID != "g1" || !gr.FreshWithin(time.Second) {
+		t.Fatalf("step-up verify: %+v, %v", gr, err)
+	}
+	if _, err := e.s.Grant(ctx, "g2", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a step-up created a grant: %v", err)
+	}
+	// A step-up of a grant revoked meanwhile freshens nothing.
+	up2 := e.ref("alice")
+	p = e.params(up2, "444444")
+	p.Flow, p.GrantID = sms2fa.FlowStepUp, "g1"
+	if _, _, err := e.s.Open(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil || !live {
+		t.Fatalf("revoke: %v, %v", live, err)
+	}
+	_, gr, err = e.s.Verify(ctx, up2, sms2fa.VerifyParams{MAC: mac("444444"), Policy: e.pol})
+	if err != nil || gr.ID != "" {
+		t.Fatalf("step-up of a revoked grant: %+v, %v", gr, err)
+	}
+}
+
+func testRevokeGrants(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	for _, id := range []string{"a1", "a2", "a3"} {
+		ref := e.open("alice")
+		if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := e.open("bob")
+	if _, _, err := e.s.Verify(ctx, bob, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("b1")}); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := e.s.RevokeGrant(ctx, "a1", "bob", "logout"); err != nil || live {
+		t.Fatalf("bob revoked alice's grant: %v, %v", live, err)
+	}
+	if live, err := e.s.RevokeGrant(ctx, "a1", "alice", "logout"); err != nil || !live {
+		t.Fatalf("revoke a1: %v, %v", live, err)
+	}
+	if live, err := e.s.RevokeGrant(ctx, "a1", "alice", "logout"); err != nil || live {
+		t.Fatalf("revoking twice: %v, %v", live, err)
+	}
+	if n, err := e.s.RevokeGrants(ctx, "alice", "a3", "number_change"); err != nil || n != 1 {
+		t.Fatalf("revoke all but a3: %d, %v", n, err)
+	}
+	for id, live := range map[string]bool{"a1": false, "a2": false, "a3": true} {
+		if gr, err := e.s.Grant(ctx, id, "alice"); err != nil || gr.Live() != live {
+			t.Fatalf("%s: %+v, %v; want live %v", id, gr, err, live)
+		}
+	}
+	if n, err := e.s.RevokeGrants(ctx, "alice", "", "sign_out_everywhere"); err != nil || n != 1 {
+		t.Fatalf("sign out everywhere: %d, %v", n, err)
+	}
+	if gr, _ := e.s.Grant(ctx, "b1", "bob"); !gr.Live() {
+		t.Fatal("signing alice out everywhere revoked bob's grant")
+	}
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 3 {
+		t.Fatalf("purge of revoked grants: %+v, %v", p, err)
+	}
+}
+
+func testConcurrentGrant(t *testing.T, o Opener) {
+	// Of many parallel right codes, one wins and exactly one grant exists.
+	e := newEnv(t, o)
+	ref := e.open("alice")
+	var grants atomic.Int64
+	errs := parallel(20, func(i int) error {
+		_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(fmt.Sprintf("g%d", i))})
+		if err == nil && gr.ID != "" {
+			grants.Add(1)
+		}
+		if err != nil && !errors.Is(err, sms2fa.ErrCodeUsed) {
+			return err
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grants.Load() != 1 {
+		t.Fatalf("%d grants from one code", grants.Load())
+	}
+}
+
+func testUnlock(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout.Threshold = 2
+	ref := e.open("alice")
+	e.verify(ref, "9")
+	if _, err := e.verify(ref, "8"); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatalf("second failure: %v", err)
+	}
+	user := sms2fa.Budget{Name: "user", Key: "alice", Limit: 1, Window: time.Hour}
+	ph := sms2fa.Budget{Name: "phone", Key: phone, Limit: 2, Window: time.Hour}
+	if err := e.s.Unlock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verify(ref, "111111"); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	for _, b := range []sms2fa.Budget{user, ph, ph} {
+		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", user))
+	wantErr(t, "user budget before unlock", err, sms2fa.ErrBudgetExceeded)
+	if err := e.s.Unlock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// The user's budget is empty again; the phone's is not.
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", user))
+	wantErr(t, "user budget after unlock", err, nil)
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
+	wantErr(t, "phone budget after unlock", err, sms2fa.ErrBudgetExceeded)
+	if err := e.s.Unlock(ctx, "nobody"); err != nil {
+		t.Fatalf("unlocking a user with no rows: %v", err)
+	}
+}
+
 func budget(limit int, window time.Duration) sms2fa.Budget {
 	return sms2fa.Budget{Name: "phone", Key: phone, Limit: limit, Window: window}
 }
@@ -839,8 +1038,8 @@ func testMigrations(t *testing.T, o Opener) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(versions) != 1 || versions[0] != 1 {
-		t.Fatalf("schema versions = %v, want [1]", versions)
+	if fmt.Sprint(versions) != "[1 2]" {
+		t.Fatalf("schema versions = %v, want [1 2]", versions)
 	}
 	o(t, store.WithoutMigrations()) // accepts the migrated schema
 }
@@ -861,10 +1060,14 @@ func testHammer(t *testing.T, o Opener) {
 			if _, _, err := s.Open(ctx, p); err != nil {
 				return err
 			}
-			if _, err := s.Verify(ctx, ref, mac("2"), pol); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+			if _, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("2"), Policy: pol}); !errors.Is(err, sms2fa.ErrCodeInvalid) {
 				return fmt.Errorf("wrong code: %w", err)
 			}
-			if _, err := s.Verify(ctx, ref, mac("1"), pol); err != nil {
+			g := sms2fa.GrantParams{ID: "g-" + ref.ID, How: "sms", Lifetime: time.Hour}
+			if _, gr, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("1"), Policy: pol, Grant: g}); err != nil || gr.ID != g.ID {
+				if err == nil {
+					err = fmt.Errorf("grant %q, want %q", gr.ID, g.ID)
+				}
 				return err
 			}
 		}

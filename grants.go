@@ -1,0 +1,267 @@
+package sms2fa
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sms2fa/sms2fa/internal/mark"
+)
+
+// A completed second factor is a grant: a row in the store, named by a signed
+// mark in a cookie of its own (see package internal/mark). A verified request
+// checks the mark's signature, its user and its sign-in, and — once per
+// recheck interval — that the grant is still live. This file is that path,
+// and the ways a grant ends.
+
+// The grant's "how" and the revocations' "why", as the store records them.
+const (
+	howSMS = "sms"
+
+	whyLogout     = "logout"
+	whyEverywhere = "sign_out_everywhere"
+)
+
+// Status says how a request passed the guard.
+type Status int
+
+// The statuses [StatusOf] reports.
+const (
+	// NotChecked: the request did not pass a guard (or was refused).
+	NotChecked Status = iota
+	// Verified: the user completed the second factor; a live grant backs it.
+	Verified
+	// NoSecondFactor: an optional user without a phone number, let through
+	// without a second factor (User.SecondFactor = Optional).
+	NoSecondFactor
+)
+
+func (s Status) String() string {
+	switch s {
+	case Verified:
+		return "verified"
+	case NoSecondFactor:
+		return "no_second_factor"
+	}
+	return "not_checked"
+}
+
+// Requirement says whether a user must complete the second factor.
+type Requirement int
+
+const (
+	// Required (the zero value): the user must complete the second factor;
+	// one without a phone number is refused (403 second_factor_unavailable).
+	Required Requirement = iota
+	// Optional: a user without a phone number passes guarded routes, with
+	// status NoSecondFactor; one with a number is asked for the code as
+	// anyone else.
+	Optional
+)
+
+// passed is what a guard leaves in the gin context for the handlers.
+type passed struct {
+	user   string
+	status Status
+}
+
+// passKey is the gin context key of passed.
+type passKey struct{}
+
+// UserID returns the ID of the user the guard let through for this request,
+// and false outside a guarded route.
+func UserID(c *gin.Context) (string, bool) {
+	v, _ := c.Get(passKey{})
+	p, ok := v.(*passed)
+	if !ok {
+		return "", false
+	}
+	return p.user, true
+}
+
+// StatusOf says how this request passed the guard: Verified, NoSecondFactor,
+// or NotChecked outside a guarded route.
+func StatusOf(c *gin.Context) Status {
+	v, _ := c.Get(passKey{})
+	if p, ok := v.(*passed); ok {
+		return p.status
+	}
+	return NotChecked
+}
+
+// let lets the request through as u, with status st.
+func let(c *gin.Context, u User, st Status) {
+	c.Set(passKey{}, &passed{user: u.ID, status: st})
+	c.Next()
+}
+
+// markName is the mark's cookie name: the session name and "_mark".
+func (g *Guard) markName() string { return g.cfg.sessionName + "_mark" }
+
+// readMark returns the mark the request carries for u, if a valid one.
+func (g *Guard) readMark(r *http.Request, u User) (mark.Mark, bool) {
+	v, ok := cookieValue(r, g.markName())
+	if !ok {
+		return mark.Mark{}, false
+	}
+	return g.marks.Decode(v, u.ID, u.Login)
+}
+
+// writeMark sets the mark cookie: grant g confirmed live now, with left to
+// live. A grant that ends within the recheck interval is marked as confirmed
+// earlier, so the first request after its end asks the store again rather
+// than riding on the mark.
+func (g *Guard) writeMark(c *gin.Context, u User, grantID string, now time.Time, left time.Duration) error {
+	var m mark.Mark
+	if n, err := hex.Decode(m.Grant[:], []byte(grantID)); err != nil || n != len(m.Grant) {
+		return fmt.Errorf("sms2fa: grant ID %q is not %d hex bytes", grantID, len(m.Grant))
+	}
+	m.At = now.Add(min(left-g.cfg.recheck, 0)).Unix()
+	g.setCookie(c, g.markName(), g.marks.Encode(m, u.ID, u.Login), g.cfg.cookie.MaxAge)
+	return nil
+}
+
+// clearMark deletes the mark cookie.
+func (g *Guard) clearMark(c *gin.Context) { g.setCookie(c, g.markName(), "", -1) }
+
+func (g *Guard) setCookie(c *gin.Context, name, value string, maxAge int) {
+	ck := g.cfg.cookie
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: name, Value: value, Path: ck.Path, Domain: ck.Domain, MaxAge: maxAge,
+		Secure: ck.Secure, HttpOnly: ck.HttpOnly, SameSite: ck.SameSite,
+	})
+}
+
+// cookieValue finds a cookie in the request's Cookie headers without the
+// allocations of http.Request.Cookie, which parses every cookie: this runs on
+// every guarded request.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if k, v, ok := strings.Cut(part, "="); ok && k == name {
+				return strings.Trim(v, `"`), true
+			}
+		}
+	}
+	return "", false
+}
+
+// grantOf is the live grant behind a valid mark of u, confirmed now.
+type confirmed int
+
+const (
+	noGrant confirmed = iota // no valid mark, or its grant is over: the code step
+	fresh                    // valid, confirmed within the recheck interval: no store call
+	rechecked                // valid, and the store says the grant is live
+	failed                   // the store could not be read: the guard has answered (fail closed)
+)
+
+// confirm checks u's mark: within the recheck interval it is enough; past it
+// the store is asked, the mark refreshed on this response if the grant is
+// live, and deleted if not. It returns the mark's grant ID when valid.
+func (g *Guard) confirm(c *gin.Context, u User) (confirmed, string) {
+	m, ok := g.readMark(c.Request, u)
+	if !ok {
+		return noGrant, ""
+	}
+	now := g.now()
+	at := time.Unix(m.At, 0)
+	if !at.After(now) && now.Sub(at) < g.cfg.recheck {
+		return fresh, ""
+	}
+	id := hex.EncodeToString(m.Grant[:])
+	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		g.clearMark(c)
+		return noGrant, ""
+	case err != nil:
+		g.fail(c, fmt.Errorf("sms2fa: confirming the grant: %w", err))
+		return failed, ""
+	case !gr.Live():
+		g.clearMark(c)
+		return noGrant, ""
+	}
+	if err := g.writeMark(c, u, id, now, gr.Until()); err != nil {
+		g.fail(c, err)
+		return failed, ""
+	}
+	return rechecked, id
+}
+
+// grantID returns the grant a valid mark of u names, without asking the
+// store.
+func (g *Guard) grantID(r *http.Request, u User) (string, bool) {
+	m, ok := g.readMark(r, u)
+	if !ok {
+		return "", false
+	}
+	return hex.EncodeToString(m.Grant[:]), true
+}
+
+// Logout ends the second factor of this browser: its grant is revoked in the
+// store — so a copy of the cookies taken earlier stops working within the
+// recheck interval — and the guard's cookies are deleted. Call it from the
+// app's logout while the app still knows who is signed in (the mark is bound
+// to the user). The cookies are deleted even when revoking fails, and the
+// error is returned.
+func (g *Guard) Logout(c *gin.Context) error {
+	var err error
+	if u, ok := g.user(c); ok {
+		if id, ok := g.grantID(c.Request, u); ok {
+			err = g.revoke(c, u.ID, id, whyLogout)
+		}
+	}
+	g.clearMark(c)
+	s, serr := g.session(c)
+	if serr == nil {
+		serr = g.drop(c, s)
+	}
+	return errors.Join(err, serr)
+}
+
+// revoke revokes one grant and says so in an event.
+func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) error {
+	live, err := g.store.RevokeGrant(c.Request.Context(), grantID, userID, why)
+	if err != nil {
+		return fmt.Errorf("sms2fa: revoking the grant: %w", err)
+	}
+	if live {
+		g.emit(c.Request.Context(), Event{Kind: EventGrantRevoked, UserID: userID, Grant: grantID, How: why, Count: 1, IP: c.ClientIP()})
+	}
+	return nil
+}
+
+// SignOutEverywhere revokes every grant of userID — every browser and device
+// where the user completed the second factor — and returns how many were
+// live. Each stops working within the recheck interval. Call it from a "sign
+// out of all my devices" button, or as an admin for a compromised account.
+func (g *Guard) SignOutEverywhere(ctx context.Context, userID string) (int, error) {
+	n, err := g.store.RevokeGrants(ctx, userID, "", whyEverywhere)
+	if err != nil {
+		return 0, fmt.Errorf("sms2fa: revoking grants: %w", err)
+	}
+	g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: userID, How: whyEverywhere, Count: n})
+	return n, nil
+}
+
+// Unlock clears userID's lockout and the user's own send budgets, for an
+// admin who has checked that the account is in the right hands. Budgets of
+// the number, the IP, the prefix and the global one stay: they protect more
+// than this user.
+func (g *Guard) Unlock(ctx context.Context, userID string) error {
+	if err := g.store.Unlock(ctx, userID); err != nil {
+		return fmt.Errorf("sms2fa: unlocking: %w", err)
+	}
+	g.emit(ctx, Event{Kind: EventUnlocked, UserID: userID})
+	return nil
+}
