@@ -60,10 +60,22 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		return sms2fa.User{ID: name, Phone: u.phone, Login: login}, ok
 	}
 
+	// The guard's own cookies (its pending state and the signed mark of a
+	// completed second factor) are Secure by default; the demo serves plain
+	// http://, where a browser would drop them. Behind HTTPS, leave Secure on.
+	guardCookie := sms2fa.DefaultCookie()
+	guardCookie.Secure = false
 	opts := []sms2fa.Option{
 		sms2fa.WithLoginURL("/login"),
 		sms2fa.WithCountries("IN"), // Way2API delivers to +91 only; refuse the rest before any send
 		sms2fa.WithLogger(logger),
+		sms2fa.WithCookie(guardCookie),
+	}
+	if cfg.recheck > 0 {
+		opts = append(opts, sms2fa.WithRecheck(cfg.recheck))
+	}
+	if cfg.clock != nil {
+		opts = append(opts, sms2fa.WithClock(cfg.clock))
 	}
 	if cfg.codeTTL > 0 {
 		opts = append(opts, sms2fa.WithCodeLifetime(cfg.codeTTL))
@@ -133,9 +145,9 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		}
 		c.Redirect(http.StatusSeeOther, "/dashboard")
 	})
-	r.POST("/logout", func(c *gin.Context) {
-		// End the second factor too, or the next sign-in in this browser
-		// would skip it.
+	// signOut ends this browser's sign-in: the guard's grant first (it
+	// needs to know who is signed in), then the app's own session.
+	signOut := func(c *gin.Context) bool {
 		if err := guard.Logout(c); err != nil {
 			logger.Error("logout", "error", err)
 		}
@@ -143,9 +155,16 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		s.Options.MaxAge = -1
 		if err := s.Save(c.Request, c.Writer); err != nil {
 			c.AbortWithError(http.StatusInternalServerError, err)
-			return
+			return false
 		}
-		c.Redirect(http.StatusSeeOther, "/")
+		return true
+	}
+	r.POST("/logout", func(c *gin.Context) {
+		// Logout revokes the grant server-side, so even a copy of these
+		// cookies stops working within the recheck interval.
+		if signOut(c) {
+			c.Redirect(http.StatusSeeOther, "/")
+		}
 	})
 	r.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) }) // browsers ask; a 404 would be logged
 	r.GET("/demo.css", func(c *gin.Context) {
@@ -157,6 +176,27 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
 		id, _ := sms2fa.UserID(c)
 		show(c, http.StatusOK, "dashboard", gin.H{"User": id})
+	})
+	// A sensitive page: a code verified in the last SMS2FA_STEP_UP_AGE.
+	r.GET("/transfer", guard.RequireRecent(cfg.stepUpAge), func(c *gin.Context) {
+		id, _ := sms2fa.UserID(c)
+		show(c, http.StatusOK, "transfer", gin.H{"User": id})
+	})
+	account := r.Group("/account", guard.Require())
+	account.GET("", func(c *gin.Context) {
+		id, _ := sms2fa.UserID(c)
+		show(c, http.StatusOK, "account", gin.H{"User": id})
+	})
+	account.POST("/signout-everywhere", func(c *gin.Context) {
+		id, _ := sms2fa.UserID(c)
+		if _, err := guard.SignOutEverywhere(c.Request.Context(), id); err != nil {
+			logger.Error("sign out everywhere", "error", err)
+			c.AbortWithStatus(http.StatusServiceUnavailable)
+			return
+		}
+		if signOut(c) {
+			c.Redirect(http.StatusSeeOther, "/login")
+		}
 	})
 
 	// The app's own forms (login, logout) get the same cross-origin

@@ -23,6 +23,9 @@ type config struct {
 	cooldown    time.Duration // 0 with cooldownSet false: the default
 	cooldownSet bool
 	maxAttempts int // 0: the default
+	recheck     time.Duration // 0: the guard's default
+	stepUpAge   time.Duration // RequireRecent's age for /transfer
+	clock       func() time.Time // tests only: the guard's clock (nil: the real one)
 	// trustedProxies are the CIDRs and IPs whose X-Forwarded-For gin believes; nil
 	// trusts none, so the per-IP send budget keys on the TCP peer.
 	trustedProxies []string
@@ -69,6 +72,18 @@ func configFrom(getenv func(string) string) (config, error) {
 	}
 	if c.cooldown, c.cooldownSet, err = duration(getenv, "SMS2FA_RESEND_COOLDOWN"); err != nil {
 		return c, err
+	}
+	if c.recheck, _, err = duration(getenv, "SMS2FA_RECHECK"); err != nil {
+		return c, err
+	}
+	c.stepUpAge = 5 * time.Minute
+	if d, set, err := duration(getenv, "SMS2FA_STEP_UP_AGE"); err != nil {
+		return c, err
+	} else if set {
+		if d <= 0 {
+			return c, fmt.Errorf("SMS2FA_STEP_UP_AGE: %q must be a positive duration", getenv("SMS2FA_STEP_UP_AGE"))
+		}
+		c.stepUpAge = d
 	}
 	if v := getenv("SMS2FA_MAX_ATTEMPTS"); v != "" {
 		if c.maxAttempts, err = strconv.Atoi(v); err != nil || c.maxAttempts < 1 {

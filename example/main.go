@@ -1,6 +1,7 @@
 // Command example is a small Gin app guarded by sms2fa: sign in as alice or
 // bob, receive a code (printed on this terminal unless WAY2API_API_KEY is
-// set), enter it, see the dashboard. Read it as the integration guide.
+// set), enter it, see the dashboard; /transfer asks for a fresh code, and
+// /account signs out every device. Read it as the integration guide.
 //
 //	go run ./example
 //
@@ -15,6 +16,8 @@
 //	SMS2FA_CODE_TTL          code lifetime, a Go duration (default 5m)
 //	SMS2FA_RESEND_COOLDOWN   first resend wait, a Go duration (default 30s)
 //	SMS2FA_MAX_ATTEMPTS      wrong codes per challenge (default 5)
+//	SMS2FA_RECHECK           how often a verified browser's grant is confirmed in the store (default 1m)
+//	SMS2FA_STEP_UP_AGE       how recent a code /transfer needs (default 5m)
 //	SMS2FA_USER_LIMIT        sends per user, N/DURATION windows (default 3/10m,10/24h)
 //	SMS2FA_PHONE_LIMIT       sends per phone number (default 3/10m,10/24h)
 //	SMS2FA_IP_LIMIT          sends per client IP (default 20/1h)

@@ -30,6 +30,8 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		"SMS2FA_CODE_TTL 20m":    {"SMS2FA_CODE_TTL": "20m"},
 		"SMS2FA_RESEND_COOLDOWN": {"SMS2FA_RESEND_COOLDOWN": "-1s"},
 		"SMS2FA_MAX_ATTEMPTS":    {"SMS2FA_MAX_ATTEMPTS": "0"},
+		"SMS2FA_RECHECK":         {"SMS2FA_RECHECK": "soon"},
+		"SMS2FA_STEP_UP_AGE":     {"SMS2FA_STEP_UP_AGE": "0s"},
 		"WAY2API_BASE_URL":       {"WAY2API_BASE_URL": "http://127.0.0.1:1"},
 	} {
 		_, err := configFrom(env(vars))
