@@ -159,10 +159,10 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 type confirmed int
 
 const (
-	noGrant confirmed = iota // no valid mark, or its grant is over: the code step
-	fresh                    // valid, confirmed within the recheck interval: no store call
-	rechecked                // valid, and the store says the grant is live
-	failed                   // the store could not be read: the guard has answered (fail closed)
+	noGrant   confirmed = iota // no valid mark, or its grant is over: the code step
+	fresh                      // valid, confirmed within the recheck interval: no store call
+	rechecked                  // valid, and the store says the grant is live
+	failed                     // the store could not be read: the guard has answered (fail closed)
 )
 
 // confirm checks u's mark: within the recheck interval it is enough; past it

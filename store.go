@@ -266,8 +266,8 @@ type ResendParams struct {
 type Challenge struct {
 	ID          string
 	UserID      string
-	Flow        Flow   // what the challenge is for
-	GrantID     string // for a step-up, the grant it refreshes
+	Flow        Flow      // what the challenge is for
+	GrantID     string    // for a step-up, the grant it refreshes
 	Phone       string    // E.164
 	Region      string    // ISO 3166 region of Phone
 	CreatedAt   time.Time // when the challenge was opened

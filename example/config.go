@@ -22,9 +22,9 @@ type config struct {
 	codeTTL     time.Duration // 0: the guard's default
 	cooldown    time.Duration // 0 with cooldownSet false: the default
 	cooldownSet bool
-	maxAttempts int // 0: the default
-	recheck     time.Duration // 0: the guard's default
-	stepUpAge   time.Duration // RequireRecent's age for /transfer
+	maxAttempts int              // 0: the default
+	recheck     time.Duration    // 0: the guard's default
+	stepUpAge   time.Duration    // RequireRecent's age for /transfer
 	clock       func() time.Time // tests only: the guard's clock (nil: the real one)
 	// trustedProxies are the CIDRs and IPs whose X-Forwarded-For gin believes; nil
 	// trusts none, so the per-IP send budget keys on the TCP peer.
