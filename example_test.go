@@ -42,7 +42,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	r := gin.New()
-	guard.Mount(r) // GET /2fa, POST /2fa/verify, POST /2fa/resend
+	r.SetTrustedProxies(nil) // or your load balancers' CIDRs: the per-IP send budget trusts no one else's X-Forwarded-For
+	guard.Mount(r)           // GET /2fa, POST /2fa/verify, POST /2fa/resend
 	app := r.Group("/app", guard.Require())
 	app.GET("/", func(c *gin.Context) { id, _ := sms2fa.UserID(c); c.String(200, "hello "+id) })
 
