@@ -33,18 +33,20 @@ type Event struct {
 	Kind         EventKind
 	Time         time.Time
 	UserID       string
-	Phone        string    // masked: +91 ••••••3210
-	Region       string    // ISO 3166 region of the number
-	IP           string    // the client, as gin's ClientIP sees it
-	ChallengeID  string    // correlates the events of one challenge
-	AttemptsLeft int       // after a verify
-	Until        time.Time // end of a lock or of a refused budget's window
-	Budget       string    // which budget refused: user, phone, ip, prefix, global
-	ProviderID   string    // the provider's reference for a send (Way2API order_id)
-	Grant        string    // the grant an event is about; empty for all of a user's
-	How          string    // grant_created: how it was earned (sms); grant_revoked: why (logout, sign_out_everywhere)
-	Count        int       // grant_revoked: how many grants were live until now
-	Err          error     // what failed, for send_failed and send_refused
+	Phone        string        // masked: +91 ••••••3210
+	Region       string        // ISO 3166 region of the number
+	IP           string        // the client, as gin's ClientIP sees it
+	ChallengeID  string        // correlates the events of one challenge
+	AttemptsLeft int           // after a verify
+	Until        time.Time     // end of a lock or of a refused budget's window
+	Budget       string        // which budget refused: user, phone, ip, prefix, global
+	ProviderID   string        // the provider's reference for a send (Way2API order_id)
+	Flow         Flow          // code_sent, code_resent, send_failed: what the code was for
+	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
+	Grant        string        // the grant an event is about; empty for all of a user's
+	How          string        // grant_created: how it was earned (sms); grant_revoked: why (logout, sign_out_everywhere)
+	Count        int           // grant_revoked: how many grants were live until now
+	Err          error         // what failed, for send_failed and send_refused
 }
 
 // level says how loudly an event is logged: refusals and failures are what
@@ -94,7 +96,7 @@ func (e Event) LogValue() slog.Value {
 func (g *Guard) emit(ctx context.Context, e Event) {
 	e.Time = g.cfg.now()
 	g.cfg.logger.LogAttrs(ctx, e.level(), "sms2fa "+string(e.Kind), slog.Any("event", e))
-	if g.cfg.onEvent != nil {
-		g.cfg.onEvent(ctx, e)
+	for _, f := range g.cfg.onEvent {
+		f(ctx, e)
 	}
 }

@@ -197,12 +197,15 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
 	defer cancel()
+	start := time.Now()
 	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
+	took := time.Since(start)
 	if err != nil {
 		err = scrub(err, code) // a provider may echo the code; logs and events must not
 	}
 	receipt.ProviderID = strings.ReplaceAll(receipt.ProviderID, code, redactedCode)
 	ev := g.event(c, *a, ref.ID)
+	ev.Flow, ev.Latency = a.flow, took
 	if err == nil {
 		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
 		g.emit(c.Request.Context(), ev)

@@ -50,7 +50,7 @@ type config struct {
 	cookie      Cookie
 	sendTimeout time.Duration
 	onError     func(*gin.Context, error)
-	onEvent     func(context.Context, Event)
+	onEvent     []func(context.Context, Event)
 	logger      *slog.Logger
 	now         func() time.Time
 	origins     []string
@@ -345,11 +345,19 @@ func WithErrorHandler(f func(c *gin.Context, err error)) Option {
 }
 
 // WithEvents receives an [Event] for every send, verification, failure, lock
-// and refusal, for auditing and alerting. It runs on the request's goroutine:
-// hand slow work off. Events never carry the code. Default: none (events are
-// still logged).
+// and refusal, for auditing and alerting. It runs on the request's goroutine,
+// before the response that caused the event is written: hand slow work off.
+// Give it several times (your audit log, the metrics package's hook): each
+// hook gets every event, in the order given. Events never carry the code.
+// Default: none (events are still logged).
 func WithEvents(f func(ctx context.Context, e Event)) Option {
-	return func(c *config) error { c.onEvent = f; return nil }
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("sms2fa: WithEvents: nil hook")
+		}
+		c.onEvent = append(slices.Clip(c.onEvent), f)
+		return nil
+	}
 }
 
 // WithLogger sets where events and failures are logged. Default
