@@ -61,9 +61,10 @@ type reply struct {
 // the contract's status table: the status decides, the body adds detail, and
 // only a 200 needs the body to know the outcome. body may be longer than
 // maxResponseBody, which means it was cut. now is used for a Retry-After
-// given as an HTTP date. The error's Tries is left for the caller.
-func parseResponse(status int, h http.Header, body []byte, now time.Time) (sms2fa.Receipt, *Error) {
-	r, problem := decode(h, body)
+// given as an HTTP date. Every text kept from the body, in the receipt or the
+// error, has sec masked. The error's Tries is left for the caller.
+func parseResponse(status int, h http.Header, body []byte, now time.Time, sec secrets) (sms2fa.Receipt, *Error) {
+	r, problem := decode(h, body, sec)
 	e := &Error{Status: status, Code: r.code, Message: r.message, OrderID: r.orderID}
 	switch status {
 	case http.StatusOK:
@@ -126,8 +127,10 @@ func parseResponse(status int, h http.Header, body []byte, now time.Time) (sms2f
 // decode reads what it can of a response body. problem is "" when the body is
 // a JSON object, and otherwise says in words what it is instead. Fields of the
 // wrong JSON type are read as absent rather than failing the whole body, so
-// that an order_id survives a malformed neighbour.
-func decode(h http.Header, body []byte) (r reply, problem string) {
+// that an order_id survives a malformed neighbour. Text fields have sec masked
+// before they are cleaned and cut, so that a cut cannot split an echoed code
+// and leave part of it unmatched.
+func decode(h http.Header, body []byte, sec secrets) (r reply, problem string) {
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case len(body) > maxResponseBody:
@@ -144,11 +147,11 @@ func decode(h http.Header, body []byte) (r reply, problem string) {
 	if b, ok := boolean(top["success"]); ok {
 		r.success = &b
 	}
-	r.message = clean(text(top["message"]), maxMessage)
+	r.message = clean(sec.mask(text(top["message"])), maxMessage)
 	data := object(top["data"])
-	r.code = clean(text(data["error_code"]), maxField)
-	r.orderID = clean(text(data["order_id"]), maxField)
-	r.smsStatus = clean(text(object(data["result"])["sms_status"]), maxField)
+	r.code = clean(sec.mask(text(data["error_code"])), maxField)
+	r.orderID = clean(sec.mask(text(data["order_id"])), maxField)
+	r.smsStatus = clean(sec.mask(text(object(data["result"])["sms_status"])), maxField)
 	return r, ""
 }
 

@@ -302,15 +302,16 @@ func (w *Way2API) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, e
 	if err != nil {
 		return sms2fa.Receipt{}, err
 	}
+	sec := secrets{key: w.key(), code: m.Code}
 	ctx, cancel := context.WithTimeout(ctx, w.budget)
 	defer cancel()
 	for tries := 1; ; tries++ {
-		rec, e := w.try(ctx, body)
+		rec, e := w.try(ctx, body, sec)
 		if e == nil {
 			return rec, nil
 		}
 		e.Tries = tries
-		e.scrub(w.key(), m.Code)
+		e.scrub(sec)
 		if !e.Retryable || tries >= w.maxTries || ctx.Err() != nil {
 			return rec, e
 		}
@@ -394,8 +395,8 @@ func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
 	return b, nil
 }
 
-// try makes one HTTP attempt.
-func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error) {
+// try makes one HTTP attempt. sec is masked in what it keeps of the answer.
+func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (sms2fa.Receipt, *Error) {
 	if err := ctx.Err(); err != nil {
 		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err, Retryable: true}
 	}
@@ -429,7 +430,7 @@ func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error)
 	}
 	defer resp.Body.Close()
 	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	rec, e := parseResponse(resp.StatusCode, resp.Header, raw, w.now())
+	rec, e := parseResponse(resp.StatusCode, resp.Header, raw, w.now(), sec)
 	if e != nil && readErr != nil {
 		e.cause = readErr
 	}

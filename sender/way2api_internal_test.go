@@ -42,12 +42,12 @@ var kinds = []error{ErrInvalidMessage, ErrUnauthorized, ErrInsufficientBalance, 
 func TestParseResponseDocumented(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	rec, e := parseResponse(200, http.Header{"Content-Type": {"application/json"}}, []byte(docSuccess), now)
+	rec, e := parseResponse(200, http.Header{"Content-Type": {"application/json"}}, []byte(docSuccess), now, secrets{})
 	if e != nil || rec != (sms2fa.Receipt{ProviderID: "W2A_SAMPLE_ORDER", Status: "sent"}) {
 		t.Errorf("documented success: %+v, %v", rec, e)
 	}
 	for _, status := range []int{400, 422} {
-		rec, e = parseResponse(status, nil, []byte(docFailure), now)
+		rec, e = parseResponse(status, nil, []byte(docFailure), now, secrets{})
 		if e == nil || !errors.Is(e, ErrRejected) || e.Code != "VALIDATION_ERROR" || e.Message != `content must be either "OTP" or "PIN".` || e.Retryable || rec != (sms2fa.Receipt{}) {
 			t.Errorf("documented failure on %d: %+v, %#v", status, rec, e)
 		}
@@ -93,7 +93,7 @@ func TestParseResponseShapes(t *testing.T) {
 			if tt.ctype != "" {
 				h.Set("Content-Type", tt.ctype)
 			}
-			rec, e := parseResponse(tt.status, h, []byte(tt.body), time.Now())
+			rec, e := parseResponse(tt.status, h, []byte(tt.body), time.Now(), secrets{})
 			if tt.kind == nil {
 				if e != nil {
 					t.Fatalf("error %v", e)
@@ -214,7 +214,7 @@ func FuzzParseResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, retry string, body []byte) {
 		h := http.Header{}
 		h.Set("Retry-After", retry)
-		rec, e := parseResponse(status, h, body, now)
+		rec, e := parseResponse(status, h, body, now, secrets{})
 		if e == nil {
 			switch {
 			case status == 200 && (rec.ProviderID == "" || rec.Status != "sent"):
