@@ -143,14 +143,20 @@ func WithHTTPClient(c *http.Client) Way2APIOption {
 	}
 }
 
-// WithContent sets the content used when a message does not say: "OTP" or
-// "PIN". Defaults to [sms2fa.ContentOTP].
+// WithContent sets the default content, "OTP" or "PIN", sent only for a
+// message whose Content is empty. A message that names its content is sent
+// with exactly that content, never this one: the guard chooses it per flow.
+// Defaults to [sms2fa.ContentOTP].
 func WithContent(c sms2fa.Content) Way2APIOption {
 	return func(cfg *way2apiConfig) { cfg.content = c }
 }
 
-// WithPurpose sets the purpose used when a message does not say; it must be
-// one of Way2API's documented purposes (login, registration, password_reset,
+// WithPurpose sets the default purpose, sent only for a message whose Purpose
+// is empty. A message that names its purpose is sent with exactly that
+// purpose, never this one: the guard chooses it per flow (login, step-up as
+// transaction, enrolment as account_verification, a number change as
+// profile_update), and the provider words the SMS after it. It must be one of
+// Way2API's documented purposes (login, registration, password_reset,
 // transaction, account_verification, two_factor_auth, payment_confirmation,
 // order_confirmation, profile_update, withdrawal). Defaults to
 // [sms2fa.PurposeLogin].
@@ -282,8 +288,10 @@ func newClient() *http.Client {
 	}}
 }
 
-// Send delivers m.Code to m.To. A message's own Content and Purpose override
-// the configured ones when set.
+// Send delivers m.Code to m.To with exactly the Content and Purpose m names;
+// [WithContent] and [WithPurpose] fill in only the fields m leaves empty, and
+// never override what it says. A content or purpose Way2API does not
+// document fails with [ErrInvalidMessage]; it is not replaced by a default.
 //
 // It returns Receipt{ProviderID: order_id, Status: "sent"} on a 200 reporting
 // sms_status "sent", and Receipt{ProviderID: order_id, Status: "accepted"}
@@ -343,8 +351,10 @@ func joinCause(first, then error) error {
 	return fmt.Errorf("%w; then %w", first, then)
 }
 
-// CheckMessage reports whether Send would accept m without sending it: the
-// same local validation Send runs first (content, purpose, code, number).
+// CheckMessage reports whether Send would accept m without sending it. It
+// runs the very validation Send runs first (content and purpose as m names
+// them, or the defaults for those m leaves empty; code; number), so the two
+// cannot disagree.
 func (w *Way2API) CheckMessage(m sms2fa.Message) error {
 	_, err := w.body(m)
 	return err
@@ -359,7 +369,8 @@ type request struct {
 	ShareWith string `json:"share_with"`
 }
 
-// body validates m against the contract and encodes the request body. Its
+// body validates m against the contract and encodes the request body. m's
+// Content and Purpose win; the configured ones only fill empty fields. Its
 // errors never contain the code or the full number.
 func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
 	content := cmp.Or(m.Content, w.content)
