@@ -90,8 +90,10 @@ const (
 // caller's deadline. Errors are [*Error] values.
 //
 // The API key never appears in errors, logs or formatted output of a
-// Way2API: String, GoString, Format and LogValue redact it. A Way2API is
-// immutable and safe for concurrent use.
+// Way2API: String, GoString, Format and LogValue redact it. Neither the key
+// nor the code survives in what Send keeps of an answer (receipt or error),
+// even from a provider that echoes the request: both are masked in every
+// field. A Way2API is immutable and safe for concurrent use.
 type Way2API struct {
 	key       func() string // a closure, so that no fmt verb or reflection on a copied struct can reach the key
 	bearer    func() string // "Bearer " + the key, built once; a closure for the same reason
