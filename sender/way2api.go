@@ -471,6 +471,7 @@ type progress struct {
 	trace        httptrace.ClientTrace
 }
 
+// newProgress returns a progress whose trace sets its marks.
 func newProgress() *progress {
 	p := &progress{}
 	p.trace.GetConn = func(string) { p.began.Store(true) }
@@ -484,6 +485,8 @@ func newProgress() *progress {
 // the pool does not keep 64 KiB buffers for the rare error page.
 const maxPooledBuf = 4 << 10
 
+// readBufs holds *[]byte read buffers, 1 KiB to start with: room for any
+// documented answer.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // readCapped appends r's content to buf until EOF or until buf holds limit
