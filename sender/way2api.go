@@ -30,7 +30,7 @@ var (
 	_ fmt.Formatter         = (*Way2API)(nil)
 )
 
-// The endpoint, from the contract (shared/way2api.md).
+// The endpoint, from Way2API's documentation of send_otppin_sms.
 const (
 	defaultBaseURL = "https://app.way2api.com"
 	endpointPath   = "/api/v1/aws/send_otp-pin"

@@ -12,7 +12,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 )
 
-// The documented bodies, from shared/way2api.md and its sample.
+// The documented bodies, from Way2API's documentation of send_otppin_sms.
 const (
 	docSuccess = `{
     "success": true,
