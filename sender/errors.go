@@ -34,13 +34,14 @@ var (
 )
 
 // Error is what [Way2API.Send] returns once a request was attempted. It never
-// contains the API key, and the provider's free text is scrubbed of the code
-// before it is kept.
+// contains the API key or the code: every field taken from the provider
+// (Code, Message, OrderID, and the explanations in the text) has them masked
+// before it is kept, in case the provider echoes the request back.
 type Error struct {
 	Status     int           // HTTP status of the last response; 0 if none arrived
-	Code       string        // data.error_code of the last response, if any
-	Message    string        // the provider's message, sanitised and cut to 256 bytes
-	OrderID    string        // data.order_id, if any: the reference Way2API support asks for
+	Code       string        // data.error_code of the last response, if any, secrets masked
+	Message    string        // the provider's message, secrets masked, sanitised and cut to 256 bytes
+	OrderID    string        // data.order_id, if any, secrets masked: the reference Way2API support asks for
 	RetryAfter time.Duration // how long to wait before retrying, when known
 	Retryable  bool          // whether repeating this same call is safe per the contract (it cannot send a second SMS)
 	Tries      int           // attempts this Send made, the failed last one included
@@ -111,21 +112,47 @@ func (e *Error) note(format string, args ...any) {
 	e.notes = append(e.notes, fmt.Sprintf(format, args...))
 }
 
-// scrub replaces every occurrence of the secrets (the API key and the code) in
-// the provider's free text, in case the provider echoes the request back.
-// Code and OrderID are identifiers the app may need verbatim and are left
-// alone: a provider's ID containing a short digit run by chance is not an echo.
-func (e *Error) scrub(secrets ...string) {
-	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		e.Message = strings.ReplaceAll(e.Message, s, redacted)
-		for i := range e.notes {
-			e.notes[i] = strings.ReplaceAll(e.notes[i], s, redacted)
-		}
+// scrub masks the send's secrets in everything the error keeps from the
+// provider — Code, Message, OrderID and the notes — as a last net behind the
+// parser, which already masks them before cutting text to length (a cut made
+// first could leave most of a code behind the cut, out of reach of a match).
+// A provider that echoes the request back would otherwise put a live code in
+// the guard's logs and events.
+func (e *Error) scrub(s secrets) {
+	e.Code = s.mask(e.Code)
+	e.Message = s.mask(e.Message)
+	e.OrderID = s.mask(e.OrderID)
+	for i := range e.notes {
+		e.notes[i] = s.mask(e.notes[i])
 	}
 }
 
-// redacted stands in for secrets in text.
-const redacted = "[REDACTED]"
+// secrets are the values of one send that no kept provider text may contain:
+// the API key and the code.
+type secrets struct{ key, code string }
+
+// Masks that stand in for secrets in text. They differ so that support can
+// tell which secret a provider echoed, and contain no digit, so masking a
+// code cannot form a new occurrence of it.
+const (
+	redacted = "[REDACTED]" // the API key
+	codeMask = "[code]"     // the code
+)
+
+// mask replaces every occurrence of the key and of the code in t. The key
+// goes first: a key that happened to contain the code's digits would
+// otherwise be left mostly readable around a code mask.
+//
+// Identifiers (order_id, error_code) are masked too, although the app wants
+// them verbatim for support: an order ID that holds the code's digits by
+// chance loses them, which costs support a lookup by time instead; an echo
+// left unmasked costs a live code in the logs.
+func (s secrets) mask(t string) string {
+	if s.key != "" && strings.Contains(t, s.key) {
+		t = strings.ReplaceAll(t, s.key, redacted)
+	}
+	if s.code != "" && strings.Contains(t, s.code) {
+		t = strings.ReplaceAll(t, s.code, codeMask)
+	}
+	return t
+}

@@ -12,7 +12,7 @@ func BenchmarkParseResponse(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, e := parseResponse(200, h, body, now); e != nil {
+		if _, e := parseResponse(200, h, body, now, secrets{}); e != nil {
 			b.Fatal(e)
 		}
 	}

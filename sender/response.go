@@ -2,7 +2,6 @@ package sender
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -48,22 +47,24 @@ const (
 	statusAccepted = "accepted" // 202: accepted, delivery unconfirmed
 )
 
-// reply is what a response body says, as far as it could be read.
-type reply struct {
-	success   *bool // nil when absent or not a boolean
-	message   string
-	code      string // data.error_code
-	orderID   string // data.order_id
-	smsStatus string // data.result.sms_status
-}
-
 // parseResponse turns one HTTP answer into a receipt or an error, following
 // the contract's status table: the status decides, the body adds detail, and
 // only a 200 needs the body to know the outcome. body may be longer than
 // maxResponseBody, which means it was cut. now is used for a Retry-After
-// given as an HTTP date. The error's Tries is left for the caller.
-func parseResponse(status int, h http.Header, body []byte, now time.Time) (sms2fa.Receipt, *Error) {
-	r, problem := decode(h, body)
+// given as an HTTP date. Every text kept from the body, in the receipt or the
+// error, has sec masked. The error's Tries is left for the caller.
+func parseResponse(status int, h http.Header, body []byte, now time.Time, sec secrets) (sms2fa.Receipt, *Error) {
+	r, problem := decode(h, body, sec)
+	switch {
+	case status == http.StatusOK && problem == "" && r.hasSuccess && r.success && r.smsStatus == sentStatus && r.orderID != "":
+		return sms2fa.Receipt{ProviderID: r.orderID, Status: statusSent}, nil
+	case status == http.StatusAccepted:
+		// Accepted or the provider was slow: charged, must not be retried, and
+		// the status alone says so, whatever the body.
+		return sms2fa.Receipt{ProviderID: r.orderID, Status: statusAccepted}, nil
+	}
+	// The outcomes above return before the Error is made: a send that
+	// succeeds should not pay for one.
 	e := &Error{Status: status, Code: r.code, Message: r.message, OrderID: r.orderID}
 	switch status {
 	case http.StatusOK:
@@ -72,25 +73,19 @@ func parseResponse(status int, h http.Header, body []byte, now time.Time) (sms2f
 		case problem != "":
 			e.kind, e.maybeSent = ErrUnavailable, true
 			e.note("%s", problem)
-		case r.success == nil:
+		case !r.hasSuccess:
 			e.kind, e.maybeSent = ErrUnavailable, true
 			e.note("response has no boolean success field")
-		case !*r.success:
+		case !r.success:
 			e.kind = ErrRejected
 		case r.smsStatus != sentStatus:
 			e.kind, e.maybeSent = ErrUnavailable, true
 			e.note("sms_status %q, not %q", r.smsStatus, sentStatus)
-		case r.orderID == "":
+		default: // r.orderID == "", the one condition of a clean "sent" left
 			e.kind, e.maybeSent = ErrUnavailable, true
 			e.note("response has no order_id")
-		default:
-			return sms2fa.Receipt{ProviderID: r.orderID, Status: statusSent}, nil
 		}
 		return sms2fa.Receipt{}, e
-	case http.StatusAccepted:
-		// Accepted or the provider was slow: charged, must not be retried, and
-		// the status alone says so, whatever the body.
-		return sms2fa.Receipt{ProviderID: r.orderID, Status: statusAccepted}, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
 		e.kind = ErrUnauthorized
 	case http.StatusPaymentRequired:
@@ -126,8 +121,10 @@ func parseResponse(status int, h http.Header, body []byte, now time.Time) (sms2f
 // decode reads what it can of a response body. problem is "" when the body is
 // a JSON object, and otherwise says in words what it is instead. Fields of the
 // wrong JSON type are read as absent rather than failing the whole body, so
-// that an order_id survives a malformed neighbour.
-func decode(h http.Header, body []byte) (r reply, problem string) {
+// that an order_id survives a malformed neighbour (see parseReply). Text
+// fields have sec masked before they are cleaned and cut, so that a cut
+// cannot split an echoed code and leave part of it unmatched.
+func decode(h http.Header, body []byte, sec secrets) (r reply, problem string) {
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case len(body) > maxResponseBody:
@@ -137,66 +134,27 @@ func decode(h http.Header, body []byte) (r reply, problem string) {
 	case isHTML(h, trimmed):
 		return r, "HTML page instead of JSON"
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &top); err != nil || top == nil {
-		return r, "response body is not a JSON object"
+	if r, problem = parseReply(trimmed); problem != "" {
+		return r, problem
 	}
-	if b, ok := boolean(top["success"]); ok {
-		r.success = &b
-	}
-	r.message = clean(text(top["message"]), maxMessage)
-	data := object(top["data"])
-	r.code = clean(text(data["error_code"]), maxField)
-	r.orderID = clean(text(data["order_id"]), maxField)
-	r.smsStatus = clean(text(object(data["result"])["sms_status"]), maxField)
+	r.message = clean(sec.mask(r.message), maxMessage)
+	r.code = clean(sec.mask(r.code), maxField)
+	r.orderID = clean(sec.mask(r.orderID), maxField)
+	r.smsStatus = clean(sec.mask(r.smsStatus), maxField)
 	return r, ""
 }
 
 // isHTML reports whether a body is an HTML page, as proxies, WAFs and load
 // balancers send when the provider is unreachable.
 func isHTML(h http.Header, trimmed []byte) bool {
-	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil && mt == "text/html" {
-		return true
+	// ParseMediaType builds a map of parameters; the usual answer, JSON, is
+	// told apart without it.
+	if ct := h.Get("Content-Type"); strings.Contains(strings.ToLower(ct), "html") {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/html" {
+			return true
+		}
 	}
 	return trimmed[0] == '<'
-}
-
-// object returns raw as a JSON object, or nil if it is anything else.
-func object(raw json.RawMessage) map[string]json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m
-}
-
-// boolean returns raw as a JSON boolean.
-func boolean(raw json.RawMessage) (v, ok bool) {
-	switch string(bytes.TrimSpace(raw)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
-}
-
-// text returns a JSON string's value, or a JSON number's digits (an order_id
-// sent as a number is still worth keeping), or "".
-func text(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
 }
 
 // clean makes provider text safe to keep and log: invalid UTF-8 and

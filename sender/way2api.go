@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +30,7 @@ var (
 	_ fmt.Formatter         = (*Way2API)(nil)
 )
 
-// The endpoint, from the contract (shared/way2api.md).
+// The endpoint, from Way2API's documentation of send_otppin_sms.
 const (
 	defaultBaseURL = "https://app.way2api.com"
 	endpointPath   = "/api/v1/aws/send_otp-pin"
@@ -90,10 +90,13 @@ const (
 // caller's deadline. Errors are [*Error] values.
 //
 // The API key never appears in errors, logs or formatted output of a
-// Way2API: String, GoString, Format and LogValue redact it. A Way2API is
-// immutable and safe for concurrent use.
+// Way2API: String, GoString, Format and LogValue redact it. Neither the key
+// nor the code survives in what Send keeps of an answer (receipt or error),
+// even from a provider that echoes the request: both are masked in every
+// field. A Way2API is immutable and safe for concurrent use.
 type Way2API struct {
 	key       func() string // a closure, so that no fmt verb or reflection on a copied struct can reach the key
+	bearer    func() string // "Bearer " + the key, built once; a closure for the same reason
 	endpoint  string
 	client    *http.Client
 	content   sms2fa.Content
@@ -143,14 +146,20 @@ func WithHTTPClient(c *http.Client) Way2APIOption {
 	}
 }
 
-// WithContent sets the content used when a message does not say: "OTP" or
-// "PIN". Defaults to [sms2fa.ContentOTP].
+// WithContent sets the default content, "OTP" or "PIN", sent only for a
+// message whose Content is empty. A message that names its content is sent
+// with exactly that content, never this one: the guard chooses it per flow.
+// Defaults to [sms2fa.ContentOTP].
 func WithContent(c sms2fa.Content) Way2APIOption {
 	return func(cfg *way2apiConfig) { cfg.content = c }
 }
 
-// WithPurpose sets the purpose used when a message does not say; it must be
-// one of Way2API's documented purposes (login, registration, password_reset,
+// WithPurpose sets the default purpose, sent only for a message whose Purpose
+// is empty. A message that names its purpose is sent with exactly that
+// purpose, never this one: the guard chooses it per flow (login, step-up as
+// transaction, enrolment as account_verification, a number change as
+// profile_update), and the provider words the SMS after it. It must be one of
+// Way2API's documented purposes (login, registration, password_reset,
 // transaction, account_verification, two_factor_auth, payment_confirmation,
 // order_confirmation, profile_update, withdrawal). Defaults to
 // [sms2fa.PurposeLogin].
@@ -226,6 +235,7 @@ func NewWay2API(apiKey string, opts ...Way2APIOption) (*Way2API, error) {
 		return nil, fmt.Errorf("sender: way2api: %s", strings.Join(c.problems, "; "))
 	}
 
+	bearer := "Bearer " + apiKey
 	client := newClient()
 	if c.client != nil {
 		copied := *c.client
@@ -234,6 +244,7 @@ func NewWay2API(apiKey string, opts ...Way2APIOption) (*Way2API, error) {
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Way2API{
 		key:       func() string { return apiKey },
+		bearer:    func() string { return bearer },
 		endpoint:  endpoint,
 		client:    client,
 		content:   c.content,
@@ -282,8 +293,10 @@ func newClient() *http.Client {
 	}}
 }
 
-// Send delivers m.Code to m.To. A message's own Content and Purpose override
-// the configured ones when set.
+// Send delivers m.Code to m.To with exactly the Content and Purpose m names;
+// [WithContent] and [WithPurpose] fill in only the fields m leaves empty, and
+// never override what it says. A content or purpose Way2API does not
+// document fails with [ErrInvalidMessage]; it is not replaced by a default.
 //
 // It returns Receipt{ProviderID: order_id, Status: "sent"} on a 200 reporting
 // sms_status "sent", and Receipt{ProviderID: order_id, Status: "accepted"}
@@ -302,15 +315,16 @@ func (w *Way2API) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, e
 	if err != nil {
 		return sms2fa.Receipt{}, err
 	}
+	sec := secrets{key: w.key(), code: m.Code}
 	ctx, cancel := context.WithTimeout(ctx, w.budget)
 	defer cancel()
 	for tries := 1; ; tries++ {
-		rec, e := w.try(ctx, body)
+		rec, e := w.try(ctx, body, sec)
 		if e == nil {
 			return rec, nil
 		}
 		e.Tries = tries
-		e.scrub(w.key(), m.Code)
+		e.scrub(sec)
 		if !e.Retryable || tries >= w.maxTries || ctx.Err() != nil {
 			return rec, e
 		}
@@ -342,23 +356,17 @@ func joinCause(first, then error) error {
 	return fmt.Errorf("%w; then %w", first, then)
 }
 
-// CheckMessage reports whether Send would accept m without sending it: the
-// same local validation Send runs first (content, purpose, code, number).
+// CheckMessage reports whether Send would accept m without sending it. It
+// runs the very validation Send runs first (content and purpose as m names
+// them, or the defaults for those m leaves empty; code; number), so the two
+// cannot disagree.
 func (w *Way2API) CheckMessage(m sms2fa.Message) error {
 	_, err := w.body(m)
 	return err
 }
 
-// request is the documented request body, fields in the documented order.
-type request struct {
-	Number    string `json:"number"`
-	Content   string `json:"content"`
-	Value     string `json:"value"`
-	Purpose   string `json:"purpose"`
-	ShareWith string `json:"share_with"`
-}
-
-// body validates m against the contract and encodes the request body. Its
+// body validates m against the contract and encodes the request body. m's
+// Content and Purpose win; the configured ones only fill empty fields. Its
 // errors never contain the code or the full number.
 func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
 	content := cmp.Or(m.Content, w.content)
@@ -381,21 +389,39 @@ func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidMessage, strings.Join(problems, "; "))
 	}
-	b, err := json.Marshal(request{
-		Number:    m.To[1:],
-		Content:   string(content),
-		Value:     m.Code,
-		Purpose:   purpose,
-		ShareWith: w.shareWith,
-	})
-	if err != nil { // cannot happen for five validated strings
-		return nil, fmt.Errorf("sender: way2api: encoding the request: %w", err)
-	}
-	return b, nil
+	return encodeRequest(m.To[1:], string(content), m.Code, purpose, w.shareWith), nil
 }
 
-// try makes one HTTP attempt.
-func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error) {
+// encodeRequest writes the documented request body, fields in the documented
+// order, as encoding/json would for a struct of the five strings. It copies
+// the values without escaping: they are validated to be ASCII digits and words
+// of the documented vocabularies, none of which JSON escapes. It is written
+// out because reflection cost a microsecond and two allocations per send.
+func encodeRequest(number, content, value, purpose, shareWith string) []byte {
+	const (
+		k1 = `{"number":"`
+		k2 = `","content":"`
+		k3 = `","value":"`
+		k4 = `","purpose":"`
+		k5 = `","share_with":"`
+		k6 = `"}`
+	)
+	b := make([]byte, 0, len(k1+k2+k3+k4+k5+k6)+len(number)+len(content)+len(value)+len(purpose)+len(shareWith))
+	b = append(b, k1...)
+	b = append(b, number...)
+	b = append(b, k2...)
+	b = append(b, content...)
+	b = append(b, k3...)
+	b = append(b, value...)
+	b = append(b, k4...)
+	b = append(b, purpose...)
+	b = append(b, k5...)
+	b = append(b, shareWith...)
+	return append(b, k6...)
+}
+
+// try makes one HTTP attempt. sec is masked in what it keeps of the answer.
+func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (sms2fa.Receipt, *Error) {
 	if err := ctx.Err(); err != nil {
 		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err, Retryable: true}
 	}
@@ -404,23 +430,19 @@ func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error)
 	// request was written (WroteRequest, also called when writing failed
 	// part-way): only "began and not written" is certainly unsent. A
 	// transport that reports nothing is treated as having written.
-	var began, wrote atomic.Bool
-	trace := &httptrace.ClientTrace{
-		GetConn:      func(string) { began.Store(true) },
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, w.endpoint, bytes.NewReader(body))
+	pr := newProgress()
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &pr.trace), http.MethodPost, w.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err}
 	}
-	req.Header.Set("Authorization", "Bearer "+w.key())
+	req.Header.Set("Authorization", w.bearer())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 
 	resp, err := w.client.Do(req)
 	if err != nil {
 		e := &Error{kind: ErrUnavailable, cause: err}
-		if began.Load() && !wrote.Load() {
+		if pr.began.Load() && !pr.wrote.Load() {
 			e.Retryable = true
 		} else {
 			e.maybeSent = true
@@ -428,12 +450,63 @@ func (w *Way2API) try(ctx context.Context, body []byte) (sms2fa.Receipt, *Error)
 		return sms2fa.Receipt{}, e
 	}
 	defer resp.Body.Close()
-	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	rec, e := parseResponse(resp.StatusCode, resp.Header, raw, w.now())
+	buf := readBufs.Get().(*[]byte)
+	raw, readErr := readCapped(resp.Body, (*buf)[:0], maxResponseBody+1)
+	// parseResponse copies what it keeps, so raw can go back to the pool.
+	rec, e := parseResponse(resp.StatusCode, resp.Header, raw, w.now(), sec)
+	if cap(raw) <= maxPooledBuf {
+		*buf = raw
+		readBufs.Put(buf)
+	}
 	if e != nil && readErr != nil {
 		e.cause = readErr
 	}
 	return rec, e
+}
+
+// progress records, through httptrace, how far one request got. One
+// allocation holds the trace and both marks.
+type progress struct {
+	began, wrote atomic.Bool
+	trace        httptrace.ClientTrace
+}
+
+// newProgress returns a progress whose trace sets its marks.
+func newProgress() *progress {
+	p := &progress{}
+	p.trace.GetConn = func(string) { p.began.Store(true) }
+	p.trace.WroteRequest = func(httptrace.WroteRequestInfo) { p.wrote.Store(true) }
+	return p
+}
+
+// Response bodies are read into pooled buffers: a documented answer is a few
+// hundred bytes, and reading each into a fresh one cost two allocations per
+// send. A buffer grown past maxPooledBuf by an oversized answer is dropped, so
+// the pool does not keep 64 KiB buffers for the rare error page.
+const maxPooledBuf = 4 << 10
+
+// readBufs holds *[]byte read buffers, 1 KiB to start with: room for any
+// documented answer.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// readCapped appends r's content to buf until EOF or until buf holds limit
+// bytes, whichever is first, as io.ReadAll(io.LimitReader(r, limit)) would,
+// without its allocations. Its error is nil at EOF.
+func readCapped(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // backoff returns the wait before try number tries+1 after a 500 or 503:

@@ -12,7 +12,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 )
 
-// The documented bodies, from shared/way2api.md and its sample.
+// The documented bodies, from Way2API's documentation of send_otppin_sms.
 const (
 	docSuccess = `{
     "success": true,
@@ -42,12 +42,12 @@ var kinds = []error{ErrInvalidMessage, ErrUnauthorized, ErrInsufficientBalance, 
 func TestParseResponseDocumented(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	rec, e := parseResponse(200, http.Header{"Content-Type": {"application/json"}}, []byte(docSuccess), now)
+	rec, e := parseResponse(200, http.Header{"Content-Type": {"application/json"}}, []byte(docSuccess), now, secrets{})
 	if e != nil || rec != (sms2fa.Receipt{ProviderID: "W2A_SAMPLE_ORDER", Status: "sent"}) {
 		t.Errorf("documented success: %+v, %v", rec, e)
 	}
 	for _, status := range []int{400, 422} {
-		rec, e = parseResponse(status, nil, []byte(docFailure), now)
+		rec, e = parseResponse(status, nil, []byte(docFailure), now, secrets{})
 		if e == nil || !errors.Is(e, ErrRejected) || e.Code != "VALIDATION_ERROR" || e.Message != `content must be either "OTP" or "PIN".` || e.Retryable || rec != (sms2fa.Receipt{}) {
 			t.Errorf("documented failure on %d: %+v, %#v", status, rec, e)
 		}
@@ -93,7 +93,7 @@ func TestParseResponseShapes(t *testing.T) {
 			if tt.ctype != "" {
 				h.Set("Content-Type", tt.ctype)
 			}
-			rec, e := parseResponse(tt.status, h, []byte(tt.body), time.Now())
+			rec, e := parseResponse(tt.status, h, []byte(tt.body), time.Now(), secrets{})
 			if tt.kind == nil {
 				if e != nil {
 					t.Fatalf("error %v", e)
@@ -194,8 +194,10 @@ func TestClean(t *testing.T) {
 // FuzzParseResponse checks parseResponse on any status, Retry-After and body:
 // it never panics, a receipt comes only from a 200 with order_id and
 // sms_status "sent" or from a 202, every error has exactly one kind, only the
-// statuses the contract calls retryable are retryable, and what an error keeps
-// of the body is bounded and printable.
+// statuses the contract calls retryable are retryable, what an error keeps of
+// the body is bounded and printable and never holds the code, and the
+// one-pass parser reads every body as the encoding/json decoder it replaced
+// did (decodeStd), but for nesting past maxDepth, which it refuses.
 func FuzzParseResponse(f *testing.F) {
 	for _, status := range []int{200, 202, 400, 401, 402, 403, 404, 422, 429, 500, 503, 502} {
 		f.Add(status, "", []byte(docSuccess))
@@ -210,11 +212,34 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add(429, "99999999999999999999", []byte(`[]`))
 	f.Add(500, "-3", []byte(`{"success":true,"data":{"order_id":1e400}}`))
 	f.Add(200, "", []byte(`{"success":true,"data":{"order_id":"\u0000\ud800","result":{"sms_status":"sent"}}}`))
+	f.Add(200, "", []byte(`{"success":true,"success":"x","data":{"order_id":"A"},"data":{"order_id":528914,"result":{"sms_status":"sent"}}}`))
+	f.Add(422, "", []byte(`{"success":false,"message":"value \u0035\u0032\u00389\u00314","data":{"error_code":"E_528914"}}`))
+	f.Add(200, "", []byte(`{"\u0073uccess":true,"x":[1,{"y":[[],{}]},"s",null,-0.5e+3],"data":{"result":{"sms_status":"sent"},"order_id":"O"}}`))
+	f.Add(200, "", []byte("{\"message\":\"a\xff"+`\ud83d\ude00\udc00"}`))
+	f.Add(200, "", []byte(`{"a":`+nest(maxDepth)+`}`))
+	f.Add(200, "", []byte(`{} {}`))
 	now := time.Date(2025, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, status int, retry string, body []byte) {
 		h := http.Header{}
 		h.Set("Retry-After", retry)
-		rec, e := parseResponse(status, h, body, now)
+		const code = "528914"
+		sec := secrets{key: "k3y", code: code}
+		got, problem := decode(h, body, sec)
+		if std, stdProblem := decodeStd(h, body, sec); problem != problemTooDeep &&
+			((problem == "") != (stdProblem == "") || got != std) {
+			t.Fatalf("read %+v, %q; encoding/json read %+v, %q", got, problem, std, stdProblem)
+		}
+		rec, e := parseResponse(status, h, body, now, sec)
+		if strings.Contains(rec.ProviderID, code) {
+			t.Fatalf("receipt %+v holds the code", rec)
+		}
+		if e != nil {
+			for _, s := range []string{e.Message, e.Code, e.OrderID, strings.Join(e.notes, "; ")} {
+				if strings.Contains(s, code) || strings.Contains(s, sec.key) {
+					t.Fatalf("error %q holds a secret", e)
+				}
+			}
+		}
 		if e == nil {
 			switch {
 			case status == 200 && (rec.ProviderID == "" || rec.Status != "sent"):

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -34,9 +35,13 @@ const Path = "/api/v1/aws/send_otp-pin"
 const maxRequestBody = 64 << 10
 
 // Server is a running stand-in. It is safe for concurrent use.
+//
+// Printing a Server with any fmt verb or through log/slog shows its URL and
+// never its API key, as for the real sender: tests that log their fixtures
+// should not teach anyone to log keys.
 type Server struct {
 	srv     *httptest.Server
-	key     string
+	key     func() string // a closure, so that no fmt verb or reflection on the struct reaches the key
 	closing chan struct{} // closed by Close, to release hanging handlers
 	once    sync.Once
 
@@ -63,7 +68,7 @@ func NewServer(apiKey string) *Server {
 	if apiKey == "" {
 		panic("way2apitest: empty API key")
 	}
-	s := &Server{key: apiKey, closing: make(chan struct{})}
+	s := &Server{key: func() string { return apiKey }, closing: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -153,9 +158,47 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // present, X-API-Key is the documented alternative.
 func (s *Server) authorized(h http.Header) bool {
 	if a := h.Get("Authorization"); a != "" {
-		return subtle.ConstantTimeCompare([]byte(a), []byte("Bearer "+s.key)) == 1
+		return subtle.ConstantTimeCompare([]byte(a), []byte("Bearer "+s.key())) == 1
 	}
-	return subtle.ConstantTimeCompare([]byte(h.Get("X-API-Key")), []byte(s.key)) == 1
+	return subtle.ConstantTimeCompare([]byte(h.Get("X-API-Key")), []byte(s.key())) == 1
+}
+
+// redacted stands in for the API key in printed output.
+const redacted = "[REDACTED]"
+
+// String describes s without its API key.
+func (s *Server) String() string {
+	if s == nil {
+		return "way2apitest.Server(nil)"
+	}
+	return fmt.Sprintf("way2apitest.Server{url: %s, api key: %s}", s.srv.URL, redacted)
+}
+
+// GoString describes s for %#v without its API key.
+func (s *Server) GoString() string {
+	if s == nil {
+		return "(*way2apitest.Server)(nil)"
+	}
+	return fmt.Sprintf("&way2apitest.Server{url: %q, apiKey: %q}", s.srv.URL, redacted)
+}
+
+// Format prints s with every verb as String does, and %#v as GoString does:
+// without it, %v would print the fields, and reading them races with the
+// handlers that update them.
+func (s *Server) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	io.WriteString(f, s.String())
+}
+
+// LogValue describes s for log/slog without its API key.
+func (s *Server) LogValue() slog.Value {
+	if s == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(slog.String("url", s.srv.URL), slog.String("api_key", redacted))
 }
 
 // parse checks a body against the contract: structural faults (not a JSON
