@@ -47,11 +47,18 @@ type Store interface {
 	// instead. A right code returns nil and resets the user's failures. The
 	// returned challenge reflects the state after the call.
 	//
-	// In the same transaction, a right code of a login challenge creates the
-	// grant p.Grant describes (if p.Grant.ID is set) and a right code of a
-	// step-up challenge marks its grant fresh; the grant is returned. A
-	// step-up whose grant was revoked or expired meanwhile returns a zero
-	// Grant: the code was right, but there is nothing left to refresh.
+	// In the same transaction a right code does what its challenge's flow
+	// is for, and returns the grant it created or freshened:
+	//   - FlowLogin: creates the grant p.Grant describes (if p.Grant.ID is set);
+	//   - FlowStepUp: marks the challenge's grant fresh;
+	//   - FlowEnrol: stores the challenge's number as the user's factor (as
+	//     SetFactor) and creates the grant p.Grant describes;
+	//   - FlowChange: stores the challenge's number as the user's factor,
+	//     marks the challenge's grant fresh, revokes every other grant of the
+	//     user (why "number_change") and every remembered device.
+	// A step-up or change whose grant was revoked or expired meanwhile
+	// returns a zero Grant and changes nothing else: the code was right, but
+	// the browser must sign in again.
 	Verify(ctx context.Context, ref Ref, p VerifyParams) (Challenge, Grant, error)
 
 	// Resend replaces the code of the challenge ref names with p.MAC, renews
@@ -101,7 +108,116 @@ type Store interface {
 	// user's own send budgets (the "user" family); budgets of numbers, IPs,
 	// prefixes and the global one are left alone.
 	Unlock(ctx context.Context, userID string) error
+
+	FactorStore
+	RecoveryStore
+	DeviceStore
 }
+
+// FactorStore keeps each user's enrolled phone number: the factor.
+type FactorStore interface {
+	// Factor returns userID's factor — possibly one with Removed set — or
+	// [ErrNotFound] when the store has never had one for the user.
+	Factor(ctx context.Context, userID string) (Factor, error)
+
+	// AdoptFactor stores phone (E.164) and region as userID's factor if the
+	// store has none at all (not even a removed one), atomically: of
+	// concurrent adoptions one wins and every caller gets the stored factor.
+	// adopted reports whether this call stored it.
+	AdoptFactor(ctx context.Context, userID, phone, region string) (f Factor, adopted bool, err error)
+
+	// SetFactor stores phone and region as userID's factor, enrolled now,
+	// replacing any (removed or not), and bumps its version, which every
+	// remembered device is tied to. It returns the new factor and the one it
+	// replaced (zero if none).
+	SetFactor(ctx context.Context, userID, phone, region string) (f, old Factor, err error)
+
+	// RemoveFactor marks userID's factor removed (and bumps its version), so
+	// nothing is adopted again; it returns the factor as it was before.
+	// Removing a user with no factor stores the removed marker too.
+	RemoveFactor(ctx context.Context, userID string) (old Factor, err error)
+
+	// NoteMismatch records that the app handed tag (a keyed tag of a
+	// number) for userID while another number is enrolled, and reports
+	// whether this tag is new since the last note: the guard reports each
+	// mismatch once.
+	NoteMismatch(ctx context.Context, userID, tag string) (fresh bool, err error)
+}
+
+// RecoveryStore keeps recovery codes, as keyed MACs only.
+type RecoveryStore interface {
+	// ReplaceRecoveryCodes replaces every recovery code of userID with macs.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]byte) error
+
+	// UseRecoveryCode spends the unused recovery code of userID whose MAC is
+	// mac, in one atomic step, and on success creates the grant p.Grant
+	// describes (how "recovery", fresh now) and resets the user's failures:
+	// of concurrent uses of one code exactly one wins. A refused user
+	// ([ErrLocked]) is checked first. A MAC that matches no unused code
+	// returns [ErrCodeInvalid] and counts one consecutive failure against the
+	// same account-wide lockout as a wrong SMS code (the one reaching the
+	// threshold returns [ErrLocked]). left is the unused codes remaining.
+	UseRecoveryCode(ctx context.Context, userID string, mac []byte, p VerifyParams) (left int, g Grant, err error)
+
+	// RecoveryCodesLeft counts userID's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+}
+
+// DeviceStore keeps remembered devices: browsers whose holder completed the
+// second factor and asked to be remembered. A device holds a token in a
+// cookie; the store keeps only MACs of the current and the previous token.
+type DeviceStore interface {
+	// AddDevice remembers a device of userID: d.ID, d.Label, d.FactorVersion
+	// and d.ExpiresAt as given, mac the MAC of its first token.
+	AddDevice(ctx context.Context, userID string, d Device, mac []byte) error
+
+	// UseDevice signs userID in on device id, whose cookie showed the token
+	// whose MAC is mac, and rotates it to next. It succeeds — creating the
+	// grant p.Grant describes (how "device", never fresh) — only if the
+	// device is userID's, live (not revoked, not expired), tied to
+	// factorVersion, and, when login is not "", no grant of that sign-in
+	// (login tag) was ever revoked. A token rotated out less than grace ago
+	// is accepted without rotating again (two tabs at once); one rotated out
+	// longer ago revokes the device and returns [ErrDeviceReuse]. Anything
+	// else is [ErrNotFound].
+	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p VerifyParams) (Grant, error)
+
+	// Devices lists userID's live devices, most recently used first.
+	Devices(ctx context.Context, userID string) ([]Device, error)
+
+	// RevokeDevice revokes device id of userID and reports whether it was
+	// live.
+	RevokeDevice(ctx context.Context, userID, id string) (bool, error)
+
+	// RevokeDevices revokes every device of userID and returns how many were
+	// live.
+	RevokeDevices(ctx context.Context, userID string) (int, error)
+}
+
+// Factor is a user's enrolled phone number.
+type Factor struct {
+	UserID     string
+	Phone      string    // E.164; "" when Removed
+	Region     string    // ISO 3166 region of Phone
+	EnrolledAt time.Time // when this number was enrolled (or adopted)
+	Version    int64     // changes on every change, removal included
+	Removed    bool      // the number was removed: nothing is adopted again
+}
+
+// Device is a remembered browser.
+type Device struct {
+	ID            string
+	Label         string    // from the User-Agent: "Chrome on Linux"
+	FactorVersion int64     // the factor version it was remembered under
+	CreatedAt     time.Time // by the store's clock
+	LastUsedAt    time.Time
+	ExpiresAt     time.Time
+}
+
+// ErrDeviceReuse: a remembered device's rotated-out token was shown again
+// after the grace period — the sign of a copied cookie. The device is
+// revoked.
+var ErrDeviceReuse = errors.New("sms2fa: a rotated-out device token was reused")
 
 // VerifyParams carries a guess for [Store.Verify].
 type VerifyParams struct {
