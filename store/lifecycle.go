@@ -57,8 +57,8 @@ func (s *SQL) AddDevice(ctx context.Context, userID string, d sms2fa.Device, mac
 }
 
 // UseDevice implements [sms2fa.Store].
-func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, error) {
-	return sms2fa.Grant{}, sms2fa.ErrNotFound
+func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
+	return sms2fa.Grant{}, false, sms2fa.ErrNotFound
 }
 
 // Devices implements [sms2fa.Store].
