@@ -294,7 +294,7 @@ func (g *Guard) number(raw string) (phone.Number, error) {
 		}
 		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
 	}
-	allowed := n.Region != phone.RegionNonGeographic
+	allowed := !n.NonGeographic()
 	if g.cfg.countries != nil {
 		allowed = g.cfg.countries[n.Region]
 	}
