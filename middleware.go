@@ -238,21 +238,22 @@ func (g *Guard) Require() gin.HandlerFunc {
 		case failed:
 			return
 		}
-		g.secondFactor(c, u, FlowLogin, "")
+		g.secondFactor(c, u, FlowLogin, "", false)
 	}
 }
 
 // secondFactor answers a request that holds no valid mark: the user's
 // number is looked up (adopting User.Phone the first time); without one, an
-// optional user passes and a required one is sent to enrol; a remembered
-// device signs the user in; otherwise a code is sent.
-func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string) {
+// optional user passes (not on a RequireRecent route: recent) and a required
+// one is sent to enrol; a remembered device signs the user in; otherwise a
+// code is sent.
+func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, recent bool) {
 	u, f, ok := g.factorOf(c, u)
 	if !ok {
 		return
 	}
 	if u.Phone == "" {
-		g.withoutPhone(c, u, flow == FlowStepUp)
+		g.withoutPhone(c, u, recent)
 		return
 	}
 	if flow == FlowLogin {
@@ -306,12 +307,12 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 					let(c, u, Verified)
 					return
 				}
-				g.secondFactor(c, u, FlowStepUp, id)
+				g.secondFactor(c, u, FlowStepUp, id, true)
 				return
 			}
 			g.clearMark(c)
 		}
-		g.secondFactor(c, u, FlowLogin, "")
+		g.secondFactor(c, u, FlowLogin, "", true)
 	}
 }
 
