@@ -163,4 +163,3 @@ func deviceLabel(ua string) string {
 	}
 	return browser
 }
-
