@@ -55,11 +55,12 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 
 // enrollForm renders the form, for enrolling (u has no number) or changing.
 func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert bool) {
-	m := g.cfg.messages
+	l := g.lang(c)
+	m := l.m
 	d := FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
 		Action: g.urls.enroll, FieldLabel: m.PhoneLabel, Submit: m.EnrolSubmit}
 	if u.Phone != "" {
-		d.Title, d.Lead = m.ChangeTitle, fill(m.ChangeLead, vars{phone: phone.Mask(u.Phone)})
+		d.Title, d.Lead = m.ChangeTitle, l.fill(m.ChangeLead, vars{phone: phone.Mask(u.Phone)})
 	}
 	c.Status(status)
 	g.renderFlow(c, "enroll", d)
@@ -83,7 +84,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 		g.fail(c, err)
 		return
 	}
-	m := g.cfg.messages
+	m := g.lang(c).m
 	form := func(c *gin.Context, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert) }
 	raw, ok := readField(c, "phone")
 	num, err := g.number(raw)
@@ -236,7 +237,8 @@ func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old Use
 	}
 	ev := g.event(c, a, a.ch.ID)
 	g.emit(ctx, ev.with(EventVerified))
-	m := g.cfg.messages
+	l := g.lang(c)
+	m := l.m
 	if a.ch.Flow == FlowChange {
 		g.clearDevice(c) // the store forgot every device of the user
 		g.emit(ctx, Event{Kind: EventFactorChanged, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), OldPhone: phone.Mask(old.Phone), Region: a.ch.Region, IP: c.ClientIP()})
@@ -244,7 +246,7 @@ func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old Use
 			c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
 			return
 		}
-		g.renderFlow(c, "done", FlowData{Title: m.ChangeTitle, Lead: fill(m.Changed, vars{phone: phone.Mask(a.ch.Phone)}), Action: dest, Submit: m.Continue})
+		g.renderFlow(c, "done", FlowData{Title: m.ChangeTitle, Lead: l.fill(m.Changed, vars{phone: phone.Mask(a.ch.Phone)}), Action: dest, Submit: m.Continue})
 		return
 	}
 	g.emit(ctx, Event{Kind: EventFactorEnrolled, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), Region: a.ch.Region, IP: c.ClientIP()})

@@ -61,6 +61,7 @@ const bookkeepingTimeout = 5 * time.Second
 type attempt struct {
 	user    User
 	flow    Flow         // what the challenge is for
+	lang    *lang        // the request's language
 	num     phone.Number // zero when the number is unusable, or was not needed
 	ch      Challenge    // zero when there is none
 	created bool         // this request opened ch and sent its code
@@ -114,7 +115,7 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 // one and sending its code if there is none. It saves the session when it
 // changed it, and reports false when it has already answered with a failure.
 func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string) (attempt, bool) {
-	a := attempt{user: u, flow: flow}
+	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
@@ -315,7 +316,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 		return
 	}
 	ref, flow, grantID, ok := g.pendingFor(c, s, u)
-	a := attempt{user: u, flow: flow}
+	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	if ok {
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		switch {
@@ -346,7 +347,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 	}
 	v := g.stateView(a, http.StatusOK, "")
 	if v.msg == "" && c.Query("sent") == "1" {
-		v.msg = g.fill(g.cfg.messages.Resent, a, 0)
+		v.msg = g.fill(a.lang.m.Resent, a, 0)
 	}
 	g.respond(c, a, v)
 }
@@ -389,11 +390,11 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	// The number is shown and logged from the challenge: parsing the user's
 	// would cost more than the rest of a verify's own work.
 	ctx := c.Request.Context()
-	a := attempt{user: u, flow: flow}
+	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	code, remember, ok := g.readCode(c)
 	if !ok {
 		if a.ch, ok = g.load(c, ref); ok {
-			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(g.cfg.messages.CodeMalformed, a, 0), alert: true})
+			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(a.lang.m.CodeMalformed, a, 0), alert: true})
 		}
 		return
 	}
@@ -408,7 +409,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	}
 	ch, gr, err := g.store.Verify(ctx, ref, p)
 	a.ch = ch
-	m := g.cfg.messages
+	m := a.lang.m
 	switch {
 	case err == nil && (ch.Flow == FlowEnrol || ch.Flow == FlowChange):
 		g.enrolled(c, s, a, u, gr)
@@ -490,7 +491,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 	if !ok {
 		return
 	}
-	a := attempt{user: u, flow: FlowLogin}
+	a := attempt{user: u, flow: FlowLogin, lang: g.lang(c)}
 	ref, flow, grantID, ok := g.pendingFor(c, s, u)
 	a.flow = flow
 	if flow == FlowEnrol || flow == FlowChange {
@@ -551,7 +552,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 	}
 	switch {
 	case a.sendErr != nil && !errors.Is(a.sendErr, ErrMaybeSent):
-		g.respond(c, a, view{status: http.StatusBadGateway, code: codeSendFailed, msg: g.cfg.messages.SendFailed, alert: true})
+		g.respond(c, a, view{status: http.StatusBadGateway, code: codeSendFailed, msg: a.lang.m.SendFailed, alert: true})
 	case !a.created:
 		// Another request of this session opened a challenge meanwhile and
 		// sent its code; this one sent nothing.
@@ -562,7 +563,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 		}
 	case wantsJSON(c.Request):
 		v := g.stateView(a, http.StatusOK, "")
-		v.msg = g.fill(g.cfg.messages.Resent, a, 0)
+		v.msg = g.fill(a.lang.m.Resent, a, 0)
 		g.respond(c, a, v)
 	default:
 		c.Redirect(http.StatusSeeOther, g.urls.page+"?sent=1")
@@ -605,7 +606,7 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 // request may go on.
 func (g *Guard) sameOrigin(c *gin.Context) bool {
 	if err := g.cop.Check(c.Request); err != nil {
-		g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.cfg.messages.CrossOrigin, alert: true, bare: true})
+		g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.lang(c).m.CrossOrigin, alert: true, bare: true})
 		return false
 	}
 	return true

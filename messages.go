@@ -3,16 +3,22 @@ package sms2fa
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/feature/plural"
+	"golang.org/x/text/language"
 )
 
-// Messages are the words the user sees on the page and in JSON "message"
-// fields. Placeholders are replaced where they apply: {phone} (masked),
-// {length} (digits in a code), {attempts} (attempts left), {wait} (a
-// duration such as "2 min 30 s").
+// Messages are the words the user sees on the pages and in JSON "message"
+// fields, in one language. Placeholders are replaced where they apply:
+// {phone} (masked), {length} (digits in a code), {attempts} (attempts left,
+// a bare number), {wait} (a duration such as "2 min 30 s", in the language's
+// units), and the plural phrases {attempts_left}, {codes_left} and {days},
+// each taken from its Plural by the language's CLDR plural rules.
 type Messages struct {
-	Lang            string // the page's lang attribute
+	Lang            string // the pages' lang attribute; set from the Language's tag
 	Title           string // page title and heading
 	Lead            string // under the heading, when a code was sent
 	CodeLabel       string // the input's label
@@ -31,6 +37,8 @@ type Messages struct {
 	SendFailed      string // the provider refused or failed
 	SendDelayed     string // the send may or may not have happened
 	PhoneUnusable   string // the account's number is invalid or not allowed
+	Unavailable     string // a store or session failure
+	CrossOrigin     string // a cross-site POST was refused
 	// SecondFactorUnavailable: a user who must complete the second factor
 	// has no phone number.
 	SecondFactorUnavailable string
@@ -51,7 +59,7 @@ type Messages struct {
 	RecoverSubmit   string
 	RecoveryInvalid string
 	RecoveredTitle  string
-	RecoveredLead   string // {left}: recovery codes left
+	RecoveredLead   string // {codes_left}
 	RecoveryLow     string // few recovery codes are left
 	CodesTitle      string
 	CodesLead       string
@@ -59,14 +67,29 @@ type Messages struct {
 	Continue        string
 	Enrolled        string // after enrolling (above the recovery codes)
 	Changed         string // after changing the number: {phone}
-	Unavailable     string // a store or session failure
-	CrossOrigin     string // a cross-site POST was refused
+
+	AttemptsLeft Plural // {attempts_left}: "{n} attempts left"
+	CodesLeft    Plural // {codes_left}: "{n} recovery codes left"
+	Days         Plural // {days}: "{n} days"
+	Seconds      Plural // units of {wait}: "{n} s"
+	Minutes      Plural
+	Hours        Plural
+}
+
+// Plural is one phrase in the plural forms of CLDR's cardinal rules; {n}
+// stands for the number. A language fills the forms it has (English: One
+// and Other; Hindi: One — for 0 and 1 — and Other); an empty form falls back
+// to Other.
+type Plural struct {
+	Zero, One, Two, Few, Many, Other string
 }
 
 // DefaultMessages returns the built-in English words.
-func DefaultMessages() Messages {
-	return Messages{
-		Lang:                    "en",
+func DefaultMessages() Messages { return English().Messages }
+
+// English is the built-in English.
+func English() Language {
+	return Language{Tag: language.English, Messages: Messages{
 		Title:                   "Enter your code",
 		Lead:                    "We sent a {length}-digit code by SMS to {phone}.",
 		CodeLabel:               "Code",
@@ -75,7 +98,7 @@ func DefaultMessages() Messages {
 		ResendIn:                "Send a new code in {wait}",
 		NoScript:                "Reload this page when the wait is over to send a new code.",
 		Resent:                  "A new code is on its way to {phone}.",
-		CodeInvalid:             "That code is not right. {attempts} attempts left.",
+		CodeInvalid:             "That code is not right. {attempts_left}.",
 		CodeMalformed:           "Enter the {length} digits of the code.",
 		CodeExpired:             "This code has expired. Send a new one.",
 		TooManyAttempts:         "Too many wrong codes for this one. Send a new code.",
@@ -85,8 +108,10 @@ func DefaultMessages() Messages {
 		SendFailed:              "We could not send the code. Try again.",
 		SendDelayed:             "Your code may take a little longer to arrive.",
 		PhoneUnusable:           "We cannot send a code to the phone number on your account. Please contact support.",
+		Unavailable:             "Something went wrong on our side. Please try again in a moment.",
+		CrossOrigin:             "This form was sent from another site and was refused.",
 		SecondFactorUnavailable: "Your account has no phone number for the second sign-in step. Please contact support.",
-		RememberDevice:          "Remember this device for {days} days",
+		RememberDevice:          "Remember this device for {days}",
 		RecoverLink:             "Lost your phone? Use a recovery code",
 		EnrolTitle:              "Add your phone number",
 		EnrolLead:               "We will text a code to this number to check that it is yours.",
@@ -102,7 +127,7 @@ func DefaultMessages() Messages {
 		RecoverSubmit:           "Sign in",
 		RecoveryInvalid:         "That recovery code is not right, or it was used already.",
 		RecoveredTitle:          "You are signed in",
-		RecoveredLead:           "You used a recovery code. Recovery codes left: {left}.",
+		RecoveredLead:           "You used a recovery code. {codes_left}.",
 		RecoveryLow:             "Few recovery codes are left: make new ones from your account.",
 		CodesTitle:              "Your recovery codes",
 		CodesLead:               "Save these codes somewhere safe, such as a password manager. Each one signs you in once if you lose your phone. They will not be shown again.",
@@ -110,20 +135,92 @@ func DefaultMessages() Messages {
 		Continue:                "Continue",
 		Enrolled:                "Your phone number is saved.",
 		Changed:                 "Your codes now go to {phone}.",
-		Unavailable:             "Something went wrong on our side. Please try again in a moment.",
-		CrossOrigin:             "This form was sent from another site and was refused.",
-	}
+		AttemptsLeft:            Plural{One: "{n} attempt left", Other: "{n} attempts left"},
+		CodesLeft:               Plural{One: "{n} recovery code left", Other: "{n} recovery codes left"},
+		Days:                    Plural{One: "{n} day", Other: "{n} days"},
+		Seconds:                 Plural{Other: "{n} s"},
+		Minutes:                 Plural{Other: "{n} min"},
+		Hours:                   Plural{Other: "{n} h"},
+	}}
+}
+
+// Hindi is the built-in Hindi, in Devanagari. The README lists the strings a
+// native speaker should review.
+func Hindi() Language {
+	return Language{Tag: language.Hindi, Messages: Messages{
+		Title:                   "अपना कोड डालें",
+		Lead:                    "हमने {phone} पर SMS से {length} अंकों का कोड भेजा है।",
+		CodeLabel:               "कोड",
+		Submit:                  "पुष्टि करें",
+		Resend:                  "नया कोड भेजें",
+		ResendIn:                "{wait} में नया कोड भेजें",
+		NoScript:                "इंतज़ार पूरा होने पर नया कोड भेजने के लिए यह पेज दोबारा लोड करें।",
+		Resent:                  "{phone} पर नया कोड भेजा जा रहा है।",
+		CodeInvalid:             "यह कोड सही नहीं है। {attempts_left}।",
+		CodeMalformed:           "कोड के {length} अंक डालें।",
+		CodeExpired:             "इस कोड की समय-सीमा ख़त्म हो गई है। नया कोड मँगवाएँ।",
+		TooManyAttempts:         "इस कोड के लिए बहुत ज़्यादा गलत कोड डाले गए। नया कोड मँगवाएँ।",
+		Locked:                  "बहुत ज़्यादा गलत कोड डाले गए। {wait} बाद फिर कोशिश करें।",
+		ResendTooSoon:           "आप {wait} बाद नया कोड मँगवा सकते हैं।",
+		SendLimited:             "बहुत ज़्यादा कोड भेजे जा चुके हैं। {wait} बाद फिर कोशिश करें।",
+		SendFailed:              "हम कोड नहीं भेज पाए। कृपया फिर कोशिश करें।",
+		SendDelayed:             "आपका कोड आने में थोड़ी देर लग सकती है।",
+		PhoneUnusable:           "आपके खाते के फ़ोन नंबर पर कोड नहीं भेजा जा सकता। कृपया सहायता टीम से संपर्क करें।",
+		Unavailable:             "हमारी तरफ़ से कुछ गड़बड़ हो गई। कृपया थोड़ी देर बाद फिर कोशिश करें।",
+		CrossOrigin:             "यह फ़ॉर्म किसी दूसरी साइट से भेजा गया था, इसलिए स्वीकार नहीं किया गया।",
+		SecondFactorUnavailable: "साइन इन के दूसरे चरण के लिए आपके खाते में कोई फ़ोन नंबर नहीं है। कृपया सहायता टीम से संपर्क करें।",
+		RememberDevice:          "इस डिवाइस को {days} तक याद रखें",
+		RecoverLink:             "फ़ोन पास नहीं है? रिकवरी कोड इस्तेमाल करें",
+		EnrolTitle:              "अपना फ़ोन नंबर जोड़ें",
+		EnrolLead:               "यह नंबर आपका ही है, यह जाँचने के लिए हम इस पर एक कोड भेजेंगे।",
+		ChangeTitle:             "अपना फ़ोन नंबर बदलें",
+		ChangeLead:              "अभी आपके कोड {phone} पर जाते हैं। नए नंबर की जाँच के लिए हम उस पर एक कोड भेजेंगे।",
+		PhoneLabel:              "मोबाइल नंबर",
+		EnrolSubmit:             "कोड भेजें",
+		PhoneInvalid:            "इस नंबर पर कोड नहीं भेजा जा सकता। देश के कोड के साथ मोबाइल नंबर डालें, जैसे +91 98765 43210।",
+		SameNumber:              "यह पहले से ही आपका नंबर है।",
+		RecoverTitle:            "रिकवरी कोड इस्तेमाल करें",
+		RecoverLead:             "फ़ोन नंबर जोड़ते समय आपने जो रिकवरी कोड सहेजे थे, उनमें से कोई एक डालें। हर कोड सिर्फ़ एक बार काम करता है।",
+		RecoveryLabel:           "रिकवरी कोड",
+		RecoverSubmit:           "साइन इन करें",
+		RecoveryInvalid:         "यह रिकवरी कोड सही नहीं है, या पहले ही इस्तेमाल हो चुका है।",
+		RecoveredTitle:          "आप साइन इन हो गए हैं",
+		RecoveredLead:           "आपने एक रिकवरी कोड इस्तेमाल किया। {codes_left}।",
+		RecoveryLow:             "अब कुछ ही रिकवरी कोड बचे हैं: अपने खाते से नए कोड बना लें।",
+		CodesTitle:              "आपके रिकवरी कोड",
+		CodesLead:               "इन कोड को किसी सुरक्षित जगह, जैसे पासवर्ड मैनेजर में, सहेज लें। फ़ोन खो जाए तो हर कोड से एक बार साइन इन किया जा सकता है। ये कोड दोबारा नहीं दिखाए जाएँगे।",
+		CodesLabel:              "रिकवरी कोड",
+		Continue:                "आगे बढ़ें",
+		Enrolled:                "आपका फ़ोन नंबर सहेज लिया गया है।",
+		Changed:                 "अब आपके कोड {phone} पर जाएँगे।",
+		AttemptsLeft:            Plural{One: "{n} कोशिश बाकी है", Other: "{n} कोशिशें बाकी हैं"},
+		CodesLeft:               Plural{One: "{n} रिकवरी कोड बचा है", Other: "{n} रिकवरी कोड बचे हैं"},
+		Days:                    Plural{Other: "{n} दिन"},
+		Seconds:                 Plural{Other: "{n} सेकंड"},
+		Minutes:                 Plural{Other: "{n} मिनट"},
+		Hours:                   Plural{One: "{n} घंटा", Other: "{n} घंटे"},
+	}}
 }
 
 // merge returns m with every empty field of o left as it was.
 func (m Messages) merge(o Messages) Messages {
-	dst, src := reflect.ValueOf(&m).Elem(), reflect.ValueOf(o)
+	mergeStrings(reflect.ValueOf(&m).Elem(), reflect.ValueOf(o))
+	return m
+}
+
+// mergeStrings copies every non-empty string of src into dst, into nested
+// structs (Plural) too.
+func mergeStrings(dst, src reflect.Value) {
 	for i := range src.NumField() {
-		if s := src.Field(i).String(); s != "" {
-			dst.Field(i).SetString(s)
+		switch f := src.Field(i); f.Kind() {
+		case reflect.String:
+			if f.String() != "" {
+				dst.Field(i).SetString(f.String())
+			}
+		case reflect.Struct:
+			mergeStrings(dst.Field(i), f)
 		}
 	}
-	return m
 }
 
 // vars are the values a message's placeholders can take.
@@ -136,38 +233,62 @@ type vars struct {
 	left     int
 }
 
-// fill replaces the placeholders of msg.
-func fill(msg string, v vars) string {
+// fill replaces the placeholders of msg, in lang's words.
+func (l *lang) fill(msg string, v vars) string {
 	if !strings.Contains(msg, "{") {
 		return msg
 	}
 	return strings.NewReplacer(
 		"{phone}", v.phone,
 		"{length}", fmt.Sprint(v.length),
+		"{attempts_left}", l.plural(l.m.AttemptsLeft, v.attempts),
 		"{attempts}", fmt.Sprint(v.attempts),
-		"{wait}", humanWait(v.wait),
-		"{days}", fmt.Sprint(v.days),
-		"{left}", fmt.Sprint(v.left),
+		"{wait}", l.wait(v.wait),
+		"{days}", l.plural(l.m.Days, v.days),
+		"{codes_left}", l.plural(l.m.CodesLeft, v.left),
 	).Replace(msg)
 }
 
-// humanWait says a wait the way a person would: "45 s", "2 min 30 s",
-// "15 min", "3 h 20 min". Waits are rounded up: "try again in 0 s" helps no one.
-func humanWait(d time.Duration) string {
-	s := int64(ceilSeconds(d) / time.Second)
+// plural picks p's form for n by the language's CLDR rules.
+func (l *lang) plural(p Plural, n int) string {
+	var form string
+	switch plural.Cardinal.MatchPlural(l.tag, n, 0, 0, 0, 0) {
+	case plural.Zero:
+		form = p.Zero
+	case plural.One:
+		form = p.One
+	case plural.Two:
+		form = p.Two
+	case plural.Few:
+		form = p.Few
+	case plural.Many:
+		form = p.Many
+	}
+	if form == "" {
+		form = p.Other
+	}
+	return strings.ReplaceAll(form, "{n}", strconv.Itoa(n))
+}
+
+// wait says a wait the way a person would — "45 s", "2 min 30 s", "15 min",
+// "3 h 20 min", in the language's units. Waits are rounded up: "try again in
+// 0 s" helps no one.
+func (l *lang) wait(d time.Duration) string {
+	s := int(ceilSeconds(d) / time.Second)
+	m := l.m
 	switch {
 	case s < 60:
-		return fmt.Sprintf("%d s", max(s, 1))
+		return l.plural(m.Seconds, max(s, 1))
 	case s < 3600:
 		if s%60 == 0 {
-			return fmt.Sprintf("%d min", s/60)
+			return l.plural(m.Minutes, s/60)
 		}
-		return fmt.Sprintf("%d min %d s", s/60, s%60)
+		return l.plural(m.Minutes, s/60) + " " + l.plural(m.Seconds, s%60)
 	default:
-		m := (s + 59) / 60
-		if m%60 == 0 {
-			return fmt.Sprintf("%d h", m/60)
+		mins := (s + 59) / 60
+		if mins%60 == 0 {
+			return l.plural(m.Hours, mins/60)
 		}
-		return fmt.Sprintf("%d h %d min", m/60, m%60)
+		return l.plural(m.Hours, mins/60) + " " + l.plural(m.Minutes, mins%60)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
+	"golang.org/x/text/language"
 
 	"github.com/sms2fa/sms2fa/internal/mark"
 	"github.com/sms2fa/sms2fa/templates"
@@ -53,6 +54,8 @@ type Guard struct {
 	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
 	page     *template.Template
 	flows    *template.Template
+	langs    []*lang // English first
+	matcher  language.Matcher
 	cop      *http.CrossOriginProtection
 	urls     urls
 	css, js  asset
@@ -147,6 +150,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 	}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
+	g.langs, g.matcher = languagesFrom(cfg)
 	if g.flows, err = templates.Flows(); err != nil {
 		return nil, err
 	}
@@ -375,12 +379,12 @@ func (g *Guard) fail(c *gin.Context, err error) {
 	g.report(c, err)
 	if wantsJSON(c.Request) {
 		c.Header("Retry-After", "5")
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": codeUnavailable, "message": g.cfg.messages.Unavailable})
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": codeUnavailable, "message": g.lang(c).m.Unavailable})
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Retry-After", "5")
-	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(g.cfg.messages.Unavailable+"\n"))
+	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(g.lang(c).m.Unavailable+"\n"))
 	c.Abort()
 }
 

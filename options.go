@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
+	"golang.org/x/text/language"
 
 	"github.com/sms2fa/sms2fa/phone"
 )
@@ -46,7 +47,9 @@ type config struct {
 	remember    time.Duration // remembered devices' lifetime; 0: off
 	freshAge    time.Duration // how recent a code sensitive account changes need
 	page        *template.Template
-	messages    Messages
+	messages    Messages // WithMessages: English overrides
+	languages   []Language
+	langFunc    func(*gin.Context) language.Tag
 	content     Content
 	purposes    map[Flow]string
 	cookie      Cookie
@@ -75,7 +78,7 @@ func defaultConfig() config {
 		recheck:     time.Minute,
 		remember:    30 * 24 * time.Hour,
 		freshAge:    10 * time.Minute,
-		messages:    DefaultMessages(),
+		languages:   []Language{English(), Hindi()},
 		content:     ContentOTP,
 		purposes:    defaultPurposes(),
 		cookie:      DefaultCookie(),
@@ -273,8 +276,10 @@ func WithTemplate(t *template.Template) Option {
 	}
 }
 
-// WithMessages replaces the words the user sees, for translation or tone.
-// Empty fields keep their defaults (see [DefaultMessages]).
+// WithMessages replaces English words the user sees, for tone or house
+// style. Empty fields keep their defaults (see [English]). To translate, use
+// WithLanguage: before languages, this option was the way to translate, and
+// an app that passed a translation here should pass it as a Language now.
 func WithMessages(m Messages) Option {
 	return func(c *config) error { c.messages = c.messages.merge(m); return nil }
 }

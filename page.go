@@ -35,6 +35,10 @@ type PageData struct {
 	ResendIn   string // the button's label during the wait
 	// ResendInTemplate is ResendIn with {wait} left in, for the script's countdown.
 	ResendInTemplate string
+	// Units are the plural forms of the countdown's units, as JSON for the
+	// script: {"s":{"one":…,"other":…},"min":…,"h":…}, chosen with the
+	// browser's Intl.PluralRules for the page's lang.
+	Units string
 	NoScript         string
 	VerifyURL        string
 	ResendURL        string
@@ -103,7 +107,7 @@ type view struct {
 // stateView describes a's standing state: a lock, a refused send, a dead or
 // expired code, a failed send — or nothing to report.
 func (g *Guard) stateView(a attempt, status int, code string) view {
-	m := g.cfg.messages
+	m := g.l(a).m
 	v := view{status: status, code: code}
 	switch {
 	case a.refused != nil:
@@ -127,7 +131,7 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 // refusalView describes a refusal: a lock, a cooldown, a budget, a number
 // that cannot be used, or a code that is expired or out of attempts.
 func (g *Guard) refusalView(a attempt, err error) view {
-	m := g.cfg.messages
+	m := g.l(a).m
 	retry, _ := RetryAfter(err)
 	v := view{status: http.StatusTooManyRequests, alert: true, retry: retry}
 	switch {
@@ -149,7 +153,15 @@ func (g *Guard) refusalView(a attempt, err error) view {
 
 // fill fills a message's placeholders from a.
 func (g *Guard) fill(msg string, a attempt, wait time.Duration) string {
-	return fill(msg, vars{phone: g.phoneOf(a), length: g.cfg.codeLength, attempts: a.ch.AttemptsLeft(), wait: wait})
+	return g.l(a).fill(msg, vars{phone: g.phoneOf(a), length: g.cfg.codeLength, attempts: a.ch.AttemptsLeft(), wait: wait})
+}
+
+// l is a's language: the request's, or English for a sample.
+func (g *Guard) l(a attempt) *lang {
+	if a.lang != nil {
+		return a.lang
+	}
+	return g.langs[0]
 }
 
 // phoneOf is the masked number the user's code went, or goes, to.
@@ -212,7 +224,7 @@ func (g *Guard) render(c *gin.Context, t *template.Template, data any) {
 		err = fmt.Errorf("sms2fa: rendering the %q page: %w", t.Name(), err)
 		g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: page failed", "error", err)
 		g.report(c, err)
-		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(g.cfg.messages.Unavailable+"\n"))
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(g.lang(c).m.Unavailable+"\n"))
 		c.Abort()
 		return
 	}
@@ -251,7 +263,8 @@ func (g *Guard) checkTemplate() error {
 }
 
 func (g *Guard) pageFor(a attempt, v view) PageData {
-	m := g.cfg.messages
+	l := g.l(a)
+	m := l.m
 	wait := g.resendWait(a, v)
 	locked := a.ch.Locked() || errors.Is(a.refused, ErrLocked) || v.code == codeLocked
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
@@ -262,6 +275,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
 		ResendWait: int(wait / time.Second),
 		Resend:     m.Resend, ResendIn: g.fill(m.ResendIn, a, wait), ResendInTemplate: m.ResendIn, NoScript: m.NoScript,
+		Units:      l.units,
 		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
 	}
 	if a.ch.ID != "" && !a.ch.SendFailed {
@@ -270,7 +284,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 	// Remembering a device and recovering apply to signing in only.
 	if a.ch.Flow == FlowLogin || a.ch.Flow == "" {
 		if g.cfg.remember > 0 {
-			d.RememberLabel = fill(m.RememberDevice, vars{days: int(g.cfg.remember / (24 * time.Hour))})
+			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.cfg.remember / (24 * time.Hour))})
 		}
 		d.RecoverURL, d.RecoverLink = g.urls.recover, m.RecoverLink
 	}
@@ -279,7 +293,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 
 // renderFlow renders one of the flow pages with the page's security headers.
 func (g *Guard) renderFlow(c *gin.Context, name string, d FlowData) {
-	d.Lang, d.StyleURL = g.cfg.messages.Lang, g.urls.css
+	d.Lang, d.StyleURL = g.lang(c).m.Lang, g.urls.css
 	h := c.Writer.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+

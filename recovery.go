@@ -128,7 +128,7 @@ func (g *Guard) handleRecoverForm(c *gin.Context) {
 }
 
 func (g *Guard) recoverForm(c *gin.Context, status int, msg string, alert bool) {
-	m := g.cfg.messages
+	m := g.lang(c).m
 	c.Status(status)
 	g.renderFlow(c, "recover", FlowData{
 		Title: m.RecoverTitle, Lead: m.RecoverLead, Message: msg, Alert: alert,
@@ -153,7 +153,8 @@ func (g *Guard) handleRecover(c *gin.Context) {
 		g.fail(c, err)
 		return
 	}
-	m := g.cfg.messages
+	l := g.lang(c)
+	m := l.m
 	raw, ok := readField(c, "recovery_code")
 	code, valid := normalizeRecovery(raw)
 	if !ok || !valid {
@@ -180,7 +181,7 @@ func (g *Guard) handleRecover(c *gin.Context) {
 		if errors.As(err, &le) && le.Until.Sub(le.Now) > 0 && !le.Now.IsZero() {
 			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: howRecovery})
 		}
-		g.flowRefusal(c, http.StatusTooManyRequests, codeLocked, fill(m.Locked, vars{wait: retry}), retry, g.recoverForm)
+		g.flowRefusal(c, http.StatusTooManyRequests, codeLocked, l.fill(m.Locked, vars{wait: retry}), retry, g.recoverForm)
 		return
 	default:
 		g.fail(c, err)
@@ -208,7 +209,7 @@ func (g *Guard) handleRecover(c *gin.Context) {
 		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodesLeft: &left})
 		return
 	}
-	d := FlowData{Title: m.RecoveredTitle, Lead: fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
+	d := FlowData{Title: m.RecoveredTitle, Lead: l.fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
 	if left <= recoveryLow {
 		d.Message, d.Alert = m.RecoveryLow, true
 	}
@@ -233,7 +234,7 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 
 // showCodes answers with recovery codes, shown once, and a way on to dest.
 func (g *Guard) showCodes(c *gin.Context, _ *sessions.Session, _ Grant, codes []string, dest, msg string) {
-	m := g.cfg.messages
+	m := g.lang(c).m
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
 		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodes: codes})
