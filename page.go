@@ -38,12 +38,12 @@ type PageData struct {
 	// Units are the plural forms of the countdown's units, as JSON for the
 	// script: {"s":{"one":…,"other":…},"min":…,"h":…}, chosen with the
 	// browser's Intl.PluralRules for the page's lang.
-	Units string
-	NoScript         string
-	VerifyURL        string
-	ResendURL        string
-	StyleURL         string
-	ScriptURL        string
+	Units     string
+	NoScript  string
+	VerifyURL string
+	ResendURL string
+	StyleURL  string
+	ScriptURL string
 	// RememberLabel labels the "remember this device" checkbox (field
 	// "remember"); empty when devices are not remembered.
 	RememberLabel string
@@ -275,7 +275,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
 		ResendWait: int(wait / time.Second),
 		Resend:     m.Resend, ResendIn: g.fill(m.ResendIn, a, wait), ResendInTemplate: m.ResendIn, NoScript: m.NoScript,
-		Units:      l.units,
+		Units:     l.units,
 		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
 	}
 	if a.ch.ID != "" && !a.ch.SendFailed {
