@@ -1038,8 +1038,8 @@ func testMigrations(t *testing.T, o Opener) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(versions) != "[1 2]" {
-		t.Fatalf("schema versions = %v, want [1 2]", versions)
+	if fmt.Sprint(versions) != "[1 2 3]" {
+		t.Fatalf("schema versions = %v, want [1 2 3]", versions)
 	}
 	o(t, store.WithoutMigrations()) // accepts the migrated schema
 }
