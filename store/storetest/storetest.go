@@ -802,8 +802,17 @@ func testRevokeGrants(t *testing.T, o Opener) {
 	if gr, _ := e.s.Grant(ctx, "b1", "bob"); !gr.Live() {
 		t.Fatal("signing alice out everywhere revoked bob's grant")
 	}
-	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 3 {
-		t.Fatalf("purge of revoked grants: %+v, %v", p, err)
+	// Revoked grants outlive their revocation until they expire: a device
+	// sign-in asks whether a grant of its sign-in was ever revoked.
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 0 {
+		t.Fatalf("purge right after revoking: %+v, %v; want the revoked grants kept until they expire", p, err)
+	}
+	if gr, err := e.s.Grant(ctx, "a1", "alice"); err != nil || gr.RevokedAt.IsZero() {
+		t.Fatalf("a revoked grant after a purge: %+v, %v", gr, err)
+	}
+	e.clock.Advance(time.Hour + time.Millisecond)
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 4 {
+		t.Fatalf("purge past expiry: %+v, %v; want all 4 grants gone", p, err)
 	}
 }
 
