@@ -59,6 +59,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"MigrateTwiceAndConcurrently", testMigrations},
 		{"ManyHandlesHammering", testHammer},
 	}
+	cases = append(cases, lifecycleCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
