@@ -28,6 +28,7 @@ var lifecycleCases = []struct {
 	{"DeviceRotation", testDeviceRotation},
 	{"DeviceReuseRevokes", testDeviceReuse},
 	{"DeviceGrace", testDeviceGrace},
+	{"ConcurrentTabsOneRotation", testDeviceTabs},
 	{"DeviceRevocation", testDeviceRevocation},
 	{"DeviceBindings", testDeviceBindings},
 	{"DeviceExpiryAndPurge", testDeviceExpiry},
@@ -663,5 +664,31 @@ func testDeviceExpiry(t *testing.T, o Opener) {
 	}
 	if _, err := e.useDevice("alice", "d2", "A", "B2", ""); err != nil {
 		t.Fatalf("a live device after a purge: %v", err)
+	}
+}
+
+func testDeviceTabs(t *testing.T, o Opener) {
+	// Tabs restored at once all show token A: every one gets in, exactly one
+	// rotates it, and the device stays usable with that one's next token.
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, time.Hour)
+	const n = 10
+	errs := parallel(n, func(i int) error {
+		_, err := e.useDevice("alice", "d1", "A", fmt.Sprintf("N%d", i), "")
+		return err
+	})
+	if got := tally(t, errs); got["ok"] != n {
+		t.Fatalf("%d tabs at once: %v", n, got)
+	}
+	current := 0
+	for i := range n {
+		if _, err := e.useDevice("alice", "d1", fmt.Sprintf("N%d", i), fmt.Sprintf("M%d", i), ""); err == nil {
+			current++
+		} else if !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("token N%d: %v", i, err)
+		}
+	}
+	if current != 1 {
+		t.Fatalf("%d of the tabs' next tokens are current, want exactly 1", current)
 	}
 }
