@@ -63,6 +63,8 @@ type keys struct {
 	phone []byte // the number a pending challenge was opened for, in the cookie
 	login []byte // User.Login, in the cookie and the grant
 	mark  []byte // the signed mark a verified browser carries
+	rcode []byte // recovery codes, as the store keeps them
+	dev   []byte // remembered devices' tokens, as the store keeps them
 }
 
 // The HKDF info strings. Changing one invalidates every value MACed with its
@@ -72,6 +74,8 @@ const (
 	labelPhone = "sms2fa v1 phone tag"
 	labelLogin = "sms2fa v1 login tag"
 	labelMark  = "sms2fa v1 mark"
+	labelRcode = "sms2fa v1 recovery code MAC"
+	labelDev   = "sms2fa v1 device token MAC"
 )
 
 func newKeys(secret []byte) (keys, error) {
@@ -82,7 +86,7 @@ func newKeys(secret []byte) (keys, error) {
 	for _, d := range []struct {
 		dst   *[]byte
 		label string
-	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}} {
+	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}, {&k.rcode, labelRcode}, {&k.dev, labelDev}} {
 		key, err := hkdf.Key(sha256.New, secret, nil, d.label, sha256.Size)
 		if err != nil {
 			return keys{}, fmt.Errorf("sms2fa: deriving the %q key: %w", d.label, err)
@@ -102,6 +106,16 @@ func (k keys) codeMAC(challengeID, code string) []byte {
 	return h.Sum(nil)
 }
 
+// keyedMAC returns HMAC-SHA256(key, a || 0x00 || b): a binds the value to its
+// owner (a user, a device), so a MAC copied to another row never matches.
+func keyedMAC(key []byte, a, b string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(a))
+	h.Write([]byte{0})
+	h.Write([]byte(b))
+	return h.Sum(nil)
+}
+
 // tagLen is how much of a MAC a cookie keeps: 128 bits tell values apart
 // and cannot be reversed to the number or the session ID they stand for.
 const tagLen = 16
@@ -113,6 +127,9 @@ func tag(key []byte, v string) string {
 	h.Write([]byte(v))
 	return string(h.Sum(nil)[:tagLen])
 }
+
+// hexTag is tag in hex, for a column of text.
+func hexTag(key []byte, v string) string { return hex.EncodeToString([]byte(tag(key, v))) }
 
 // String keeps the keys out of logs and every fmt verb.
 func (keys) String() string { return "keys{redacted}" }

@@ -25,6 +25,17 @@ const (
 	EventGrantRefreshed EventKind = "grant_refreshed" // a step-up code freshened a grant
 	EventGrantRevoked   EventKind = "grant_revoked"   // grants were revoked (How says why; Count how many)
 	EventUnlocked       EventKind = "user_unlocked"   // an admin cleared the user's lockout and budgets
+
+	EventFactorEnrolled   EventKind = "factor_enrolled"   // a number was enrolled (Phone, masked)
+	EventFactorAdopted    EventKind = "factor_adopted"    // the app's User.Phone became the user's factor
+	EventFactorChanged    EventKind = "factor_changed"    // the number changed (OldPhone → Phone, masked): tell the user
+	EventFactorRemoved    EventKind = "factor_removed"    // the number was removed (OldPhone, masked)
+	EventPhoneMismatch    EventKind = "phone_mismatch"    // User.Phone differs from the enrolled number, which is kept (once per number)
+	EventRecoveryUsed     EventKind = "recovery_used"     // a recovery code signed the user in (Count: codes left)
+	EventRecoveryRenewed  EventKind = "recovery_renewed"  // new recovery codes replaced the old ones
+	EventDeviceRemembered EventKind = "device_remembered" // a browser was remembered (Device)
+	EventDeviceRevoked    EventKind = "device_revoked"    // remembered devices were forgotten (Count)
+	EventDeviceReuse      EventKind = "device_reuse"      // a rotated-out device token came back: the device is revoked
 )
 
 // Event is one thing the guard did, for auditing and alerting. It never
@@ -45,7 +56,9 @@ type Event struct {
 	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
 	Grant        string        // the grant an event is about; empty for all of a user's
 	How          string        // grant_created: how it was earned (sms); grant_revoked: why (logout, sign_out_everywhere)
-	Count        int           // grant_revoked: how many grants were live until now
+	Count        int           // grant_revoked, device_revoked: how many; recovery_used: codes left
+	OldPhone     string        // factor_changed, factor_removed: the number before, masked
+	Device       string        // device events: the device's ID
 	Err          error         // what failed, for send_failed and send_refused
 }
 
@@ -55,7 +68,7 @@ func (e Event) level() slog.Level {
 	switch e.Kind {
 	case EventSendFailed, EventGlobalLimit:
 		return slog.LevelError
-	case EventSendRefused, EventUserLocked, EventChallengeDead:
+	case EventSendRefused, EventUserLocked, EventChallengeDead, EventPhoneMismatch, EventDeviceReuse:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
@@ -77,7 +90,10 @@ func (e Event) LogValue() slog.Value {
 	add("provider_id", e.ProviderID)
 	add("grant", e.Grant)
 	add("how", e.How)
-	if e.Kind == EventGrantRevoked {
+	add("old_phone", e.OldPhone)
+	add("device", e.Device)
+	switch e.Kind {
+	case EventGrantRevoked, EventDeviceRevoked, EventRecoveryUsed:
 		attrs = append(attrs, slog.Int("count", e.Count))
 	}
 	if e.Kind == EventCodeInvalid || e.Kind == EventChallengeDead {

@@ -22,7 +22,9 @@ import (
 
 // The grant's "how" and the revocations' "why", as the store records them.
 const (
-	howSMS = "sms"
+	howSMS      = "sms"
+	howRecovery = "recovery"
+	howDevice   = "device"
 
 	whyLogout     = "logout"
 	whyEverywhere = "sign_out_everywhere"
@@ -241,9 +243,9 @@ func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) error {
 	return nil
 }
 
-// SignOutEverywhere revokes every grant of userID — every browser and device
-// where the user completed the second factor — and returns how many were
-// live. Each stops working within the recheck interval. Call it from a "sign
+// SignOutEverywhere revokes every grant of userID — every browser where the
+// user completed the second factor — and every remembered device, and
+// returns how many grants were live. Each stops working within the recheck interval. Call it from a "sign
 // out of all my devices" button, or as an admin for a compromised account.
 func (g *Guard) SignOutEverywhere(ctx context.Context, userID string) (int, error) {
 	n, err := g.store.RevokeGrants(ctx, userID, "", whyEverywhere)
@@ -251,6 +253,14 @@ func (g *Guard) SignOutEverywhere(ctx context.Context, userID string) (int, erro
 		return 0, fmt.Errorf("sms2fa: revoking grants: %w", err)
 	}
 	g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: userID, How: whyEverywhere, Count: n})
+	// Remembered devices too: otherwise one would sign straight back in.
+	d, err := g.store.RevokeDevices(ctx, userID)
+	if err != nil {
+		return n, fmt.Errorf("sms2fa: revoking devices: %w", err)
+	}
+	if d > 0 {
+		g.emit(ctx, Event{Kind: EventDeviceRevoked, UserID: userID, How: whyEverywhere, Count: d})
+	}
 	return n, nil
 }
 

@@ -177,7 +177,8 @@ func TestStepUpJSON(t *testing.T) {
 }
 
 // Optional users without a number pass, and handlers can tell; required
-// users without one are refused; a sensitive route refuses both.
+// users without one are sent to enrol; on a sensitive route, so is everyone
+// without a number.
 func TestUsersWithoutANumber(t *testing.T) {
 	h := newHarness(t)
 	olive := h.client().login("olive")
@@ -194,13 +195,11 @@ func TestUsersWithoutANumber(t *testing.T) {
 	}{{h.client().login("rita"), "/app/home"}, {olive, "/secure/transfer"}} {
 		tc.who.json = true
 		r := tc.who.get(tc.path)
-		if r.status != http.StatusForbidden || r.decode(t)["error"] != "second_factor_unavailable" {
+		if body := r.decode(t); r.status != http.StatusUnauthorized || body["error"] != "enrolment_required" || body["enroll_url"] != "/2fa/enroll" {
 			t.Fatalf("%s: %d %s", tc.path, r.status, r.body)
 		}
 		tc.who.json = false
-		if r := tc.who.get(tc.path); r.status != http.StatusForbidden {
-			t.Fatalf("%s as HTML: %d", tc.path, r.status)
-		}
+		want(t, tc.path+" as HTML", tc.who.get(tc.path), http.StatusSeeOther, "/2fa/enroll")
 	}
 	if h.fake.Count() != 1 {
 		t.Fatalf("%d codes sent; only alice's should be", h.fake.Count())

@@ -30,6 +30,10 @@ const (
 	codeSecondFactorRequired = "second_factor_required"
 	codeRecentRequired       = "recent_second_factor_required"
 	codeFactorUnavailable    = "second_factor_unavailable"
+	codeEnrolmentRequired    = "enrolment_required"
+	codeRecoveryInvalid      = "recovery_code_invalid"
+	codePhoneInvalid         = "phone_invalid"
+	codeSameNumber           = "same_number"
 	codeUnauthenticated      = "unauthenticated"
 	codeMalformed            = "code_malformed"
 	codeInvalid              = "code_invalid"
@@ -294,7 +298,7 @@ func (g *Guard) number(raw string) (phone.Number, error) {
 		}
 		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
 	}
-	allowed := n.Region != phone.RegionNonGeographic
+	allowed := !n.NonGeographic()
 	if g.cfg.countries != nil {
 		allowed = g.cfg.countries[n.Region]
 	}
@@ -324,8 +328,16 @@ func (g *Guard) handlePage(c *gin.Context) {
 			ok = false // used, yet this session is not marked: start again
 		default:
 			a.ch = ch
-			a.num, a.refused = g.number(u.Phone)
+			a.num, a.refused = g.number(ch.Phone) // where this code went
 		}
+	}
+	if !ok && (flow == FlowEnrol || flow == FlowChange) {
+		c.Redirect(http.StatusSeeOther, g.urls.enroll) // the number typed is not kept: ask again
+		return
+	}
+	if !ok && u.Phone == "" {
+		g.withoutPhone(c, u, false)
+		return
 	}
 	if !ok {
 		if a, ok = g.ensure(c, s, u, false, flow, grantID); !ok {
@@ -344,7 +356,14 @@ func (g *Guard) handlePage(c *gin.Context) {
 // gone falls back to signing in.
 func (g *Guard) pendingFor(c *gin.Context, s *sessions.Session, u User) (Ref, Flow, string, bool) {
 	ref, flow, ok := g.pending(s, u)
-	if flow != FlowStepUp {
+	switch flow {
+	case FlowEnrol:
+		return ref, flow, "", ok
+	case FlowChange:
+		id, _ := g.grantID(c.Request, u)
+		return ref, flow, id, ok
+	case FlowStepUp:
+	default:
 		return ref, FlowLogin, "", ok
 	}
 	id, valid := g.grantID(c.Request, u)
@@ -371,7 +390,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	// would cost more than the rest of a verify's own work.
 	ctx := c.Request.Context()
 	a := attempt{user: u, flow: flow}
-	code, ok := g.readCode(c)
+	code, remember, ok := g.readCode(c)
 	if !ok {
 		if a.ch, ok = g.load(c, ref); ok {
 			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(g.cfg.messages.CodeMalformed, a, 0), alert: true})
@@ -379,7 +398,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		return
 	}
 	p := VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy}
-	if flow != FlowStepUp {
+	if flow == FlowLogin || flow == FlowEnrol {
 		id, err := newID()
 		if err != nil {
 			g.fail(c, err)
@@ -391,7 +410,15 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	a.ch = ch
 	m := g.cfg.messages
 	switch {
+	case err == nil && (ch.Flow == FlowEnrol || ch.Flow == FlowChange):
+		g.enrolled(c, s, a, u, gr)
+		return
 	case err == nil:
+		if remember && ch.Flow == FlowLogin && gr.ID != "" {
+			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil {
+				g.rememberDevice(c, u, f)
+			}
+		}
 		g.granted(c, s, a, gr)
 		return
 	case errors.Is(err, ErrCodeInvalid):
@@ -464,6 +491,22 @@ func (g *Guard) handleResend(c *gin.Context) {
 		return
 	}
 	a := attempt{user: u, flow: FlowLogin}
+	ref, flow, grantID, ok := g.pendingFor(c, s, u)
+	a.flow = flow
+	if flow == FlowEnrol || flow == FlowChange {
+		// The new number lives in the challenge row only.
+		ch, err := g.store.Challenge(c.Request.Context(), ref)
+		if !ok || err != nil || !ch.ConsumedAt.IsZero() {
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				g.fail(c, err)
+				return
+			}
+			c.Redirect(http.StatusSeeOther, g.urls.enroll)
+			return
+		}
+		u.Phone = ch.Phone
+		a.user = u
+	}
 	num, err := g.number(u.Phone)
 	if err != nil {
 		a.refused = err
@@ -472,8 +515,6 @@ func (g *Guard) handleResend(c *gin.Context) {
 		return
 	}
 	a.num = num
-	ref, flow, grantID, ok := g.pendingFor(c, s, u)
-	a.flow = flow
 	if ok {
 		code, mac, err := g.newCode(ref.ID)
 		if err != nil {
@@ -532,15 +573,15 @@ func (g *Guard) handleResend(c *gin.Context) {
 // find the user and read the session. A session that is already verified is
 // sent on its way. It reports false when it has answered.
 func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool) {
-	if post {
-		if err := g.cop.Check(c.Request); err != nil {
-			g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.cfg.messages.CrossOrigin, alert: true, bare: true})
-			return User{}, nil, false
-		}
+	if post && !g.sameOrigin(c) {
+		return User{}, nil, false
 	}
 	u, ok := g.user(c)
 	if !ok {
 		g.toLogin(c)
+		return u, nil, false
+	}
+	if u, _, ok = g.factorOf(c, u); !ok {
 		return u, nil, false
 	}
 	s, err := g.session(c)
@@ -548,15 +589,26 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 		g.fail(c, err)
 		return u, nil, false
 	}
-	// A verified browser has nothing to do here — unless a step-up is
-	// pending, which is served even beside a valid grant.
-	if _, flow, _ := g.pending(s, u); flow != FlowStepUp {
+	// A verified browser has nothing to do here — unless a step-up, an
+	// enrolment or a number change is pending, which is served even beside
+	// a valid grant.
+	if _, flow, _ := g.pending(s, u); flow == FlowLogin {
 		if _, ok := g.grantID(c.Request, u); ok {
 			g.done(c, next(s))
 			return u, nil, false
 		}
 	}
 	return u, s, true
+}
+
+// sameOrigin refuses a cross-origin POST (403) and reports whether the
+// request may go on.
+func (g *Guard) sameOrigin(c *gin.Context) bool {
+	if err := g.cop.Check(c.Request); err != nil {
+		g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.cfg.messages.CrossOrigin, alert: true, bare: true})
+		return false
+	}
+	return true
 }
 
 // load reads the challenge ref names, for a page after a refusal. A missing
@@ -596,22 +648,25 @@ func (g *Guard) done(c *gin.Context, dest string) {
 
 // readCode returns the submitted code — form field "code", or JSON
 // {"code": "…"} — with the spaces and dashes people type removed, and false
-// for anything that cannot be a code of the configured length.
-func (g *Guard) readCode(c *gin.Context) (string, bool) {
+// for anything that cannot be a code of the configured length; and whether
+// the "remember" box was ticked (JSON "remember": true).
+func (g *Guard) readCode(c *gin.Context) (code string, remember, ok bool) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
 	var raw string
 	if isJSONBody(c.Request) {
 		var body struct {
-			Code string `json:"code"`
+			Code     string `json:"code"`
+			Remember bool   `json:"remember"`
 		}
 		if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
-			return "", false
+			return "", false, false
 		}
-		raw = body.Code
+		raw, remember = body.Code, body.Remember
 	} else {
-		raw = c.PostForm("code")
+		raw, remember = c.PostForm("code"), c.PostForm("remember") != ""
 	}
-	return normalizeCode(raw, g.cfg.codeLength)
+	code, ok = normalizeCode(raw, g.cfg.codeLength)
+	return code, remember, ok
 }
 
 func normalizeCode(raw string, length int) (string, bool) {

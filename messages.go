@@ -34,8 +34,33 @@ type Messages struct {
 	// SecondFactorUnavailable: a user who must complete the second factor
 	// has no phone number.
 	SecondFactorUnavailable string
-	Unavailable             string // a store or session failure
-	CrossOrigin             string // a cross-site POST was refused
+
+	RememberDevice  string // the code page's checkbox; {days}
+	RecoverLink     string // the code page's link to the recovery form
+	EnrolTitle      string // the enrol form, for a user without a number
+	EnrolLead       string
+	ChangeTitle     string // the same form, for a user changing the number
+	ChangeLead      string // {phone}: the number codes go to now
+	PhoneLabel      string
+	EnrolSubmit     string
+	PhoneInvalid    string // not a mobile number, or a country that is not served
+	SameNumber      string // a change to the number already enrolled
+	RecoverTitle    string
+	RecoverLead     string
+	RecoveryLabel   string
+	RecoverSubmit   string
+	RecoveryInvalid string
+	RecoveredTitle  string
+	RecoveredLead   string // {left}: recovery codes left
+	RecoveryLow     string // few recovery codes are left
+	CodesTitle      string
+	CodesLead       string
+	CodesLabel      string
+	Continue        string
+	Enrolled        string // after enrolling (above the recovery codes)
+	Changed         string // after changing the number: {phone}
+	Unavailable     string // a store or session failure
+	CrossOrigin     string // a cross-site POST was refused
 }
 
 // DefaultMessages returns the built-in English words.
@@ -61,6 +86,30 @@ func DefaultMessages() Messages {
 		SendDelayed:             "Your code may take a little longer to arrive.",
 		PhoneUnusable:           "We cannot send a code to the phone number on your account. Please contact support.",
 		SecondFactorUnavailable: "Your account has no phone number for the second sign-in step. Please contact support.",
+		RememberDevice:          "Remember this device for {days} days",
+		RecoverLink:             "Lost your phone? Use a recovery code",
+		EnrolTitle:              "Add your phone number",
+		EnrolLead:               "We will text a code to this number to check that it is yours.",
+		ChangeTitle:             "Change your phone number",
+		ChangeLead:              "Your codes go to {phone} now. We will text a code to the new number to check it.",
+		PhoneLabel:              "Mobile number",
+		EnrolSubmit:             "Send a code",
+		PhoneInvalid:            "We cannot send a code to that number. Enter a mobile number with its country code, as in +91 98765 43210.",
+		SameNumber:              "That is already your number.",
+		RecoverTitle:            "Use a recovery code",
+		RecoverLead:             "Enter one of the recovery codes you saved when you added your phone. Each one works once.",
+		RecoveryLabel:           "Recovery code",
+		RecoverSubmit:           "Sign in",
+		RecoveryInvalid:         "That recovery code is not right, or it was used already.",
+		RecoveredTitle:          "You are signed in",
+		RecoveredLead:           "You used a recovery code. Recovery codes left: {left}.",
+		RecoveryLow:             "Few recovery codes are left: make new ones from your account.",
+		CodesTitle:              "Your recovery codes",
+		CodesLead:               "Save these codes somewhere safe, such as a password manager. Each one signs you in once if you lose your phone. They will not be shown again.",
+		CodesLabel:              "Recovery codes",
+		Continue:                "Continue",
+		Enrolled:                "Your phone number is saved.",
+		Changed:                 "Your codes now go to {phone}.",
 		Unavailable:             "Something went wrong on our side. Please try again in a moment.",
 		CrossOrigin:             "This form was sent from another site and was refused.",
 	}
@@ -83,6 +132,8 @@ type vars struct {
 	length   int
 	attempts int
 	wait     time.Duration
+	days     int
+	left     int
 }
 
 // fill replaces the placeholders of msg.
@@ -95,6 +146,8 @@ func fill(msg string, v vars) string {
 		"{length}", fmt.Sprint(v.length),
 		"{attempts}", fmt.Sprint(v.attempts),
 		"{wait}", humanWait(v.wait),
+		"{days}", fmt.Sprint(v.days),
+		"{left}", fmt.Sprint(v.left),
 	).Replace(msg)
 }
 

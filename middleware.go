@@ -52,13 +52,19 @@ type Guard struct {
 	marks    *mark.Codec
 	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
 	page     *template.Template
+	flows    *template.Template
 	cop      *http.CrossOriginProtection
 	urls     urls
 	css, js  asset
 }
 
 // urls are the guard's own paths, fixed at construction.
-type urls struct{ page, verify, resend, css, js string }
+type urls struct {
+	page, verify, resend, css, js string
+	enroll, recover, codes        string
+	devices                       string // + "/" + ID + "/revoke"
+	remove                        string
+}
 
 // asset is a static file of the page, served under a content-hashed path.
 type asset struct {
@@ -139,6 +145,11 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 		css:    cfg.prefix + "/assets/" + contentName("sms2fa", ".css", g.css.body),
 		js:     cfg.prefix + "/assets/" + contentName("sms2fa", ".js", g.js.body),
 	}
+	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
+	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
+	if g.flows, err = templates.Flows(); err != nil {
+		return nil, err
+	}
 	if err := g.checkTemplate(); err != nil {
 		return nil, err
 	}
@@ -168,8 +179,11 @@ func contentName(base, ext string, body []byte) string {
 
 // Mount adds the guard's routes to r: GET {prefix} (the code page), POST
 // {prefix}/verify (form field "code", or a JSON body {"code": "…"}), POST
-// {prefix}/resend, and the page's two static assets. Mount them outside the
-// groups that Require guards.
+// {prefix}/resend; the lifecycle's GET and POST {prefix}/enroll (field
+// "phone"), GET and POST {prefix}/recover (field "recovery_code"), POST
+// {prefix}/recovery-codes (new codes), POST {prefix}/devices/:id/revoke and
+// POST {prefix}/remove; and the pages' two static assets. Mount them outside
+// the groups that Require guards.
 //
 // Handed a *gin.Engine that believes X-Forwarded-For from any client (gin's
 // default until SetTrustedProxies is called), Mount logs a warning: the
@@ -183,6 +197,13 @@ func (g *Guard) Mount(r gin.IRouter) {
 	r.GET(g.urls.page, g.handlePage)
 	r.POST(g.urls.verify, g.handleVerify)
 	r.POST(g.urls.resend, g.handleResend)
+	r.GET(g.urls.enroll, g.handleEnrollForm)
+	r.POST(g.urls.enroll, g.handleEnroll)
+	r.GET(g.urls.recover, g.handleRecoverForm)
+	r.POST(g.urls.recover, g.handleRecover)
+	r.POST(g.urls.codes, g.handleRegenerate)
+	r.POST(g.urls.devices+"/:id/revoke", g.handleRevokeDevice)
+	r.POST(g.urls.remove, g.handleRemove)
 	r.GET(g.urls.css, g.css.serve)
 	r.GET(g.urls.js, g.js.serve)
 }
@@ -209,10 +230,7 @@ func (g *Guard) Require() gin.HandlerFunc {
 			g.toLogin(c)
 			return
 		}
-		if u.Phone == "" {
-			g.withoutPhone(c, u, false)
-			return
-		}
+		// The hot path: a valid mark, confirmed recently, is all it takes.
 		switch st, _ := g.confirm(c, u); st {
 		case fresh, rechecked:
 			let(c, u, Verified)
@@ -220,13 +238,38 @@ func (g *Guard) Require() gin.HandlerFunc {
 		case failed:
 			return
 		}
-		s, err := g.session(c)
-		if err != nil {
-			g.fail(c, err)
+		g.secondFactor(c, u, FlowLogin, "", false)
+	}
+}
+
+// secondFactor answers a request that holds no valid mark: the user's
+// number is looked up (adopting User.Phone the first time); without one, an
+// optional user passes (not on a RequireRecent route: recent) and a required
+// one is sent to enrol; a remembered device signs the user in; otherwise a
+// code is sent.
+func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, recent bool) {
+	u, f, ok := g.factorOf(c, u)
+	if !ok {
+		return
+	}
+	if u.Phone == "" {
+		g.withoutPhone(c, u, recent)
+		return
+	}
+	if flow == FlowLogin {
+		if signed, failed := g.deviceSignIn(c, u, f); failed {
+			return
+		} else if signed {
+			let(c, u, Verified)
 			return
 		}
-		g.challenge(c, s, u, FlowLogin, "")
 	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.challenge(c, s, u, flow, grantID)
 }
 
 // RequireRecent returns the middleware for sensitive routes (a transfer, a
@@ -249,10 +292,6 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 			g.toLogin(c)
 			return
 		}
-		if u.Phone == "" {
-			g.withoutPhone(c, u, true)
-			return
-		}
 		if id, ok := g.grantID(c.Request, u); ok {
 			gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 			switch {
@@ -268,41 +307,40 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 					let(c, u, Verified)
 					return
 				}
-				s, err := g.session(c)
-				if err != nil {
-					g.fail(c, err)
-					return
-				}
-				g.challenge(c, s, u, FlowStepUp, id)
+				g.secondFactor(c, u, FlowStepUp, id, true)
 				return
 			}
 			g.clearMark(c)
 		}
-		s, err := g.session(c)
-		if err != nil {
-			g.fail(c, err)
-			return
-		}
-		g.challenge(c, s, u, FlowLogin, "")
+		g.secondFactor(c, u, FlowLogin, "", true)
 	}
 }
 
-// withoutPhone answers for a user the app gives no number: an optional user
-// passes a Require'd route without a second factor; a required one — and
-// anyone on a RequireRecent route, where a fresh code is the point — is
-// refused.
+// withoutPhone answers for a user without a number: an optional user passes
+// a Require'd route without a second factor; a required one — and anyone on
+// a RequireRecent route, where a fresh code is the point — is sent to enrol
+// one (JSON: 401 enrolment_required), and comes back here afterwards.
 func (g *Guard) withoutPhone(c *gin.Context, u User, recent bool) {
 	if u.SecondFactor == Optional && !recent {
 		let(c, u, NoSecondFactor)
 		return
 	}
-	msg := g.cfg.messages.SecondFactorUnavailable
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
-		c.AbortWithStatusJSON(http.StatusForbidden, jsonBody{Error: codeFactorUnavailable, Message: msg})
+		c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: codeEnrolmentRequired, EnrollURL: g.urls.enroll})
 		return
 	}
-	c.Data(http.StatusForbidden, "text/plain; charset=utf-8", []byte(msg+"\n"))
+	if c.Request.Method == http.MethodGet {
+		s, err := g.session(c)
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		if set(s, keyNext, nextOf(c.Request)) && !g.save(c, s, true) {
+			return
+		}
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.enroll)
 	c.Abort()
 }
 

@@ -43,6 +43,8 @@ type config struct {
 	sessionName string
 	grantTTL    time.Duration
 	recheck     time.Duration
+	remember    time.Duration // remembered devices' lifetime; 0: off
+	freshAge    time.Duration // how recent a code sensitive account changes need
 	page        *template.Template
 	messages    Messages
 	content     Content
@@ -71,6 +73,8 @@ func defaultConfig() config {
 		sessionName: "sms2fa",
 		grantTTL:    12 * time.Hour,
 		recheck:     time.Minute,
+		remember:    30 * 24 * time.Hour,
+		freshAge:    10 * time.Minute,
 		messages:    DefaultMessages(),
 		content:     ContentOTP,
 		purposes:    defaultPurposes(),
@@ -224,6 +228,35 @@ func WithRecheck(d time.Duration) Option {
 			return fmt.Errorf("sms2fa: recheck interval must be positive, got %v", d)
 		}
 		c.recheck = d
+		return nil
+	}
+}
+
+// WithRememberDevice sets how long "Remember this device" lasts: a sign-in of
+// the same user in that browser then needs no SMS for that long (a new grant,
+// how "device"). Default 30 days; 0 turns the checkbox off. Remembering works
+// only for apps that set User.Login, so that a copy of the cookies taken
+// before a logout cannot sign in again through the device.
+func WithRememberDevice(d time.Duration) Option {
+	return func(c *config) error {
+		if d != 0 && d < 24*time.Hour {
+			return fmt.Errorf("sms2fa: WithRememberDevice: 0 (off) or at least a day, got %v", d)
+		}
+		c.remember = d
+		return nil
+	}
+}
+
+// WithFreshFactor sets how recent a code (SMS or recovery; never a
+// remembered device) must be in the browser's grant for sensitive account
+// changes — changing or removing the number, new recovery codes, forgetting
+// devices. Older, and the user is asked for a code first. Default 10 minutes.
+func WithFreshFactor(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("sms2fa: WithFreshFactor: need a positive duration, got %v", d)
+		}
+		c.freshAge = d
 		return nil
 	}
 }

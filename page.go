@@ -40,7 +40,32 @@ type PageData struct {
 	ResendURL        string
 	StyleURL         string
 	ScriptURL        string
+	// RememberLabel labels the "remember this device" checkbox (field
+	// "remember"); empty when devices are not remembered.
+	RememberLabel string
+	RecoverURL    string // the recovery-code form, for a sign-in
+	RecoverLink   string
 }
+
+// FlowData is what the pages of the lifecycle flows (enrol, recover, the
+// recovery codes) are executed with; see templates.Flows.
+type FlowData struct {
+	Lang       string
+	Title      string
+	Lead       string
+	Message    string
+	Alert      bool
+	StyleURL   string
+	Action     string   // the form's action, or the link onwards
+	FieldLabel string   // the form field's label (or the list's)
+	Value      string   // the field's value, to keep what was typed
+	Submit     string   // the button (or link) text
+	Codes      []string // recovery codes, shown once
+	Links      []Link   // further links at the foot
+}
+
+// Link is a link at the foot of a page.
+type Link struct{ URL, Text string }
 
 // jsonBody is every JSON answer of the guard; empty fields are left out.
 type jsonBody struct {
@@ -57,6 +82,11 @@ type jsonBody struct {
 	ResendIn     *int   `json:"resend_in,omitempty"`  // seconds
 	RetryAfter   int    `json:"retry_after,omitempty"`
 	SendFailed   bool   `json:"send_failed,omitempty"`
+	EnrollURL    string `json:"enroll_url,omitempty"`
+	// RecoveryCodes are shown once: after enrolling, or regenerating.
+	RecoveryCodes []string `json:"recovery_codes,omitempty"`
+	// RecoveryCodesLeft is set after a recovery code was used.
+	RecoveryCodesLeft *int `json:"recovery_codes_left,omitempty"`
 }
 
 // view is what one answer says, before it is rendered as the page or JSON.
@@ -237,7 +267,27 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 	if a.ch.ID != "" && !a.ch.SendFailed {
 		d.Lead = g.fill(m.Lead, a, 0)
 	}
+	// Remembering a device and recovering apply to signing in only.
+	if a.ch.Flow == FlowLogin || a.ch.Flow == "" {
+		if g.cfg.remember > 0 {
+			d.RememberLabel = fill(m.RememberDevice, vars{days: int(g.cfg.remember / (24 * time.Hour))})
+		}
+		d.RecoverURL, d.RecoverLink = g.urls.recover, m.RecoverLink
+	}
 	return d
+}
+
+// renderFlow renders one of the flow pages with the page's security headers.
+func (g *Guard) renderFlow(c *gin.Context, name string, d FlowData) {
+	d.Lang, d.StyleURL = g.cfg.messages.Lang, g.urls.css
+	h := c.Writer.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	g.render(c, g.flows.Lookup(name), d)
 }
 
 func (g *Guard) jsonFor(a attempt, v view) jsonBody {

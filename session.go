@@ -67,7 +67,10 @@ func (g *Guard) pending(s *sessions.Session, u User) (Ref, Flow, bool) {
 	if f, _ := s.Values[keyFlow].(string); f != "" {
 		flow = Flow(f)
 	}
-	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != "" && num == tag(g.keys.phone, u.Phone)
+	// An enrolment or a change goes to a new number, which only its
+	// challenge row knows.
+	sameNumber := num == tag(g.keys.phone, u.Phone) || flow == FlowEnrol || flow == FlowChange
+	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != "" && sameNumber
 }
 
 // loginTag is what a grant keeps of User.Login: a keyed tag, so that a session

@@ -179,8 +179,10 @@ type DeviceStore interface {
 	// (login tag) was ever revoked. A token rotated out less than grace ago
 	// is accepted without rotating again (two tabs at once); one rotated out
 	// longer ago revokes the device and returns [ErrDeviceReuse]. Anything
-	// else is [ErrNotFound].
-	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p VerifyParams) (Grant, error)
+	// else is [ErrNotFound]. rotated reports whether next is now the
+	// device's token (false for the grace case: the browser already holds
+	// the token another tab was given).
+	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p VerifyParams) (g Grant, rotated bool, err error)
 
 	// Devices lists userID's live devices, most recently used first.
 	Devices(ctx context.Context, userID string) ([]Device, error)

@@ -13,7 +13,11 @@ import (
 	"github.com/gin-gonic/gin/render"
 	"github.com/gorilla/sessions"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/metrics"
 )
 
 //go:embed pages.html demo.css
@@ -24,7 +28,8 @@ var assets embed.FS
 // prefix is.
 const defaultPrefixDigits = 6
 
-// demoUser is the demo's whole first factor: a password and a phone.
+// demoUser is the demo's whole first factor: a password and a phone the app
+// has verified itself (carol has none: she enrols one on her first visit).
 type demoUser struct{ password, phone string }
 
 func lookupUser(name string) (demoUser, bool) {
@@ -33,6 +38,8 @@ func lookupUser(name string) (demoUser, bool) {
 		return demoUser{"alice-password", "+91 98765 43210"}, true
 	case "bob":
 		return demoUser{"bob-password", "+91 98123 45678"}, true
+	case "carol":
+		return demoUser{"carol-password", ""}, true
 	}
 	return demoUser{}, false
 }
@@ -104,6 +111,17 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 			opts = append(opts, b.option(b.rates...))
 		}
 	}
+	// Metrics: counters and histograms fed by the guard's events, beside any
+	// event hook of the app's own.
+	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	registry := prometheus.NewRegistry()
+	if err := m.Register(registry); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	opts = append(opts, sms2fa.WithEvents(m.Hook))
 	guard, err := sms2fa.New(cookies, st, snd, cfg.secret, signedIn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("configuring sms2fa: %w", err)
@@ -185,7 +203,21 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	account := r.Group("/account", guard.Require())
 	account.GET("", func(c *gin.Context) {
 		id, _ := sms2fa.UserID(c)
-		show(c, http.StatusOK, "account", gin.H{"User": id})
+		ctx := c.Request.Context()
+		factor, err := guard.Factor(ctx, id)
+		if err != nil {
+			c.AbortWithError(http.StatusServiceUnavailable, err)
+			return
+		}
+		devices, err := guard.Devices(ctx, id)
+		if err != nil {
+			c.AbortWithError(http.StatusServiceUnavailable, err)
+			return
+		}
+		// The forms post to the guard's own routes, which ask for a fresh
+		// code first when the last one is older than 10 minutes.
+		show(c, http.StatusOK, "account", gin.H{"User": id, "Factor": factor, "Devices": devices,
+			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices"})
 	})
 	account.POST("/signout-everywhere", func(c *gin.Context) {
 		id, _ := sms2fa.UserID(c)
@@ -198,6 +230,9 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 			c.Redirect(http.StatusSeeOther, "/login")
 		}
 	})
+
+	// Prometheus metrics of the guard, on the app's own registry.
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(registry, promhttp.HandlerOpts{})))
 
 	// The app's own forms (login, logout) get the same cross-origin
 	// protection as the guard's.

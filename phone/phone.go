@@ -25,7 +25,24 @@ var (
 	// ErrNotMobile: the number is valid but of a kind that cannot receive an
 	// SMS code (fixed line, premium rate, toll free, …).
 	ErrNotMobile = errors.New("phone: number cannot receive SMS codes")
+	// ErrUnknownRegion: the default region given to [Parse] is not one
+	// phonenumbers has a numbering plan for (see [ValidRegion]). It is the
+	// caller's mistake, not the number's, so it wraps neither of the above.
+	ErrUnknownRegion = errors.New("phone: unknown default region")
 )
+
+// RegionNonGeographic is the [Number.Region] of numbers under a global
+// network calling code rather than a country's: international toll-free
+// (+800), shared-cost (+808) and premium-rate (+979) services, satellite
+// networks (+870 Inmarsat, +881 Iridium, Globalstar, …) and international
+// mobile and VoIP networks (+878, +882, +883), UAN (+888). It is "001",
+// libphonenumber's code for these ("World" in UN M.49).
+//
+// Several of these accept SMS and reach a real device (satellite phones,
+// roaming SIMs), but they are also classic SMS-pumping destinations: the
+// termination fees are high and few real users have them. [Parse] accepts
+// those that are mobile or VoIP; use [Number.NonGeographic] to refuse them.
+const RegionNonGeographic = "001"
 
 // maxInput bounds what Parse looks at: the longest E.164 number has 15 digits,
 // so 64 characters leave ample room for spaces, dashes and parentheses while
@@ -59,7 +76,12 @@ type Number struct {
 // too, since an SMS can reach neither. A valid number that is not a mobile,
 // "fixed line or mobile" (as in the US, where the two cannot be told apart) or
 // VoIP number gives an error wrapping [ErrNotMobile]. An unknown defaultRegion
-// is a programming error and wraps neither sentinel. Parse never panics.
+// (see [ValidRegion]) is a programming error: the error wraps
+// [ErrUnknownRegion] and neither of the other two. Parse never panics.
+//
+// Numbers under a global network calling code (+870, +882, …) are accepted
+// when mobile or VoIP, with Region [RegionNonGeographic]; see
+// [Number.NonGeographic].
 func Parse(raw, defaultRegion string) (Number, error) {
 	s := strings.TrimSpace(raw)
 	if err := checkChars(s); err != nil {
@@ -70,8 +92,8 @@ func Parse(raw, defaultRegion string) (Number, error) {
 		if !strings.HasPrefix(s, "+") {
 			return Number{}, fmt.Errorf("%w %s: must start with + and the country code, as in +919876543210", ErrInvalid, quote(raw))
 		}
-	} else if !phonenumbers.GetSupportedRegions()[region] {
-		return Number{}, fmt.Errorf("phone: unknown default region %s", quote(defaultRegion))
+	} else if !ValidRegion(region) {
+		return Number{}, fmt.Errorf("%w %s: want an ISO 3166-1 alpha-2 code phonenumbers knows, such as \"IN\"", ErrUnknownRegion, quote(defaultRegion))
 	}
 
 	pn, err := phonenumbers.Parse(s, region)
@@ -94,6 +116,16 @@ func Parse(raw, defaultRegion string) (Number, error) {
 		CountryCode: int(pn.GetCountryCode()),
 		National:    phonenumbers.GetNationalSignificantNumber(pn),
 	}, nil
+}
+
+// ValidRegion reports whether r, in any case, is a region [Parse] accepts as
+// its defaultRegion: an ISO 3166-1 alpha-2 code that phonenumbers has a
+// numbering plan for, such as "IN" or "gb". It is false for "" (which Parse
+// reads as "international numbers only", not as a region), for "ZZ" (unknown)
+// and for [RegionNonGeographic], which has no national numbers. Check a
+// configured default region with it once, at start-up.
+func ValidRegion(r string) bool {
+	return len(r) == 2 && phonenumbers.GetSupportedRegions()[strings.ToUpper(r)]
 }
 
 // checkChars refuses what no phone number a person types for SMS contains:
@@ -207,6 +239,15 @@ func quote(s string) string {
 		return strconv.Quote(s)
 	}
 	return strconv.Quote(string([]rune(s)[:maxQuoted])) + "…"
+}
+
+// NonGeographic reports whether n is under a global network calling code
+// (+800, +808, +870, +878, +881, +882, +883, +888, +979) rather than a
+// country's, that is whether its Region is [RegionNonGeographic]. It also
+// answers for a Number built by hand without a Region, from its CountryCode.
+// The zero Number is not non-geographic.
+func (n Number) NonGeographic() bool {
+	return n.Region == RegionNonGeographic || (n.CountryCode > 0 && phonenumbers.GetSupportedGlobalNetworkCallingCodes()[n.CountryCode])
 }
 
 // String returns n.E164.

@@ -2,6 +2,7 @@ package phone_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -124,12 +125,156 @@ func TestParseQuotesInputSafely(t *testing.T) {
 
 func TestParseUnknownRegion(t *testing.T) {
 	t.Parallel()
-	_, err := phone.Parse("98765 43210", "XX")
-	if err == nil || !strings.Contains(err.Error(), "unknown default region") {
-		t.Fatalf("Parse with region XX: %v", err)
+	for _, region := range []string{"XX", "ZZ", "001", "UK", "IND", " IN", "I"} {
+		for _, raw := range []string{"98765 43210", "+91 98765 43210"} {
+			_, err := phone.Parse(raw, region)
+			if !errors.Is(err, phone.ErrUnknownRegion) || !strings.Contains(err.Error(), "unknown default region") {
+				t.Errorf("Parse(%q, %q) = %v, want an error wrapping ErrUnknownRegion", raw, region, err)
+			}
+			if errors.Is(err, phone.ErrInvalid) || errors.Is(err, phone.ErrNotMobile) {
+				t.Errorf("a bad default region is not the number's fault, got %v", err)
+			}
+		}
 	}
-	if errors.Is(err, phone.ErrInvalid) || errors.Is(err, phone.ErrNotMobile) {
-		t.Errorf("a bad default region is not the number's fault, got %v", err)
+}
+
+// TestParseDefaultRegion: the default region says how to read a national
+// number, and only that: an international one keeps its own country.
+func TestParseDefaultRegion(t *testing.T) {
+	t.Parallel()
+	india := phone.Number{E164: "+919876543210", Region: "IN", CountryCode: 91, National: "9876543210"}
+	uk := phone.Number{E164: "+447400123456", Region: "GB", CountryCode: 44, National: "7400123456"}
+	us := phone.Number{E164: "+16502530000", Region: "US", CountryCode: 1, National: "6502530000"}
+	tests := []struct {
+		raw, region string
+		want        phone.Number
+	}{
+		{"98765 43210", "IN", india},
+		{"098765 43210", "in", india},
+		{"098765 43210", "IN", india},
+		{"98765 43210", "In", india},
+		{"9876543210", "IN", india},
+		{"+91 98765 43210", "IN", india},
+		{"+91 98765 43210", "US", india}, // "+" wins over the region
+		{"+91 98765 43210", "GB", india},
+		{"0091 98765 43210", "GB", india},   // GB's international prefix 00
+		{"011 91 98765 43210", "US", india}, // the US's international prefix 011
+		{"+44 7400 123456", "IN", uk},
+		{"07400 123456", "gb", uk},
+		{"+1 650 253 0000", "IN", us},
+		{"(650) 253-0000", "US", us},
+		{"+870 301 234 567", "IN", phone.Number{ // non-geographic: no region reads it nationally
+			E164: "+870301234567", Region: phone.RegionNonGeographic, CountryCode: 870, National: "301234567"}},
+	}
+	for _, tt := range tests {
+		got, err := phone.Parse(tt.raw, tt.region)
+		if err != nil {
+			t.Errorf("Parse(%q, %q): %v", tt.raw, tt.region, err)
+		} else if got != tt.want {
+			t.Errorf("Parse(%q, %q) = %+v, want %+v", tt.raw, tt.region, got, tt.want)
+		}
+	}
+
+	// A national number read with the wrong region is refused, not moved to
+	// another country.
+	if got, err := phone.Parse("98765 43210", "GB"); !errors.Is(err, phone.ErrInvalid) {
+		t.Errorf(`Parse("98765 43210", "GB") = %+v, %v; want ErrInvalid`, got, err)
+	}
+}
+
+func TestValidRegion(t *testing.T) {
+	t.Parallel()
+	for _, r := range []string{"IN", "in", "In", "GB", "US", "DE", "AC"} {
+		if !phone.ValidRegion(r) {
+			t.Errorf("ValidRegion(%q) = false", r)
+		}
+		if _, err := phone.Parse("+91 98765 43210", r); err != nil {
+			t.Errorf("ValidRegion(%q) but Parse refuses it: %v", r, err)
+		}
+	}
+	for _, r := range []string{"", "XX", "ZZ", "zz", "UK", "EU", "IND", " IN", "IN ", "001", phone.RegionNonGeographic, "I", "\u0130N"} {
+		if phone.ValidRegion(r) {
+			t.Errorf("ValidRegion(%q) = true", r)
+		}
+	}
+}
+
+// TestParseNonGeographic: numbers under global network calling codes (region
+// "001") parse, when mobile or VoIP, with Region "001" and NonGeographic; the
+// examples are libphonenumber's own (its metadata's exampleNumber for each
+// type), so they are valid numbers of their type.
+func TestParseNonGeographic(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, raw string
+		e164      string // "" when Parse refuses the number's type
+		refusal   string // what the ErrNotMobile error says then
+	}{
+		{"Inmarsat mobile +870", "+870 301 234 567", "+870301234567", ""},
+		{"Inmarsat VoIP +870", "+870 201 234 567", "+870201234567", ""},
+		{"UPT VoIP +878", "+878 10 1234 567890", "+878101234567890", ""},
+		{"satellite mobile +881", "+881 612 345 678", "+881612345678", ""},
+		{"international network mobile +882", "+882 342 1234", "+8823421234", ""},
+		{"international network VoIP +882", "+882 390 123 456 789", "+882390123456789", ""},
+		{"international network VoIP +883", "+883 510 012 345", "+883510012345", ""},
+		{"international toll free +800", "+800 1234 5678", "", "toll-free"},
+		{"international shared cost +808", "+808 1234 5678", "", "shared-cost"},
+		{"international voicemail +882", "+882 348 512 34567", "", "voicemail"},
+		{"international UAN +888", "+888 123 456 789 01", "", "UAN"},
+		{"international premium rate +979", "+979 123 456 789", "", "premium-rate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := phone.Parse(tt.raw, "")
+			if tt.e164 == "" {
+				if !errors.Is(err, phone.ErrNotMobile) || !strings.Contains(err.Error(), tt.refusal) {
+					t.Fatalf("Parse(%q) = %+v, %v; want ErrNotMobile saying %q", tt.raw, n, err, tt.refusal)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tt.raw, err)
+			}
+			if n.E164 != tt.e164 || n.Region != phone.RegionNonGeographic {
+				t.Errorf("Parse(%q) = %+v, want E.164 %s in region 001", tt.raw, n, tt.e164)
+			}
+			if !n.NonGeographic() {
+				t.Errorf("Parse(%q) = %+v is not NonGeographic", tt.raw, n)
+			}
+			if !strings.HasPrefix(n.E164, "+"+strconv.Itoa(n.CountryCode)) {
+				t.Errorf("Parse(%q) = %+v: country code and E.164 disagree", tt.raw, n)
+			}
+		})
+	}
+}
+
+func TestNonGeographic(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"+91 98765 43210", "+1 650 253 0000", "+44 7400 123456", "+49 1512 3456789"} {
+		n, err := phone.Parse(raw, "")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", raw, err)
+		}
+		if n.NonGeographic() {
+			t.Errorf("%+v is NonGeographic", n)
+		}
+	}
+	tests := []struct {
+		n    phone.Number
+		want bool
+	}{
+		{phone.Number{}, false},
+		{phone.Number{Region: phone.RegionNonGeographic}, true},
+		{phone.Number{E164: "+8823421234", CountryCode: 882, National: "3421234"}, true}, // built by hand, no Region
+		{phone.Number{E164: "+97912345678", CountryCode: 979}, true},
+		{phone.Number{E164: "+919876543210", CountryCode: 91}, false},
+		{phone.Number{CountryCode: 999}, false}, // unassigned
+	}
+	for _, tt := range tests {
+		if got := tt.n.NonGeographic(); got != tt.want {
+			t.Errorf("%+v.NonGeographic() = %v, want %v", tt.n, got, tt.want)
+		}
 	}
 }
 

@@ -36,18 +36,19 @@ func (s *SQL) AddDevice(ctx context.Context, userID string, d sms2fa.Device, mac
 // UseDevice implements [sms2fa.Store]. Everything happens under the user's
 // lock: a locked user is refused first, and two tabs showing one token at
 // once are decided one after the other (the second within the grace).
-func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, error) {
+func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
 	switch {
 	case len(mac) == 0 || len(next) == 0:
-		return sms2fa.Grant{}, errors.New("store: use device: token MACs are required")
+		return sms2fa.Grant{}, false, errors.New("store: use device: token MACs are required")
 	case grace < 0:
-		return sms2fa.Grant{}, fmt.Errorf("store: use device: grace must not be negative, got %v", grace)
+		return sms2fa.Grant{}, false, fmt.Errorf("store: use device: grace must not be negative, got %v", grace)
 	}
 	if err := validGrant("use device", p.Grant); err != nil {
-		return sms2fa.Grant{}, err
+		return sms2fa.Grant{}, false, err
 	}
 	var (
 		granted sms2fa.Grant
+		rotated bool
 		outcome error // ErrDeviceReuse: the revocation still commits
 	)
 	err := s.inTx(ctx, "use device", func(tx *sqlx.Tx) error {
@@ -91,6 +92,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			if n != 1 {
 				return sms2fa.ErrNotFound
 			}
+			rotated = true
 		case len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1:
 			if ms(now)-d.RotatedAt >= grace.Milliseconds() {
 				// The token was rotated out long ago, yet here it is: someone
@@ -114,9 +116,9 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		return err
 	})
 	if err != nil {
-		return sms2fa.Grant{}, err
+		return sms2fa.Grant{}, false, err
 	}
-	return granted, outcome
+	return granted, rotated, outcome
 }
 
 // Devices implements [sms2fa.Store]. It reads from the readers' pool.

@@ -12,7 +12,7 @@ import (
 	"html/template"
 )
 
-//go:embed page.html sms2fa.css sms2fa.js
+//go:embed page.html flows.html sms2fa.css sms2fa.js
 var files embed.FS
 
 // Page parses a new copy of the default page, named "page.html". Apps that
@@ -22,6 +22,18 @@ func Page() (*template.Template, error) {
 	t, err := template.ParseFS(files, "page.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: parsing page.html: %w", err)
+	}
+	return t, nil
+}
+
+// Flows parses a new copy of the pages of the lifecycle flows, in one
+// template set: "enroll" (a phone number), "recover" (a recovery code),
+// "codes" (new recovery codes, shown once) and "done" (a result with a link
+// onwards). Each is executed with an sms2fa.FlowData.
+func Flows() (*template.Template, error) {
+	t, err := template.ParseFS(files, "flows.html")
+	if err != nil {
+		return nil, fmt.Errorf("templates: parsing flows.html: %w", err)
 	}
 	return t, nil
 }

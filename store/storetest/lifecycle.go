@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,6 +473,12 @@ func (e *env) useDevice(user, id, token, next, login string) (sms2fa.Grant, erro
 }
 
 func (e *env) useDeviceV(user, id, token, next, login string, version int64) (sms2fa.Grant, error) {
+	gr, _, err := e.useDeviceR(user, id, token, next, login, version)
+	return gr, err
+}
+
+// useDeviceR is useDeviceV, reporting whether the token rotated.
+func (e *env) useDeviceR(user, id, token, next, login string, version int64) (sms2fa.Grant, bool, error) {
 	g := grantParams("dg-" + next)
 	g.Login, g.How = login, "sms" // the store says how, whatever the caller asks
 	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, login, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
@@ -486,7 +493,10 @@ func testDeviceRotation(t *testing.T, o Opener) {
 		t.Fatalf("Devices = %+v, %v", ds, err)
 	}
 	e.clock.Advance(time.Hour)
-	gr, err := e.useDevice("alice", "d1", "A", "B", "L1")
+	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "B", "L1", 1)
+	if !rotated {
+		t.Fatal("use A→B did not report the rotation")
+	}
 	if err != nil || gr.ID != "dg-B" || gr.How != "device" || !gr.FreshAt.IsZero() || gr.FreshWithin(time.Hour) || !gr.Live() || gr.Login != "L1" {
 		t.Fatalf("use A→B: %+v, %v; want a live, never fresh, device grant", gr, err)
 	}
@@ -548,8 +558,8 @@ func testDeviceGrace(t *testing.T, o Opener) {
 	}
 	// A second tab showing A an instant later gets in, and rotates nothing.
 	e.clock.Advance(grace - time.Millisecond)
-	gr, err := e.useDevice("alice", "d1", "A", "X", "")
-	if err != nil || gr.ID != "dg-X" || gr.How != "device" || !gr.FreshAt.IsZero() {
+	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "X", "", 1)
+	if err != nil || rotated || gr.ID != "dg-X" || gr.How != "device" || !gr.FreshAt.IsZero() {
 		t.Fatalf("A within the grace: %+v, %v", gr, err)
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || !ds[0].LastUsedAt.Equal(e.clock.Now()) {
@@ -673,12 +683,16 @@ func testDeviceTabs(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, time.Hour)
 	const n = 10
+	var rotations atomic.Int64
 	errs := parallel(n, func(i int) error {
-		_, err := e.useDevice("alice", "d1", "A", fmt.Sprintf("N%d", i), "")
+		_, rotated, err := e.useDeviceR("alice", "d1", "A", fmt.Sprintf("N%d", i), "", 1)
+		if rotated {
+			rotations.Add(1)
+		}
 		return err
 	})
-	if got := tally(t, errs); got["ok"] != n {
-		t.Fatalf("%d tabs at once: %v", n, got)
+	if got := tally(t, errs); got["ok"] != n || rotations.Load() != 1 {
+		t.Fatalf("%d tabs at once: %v, %d reported rotating; want all in, one rotation", n, got, rotations.Load())
 	}
 	current := 0
 	for i := range n {

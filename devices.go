@@ -1,0 +1,165 @@
+package sms2fa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Remembered devices. A browser whose holder ticks "Remember this device"
+// on the code page gets a device token in a cookie of its own (the guard's
+// cookie attributes, long-lived; Logout leaves it). The store keeps only a
+// MAC of the token, tied to the user and the factor's version. A later
+// sign-in of the same user there gets a grant (how "device") without an SMS —
+// never for a sign-in whose grant was revoked — and the token rotates on each
+// use; a rotated-out token shown again after a short grace is taken as a
+// stolen copy and revokes the device. A device never counts as a fresh
+// factor.
+
+// deviceGrace lets two tabs of one browser sign in on the same token at once.
+const deviceGrace = 30 * time.Second
+
+// deviceName is the device cookie's name.
+func (g *Guard) deviceName() string { return g.cfg.sessionName + "_device" }
+
+// rememberDevice remembers this browser for u after a right login code.
+func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
+	if g.cfg.remember == 0 || u.Login == "" {
+		return
+	}
+	ctx := c.Request.Context()
+	id, err := newID()
+	if err == nil {
+		var token string
+		if token, err = newID(); err == nil {
+			d := Device{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version, ExpiresAt: g.now().Add(g.cfg.remember)}
+			if err = g.store.AddDevice(ctx, u.ID, d, keyedMAC(g.keys.dev, id, token)); err == nil {
+				g.setCookie(c, g.deviceName(), id+"."+token, int(g.cfg.remember/time.Second))
+				g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
+				return
+			}
+		}
+	}
+	// Not remembering is no reason to fail a sign-in that succeeded.
+	g.cfg.logger.ErrorContext(ctx, "sms2fa: remembering a device", "error", err)
+	g.report(c, fmt.Errorf("sms2fa: remembering a device: %w", err))
+}
+
+// deviceSignIn signs u in through this browser's device cookie, if it has a
+// live one for u's current number. It reports whether it did; failed means
+// the guard has answered (fail closed).
+func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
+	v, has := cookieValue(c.Request, g.deviceName())
+	if !has || g.cfg.remember == 0 || u.Login == "" {
+		return false, false
+	}
+	id, token, found := strings.Cut(v, ".")
+	if !found || len(id) != 2*idBytes || len(token) != 2*idBytes {
+		g.clearDevice(c)
+		return false, false
+	}
+	next, err := newID()
+	if err != nil {
+		g.fail(c, err)
+		return false, true
+	}
+	gid, err := newID()
+	if err != nil {
+		g.fail(c, err)
+		return false, true
+	}
+	ctx := c.Request.Context()
+	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: gid, Login: g.loginTag(u), How: howDevice, Lifetime: g.cfg.grantTTL}}
+	gr, rotated, err := g.store.UseDevice(ctx, u.ID, id, keyedMAC(g.keys.dev, id, token), keyedMAC(g.keys.dev, id, next), f.Version, g.loginTag(u), deviceGrace, p)
+	switch {
+	case errors.Is(err, ErrDeviceReuse):
+		g.emit(ctx, Event{Kind: EventDeviceReuse, UserID: u.ID, Device: id, IP: c.ClientIP()})
+		g.clearDevice(c)
+		return false, false
+	case errors.Is(err, ErrNotFound), isRefusal(err):
+		// Another user's, revoked, expired, from before a number change, of
+		// a signed-out sign-in — or the user is locked: the code step
+		// decides.
+		if errors.Is(err, ErrNotFound) {
+			g.clearDevice(c)
+		}
+		return false, false
+	case err != nil:
+		g.fail(c, fmt.Errorf("sms2fa: signing in by device: %w", err))
+		return false, true
+	}
+	if rotated {
+		g.setCookie(c, g.deviceName(), id+"."+next, int(g.cfg.remember/time.Second))
+	}
+	if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
+		g.fail(c, err)
+		return false, true
+	}
+	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: id, IP: c.ClientIP()})
+	return true, false
+}
+
+// clearDevice deletes the device cookie.
+func (g *Guard) clearDevice(c *gin.Context) { g.setCookie(c, g.deviceName(), "", -1) }
+
+// Devices lists userID's remembered devices, most recently used first.
+func (g *Guard) Devices(ctx context.Context, userID string) ([]Device, error) {
+	ds, err := g.store.Devices(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("sms2fa: listing devices: %w", err)
+	}
+	return ds, nil
+}
+
+// RevokeDevice forgets one remembered device of userID, as an admin (a user
+// forgetting their own goes through POST {prefix}/devices/:id/revoke, which
+// asks for a fresh code first).
+func (g *Guard) RevokeDevice(ctx context.Context, userID, id string) error {
+	live, err := g.store.RevokeDevice(ctx, userID, id)
+	if err != nil {
+		return fmt.Errorf("sms2fa: revoking the device: %w", err)
+	}
+	if live {
+		g.emit(ctx, Event{Kind: EventDeviceRevoked, UserID: userID, Device: id, Count: 1})
+	}
+	return nil
+}
+
+// handleRevokeDevice serves POST {prefix}/devices/:id/revoke.
+func (g *Guard) handleRevokeDevice(c *gin.Context) {
+	u, _, _, ok := g.freshAction(c)
+	if !ok {
+		return
+	}
+	if err := g.RevokeDevice(c.Request.Context(), u.ID, c.Param("id")); err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.afterAction(c)
+}
+
+// deviceLabel names a browser from its User-Agent for a list of devices:
+// "Chrome on Linux". It is a hint for the user, never a security decision.
+func deviceLabel(ua string) string {
+	browser := "A browser"
+	for _, b := range [...]struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Chromium/", "Chromium"}, {"Safari/", "Safari"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range [...]struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"CrOS", "ChromeOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			return browser + " on " + o.name
+		}
+	}
+	return browser
+}

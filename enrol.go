@@ -1,0 +1,258 @@
+package sms2fa
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa/phone"
+)
+
+// Enrolment and number changes share one form, GET and POST {prefix}/enroll.
+// A user without a number enrols: a code goes to the number typed (the
+// number lives in the challenge row, never in a cookie), and the right code
+// saves it, creates a grant and shows ten recovery codes once. A user with a
+// number changes it: that needs a fresh factor in the browser's grant (a step-
+// up to the current number first, if not), the code goes to the new number,
+// and the right code moves the factor and revokes every other grant and
+// every remembered device of the user.
+
+// handleEnrollForm serves GET {prefix}/enroll.
+func (g *Guard) handleEnrollForm(c *gin.Context) {
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
+	}
+	u, _, ok = g.factorOf(c, u)
+	if !ok {
+		return
+	}
+	if u.Phone != "" && !g.signedIn(c, u) {
+		return
+	}
+	g.enrollForm(c, u, http.StatusOK, "", false)
+}
+
+// signedIn reports whether the browser holds a valid mark of u; otherwise it
+// sends the visitor through the code step first, back here afterwards.
+func (g *Guard) signedIn(c *gin.Context, u User) bool {
+	if _, ok := g.grantID(c.Request, u); ok {
+		return true
+	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return false
+	}
+	set(s, keyNext, g.urls.enroll)
+	g.challenge(c, s, u, FlowLogin, "")
+	return false
+}
+
+// enrollForm renders the form, for enrolling (u has no number) or changing.
+func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert bool) {
+	m := g.cfg.messages
+	d := FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
+		Action: g.urls.enroll, FieldLabel: m.PhoneLabel, Submit: m.EnrolSubmit}
+	if u.Phone != "" {
+		d.Title, d.Lead = m.ChangeTitle, fill(m.ChangeLead, vars{phone: phone.Mask(u.Phone)})
+	}
+	c.Status(status)
+	g.renderFlow(c, "enroll", d)
+}
+
+// handleEnroll serves POST {prefix}/enroll.
+func (g *Guard) handleEnroll(c *gin.Context) {
+	if !g.sameOrigin(c) {
+		return
+	}
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
+	}
+	if u, _, ok = g.factorOf(c, u); !ok {
+		return
+	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	m := g.cfg.messages
+	form := func(c *gin.Context, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert) }
+	raw, ok := readField(c, "phone")
+	num, err := g.number(raw)
+	if !ok || err != nil {
+		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(raw), IP: c.ClientIP(), Err: err})
+		g.flowRefusal(c, http.StatusUnprocessableEntity, codePhoneInvalid, m.PhoneInvalid, 0, form)
+		return
+	}
+	to := u
+	to.Phone = num.E164
+	if u.Phone == "" { // enrolling: nothing to prove yet but the new number
+		g.openFlow(c, s, to, FlowEnrol, "")
+		return
+	}
+	if num.E164 == u.Phone {
+		g.flowRefusal(c, http.StatusConflict, codeSameNumber, m.SameNumber, 0, form)
+		return
+	}
+	if !g.signedIn(c, u) {
+		return
+	}
+	gr, ok := g.fresh(c, s, u, g.urls.enroll)
+	if !ok {
+		return
+	}
+	set(s, keyNext, refererPath(c.Request))
+	g.openFlow(c, s, to, FlowChange, gr.ID)
+}
+
+// openFlow opens (or reuses) a challenge of flow for u's number and sends the
+// visitor to the code page.
+func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
+	set(s, keyFlow, string(flow))
+	a, ok := g.ensure(c, s, u, true, flow, grantID)
+	if !ok {
+		return
+	}
+	if wantsJSON(c.Request) {
+		g.respond(c, a, g.stateView(a, http.StatusAccepted, ""))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+}
+
+// fresh returns the browser's grant if it is live and a code was verified in
+// it less than WithFreshFactor ago. Otherwise it has answered: a step-up to
+// the current number (back to back afterwards), a sign-in, or a failure.
+func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) (Grant, bool) {
+	id, ok := g.grantID(c.Request, u)
+	if !ok {
+		g.challenge(c, s, u, FlowLogin, "")
+		return Grant{}, false
+	}
+	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
+		return Grant{}, false
+	case err != nil || !gr.Live():
+		g.clearMark(c)
+		g.challenge(c, s, u, FlowLogin, "")
+		return Grant{}, false
+	case gr.FreshWithin(g.cfg.freshAge):
+		return gr, true
+	}
+	set(s, keyNext, back)
+	set(s, keyFlow, string(FlowStepUp))
+	a, ok := g.ensure(c, s, u, true, FlowStepUp, id)
+	if !ok {
+		return Grant{}, false
+	}
+	if wantsJSON(c.Request) {
+		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, codeRecentRequired))
+		return Grant{}, false
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+	return Grant{}, false
+}
+
+// freshAction starts a sensitive account action (new recovery codes,
+// forgetting a device, removing the number): a same-origin POST by a user
+// with a number and a fresh factor. Otherwise it has answered.
+func (g *Guard) freshAction(c *gin.Context) (User, *sessions.Session, Grant, bool) {
+	if !g.sameOrigin(c) {
+		return User{}, nil, Grant{}, false
+	}
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return u, nil, Grant{}, false
+	}
+	if u, _, ok = g.factorOf(c, u); !ok {
+		return u, nil, Grant{}, false
+	}
+	if u.Phone == "" {
+		g.withoutPhone(c, u, true)
+		return u, nil, Grant{}, false
+	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return u, nil, Grant{}, false
+	}
+	gr, ok := g.fresh(c, s, u, refererPath(c.Request))
+	return u, s, gr, ok
+}
+
+// handleRemove serves POST {prefix}/remove: the user removes their number.
+func (g *Guard) handleRemove(c *gin.Context) {
+	u, _, _, ok := g.freshAction(c)
+	if !ok {
+		return
+	}
+	if err := g.RemoveFactor(c.Request.Context(), u.ID); err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.afterAction(c)
+}
+
+// afterAction answers a finished account action: 204 for JSON, else back to
+// the page the form was on.
+func (g *Guard) afterAction(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c.Request) {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, refererPath(c.Request))
+}
+
+// enrolled finishes a right code of an enrol or change challenge: the store
+// has saved the number (and, for a change, revoked the user's other grants
+// and devices). An enrolment shows the new recovery codes once.
+func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old User, gr Grant) {
+	ctx := c.Request.Context()
+	dest := next(s)
+	if err := g.drop(c, s); err != nil {
+		g.fail(c, err)
+		return
+	}
+	if gr.ID == "" { // a change whose grant was revoked meanwhile: sign in again
+		g.clearMark(c)
+		g.done(c, dest)
+		return
+	}
+	if err := g.writeMark(c, a.user, gr.ID, g.now(), gr.Until()); err != nil {
+		g.fail(c, err)
+		return
+	}
+	ev := g.event(c, a, a.ch.ID)
+	g.emit(ctx, ev.with(EventVerified))
+	m := g.cfg.messages
+	if a.ch.Flow == FlowChange {
+		g.clearDevice(c) // the store forgot every device of the user
+		g.emit(ctx, Event{Kind: EventFactorChanged, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), OldPhone: phone.Mask(old.Phone), Region: a.ch.Region, IP: c.ClientIP()})
+		if wantsJSON(c.Request) {
+			c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
+			return
+		}
+		g.renderFlow(c, "done", FlowData{Title: m.ChangeTitle, Lead: fill(m.Changed, vars{phone: phone.Mask(a.ch.Phone)}), Action: dest, Submit: m.Continue})
+		return
+	}
+	g.emit(ctx, Event{Kind: EventFactorEnrolled, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), Region: a.ch.Region, IP: c.ClientIP()})
+	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: old.ID, Grant: gr.ID, How: gr.How, IP: c.ClientIP()})
+	codes, err := g.renewRecoveryCodes(ctx, old.ID)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.showCodes(c, s, gr, codes, dest, m.Enrolled)
+}

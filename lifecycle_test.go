@@ -1,0 +1,243 @@
+package sms2fa_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+const (
+	carolPhone = "+919812300000" // the number carol enrols
+	newPhone   = "+919812311111" // a number alice moves to
+)
+
+// recoveryCodes reads the recovery codes off the page that shows them.
+var recoveryCodeRE = regexp.MustCompile(`<li class="recovery-code">([0-9a-z]{5}-[0-9a-z]{5})</li>`)
+
+func codesOn(t testing.TB, r response) []string {
+	t.Helper()
+	var codes []string
+	for _, m := range recoveryCodeRE.FindAllStringSubmatch(r.body, -1) {
+		codes = append(codes, m[1])
+	}
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes on the page: %.1500s", len(codes), r.body)
+	}
+	return codes
+}
+
+// A required user without a number is sent to enrol; the number is proved
+// with a code sent to it; the right code saves it, signs the user in and
+// shows ten recovery codes once; then on to where the user was going.
+func TestEnrolment(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("rita")
+	want(t, "guarded", c.get("/app/report"), http.StatusSeeOther, "/2fa/enroll")
+	form := c.get("/2fa/enroll")
+	if form.status != http.StatusOK || !strings.Contains(form.body, `name="phone"`) || !strings.Contains(form.body, `autocomplete="tel"`) {
+		t.Fatalf("enrol form: %d %.500s", form.status, form.body)
+	}
+	wantPage(t, "not a mobile number", c.post("/2fa/enroll", url.Values{"phone": {"12345"}}), "We cannot send a code to that number")
+	want(t, "enrol", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
+	m, ok := h.fake.Last(carolPhone)
+	if !ok || m.Purpose != "account_verification" {
+		t.Fatalf("enrolment code: %+v %v", m, ok)
+	}
+	wantPage(t, "code page", c.get("/2fa"), "+91 ••••••0000")
+	r := c.verify(m.Code)
+	if r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("after the code: %d %q", r.status, r.header.Get("Cache-Control"))
+	}
+	codes := codesOn(t, r)
+	if !strings.Contains(r.body, `href="/app/report"`) {
+		t.Fatalf("no way on to /app/report: %.1500s", r.body)
+	}
+	want(t, "signed in", c.get("/app/report"), http.StatusOK, "")
+	// The codes are all different.
+	seen := map[string]bool{}
+	for _, code := range codes {
+		seen[code] = true
+	}
+	if len(seen) != 10 {
+		t.Fatalf("codes repeat: %v", codes)
+	}
+	if h.eventCount(sms2fa.EventFactorEnrolled) != 1 {
+		t.Fatalf("factor_enrolled events: %d", h.eventCount(sms2fa.EventFactorEnrolled))
+	}
+	// The number is the store's now: a new sign-in sends to it.
+	d := h.client().login("rita")
+	want(t, "a later sign-in", d.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if m2, _ := h.fake.Last(carolPhone); m2.Code == m.Code || m2.Purpose != "login" {
+		t.Fatalf("later sign-in code: %+v", m2)
+	}
+}
+
+// The app's number is adopted once; after that the store's number wins and a
+// different User.Phone is reported once.
+func TestFactorAdoptionAndMismatch(t *testing.T) {
+	h := newHarness(t)
+	h.signIn("alice", alicePhone)
+	h.movePhone("alice", "+91 98123 45678")
+	c := h.client().login("alice")
+	c.get("/app/home")
+	if _, ok := h.fake.Last(bobPhone); ok {
+		t.Fatal("a code went to the app's new number instead of the enrolled one")
+	}
+	c.get("/app/other")
+	if n := h.eventCount(sms2fa.EventPhoneMismatch); n != 1 {
+		t.Fatalf("phone_mismatch events: %d, want 1", n)
+	}
+	if n := h.eventCount(sms2fa.EventFactorAdopted); n != 1 {
+		t.Fatalf("factor_adopted events: %d, want 1", n)
+	}
+	// Moving it is the app's call.
+	if err := h.guard.EnrolFactor(context.Background(), "alice", "+91 98123 45678"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	h.client().login("alice").get("/app/home")
+	if _, ok := h.fake.Last(bobPhone); !ok {
+		t.Fatal("after EnrolFactor the code did not go to the new number")
+	}
+}
+
+// Changing the number needs a fresh factor (a step-up to the current number
+// when the last code is older), sends the new code to the new number, and on
+// success revokes every other grant; the recovery codes stay.
+func TestNumberChange(t *testing.T) {
+	h := newHarness(t)
+	c := h.signIn("alice", alicePhone)
+	other := h.signIn("alice", alicePhone)
+	h.clock.Advance(11 * time.Minute) // the sign-in's code is no longer fresh
+	form := c.get("/2fa/enroll")
+	if !strings.Contains(form.body, "Change your phone number") {
+		t.Fatalf("change form: %.500s", form.body)
+	}
+	want(t, "change, stale", c.post("/2fa/enroll", url.Values{"phone": {newPhone}}), http.StatusSeeOther, "/2fa")
+	up, _ := h.fake.Last(alicePhone)
+	if up.Purpose != "transaction" {
+		t.Fatalf("step-up first, to the current number: %+v", up)
+	}
+	want(t, "step-up", c.verify(up.Code), http.StatusSeeOther, "/2fa/enroll")
+	req := c.postRequest("/2fa/enroll", url.Values{"phone": {newPhone}})
+	req.Header.Set("Referer", c.base+"/app/account")
+	want(t, "change, fresh", c.do(req), http.StatusSeeOther, "/2fa")
+	m, ok := h.fake.Last(newPhone)
+	if !ok || m.Purpose != "profile_update" {
+		t.Fatalf("code to the new number: %+v %v", m, ok)
+	}
+	r := c.verify(m.Code)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "+91 ••••••1111") {
+		t.Fatalf("after the change: %d %.800s", r.status, r.body)
+	}
+	want(t, "this browser", c.get("/app/home"), http.StatusOK, "")
+	h.clock.Advance(time.Minute)
+	want(t, "the other browser", other.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.eventCount(sms2fa.EventFactorChanged) != 1 {
+		t.Fatalf("factor_changed events: %d", h.eventCount(sms2fa.EventFactorChanged))
+	}
+	for _, e := range h.allEvents() {
+		if e.Kind == sms2fa.EventFactorChanged && (e.OldPhone != "+91 ••••••3210" || e.Phone != "+91 ••••••1111") {
+			t.Fatalf("factor_changed: %+v", e)
+		}
+	}
+	// The same number again is refused.
+	wantPage(t, "same number", c.post("/2fa/enroll", url.Values{"phone": {newPhone}}), "already your number")
+}
+
+// A right recovery code signs in (how "recovery") and says how many are
+// left; a used one does not work again; of parallel uses of one code exactly
+// one wins; wrong ones count towards the lockout.
+func TestRecoveryCodes(t *testing.T) {
+	h := newHarness(t, sms2fa.WithLockout(4, time.Hour, time.Hour))
+	codes, err := h.guard.RegenerateRecoveryCodes(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.client().login("alice")
+	c.get("/app/home")
+	page := c.get("/2fa")
+	if !strings.Contains(page.body, `href="/2fa/recover"`) {
+		t.Fatal("the code page does not link to the recovery form")
+	}
+	form := c.get("/2fa/recover")
+	if !strings.Contains(form.body, `name="recovery_code"`) {
+		t.Fatalf("recover form: %.500s", form.body)
+	}
+	// Upper case, spaces, no dash: still the code.
+	typed := strings.ToUpper(strings.Replace(codes[0], "-", " ", 1))
+	r := c.post("/2fa/recover", url.Values{"recovery_code": {typed}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Recovery codes left: 9") {
+		t.Fatalf("recover: %d %.800s", r.status, r.body)
+	}
+	want(t, "signed in", c.get("/app/home"), http.StatusOK, "")
+	d := h.client().login("alice")
+	wantPage(t, "a used code", d.post("/2fa/recover", url.Values{"recovery_code": {codes[0]}}), "not right")
+
+	// Parallel uses of one code: exactly one browser gets in.
+	var wg sync.WaitGroup
+	wins := make(chan struct{}, 20)
+	for range 20 {
+		b := h.client().login("alice")
+		b.json = true
+		wg.Go(func() {
+			if r := b.postJSON("/2fa/recover", map[string]string{"recovery_code": codes[1]}); r.status == http.StatusOK {
+				wins <- struct{}{}
+			}
+		})
+	}
+	wg.Wait()
+	if len(wins) != 1 {
+		t.Fatalf("%d parallel uses of one code won", len(wins))
+	}
+	// The 19 losers counted as failures: the user is locked now.
+	e := h.client().login("alice")
+	e.json = true
+	if r := e.postJSON("/2fa/recover", map[string]string{"recovery_code": codes[2]}); r.status != http.StatusTooManyRequests || r.decode(t)["error"] != "locked" {
+		t.Fatalf("after 19 wrong uses: %d %s", r.status, r.body)
+	}
+}
+
+// Remember this device: the next sign-in of the same user in that browser
+// needs no SMS; the token rotates; a rotated-out copy shown later revokes the
+// device; a logged-out sign-in's copy stays dead; a number change forgets it.
+func TestRememberedDevice(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	if page := c.get("/2fa"); !strings.Contains(page.body, `name="remember"`) {
+		t.Fatal("no remember checkbox on the code page")
+	}
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	devices, err := h.guard.Devices(context.Background(), "alice")
+	if err != nil || len(devices) != 1 {
+		t.Fatalf("devices: %v, %v", devices, err)
+	}
+	// A new sign-in in the same browser: no SMS.
+	want(t, "logout", c.post("/logout", nil), http.StatusNoContent, "")
+	stolen := c.copyCookies() // the device cookie included, as it stands now
+	c.login("alice")
+	sent := h.fake.Count()
+	want(t, "sign in on the device", c.get("/app/home"), http.StatusOK, "")
+	if h.fake.Count() != sent {
+		t.Fatal("a remembered device was sent an SMS")
+	}
+	// The stolen copy holds the rotated-out token: after the grace, it
+	// revokes the device.
+	h.clock.Advance(time.Minute)
+	stolen.login("alice")
+	want(t, "the stolen copy", stolen.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.eventCount(sms2fa.EventDeviceReuse) != 1 {
+		t.Fatalf("device_reuse events: %d", h.eventCount(sms2fa.EventDeviceReuse))
+	}
+	c.post("/logout", nil)
+	c.login("alice")
+	want(t, "the revoked device", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}

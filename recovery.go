@@ -1,0 +1,279 @@
+package sms2fa
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+)
+
+// Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
+// (50 bits) from crypto/rand, shown once, grouped for reading (xxxxx-xxxxx),
+// stored only as MACs bound to the user, single use, and counted against the
+// same account-wide failure budget as SMS codes.
+
+const (
+	recoveryCodes = 10 // per user
+	recoveryLen   = 10 // characters: 10 × 5 bits = 50 bits
+	recoveryLow   = 3  // at or below this, the user is told to make new ones
+	// recoveryAlphabet is Crockford's base 32 in lower case: no i, l, o or u,
+	// so that nothing read aloud or copied by hand is ambiguous.
+	recoveryAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+)
+
+// newRecoveryCodes returns n codes, each grouped for reading.
+func newRecoveryCodes(n int) ([]string, error) {
+	codes := make([]string, n)
+	buf := make([]byte, recoveryLen)
+	for i := range codes {
+		if _, err := rand.Read(buf); err != nil {
+			return nil, fmt.Errorf("sms2fa: reading random bytes: %w", err)
+		}
+		var b strings.Builder
+		for j, x := range buf {
+			if j == recoveryLen/2 {
+				b.WriteByte('-')
+			}
+			b.WriteByte(recoveryAlphabet[x&31]) // 256 is a multiple of 32: no bias
+		}
+		codes[i] = b.String()
+	}
+	return codes, nil
+}
+
+// normalizeRecovery reads what a person typed as a recovery code: any case,
+// spaces and dashes ignored, and the letters Crockford's alphabet leaves out
+// read as the digits they look like (i, l → 1; o → 0). It reports false for
+// anything that cannot be a code.
+func normalizeRecovery(raw string) (string, bool) {
+	if len(raw) > 4*recoveryLen {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		ch := raw[i]
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		switch {
+		case ch == ' ' || ch == '-' || ch == '\t':
+			continue
+		case ch == 'i' || ch == 'l':
+			ch = '1'
+		case ch == 'o':
+			ch = '0'
+		case !strings.ContainsRune(recoveryAlphabet, rune(ch)):
+			return "", false
+		}
+		b.WriteByte(ch)
+	}
+	return b.String(), b.Len() == recoveryLen
+}
+
+// recoveryMACs turns codes into the MACs the store keeps for userID.
+func (g *Guard) recoveryMACs(userID string, codes []string) [][]byte {
+	macs := make([][]byte, len(codes))
+	for i, c := range codes {
+		n, _ := normalizeRecovery(c)
+		macs[i] = keyedMAC(g.keys.rcode, userID, n)
+	}
+	return macs
+}
+
+// renewRecoveryCodes makes and stores a new set of codes for userID.
+func (g *Guard) renewRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	codes, err := newRecoveryCodes(recoveryCodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.store.ReplaceRecoveryCodes(ctx, userID, g.recoveryMACs(userID, codes)); err != nil {
+		return nil, fmt.Errorf("sms2fa: storing recovery codes: %w", err)
+	}
+	g.emit(ctx, Event{Kind: EventRecoveryRenewed, UserID: userID, Count: len(codes)})
+	return codes, nil
+}
+
+// RegenerateRecoveryCodes replaces userID's recovery codes and returns the
+// new ones, to show once. It is the admin's call: a user regenerating their
+// own goes through POST {prefix}/recovery-codes, which asks for a fresh code
+// first.
+func (g *Guard) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+	return g.renewRecoveryCodes(ctx, userID)
+}
+
+// RecoveryCodesLeft counts userID's unused recovery codes.
+func (g *Guard) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+	n, err := g.store.RecoveryCodesLeft(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("sms2fa: counting recovery codes: %w", err)
+	}
+	return n, nil
+}
+
+// handleRecoverForm serves GET {prefix}/recover.
+func (g *Guard) handleRecoverForm(c *gin.Context) {
+	if _, ok := g.user(c); !ok {
+		g.toLogin(c)
+		return
+	}
+	g.recoverForm(c, http.StatusOK, "", false)
+}
+
+func (g *Guard) recoverForm(c *gin.Context, status int, msg string, alert bool) {
+	m := g.cfg.messages
+	c.Status(status)
+	g.renderFlow(c, "recover", FlowData{
+		Title: m.RecoverTitle, Lead: m.RecoverLead, Message: msg, Alert: alert,
+		Action: g.urls.recover, FieldLabel: m.RecoveryLabel, Submit: m.RecoverSubmit,
+		Links: []Link{{g.urls.page, m.Resend}},
+	})
+}
+
+// handleRecover serves POST {prefix}/recover: a right recovery code creates a
+// grant (how "recovery", a fresh factor) as a right SMS code would.
+func (g *Guard) handleRecover(c *gin.Context) {
+	if !g.sameOrigin(c) {
+		return
+	}
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
+	}
+	s, err := g.session(c)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	m := g.cfg.messages
+	raw, ok := readField(c, "recovery_code")
+	code, valid := normalizeRecovery(raw)
+	if !ok || !valid {
+		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
+		return
+	}
+	id, err := newID()
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL}}
+	left, gr, err := g.store.UseRecoveryCode(ctx, u.ID, keyedMAC(g.keys.rcode, u.ID, code), p)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrCodeInvalid):
+		g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
+		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
+		return
+	case errors.Is(err, ErrLocked):
+		retry, _ := RetryAfter(err)
+		var le *LimitError
+		if errors.As(err, &le) && le.Until.Sub(le.Now) > 0 && !le.Now.IsZero() {
+			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: howRecovery})
+		}
+		g.flowRefusal(c, http.StatusTooManyRequests, codeLocked, fill(m.Locked, vars{wait: retry}), retry, g.recoverForm)
+		return
+	default:
+		g.fail(c, err)
+		return
+	}
+	// The browser's earlier grant, if any, is replaced by this one.
+	if old, ok := g.grantID(c.Request, u); ok && old != gr.ID {
+		if err := g.revoke(c, u.ID, old, "replaced"); err != nil {
+			g.cfg.logger.ErrorContext(ctx, "sms2fa: revoking a replaced grant", "error", err)
+		}
+	}
+	g.emit(ctx, Event{Kind: EventRecoveryUsed, UserID: u.ID, Count: left, Grant: gr.ID, IP: c.ClientIP()})
+	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, IP: c.ClientIP()})
+	dest := next(s)
+	if err := g.drop(c, s); err != nil {
+		g.fail(c, err)
+		return
+	}
+	if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
+		g.fail(c, err)
+		return
+	}
+	if wantsJSON(c.Request) {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodesLeft: &left})
+		return
+	}
+	d := FlowData{Title: m.RecoveredTitle, Lead: fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
+	if left <= recoveryLow {
+		d.Message, d.Alert = m.RecoveryLow, true
+	}
+	g.renderFlow(c, "done", d)
+}
+
+// handleRegenerate serves POST {prefix}/recovery-codes: new recovery codes,
+// shown once, for a browser with a fresh factor (otherwise a step-up first,
+// back to the page the form was on).
+func (g *Guard) handleRegenerate(c *gin.Context) {
+	u, s, gr, ok := g.freshAction(c)
+	if !ok {
+		return
+	}
+	codes, err := g.renewRecoveryCodes(c.Request.Context(), u.ID)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	g.showCodes(c, s, gr, codes, refererPath(c.Request), "")
+}
+
+// showCodes answers with recovery codes, shown once, and a way on to dest.
+func (g *Guard) showCodes(c *gin.Context, _ *sessions.Session, _ Grant, codes []string, dest, msg string) {
+	m := g.cfg.messages
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodes: codes})
+		return
+	}
+	g.renderFlow(c, "codes", FlowData{
+		Title: m.CodesTitle, Lead: m.CodesLead, Message: msg, FieldLabel: m.CodesLabel,
+		Codes: codes, Action: dest, Submit: m.Continue,
+	})
+}
+
+// readField reads one form field, or the same key of a JSON body, bounded.
+func readField(c *gin.Context, name string) (string, bool) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	if !isJSONBody(c.Request) {
+		return c.PostForm(name), true
+	}
+	var body map[string]any
+	if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
+		return "", false
+	}
+	v, ok := body[name].(string)
+	return v, ok
+}
+
+// flowRefusal answers a refused form: JSON with its code, or the form again
+// with the message.
+func (g *Guard) flowRefusal(c *gin.Context, status int, code, msg string, retry time.Duration, form func(*gin.Context, int, string, bool)) {
+	if retry > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(retry/time.Second)))
+	}
+	if wantsJSON(c.Request) {
+		c.Header("Cache-Control", "no-store")
+		b := jsonBody{Error: code, Message: msg}
+		if retry > 0 {
+			b.RetryAfter = int(retry / time.Second)
+		}
+		c.AbortWithStatusJSON(status, b)
+		return
+	}
+	// The form is the answer, as with the code page: 200 with the message.
+	form(c, http.StatusOK, msg, true)
+}
