@@ -84,6 +84,17 @@ func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string) (userRow
 	return u, now, nil
 }
 
+// holdUser serialises the user's operations as lockUser does, for a change
+// that a lockout must not refuse (a factor, recovery codes): it returns the
+// store's "now" whether or not the user is locked.
+func (s *SQL) holdUser(ctx context.Context, tx *sqlx.Tx, userID string) (time.Time, error) {
+	_, now, err := s.lockUser(ctx, tx, userID)
+	if errors.Is(err, sms2fa.ErrLocked) {
+		err = nil
+	}
+	return now, err
+}
+
 // nowArg is the argument of nowSQL: the test clock's time, or, on Postgres
 // without one, NULL (the database's clock).
 func (s *SQL) nowArg() any {
@@ -194,8 +205,8 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 	if err := pol.Validate(); err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, err
 	}
-	if p.Grant.ID != "" && p.Grant.Lifetime <= 0 {
-		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: grant lifetime must be positive, got %v", p.Grant.Lifetime)
+	if err := validGrant("verify", p.Grant); err != nil {
+		return sms2fa.Challenge{}, sms2fa.Grant{}, err
 	}
 	var (
 		c       sms2fa.Challenge
@@ -221,28 +232,20 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 				return fmt.Errorf("consuming the challenge: %w", err)
 			}
 			c.ConsumedAt = fromMS(ms(now))
-			if u.Failures != 0 || u.Locks != 0 {
-				if err := exec(ctx, tx, s.q.setUser, 0, 0, 0, ms(now), ref.UserID); err != nil {
-					return fmt.Errorf("resetting failures: %w", err)
-				}
+			if err := s.resetFailures(ctx, tx, ref.UserID, u, now); err != nil {
+				return err
 			}
-			if granted, err = s.grantFor(ctx, tx, c, p.Grant, now); err != nil {
+			if granted, err = s.completeFlow(ctx, tx, c, p.Grant, now); err != nil {
 				return err
 			}
 			return s.addStats(ctx, tx, now, r.Region, 0, 1)
 		}
-		// A wrong code: one more consecutive failure for the user, and the
-		// one that reaches the threshold turns into a lock.
-		u.Failures++
-		outcome = sms2fa.ErrCodeInvalid
-		if t := pol.Lockout.Threshold; t > 0 && u.Failures >= t {
-			until := now.Add(pol.Lockout.LockFor(u.Locks))
-			u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
-			c.LockedUntil = fromMS(u.LockedUntil)
-			outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now}
+		if outcome, err = s.countFailure(ctx, tx, ref.UserID, u, pol.Lockout, now); err != nil {
+			return err
 		}
-		if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), ref.UserID); err != nil {
-			return fmt.Errorf("counting the failure: %w", err)
+		var le *sms2fa.LimitError
+		if errors.As(outcome, &le) {
+			c.LockedUntil = le.Until
 		}
 		return nil
 	})
@@ -252,30 +255,111 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 	return c, granted, outcome
 }
 
-// grantFor does what a right code does to grants: a step-up freshens the
-// grant it was opened for (if still live), any other flow creates the grant
-// p describes (if any).
-func (s *SQL) grantFor(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
-	if c.Flow == sms2fa.FlowStepUp {
-		var g grantRow
-		err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, ms(now))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return sms2fa.Grant{}, nil // revoked or expired meanwhile
-		case err != nil:
-			return sms2fa.Grant{}, fmt.Errorf("freshening the grant: %w", err)
-		}
-		return g.grant(now), nil
+// resetFailures is what a right code (or recovery code) does to the user's
+// failure budget: both the count and the lock doubling start over. A user
+// with nothing to reset is not written to.
+func (s *SQL) resetFailures(ctx context.Context, tx *sqlx.Tx, userID string, u userRow, now time.Time) error {
+	if u.Failures == 0 && u.Locks == 0 {
+		return nil
 	}
+	if err := exec(ctx, tx, s.q.setUser, 0, 0, 0, ms(now), userID); err != nil {
+		return fmt.Errorf("resetting failures: %w", err)
+	}
+	return nil
+}
+
+// countFailure counts one more consecutive failure against the user whose
+// state lockUser read as u — a wrong SMS code and a wrong recovery code draw
+// on the same budget — and returns the refusal to answer with:
+// ErrCodeInvalid, or, for the failure that reaches the threshold, the lock
+// it starts (doubled per lock since the last success). The refusal is an
+// answer, not a failure: the caller's transaction must commit.
+func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u userRow, l sms2fa.Lockout, now time.Time) (outcome, err error) {
+	u.Failures++
+	outcome = sms2fa.ErrCodeInvalid
+	if l.Threshold > 0 && u.Failures >= l.Threshold {
+		until := now.Add(l.LockFor(u.Locks))
+		u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
+		outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
+	}
+	if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), userID); err != nil {
+		return nil, fmt.Errorf("counting the failure: %w", err)
+	}
+	return outcome, nil
+}
+
+// completeFlow does, inside Verify's transaction, what a right code of c's
+// flow is for (see [sms2fa.Store.Verify]), and returns the grant it created
+// or freshened.
+func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
+	switch c.Flow {
+	case sms2fa.FlowStepUp:
+		return s.freshen(ctx, tx, c, now)
+	case sms2fa.FlowEnrol:
+		if _, err := s.putFactor(ctx, tx, c.UserID, c.Phone, c.Region, false, now); err != nil {
+			return sms2fa.Grant{}, err
+		}
+	case sms2fa.FlowChange:
+		// The grant first: a browser whose grant was revoked meanwhile has
+		// no business changing the number, however right its code.
+		g, err := s.freshen(ctx, tx, c, now)
+		if err != nil || g.ID == "" {
+			return g, err
+		}
+		if _, err := s.putFactor(ctx, tx, c.UserID, c.Phone, c.Region, false, now); err != nil {
+			return sms2fa.Grant{}, err
+		}
+		// Whoever else holds the account — another browser, a remembered
+		// device — proved the old number, not this one.
+		if err := exec(ctx, tx, s.q.revokeGrants, ms(now), "number_change", c.UserID, c.GrantID, ms(now)); err != nil {
+			return sms2fa.Grant{}, fmt.Errorf("revoking the other grants: %w", err)
+		}
+		if err := exec(ctx, tx, s.q.revokeDevices, ms(now), c.UserID, ms(now)); err != nil {
+			return sms2fa.Grant{}, fmt.Errorf("revoking the devices: %w", err)
+		}
+		return g, nil
+	}
+	return s.createGrant(ctx, tx, c.UserID, p, p.How, true, now)
+}
+
+// freshen marks the grant c was opened for fresh, if it is still live; a
+// zero Grant means it was revoked or expired meanwhile.
+func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, now time.Time) (sms2fa.Grant, error) {
+	var g grantRow
+	err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, ms(now))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return sms2fa.Grant{}, nil
+	case err != nil:
+		return sms2fa.Grant{}, fmt.Errorf("freshening the grant: %w", err)
+	}
+	return g.grant(now), nil
+}
+
+// createGrant creates the grant p describes (none if p.ID is empty), earned
+// how; fresh says whether a code was verified in it just now — never for a
+// remembered device, which proves a cookie, not the number.
+func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, p sms2fa.GrantParams, how string, fresh bool, now time.Time) (sms2fa.Grant, error) {
 	if p.ID == "" {
 		return sms2fa.Grant{}, nil
 	}
-	g := grantRow{ID: p.ID, UserID: c.UserID, Login: p.Login, How: p.How,
-		CreatedAt: ms(now), FreshAt: ms(now), ExpiresAt: ms(now.Add(p.Lifetime))}
+	g := grantRow{ID: p.ID, UserID: userID, Login: p.Login, How: how,
+		CreatedAt: ms(now), ExpiresAt: ms(now.Add(p.Lifetime))}
+	if fresh {
+		g.FreshAt = ms(now)
+	}
 	if err := exec(ctx, tx, s.q.insertGrant, g.ID, g.UserID, g.Login, g.How, g.CreatedAt, g.FreshAt, g.ExpiresAt); err != nil {
 		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
 	}
 	return g.grant(now), nil
+}
+
+// validGrant checks the grant a successful call would create.
+func validGrant(op string, p sms2fa.GrantParams) error {
+	if p.ID != "" && p.Lifetime <= 0 {
+		return fmt.Errorf("store: %s: grant lifetime must be positive, got %v", op, p.Lifetime)
+	}
+	return nil
 }
 
 // whyNotLive explains why a challenge could not take an attempt.

@@ -11,14 +11,18 @@ import (
 
 // Purged counts the rows one Purge deleted.
 type Purged struct {
-	Challenges, Users, Budgets, Stats, Grants int64
+	Challenges, Users, Budgets, Stats, Grants, Devices int64
 }
 
 // Purge deletes rows that can no longer matter: challenges expired longer
 // ago than the retention (see WithRetention), users a day past their last
 // lock and a day without news (which resets their lock doubling), budget
-// windows that have closed, statistics older than their retention, and
-// grants that expired or were revoked.
+// windows that have closed, statistics older than their retention, grants
+// that expired (a revoked grant stays until then: it is what keeps a
+// remembered device from reviving a sign-in that was logged out), and
+// remembered devices that expired or were revoked. Factors and recovery
+// codes are never purged: a factor's row, even a removed one, is what stops
+// the app's number from being adopted again, and codes live until replaced.
 func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -41,6 +45,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
 		{"grants", s.q.purgeGrants, []any{ms(now)}, &p.Grants},
+		{"devices", s.q.purgeDevices, []any{ms(now)}, &p.Devices},
 	} {
 		res, err := step.query.ExecContext(ctx, step.args...)
 		if err != nil {

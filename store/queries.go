@@ -32,6 +32,12 @@ func nowSQL(d Dialect) string {
 const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, expires_at, attempts, max_attempts,
 	sends, next_send_at, send_failed, consumed_at`
 
+// factorCols are the columns a Factor is read from.
+const factorCols = `user_id, phone, region, enrolled_at, version, removed`
+
+// deviceCols are the columns a Device is listed from.
+const deviceCols = `id, label, factor_version, created_at, last_used_at, expires_at`
+
 // grantCols are the columns a Grant is read from.
 const grantCols = `id, user_id, login, how, created_at, fresh_at, expires_at, revoked_at`
 
@@ -48,6 +54,12 @@ type queries struct {
 	purgeGrants                                           *sqlx.Stmt
 	budgetStart, addStats, readStats                      *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
+
+	getFactor, readFactor, adoptFactor, putFactor, noteMismatch  *sqlx.Stmt
+	dropRecovery, addRecovery, useRecovery                       *sqlx.Stmt
+	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
+	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
+	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -150,9 +162,62 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`, false},
 		{&q.purgeBudgets, purgeBudgets, false},
 		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`, false},
-		// A revoked grant goes at once: a mark naming a missing grant is
-		// refused just the same.
-		{&q.purgeGrants, `DELETE FROM sms2fa_grants WHERE expires_at < ? OR revoked_at <> 0`, false},
+		// A revoked grant stays until it would have expired: UseDevice asks
+		// whether any grant of a sign-in was revoked, so that a copy of a
+		// device cookie taken before a logout stays dead.
+		{&q.purgeGrants, `DELETE FROM sms2fa_grants WHERE expires_at < ?`, false},
+		// A revoked or expired device can never sign in again; its row only
+		// turned a reused token into ErrDeviceReuse rather than ErrNotFound.
+		{&q.purgeDevices, `DELETE FROM sms2fa_devices WHERE expires_at <= ? OR revoked_at <> 0`, false},
+
+		// Factors. Changes run under the user's lock (see holdUser), so the
+		// factor read before a change is the one it replaces.
+		{&q.getFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, true},
+		{&q.readFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, false},
+		// A removed row is a row: a removed number is never adopted again.
+		{&q.adoptFactor, `INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, version, updated_at)
+			VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (user_id) DO NOTHING`, false},
+		// The version is bumped by the database, from the row it replaces:
+		// it only ever grows, whatever reached the row first. A change of
+		// number forgets the last mismatch noted: against the new number,
+		// the same tag is news.
+		{&q.putFactor, `INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, removed, version, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?)
+			ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, region = excluded.region,
+			  enrolled_at = excluded.enrolled_at, removed = excluded.removed, mismatch = '',
+			  version = sms2fa_factors.version + 1, updated_at = excluded.updated_at
+			RETURNING ` + factorCols, false},
+		// One statement: of two notes of one tag, only one finds it new.
+		{&q.noteMismatch, `UPDATE sms2fa_factors SET mismatch = ?, updated_at = ` + now + `
+			WHERE user_id = ? AND mismatch <> ?`, false},
+
+		// Recovery codes. A code is spent by the one UPDATE that finds it
+		// unused: of concurrent uses, exactly one changes the row.
+		{&q.dropRecovery, `DELETE FROM sms2fa_recovery WHERE user_id = ?`, false},
+		{&q.addRecovery, `INSERT INTO sms2fa_recovery (user_id, mac, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (user_id, mac) DO NOTHING`, false},
+		{&q.useRecovery, `UPDATE sms2fa_recovery SET used_at = ? WHERE user_id = ? AND mac = ? AND used_at = 0`, false},
+		{&q.recoveryLeft, `SELECT COUNT(*) FROM sms2fa_recovery WHERE user_id = ? AND used_at = 0`, false},
+		{&q.readRecoveryLeft, `SELECT COUNT(*) FROM sms2fa_recovery WHERE user_id = ? AND used_at = 0`, true},
+
+		// Remembered devices.
+		{&q.addDevice, `INSERT INTO sms2fa_devices (id, user_id, mac, factor_version, label, expires_at, created_at, last_used_at)
+			VALUES (?, ?, ?, ?, ?, ?, ` + now + `, ` + now + `)`, false},
+		{&q.getDevice, `SELECT mac, prev_mac, rotated_at, factor_version, expires_at, revoked_at
+			FROM sms2fa_devices WHERE id = ? AND user_id = ?`, false},
+		// Rotation only from the token just compared, and only on a live
+		// device: a revocation that slipped in between wins.
+		{&q.rotateDevice, `UPDATE sms2fa_devices SET prev_mac = mac, mac = ?, rotated_at = ?, last_used_at = ?
+			WHERE id = ? AND user_id = ? AND mac = ? AND revoked_at = 0`, false},
+		{&q.touchDevice, `UPDATE sms2fa_devices SET last_used_at = ? WHERE id = ? AND user_id = ? AND revoked_at = 0`, false},
+		{&q.listDevices, `SELECT ` + deviceCols + ` FROM sms2fa_devices
+			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ` + now + `
+			ORDER BY last_used_at DESC, created_at DESC, id`, true},
+		{&q.revokeDevice, `UPDATE sms2fa_devices SET revoked_at = ?
+			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
+		{&q.revokeDevices, `UPDATE sms2fa_devices SET revoked_at = ?
+			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
+		{&q.loginRevoked, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = ? AND login = ? AND revoked_at <> 0`, false},
 	} {
 		on := db
 		if p.read {
@@ -176,6 +241,10 @@ func (q queries) close() {
 		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
 		q.budgetStart, q.addStats, q.readStats,
 		q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
+		q.getFactor, q.readFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
+		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
+		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
+		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
 	} {
 		if st != nil {
 			st.Close()
@@ -286,3 +355,37 @@ func fromMS(v int64) time.Time {
 
 // hourOf returns the start of t's hour, the statistics bucket.
 func hourOf(t time.Time) int64 { return ms(t.Truncate(time.Hour)) }
+
+// factorRow is a factor as stored; times are Unix milliseconds.
+type factorRow struct {
+	UserID     string `db:"user_id"`
+	Phone      string `db:"phone"`
+	Region     string `db:"region"`
+	EnrolledAt int64  `db:"enrolled_at"`
+	Version    int64  `db:"version"`
+	Removed    int    `db:"removed"`
+}
+
+func (r factorRow) factor() sms2fa.Factor {
+	return sms2fa.Factor{UserID: r.UserID, Phone: r.Phone, Region: r.Region,
+		EnrolledAt: fromMS(r.EnrolledAt), Version: r.Version, Removed: r.Removed != 0}
+}
+
+// deviceRow is a remembered device as stored; times are Unix milliseconds.
+type deviceRow struct {
+	ID            string `db:"id"`
+	Label         string `db:"label"`
+	MAC           []byte `db:"mac"`
+	PrevMAC       []byte `db:"prev_mac"`
+	RotatedAt     int64  `db:"rotated_at"`
+	FactorVersion int64  `db:"factor_version"`
+	CreatedAt     int64  `db:"created_at"`
+	LastUsedAt    int64  `db:"last_used_at"`
+	ExpiresAt     int64  `db:"expires_at"`
+	RevokedAt     int64  `db:"revoked_at"`
+}
+
+func (r deviceRow) device() sms2fa.Device {
+	return sms2fa.Device{ID: r.ID, Label: r.Label, FactorVersion: r.FactorVersion,
+		CreatedAt: fromMS(r.CreatedAt), LastUsedAt: fromMS(r.LastUsedAt), ExpiresAt: fromMS(r.ExpiresAt)}
+}

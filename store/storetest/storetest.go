@@ -59,6 +59,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"MigrateTwiceAndConcurrently", testMigrations},
 		{"ManyHandlesHammering", testHammer},
 	}
+	cases = append(cases, lifecycleCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -802,8 +803,17 @@ func testRevokeGrants(t *testing.T, o Opener) {
 	if gr, _ := e.s.Grant(ctx, "b1", "bob"); !gr.Live() {
 		t.Fatal("signing alice out everywhere revoked bob's grant")
 	}
-	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 3 {
-		t.Fatalf("purge of revoked grants: %+v, %v", p, err)
+	// Revoked grants outlive their revocation until they expire: a device
+	// sign-in asks whether a grant of its sign-in was ever revoked.
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 0 {
+		t.Fatalf("purge right after revoking: %+v, %v; want the revoked grants kept until they expire", p, err)
+	}
+	if gr, err := e.s.Grant(ctx, "a1", "alice"); err != nil || gr.RevokedAt.IsZero() {
+		t.Fatalf("a revoked grant after a purge: %+v, %v", gr, err)
+	}
+	e.clock.Advance(time.Hour + time.Millisecond)
+	if p, err := e.s.Purge(ctx); err != nil || p.Grants != 4 {
+		t.Fatalf("purge past expiry: %+v, %v; want all 4 grants gone", p, err)
 	}
 }
 
@@ -1038,8 +1048,8 @@ func testMigrations(t *testing.T, o Opener) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(versions) != "[1 2]" {
-		t.Fatalf("schema versions = %v, want [1 2]", versions)
+	if fmt.Sprint(versions) != "[1 2 3]" {
+		t.Fatalf("schema versions = %v, want [1 2 3]", versions)
 	}
 	o(t, store.WithoutMigrations()) // accepts the migrated schema
 }

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+// AddDevice implements [sms2fa.Store]. Its creation and first use are the
+// store's "now"; its expiry is the caller's, as given.
+func (s *SQL) AddDevice(ctx context.Context, userID string, d sms2fa.Device, mac []byte) error {
+	switch {
+	case userID == "" || d.ID == "":
+		return errors.New("store: add device: user ID and device ID are required")
+	case len(mac) == 0:
+		return errors.New("store: add device: token MAC is required")
+	case d.ExpiresAt.IsZero():
+		return errors.New("store: add device: expiry is required")
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	now := s.nowArg()
+	if _, err := s.q.addDevice.ExecContext(ctx, d.ID, userID, mac, d.FactorVersion, d.Label, ms(d.ExpiresAt), now, now); err != nil {
+		return fmt.Errorf("store: adding a device: %w", err)
+	}
+	return nil
+}
+
+// UseDevice implements [sms2fa.Store]. Everything happens under the user's
+// lock: a locked user is refused first, and two tabs showing one token at
+// once are decided one after the other (the second within the grace).
+func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
+	switch {
+	case len(mac) == 0 || len(next) == 0:
+		return sms2fa.Grant{}, false, errors.New("store: use device: token MACs are required")
+	case grace < 0:
+		return sms2fa.Grant{}, false, fmt.Errorf("store: use device: grace must not be negative, got %v", grace)
+	}
+	if err := validGrant("use device", p.Grant); err != nil {
+		return sms2fa.Grant{}, false, err
+	}
+	var (
+		granted sms2fa.Grant
+		rotated bool
+		outcome error // ErrDeviceReuse: the revocation still commits
+	)
+	err := s.inTx(ctx, "use device", func(tx *sqlx.Tx) error {
+		_, now, err := s.lockUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		var d deviceRow
+		err = get(ctx, tx, s.q.getDevice, &d, id, userID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return sms2fa.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("reading the device: %w", err)
+		case d.RevokedAt != 0 || d.ExpiresAt <= ms(now) || d.FactorVersion != factorVersion:
+			// A device remembered under another number proved that number.
+			return sms2fa.ErrNotFound
+		}
+		if login != "" {
+			// A sign-in ended by a logout (or any revocation) stays ended:
+			// the device cookie copied with its session cookie must not
+			// bring it back.
+			var revoked int
+			if err := get(ctx, tx, s.q.loginRevoked, &revoked, userID, login); err != nil {
+				return fmt.Errorf("checking the sign-in: %w", err)
+			}
+			if revoked > 0 {
+				return sms2fa.ErrNotFound
+			}
+		}
+		switch {
+		case subtle.ConstantTimeCompare(d.MAC, mac) == 1:
+			res, err := tx.StmtxContext(ctx, s.q.rotateDevice).ExecContext(ctx, next, ms(now), ms(now), id, userID, mac)
+			if err != nil {
+				return fmt.Errorf("rotating the token: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return sms2fa.ErrNotFound
+			}
+			rotated = true
+		case len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1:
+			if ms(now)-d.RotatedAt >= grace.Milliseconds() {
+				// The token was rotated out long ago, yet here it is: someone
+				// holds a copy. Neither copy may go on.
+				if err := exec(ctx, tx, s.q.revokeDevice, ms(now), id, userID, ms(now)); err != nil {
+					return fmt.Errorf("revoking the device: %w", err)
+				}
+				outcome = sms2fa.ErrDeviceReuse
+				return nil
+			}
+			// Another tab of the same browser rotated it an instant ago: let
+			// this one in without rotating again, or the two would keep
+			// rotating each other out.
+			if err := exec(ctx, tx, s.q.touchDevice, ms(now), id, userID); err != nil {
+				return fmt.Errorf("recording the use: %w", err)
+			}
+		default:
+			return sms2fa.ErrNotFound
+		}
+		granted, err = s.createGrant(ctx, tx, userID, p.Grant, "device", false, now)
+		return err
+	})
+	if err != nil {
+		return sms2fa.Grant{}, false, err
+	}
+	return granted, rotated, outcome
+}
+
+// Devices implements [sms2fa.Store]. It reads from the readers' pool.
+func (s *SQL) Devices(ctx context.Context, userID string) ([]sms2fa.Device, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var rows []deviceRow
+	if err := s.q.listDevices.SelectContext(ctx, &rows, userID, s.nowArg()); err != nil {
+		return nil, fmt.Errorf("store: listing devices: %w", err)
+	}
+	out := make([]sms2fa.Device, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.device())
+	}
+	return out, nil
+}
+
+// RevokeDevice implements [sms2fa.Store].
+func (s *SQL) RevokeDevice(ctx context.Context, userID, id string) (bool, error) {
+	n, err := s.revokeDevices(ctx, "revoke device", s.q.revokeDevice, id, userID)
+	return n > 0, err
+}
+
+// RevokeDevices implements [sms2fa.Store].
+func (s *SQL) RevokeDevices(ctx context.Context, userID string) (int, error) {
+	n, err := s.revokeDevices(ctx, "revoke devices", s.q.revokeDevices, userID)
+	return int(n), err
+}
+
+// revokeDevices runs st — which revokes live devices picked by which, at the
+// store's now — and counts the devices it revoked.
+func (s *SQL) revokeDevices(ctx context.Context, op string, st *sqlx.Stmt, which ...any) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		args := append(append([]any{ms(now)}, which...), ms(now))
+		res, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,708 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/testclock"
+)
+
+// The lifecycle cases: factors, the enrol and change flows, recovery codes
+// and remembered devices.
+var lifecycleCases = []struct {
+	name string
+	fn   func(t *testing.T, o Opener)
+}{
+	{"FactorAdoptionRace", testFactorAdoptionRace},
+	{"FactorVersionsAndRemoval", testFactorLifecycle},
+	{"FactorMismatchNotedOnce", testNoteMismatch},
+	{"EnrolStoresFactorAndGrants", testEnrol},
+	{"ChangeStoresFactorAndRevokesOthers", testChange},
+	{"ChangeWithRevokedGrantChangesNothing", testChangeRevoked},
+	{"RecoveryCodes", testRecoveryCodes},
+	{"ConcurrentRecoveryUsesOneWins", testRecoveryRace},
+	{"RecoveryFailuresShareTheLockout", testRecoveryLockout},
+	{"DeviceRotation", testDeviceRotation},
+	{"DeviceReuseRevokes", testDeviceReuse},
+	{"DeviceGrace", testDeviceGrace},
+	{"ConcurrentTabsOneRotation", testDeviceTabs},
+	{"DeviceRevocation", testDeviceRevocation},
+	{"DeviceBindings", testDeviceBindings},
+	{"DeviceExpiryAndPurge", testDeviceExpiry},
+}
+
+const (
+	otherPhone = "+919812345678"
+	grace      = 30 * time.Second
+)
+
+// openFlow creates a challenge of flow for user, to number, with code
+// "111111".
+func (e *env) openFlow(user string, flow sms2fa.Flow, grantID, number string) sms2fa.Ref {
+	e.t.Helper()
+	ref := e.ref(user)
+	p := e.params(ref, "111111")
+	p.Flow, p.GrantID, p.Phone = flow, grantID, number
+	if _, created, err := e.s.Open(ctx, p); err != nil || !created {
+		e.t.Fatalf("Open %s: created %v, %v", flow, created, err)
+	}
+	return ref
+}
+
+// signIn completes a login challenge of user, creating grant id of sign-in
+// login.
+func (e *env) signIn(user, id, login string) sms2fa.Grant {
+	e.t.Helper()
+	g := grantParams(id)
+	g.Login = login
+	_, gr, err := e.s.Verify(ctx, e.open(user), sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g})
+	if err != nil || gr.ID != id {
+		e.t.Fatalf("sign in %s: %+v, %v", id, gr, err)
+	}
+	return gr
+}
+
+func (e *env) factor(user string) sms2fa.Factor {
+	e.t.Helper()
+	f, err := e.s.Factor(ctx, user)
+	if err != nil {
+		e.t.Fatalf("Factor(%s) = %v", user, err)
+	}
+	return f
+}
+
+func testFactorAdoptionRace(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("Factor before any: %v", err)
+	}
+	const n = 20
+	got := make([]sms2fa.Factor, n)
+	adopted := make([]bool, n)
+	errs := parallel(n, func(i int) error {
+		var err error
+		got[i], adopted[i], err = e.s.AdoptFactor(ctx, "alice", fmt.Sprintf("+9198765432%02d", i), "IN")
+		return err
+	})
+	winners := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("adoption %d: %v", i, err)
+		}
+		if adopted[i] {
+			winners++
+			if got[i].Phone != fmt.Sprintf("+9198765432%02d", i) {
+				t.Fatalf("the winner %d got %+v, not its own number", i, got[i])
+			}
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d concurrent adoptions: %d adopted, want exactly 1", n, winners)
+	}
+	stored := e.factor("alice")
+	for i := range got {
+		if got[i] != stored {
+			t.Fatalf("adoption %d saw %+v, the store holds %+v", i, got[i], stored)
+		}
+	}
+	if stored.Version != 1 || stored.Removed || stored.Region != "IN" || !stored.EnrolledAt.Equal(testclock.Start) || stored.UserID != "alice" {
+		t.Fatalf("adopted factor = %+v", stored)
+	}
+}
+
+func testFactorLifecycle(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	if f, adopted, err := e.s.AdoptFactor(ctx, "alice", phone, "IN"); err != nil || !adopted || f.Version != 1 {
+		t.Fatalf("adopt: %+v, %v, %v", f, adopted, err)
+	}
+	e.clock.Advance(time.Minute)
+	f, old, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN")
+	if err != nil || f.Phone != otherPhone || f.Version != 2 || !f.EnrolledAt.Equal(e.clock.Now()) || old.Phone != phone || old.Version != 1 {
+		t.Fatalf("set: %+v (old %+v), %v", f, old, err)
+	}
+	e.clock.Advance(time.Minute)
+	old, err = e.s.RemoveFactor(ctx, "alice")
+	if err != nil || old.Phone != otherPhone || old.Version != 2 || old.Removed {
+		t.Fatalf("remove: old %+v, %v", old, err)
+	}
+	if f := e.factor("alice"); !f.Removed || f.Phone != "" || f.Version != 3 {
+		t.Fatalf("after removal: %+v", f)
+	}
+	// The removal marker stops the app's number from being adopted again.
+	f, adopted, err := e.s.AdoptFactor(ctx, "alice", phone, "IN")
+	if err != nil || adopted || !f.Removed || f.Version != 3 {
+		t.Fatalf("adopt after removal: %+v, adopted %v, %v", f, adopted, err)
+	}
+	f, old, err = e.s.SetFactor(ctx, "alice", phone, "IN")
+	if err != nil || f.Removed || f.Phone != phone || f.Version != 4 || !old.Removed {
+		t.Fatalf("set after removal: %+v (old %+v), %v", f, old, err)
+	}
+	// Removing a user who never had a factor leaves the marker too; setting
+	// one for a user without any starts at version 1.
+	old, err = e.s.RemoveFactor(ctx, "bob")
+	if err != nil || old != (sms2fa.Factor{}) {
+		t.Fatalf("remove without a factor: old %+v, %v", old, err)
+	}
+	if f := e.factor("bob"); !f.Removed || f.Version != 1 {
+		t.Fatalf("bob after removal: %+v", f)
+	}
+	if _, adopted, _ := e.s.AdoptFactor(ctx, "bob", phone, "IN"); adopted {
+		t.Fatal("bob's number was adopted over the removal marker")
+	}
+	f, old, err = e.s.SetFactor(ctx, "carol", phone, "IN")
+	if err != nil || f.Version != 1 || old != (sms2fa.Factor{}) {
+		t.Fatalf("set without a factor: %+v (old %+v), %v", f, old, err)
+	}
+	// A locked user's factor can still be changed: a lock stops guesses,
+	// not administration.
+	e.pol.Lockout.Threshold = 1
+	if _, err := e.verify(e.open("carol"), "9"); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatalf("locking carol: %v", err)
+	}
+	if f, _, err := e.s.SetFactor(ctx, "carol", otherPhone, "IN"); err != nil || f.Version != 2 {
+		t.Fatalf("set while locked: %+v, %v", f, err)
+	}
+}
+
+func testNoteMismatch(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	if fresh, err := e.s.NoteMismatch(ctx, "alice", "t1"); err != nil || fresh {
+		t.Fatalf("note without a factor: %v, %v", fresh, err)
+	}
+	if _, _, err := e.s.AdoptFactor(ctx, "alice", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		tag   string
+		fresh bool
+	}{{"t1", true}, {"t1", false}, {"t2", true}, {"t2", false}, {"t1", true}} {
+		if fresh, err := e.s.NoteMismatch(ctx, "alice", c.tag); err != nil || fresh != c.fresh {
+			t.Fatalf("note %d (%s): %v, %v; want %v", i, c.tag, fresh, err, c.fresh)
+		}
+	}
+	// Concurrent notes of one new tag: one finds it fresh.
+	errs := parallel(10, func(int) error {
+		fresh, err := e.s.NoteMismatch(ctx, "alice", "t3")
+		if err == nil && !fresh {
+			err = sms2fa.ErrNotFound // counted as "not fresh"
+		}
+		return err
+	})
+	if got := tally(t, errs, sms2fa.ErrNotFound); got["ok"] != 1 {
+		t.Fatalf("10 concurrent notes of one tag: %v; want one fresh", got)
+	}
+	// A new number is a new situation: the same tag is news again.
+	if _, _, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, err := e.s.NoteMismatch(ctx, "alice", "t3"); err != nil || !fresh {
+		t.Fatalf("note after a change of number: %v, %v", fresh, err)
+	}
+}
+
+func testEnrol(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone)
+	// A wrong code stores nothing.
+	if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("wrong enrol code: %v", err)
+	}
+	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a wrong code enrolled: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
+	if err != nil || gr.ID != "g1" || !gr.Live() || !gr.FreshWithin(time.Second) || gr.How != "sms" {
+		t.Fatalf("enrol: grant %+v, %v", gr, err)
+	}
+	if f := e.factor("alice"); f.Phone != otherPhone || f.Region != "IN" || f.Version != 1 || !f.EnrolledAt.Equal(e.clock.Now()) {
+		t.Fatalf("enrolled factor = %+v", f)
+	}
+	// Enrolling over an adopted (or removed) factor replaces it, bumping
+	// the version.
+	if _, _, err := e.s.AdoptFactor(ctx, "bob", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.RemoveFactor(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	ref = e.openFlow("bob", sms2fa.FlowEnrol, "", otherPhone)
+	if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
+		t.Fatal(err)
+	}
+	if f := e.factor("bob"); f.Phone != otherPhone || f.Version != 3 || f.Removed {
+		t.Fatalf("bob re-enrolled: %+v", f)
+	}
+}
+
+// changeSetup gives alice a factor (phone), two sign-ins (g1, g2), a device
+// d1 and a live change challenge of g1 to otherPhone; bob gets a grant and
+// a device.
+func changeSetup(e *env) sms2fa.Ref {
+	e.t.Helper()
+	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
+		e.t.Fatal(err)
+	}
+	e.signIn("alice", "g1", "L1")
+	e.signIn("alice", "g2", "L2")
+	e.signIn("bob", "b1", "L3")
+	e.addDevice("alice", "d1", "A", 1, time.Hour)
+	e.addDevice("bob", "e1", "A", 1, time.Hour)
+	return e.openFlow("alice", sms2fa.FlowChange, "g1", otherPhone)
+}
+
+func testChange(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := changeSetup(e)
+	e.clock.Advance(3 * time.Minute) // within the code's life; the grants are no longer fresh
+	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g9")})
+	if err != nil || gr.ID != "g1" || !gr.FreshWithin(time.Second) {
+		t.Fatalf("change: grant %+v, %v", gr, err)
+	}
+	if _, err := e.s.Grant(ctx, "g9", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a change created a grant: %v", err)
+	}
+	if f := e.factor("alice"); f.Phone != otherPhone || f.Version != 2 || !f.EnrolledAt.Equal(e.clock.Now()) {
+		t.Fatalf("changed factor = %+v", f)
+	}
+	for id, live := range map[string]bool{"g1": true, "g2": false} {
+		if g, err := e.s.Grant(ctx, id, "alice"); err != nil || g.Live() != live {
+			t.Fatalf("%s after the change: %+v, %v; want live %v", id, g, err, live)
+		}
+	}
+	var how string
+	if err := e.s.DB().QueryRowContext(ctx, `SELECT revoked_how FROM sms2fa_grants WHERE id = 'g2'`).Scan(&how); err != nil || how != "number_change" {
+		t.Fatalf("g2 revoked as %q, %v; want number_change", how, err)
+	}
+	if ds, err := e.s.Devices(ctx, "alice"); err != nil || len(ds) != 0 {
+		t.Fatalf("alice's devices after the change: %+v, %v", ds, err)
+	}
+	// Bob is untouched.
+	if g, _ := e.s.Grant(ctx, "b1", "bob"); !g.Live() {
+		t.Fatal("alice's change revoked bob's grant")
+	}
+	if ds, _ := e.s.Devices(ctx, "bob"); len(ds) != 1 {
+		t.Fatalf("alice's change touched bob's devices: %+v", ds)
+	}
+}
+
+func testChangeRevoked(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	ref := changeSetup(e)
+	if live, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil || !live {
+		t.Fatalf("revoke g1: %v, %v", live, err)
+	}
+	c, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol})
+	if err != nil || gr != (sms2fa.Grant{}) || c.ConsumedAt.IsZero() {
+		t.Fatalf("change of a revoked grant: %+v, grant %+v, %v; want the code consumed and no grant", c, gr, err)
+	}
+	if f := e.factor("alice"); f.Phone != phone || f.Version != 1 {
+		t.Fatalf("a change without a live grant changed the factor: %+v", f)
+	}
+	if g, _ := e.s.Grant(ctx, "g2", "alice"); !g.Live() {
+		t.Fatal("a change without a live grant revoked g2")
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 {
+		t.Fatalf("a change without a live grant revoked devices: %+v", ds)
+	}
+	// Expired works the same as revoked.
+	ref = e.openFlow("alice", sms2fa.FlowChange, "g2", otherPhone)
+	e.clock.Advance(time.Hour) // g2 expires; the code was renewed below
+	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
+		t.Fatal(err)
+	}
+	if _, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil || gr.ID != "" {
+		t.Fatalf("change of an expired grant: %+v, %v", gr, err)
+	}
+	if f := e.factor("alice"); f.Version != 1 {
+		t.Fatalf("a change of an expired grant changed the factor: %+v", f)
+	}
+}
+
+// codes returns n recovery code MACs for user, tagged by set.
+func codes(user, set string, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = mac(fmt.Sprintf("%s-%s-%d", user, set, i))
+	}
+	return out
+}
+
+func (e *env) useCode(user string, m []byte, grantID string) (int, sms2fa.Grant, error) {
+	g := sms2fa.GrantParams{}
+	if grantID != "" {
+		g = grantParams(grantID)
+		g.How = "sms" // the store says how, whatever the caller asks
+	}
+	return e.s.UseRecoveryCode(ctx, user, m, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+}
+
+func testRecoveryCodes(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	alice, bob := codes("alice", "1", 10), codes("bob", "1", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.ReplaceRecoveryCodes(ctx, "bob", bob); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.RecoveryCodesLeft(ctx, "alice"); err != nil || n != 10 {
+		t.Fatalf("left = %d, %v", n, err)
+	}
+	e.clock.Advance(time.Minute)
+	left, gr, err := e.useCode("alice", alice[3], "g1")
+	if err != nil || left != 9 || gr.ID != "g1" || gr.How != "recovery" || !gr.FreshWithin(time.Second) || !gr.CreatedAt.Equal(e.clock.Now()) {
+		t.Fatalf("use: left %d, grant %+v, %v", left, gr, err)
+	}
+	if g, err := e.s.Grant(ctx, "g1", "alice"); err != nil || g.How != "recovery" || !g.Live() {
+		t.Fatalf("the recovery grant: %+v, %v", g, err)
+	}
+	// A used code is spent.
+	if _, gr, err := e.useCode("alice", alice[3], "g2"); !errors.Is(err, sms2fa.ErrCodeInvalid) || gr.ID != "" {
+		t.Fatalf("a used code again: %+v, %v", gr, err)
+	}
+	// Another user's code never works, and is not spent by trying.
+	if left, _, err := e.useCode("alice", bob[0], ""); !errors.Is(err, sms2fa.ErrCodeInvalid) || left != 9 {
+		t.Fatalf("bob's code for alice: left %d, %v", left, err)
+	}
+	if n, _ := e.s.RecoveryCodesLeft(ctx, "bob"); n != 10 {
+		t.Fatalf("bob has %d codes left", n)
+	}
+	// Replacing invalidates every old code, used or not.
+	fresh := codes("alice", "2", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", fresh); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 10 {
+		t.Fatalf("after replacing: %d left", n)
+	}
+	if _, _, err := e.useCode("alice", alice[0], ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("an old code after replacing: %v", err)
+	}
+	if left, _, err := e.useCode("alice", fresh[0], ""); err != nil || left != 9 {
+		t.Fatalf("a new code: left %d, %v", left, err)
+	}
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 0 {
+		t.Fatalf("after replacing with none: %d left", n)
+	}
+}
+
+func testRecoveryRace(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const n = 20
+	e.pol.Lockout.Threshold = 10 * n // every loser is a counted failure, none locks
+	cs := codes("alice", "1", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
+		t.Fatal(err)
+	}
+	errs := parallel(n, func(i int) error {
+		_, _, err := e.useCode("alice", cs[0], fmt.Sprintf("g%d", i))
+		return err
+	})
+	got := tally(t, errs, sms2fa.ErrCodeInvalid)
+	if got["ok"] != 1 || got[sms2fa.ErrCodeInvalid.Error()] != n-1 {
+		t.Fatalf("%d concurrent uses of one code: %v; want exactly one success", n, got)
+	}
+	if left, _ := e.s.RecoveryCodesLeft(ctx, "alice"); left != 9 {
+		t.Fatalf("left = %d, want 9", left)
+	}
+	var grants int
+	if err := e.s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = 'alice'`).Scan(&grants); err != nil || grants != 1 {
+		t.Fatalf("%d grants from one code, %v", grants, err)
+	}
+}
+
+func testRecoveryLockout(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	cs := codes("alice", "1", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong SMS code and a wrong recovery code draw on one budget.
+	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("wrong sms code: %v", err)
+	}
+	if left, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, sms2fa.ErrCodeInvalid) || left != 10 {
+		t.Fatalf("wrong recovery code: left %d, %v", left, err)
+	}
+	until := e.clock.Now().Add(15 * time.Minute)
+	_, _, err := e.useCode("alice", mac("nope"), "")
+	wantUntil(t, "the failure at the threshold", err, sms2fa.ErrLocked, until)
+	// Locked: a right code is refused before it is looked at, and not spent.
+	_, gr, err := e.useCode("alice", cs[0], "g1")
+	wantUntil(t, "a right code while locked", err, sms2fa.ErrLocked, until)
+	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 10 || gr.ID != "" {
+		t.Fatalf("a locked use spent a code (%d left) or granted %+v", n, gr)
+	}
+	// After the lock, a right code resets the failures and the doubling.
+	e.clock.Advance(15 * time.Minute)
+	if _, _, err := e.useCode("alice", cs[0], "g1"); err != nil {
+		t.Fatalf("right code after the lock: %v", err)
+	}
+	for range 2 {
+		if _, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+			t.Fatalf("wrong code after a success: %v", err)
+		}
+	}
+	_, _, err = e.useCode("alice", mac("nope"), "")
+	wantUntil(t, "lock after success (not doubled)", err, sms2fa.ErrLocked, e.clock.Now().Add(15*time.Minute))
+}
+
+// addDevice remembers device id of user with token, under factor version,
+// for life.
+func (e *env) addDevice(user, id, token string, version int64, life time.Duration) {
+	e.t.Helper()
+	d := sms2fa.Device{ID: id, Label: "Firefox on Linux", FactorVersion: version, ExpiresAt: e.clock.Now().Add(life)}
+	if err := e.s.AddDevice(ctx, user, d, mac(token)); err != nil {
+		e.t.Fatalf("AddDevice(%s): %v", id, err)
+	}
+}
+
+// useDevice shows token on device id of user, rotating it to next, under
+// factor version 1 and sign-in login.
+func (e *env) useDevice(user, id, token, next, login string) (sms2fa.Grant, error) {
+	return e.useDeviceV(user, id, token, next, login, 1)
+}
+
+func (e *env) useDeviceV(user, id, token, next, login string, version int64) (sms2fa.Grant, error) {
+	gr, _, err := e.useDeviceR(user, id, token, next, login, version)
+	return gr, err
+}
+
+// useDeviceR is useDeviceV, reporting whether the token rotated.
+func (e *env) useDeviceR(user, id, token, next, login string, version int64) (sms2fa.Grant, bool, error) {
+	g := grantParams("dg-" + next)
+	g.Login, g.How = login, "sms" // the store says how, whatever the caller asks
+	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, login, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+}
+
+func testDeviceRotation(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
+	ds, err := e.s.Devices(ctx, "alice")
+	if err != nil || len(ds) != 1 || ds[0].ID != "d1" || ds[0].Label != "Firefox on Linux" || ds[0].FactorVersion != 1 ||
+		!ds[0].CreatedAt.Equal(testclock.Start) || !ds[0].LastUsedAt.Equal(testclock.Start) || !ds[0].ExpiresAt.Equal(testclock.Start.Add(30*24*time.Hour)) {
+		t.Fatalf("Devices = %+v, %v", ds, err)
+	}
+	e.clock.Advance(time.Hour)
+	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "B", "L1", 1)
+	if !rotated {
+		t.Fatal("use A→B did not report the rotation")
+	}
+	if err != nil || gr.ID != "dg-B" || gr.How != "device" || !gr.FreshAt.IsZero() || gr.FreshWithin(time.Hour) || !gr.Live() || gr.Login != "L1" {
+		t.Fatalf("use A→B: %+v, %v; want a live, never fresh, device grant", gr, err)
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || !ds[0].LastUsedAt.Equal(e.clock.Now()) {
+		t.Fatalf("after use: %+v", ds)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.useDevice("alice", "d1", "B", "C", "L2"); err != nil {
+		t.Fatalf("use B→C: %v", err)
+	}
+	// A token never issued is nothing.
+	if _, err := e.useDevice("alice", "d1", "Z", "Y", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("an unknown token: %v", err)
+	}
+	if _, err := e.useDevice("alice", "d1", "C", "D", ""); err != nil {
+		t.Fatalf("use C→D after an unknown token: %v", err)
+	}
+	// A locked user is refused before anything is compared.
+	e.pol.Lockout.Threshold = 1
+	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatal(err)
+	}
+	_, err = e.useDevice("alice", "d1", "D", "E", "")
+	wantUntil(t, "a device of a locked user", err, sms2fa.ErrLocked, e.clock.Now().Add(e.pol.Lockout.Duration))
+	e.clock.Advance(e.pol.Lockout.Duration)
+	if _, err := e.useDevice("alice", "d1", "D", "E", ""); err != nil {
+		t.Fatalf("the token a locked use did not rotate: %v", err)
+	}
+}
+
+func testDeviceReuse(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
+	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(grace)
+	gr, err := e.useDevice("alice", "d1", "A", "X", "")
+	if !errors.Is(err, sms2fa.ErrDeviceReuse) || gr.ID != "" {
+		t.Fatalf("A after the grace: %+v, %v; want ErrDeviceReuse", gr, err)
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
+		t.Fatalf("a reused device is still listed: %+v", ds)
+	}
+	// The revocation committed: the holder of the current token is out too.
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("B after the reuse: %v", err)
+	}
+	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || live {
+		t.Fatalf("revoking the reused device: %v, %v; want it already revoked", live, err)
+	}
+}
+
+func testDeviceGrace(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
+	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+		t.Fatal(err)
+	}
+	// A second tab showing A an instant later gets in, and rotates nothing.
+	e.clock.Advance(grace - time.Millisecond)
+	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "X", "", 1)
+	if err != nil || rotated || gr.ID != "dg-X" || gr.How != "device" || !gr.FreshAt.IsZero() {
+		t.Fatalf("A within the grace: %+v, %v", gr, err)
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || !ds[0].LastUsedAt.Equal(e.clock.Now()) {
+		t.Fatalf("after a use within the grace: %+v", ds)
+	}
+	if _, err := e.useDevice("alice", "d1", "X", "Y", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("the token a use within the grace was handed: %v; want it never stored", err)
+	}
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); err != nil {
+		t.Fatalf("B after a use within the grace: %v", err)
+	}
+}
+
+func testDeviceRevocation(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	for _, id := range []string{"d1", "d2", "d3"} {
+		e.addDevice("alice", id, "A", 1, time.Hour)
+		e.clock.Advance(time.Second)
+	}
+	e.addDevice("bob", "e1", "A", 1, time.Hour)
+	// Most recently used first.
+	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.s.Devices(ctx, "alice")
+	if err != nil || len(ds) != 3 || ds[0].ID != "d1" || ds[1].ID != "d3" || ds[2].ID != "d2" {
+		t.Fatalf("Devices = %+v, %v; want d1, d3, d2", ds, err)
+	}
+	if live, err := e.s.RevokeDevice(ctx, "bob", "d1"); err != nil || live {
+		t.Fatalf("bob revoked alice's device: %v, %v", live, err)
+	}
+	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || !live {
+		t.Fatalf("revoke d1: %v, %v", live, err)
+	}
+	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || live {
+		t.Fatalf("revoke d1 twice: %v, %v", live, err)
+	}
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a revoked device: %v", err)
+	}
+	if n, err := e.s.RevokeDevices(ctx, "alice"); err != nil || n != 2 {
+		t.Fatalf("revoke all: %d, %v", n, err)
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
+		t.Fatalf("after revoking all: %+v", ds)
+	}
+	if _, err := e.useDevice("alice", "d2", "A", "B", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a device revoked with all: %v", err)
+	}
+	if n, err := e.s.RevokeDevices(ctx, "alice"); err != nil || n != 0 {
+		t.Fatalf("revoke all again: %d, %v", n, err)
+	}
+	if ds, _ := e.s.Devices(ctx, "bob"); len(ds) != 1 {
+		t.Fatalf("revoking alice's devices touched bob's: %+v", ds)
+	}
+}
+
+func testDeviceBindings(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, time.Hour)
+	// Another user never uses it, and trying changes nothing.
+	if _, err := e.useDevice("bob", "d1", "A", "B", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("bob on alice's device: %v", err)
+	}
+	// A device remembered under another factor version proved another number.
+	if _, err := e.useDeviceV("alice", "d1", "A", "B", "", 2); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("another factor version: %v", err)
+	}
+	// A sign-in with a revoked grant stays signed out.
+	e.signIn("alice", "g1", "L1")
+	if _, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a device in a logged-out sign-in: %v", err)
+	}
+	// None of the refusals rotated the token.
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L2"); err != nil {
+		t.Fatalf("another sign-in: %v", err)
+	}
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); err != nil {
+		t.Fatalf("no sign-in tag: %v", err)
+	}
+}
+
+func testDeviceExpiry(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, time.Hour)
+	e.addDevice("alice", "d2", "A", 1, 2*time.Hour)
+	e.addDevice("alice", "d3", "A", 1, 2*time.Hour)
+	if _, err := e.s.RevokeDevice(ctx, "alice", "d3"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour - time.Millisecond)
+	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+		t.Fatalf("just before expiry: %v", err)
+	}
+	e.clock.Advance(time.Millisecond)
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("at expiry: %v", err)
+	}
+	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || ds[0].ID != "d2" {
+		t.Fatalf("live devices = %+v, want d2", ds)
+	}
+	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || live {
+		t.Fatalf("revoking an expired device: %v, %v", live, err)
+	}
+	// The expired and the revoked device go; the live one stays.
+	p, err := e.s.Purge(ctx)
+	if err != nil || p.Devices != 2 {
+		t.Fatalf("purge: %+v, %v; want 2 devices", p, err)
+	}
+	if _, err := e.useDevice("alice", "d2", "A", "B2", ""); err != nil {
+		t.Fatalf("a live device after a purge: %v", err)
+	}
+}
+
+func testDeviceTabs(t *testing.T, o Opener) {
+	// Tabs restored at once all show token A: every one gets in, exactly one
+	// rotates it, and the device stays usable with that one's next token.
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, time.Hour)
+	const n = 10
+	var rotations atomic.Int64
+	errs := parallel(n, func(i int) error {
+		_, rotated, err := e.useDeviceR("alice", "d1", "A", fmt.Sprintf("N%d", i), "", 1)
+		if rotated {
+			rotations.Add(1)
+		}
+		return err
+	})
+	if got := tally(t, errs); got["ok"] != n || rotations.Load() != 1 {
+		t.Fatalf("%d tabs at once: %v, %d reported rotating; want all in, one rotation", n, got, rotations.Load())
+	}
+	current := 0
+	for i := range n {
+		if _, err := e.useDevice("alice", "d1", fmt.Sprintf("N%d", i), fmt.Sprintf("M%d", i), ""); err == nil {
+			current++
+		} else if !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("token N%d: %v", i, err)
+		}
+	}
+	if current != 1 {
+		t.Fatalf("%d of the tabs' next tokens are current, want exactly 1", current)
+	}
+}
