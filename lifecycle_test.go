@@ -2,6 +2,7 @@ package sms2fa_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -134,7 +135,7 @@ func TestNumberChange(t *testing.T) {
 		t.Fatalf("code to the new number: %+v %v", m, ok)
 	}
 	r := c.verify(m.Code)
-	if r.status != http.StatusOK || !strings.Contains(r.body, "+91 ••••••1111") {
+	if r.status != http.StatusOK || !strings.Contains(html.UnescapeString(r.body), "+91 ••••••1111") {
 		t.Fatalf("after the change: %d %.800s", r.status, r.body)
 	}
 	want(t, "this browser", c.get("/app/home"), http.StatusOK, "")
@@ -174,7 +175,7 @@ func TestRecoveryCodes(t *testing.T) {
 	// Upper case, spaces, no dash: still the code.
 	typed := strings.ToUpper(strings.Replace(codes[0], "-", " ", 1))
 	r := c.post("/2fa/recover", url.Values{"recovery_code": {typed}})
-	if r.status != http.StatusOK || !strings.Contains(r.body, "Recovery codes left: 9") {
+	if r.status != http.StatusOK || !strings.Contains(r.body, "9 recovery codes left") {
 		t.Fatalf("recover: %d %.800s", r.status, r.body)
 	}
 	want(t, "signed in", c.get("/app/home"), http.StatusOK, "")

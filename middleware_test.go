@@ -792,13 +792,17 @@ func TestNewSignInNeedsNewCode(t *testing.T) {
 
 // A code sent to the user's old number does not verify once the number has
 // changed; the next page sends one to the new number.
+// Moving a user's number (the app's call, EnrolFactor) voids a code pending
+// for the old one.
 func TestPhoneChangeVoidsPendingCode(t *testing.T) {
 	h := newHarness(t)
 	c := h.client().login("alice")
 	c.get("/app/home")
 	old := h.code(alicePhone)
 	const newPhone = "+919812300000"
-	h.movePhone("alice", newPhone)
+	if err := h.guard.EnrolFactor(context.Background(), "alice", newPhone); err != nil {
+		t.Fatal(err)
+	}
 	want(t, "old number's code", c.verify(old), http.StatusSeeOther, "/2fa")
 	if h.attempts("alice") != 0 {
 		t.Fatal("the old challenge took an attempt")

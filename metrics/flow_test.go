@@ -123,7 +123,7 @@ func TestRealFlow(t *testing.T) {
 	mu.Lock()
 	got := append([]sms2fa.EventKind(nil), kinds...)
 	mu.Unlock()
-	want := []sms2fa.EventKind{sms2fa.EventCodeSent, sms2fa.EventCodeInvalid, sms2fa.EventVerified, sms2fa.EventGrantCreated}
+	want := []sms2fa.EventKind{sms2fa.EventFactorAdopted, sms2fa.EventCodeSent, sms2fa.EventCodeInvalid, sms2fa.EventVerified, sms2fa.EventGrantCreated}
 	if !slices.Equal(got, want) {
 		t.Errorf("the app's own hook saw %v, want %v", got, want)
 	}
