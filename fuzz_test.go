@@ -2,6 +2,7 @@ package sms2fa_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/phone"
 )
 
 // fuzzTarget is one signed-in session with a pending code that fuzzed
@@ -83,5 +85,63 @@ func FuzzVerifyJSON(f *testing.F) {
 		}
 		json.NewDecoder(bytes.NewReader(body)).Decode(&decoded)
 		target.check(t, target.c.do(req), decoded.Code)
+	})
+}
+
+// FuzzEnrolForm posts hostile numbers to the enrolment form: never a 5xx,
+// and a code goes out only to a number that parses as a valid mobile number
+// of the number the form was given.
+func FuzzEnrolForm(f *testing.F) {
+	for _, s := range []string{"+91 98123 00000", "98123 00000", "+1 (650) 253-0000", "", "+", "++91", "1-800-FLOWERS",
+		"+91 98123 00000 ext 5", "+８８２ 1234", "\x00", strings.Repeat("9", 200), "<script>", "+870301234567", "+91 98123 0000\u200b0"} {
+		f.Add(s)
+	}
+	h := newHarness(f, sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit(),
+		sms2fa.WithResendCooldown(0))
+	f.Fuzz(func(t *testing.T, number string) {
+		h.t = t
+		c := h.client().login("rita")
+		before := h.fake.Count()
+		r := c.post("/2fa/enroll", url.Values{"phone": {number}})
+		if r.status >= 500 {
+			t.Fatalf("status %d for %q", r.status, number)
+		}
+		if h.fake.Count() > before {
+			m := h.fake.Messages()[h.fake.Count()-1]
+			n, err := phone.Parse(number, "")
+			if err != nil || n.E164 != m.To || m.Purpose != "account_verification" {
+				t.Fatalf("%q sent a code to %s (%v)", number, m.To, err)
+			}
+		}
+	})
+}
+
+// FuzzRecoverForm posts hostile recovery codes: never a 5xx, and nothing but
+// a real code (give or take case, spaces and dashes) signs in.
+func FuzzRecoverForm(f *testing.F) {
+	for _, s := range []string{"abcde-fghjk", "ABCDE FGHJK", "", "-----", "ilo00-00000", "ü", strings.Repeat("a", 1000), "\x00\x01", "0000000000"} {
+		f.Add(s)
+	}
+	h := newHarness(f, sms2fa.WithLockout(0, 0, 0))
+	codes, err := h.guard.RegenerateRecoveryCodes(context.Background(), "alice")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, code string) {
+		h.t = t
+		c := h.client().login("alice")
+		r := c.post("/2fa/recover", url.Values{"recovery_code": {code}})
+		if r.status >= 500 {
+			t.Fatalf("status %d for %q", r.status, code)
+		}
+		if strings.Contains(r.body, "recovery codes left") || strings.Contains(r.body, "recovery code left") {
+			norm := strings.ToLower(strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(code))
+			for _, real := range codes {
+				if strings.ReplaceAll(real, "-", "") == strings.NewReplacer("i", "1", "l", "1", "o", "0").Replace(norm) {
+					return
+				}
+			}
+			t.Fatalf("%q signed in, and is none of the codes", code)
+		}
 	})
 }
