@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +155,39 @@ func TestDemoLogoutRevokesCopies(t *testing.T) {
 	// first factor is a plain cookie), but the second factor is gone.
 	if path, _ := thief.do(http.MethodGet, "/dashboard", nil); path != "/2fa" {
 		t.Fatalf("a copy of the cookies after logout: %s", path)
+	}
+}
+
+// Carol has no number: her first guarded request goes to the enrolment form;
+// the code goes to the number she types; the recovery codes are shown once,
+// each as the whole text of a .recovery-code element; /account then shows the
+// masked number, the codes left and the remembered devices.
+func TestDemoCarolEnrols(t *testing.T) {
+	d := demoClocked(t, nil)
+	b := d.browser()
+	path, body := b.do(http.MethodPost, "/login", url.Values{"username": {"carol"}, "password": {"carol-password"}})
+	if path != "/2fa/enroll" || !strings.Contains(body, `name="phone"`) || !strings.Contains(body, `autocomplete="tel"`) {
+		t.Fatalf("carol after the password: %s", path)
+	}
+	if path, _ = b.do(http.MethodPost, "/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}); path != "/2fa" {
+		t.Fatalf("after the number: %s", path)
+	}
+	m, ok := d.fake.Last("+919812300000")
+	if !ok || m.Purpose != "account_verification" {
+		t.Fatalf("enrolment code: %+v", m)
+	}
+	path, body = b.do(http.MethodPost, "/2fa/verify", url.Values{"code": {m.Code}})
+	codes := regexp.MustCompile(`<li class="recovery-code">([0-9a-z]{5}-[0-9a-z]{5})</li>`).FindAllStringSubmatch(body, -1)
+	if len(codes) != 10 || !strings.Contains(body, `href="/dashboard"`) {
+		t.Fatalf("recovery codes page (%s): %d codes", path, len(codes))
+	}
+	if path, _ = b.do(http.MethodGet, "/dashboard", nil); path != "/dashboard" {
+		t.Fatalf("dashboard: %s", path)
+	}
+	_, body = b.do(http.MethodGet, "/account", nil)
+	for _, want := range []string{"••••••0000", `<span id="codes-left">10</span>`, `href="/2fa/enroll"`, `action="/2fa/recovery-codes"`} {
+		if !strings.Contains(html.UnescapeString(body), want) {
+			t.Errorf("account page lacks %q", want)
+		}
 	}
 }
