@@ -68,12 +68,8 @@ func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert
 
 // handleEnroll serves POST {prefix}/enroll.
 func (g *Guard) handleEnroll(c *gin.Context) {
-	if !g.sameOrigin(c) {
-		return
-	}
-	u, ok := g.user(c)
+	u, ok := g.formUser(c)
 	if !ok {
-		g.toLogin(c)
 		return
 	}
 	if u, _, ok = g.factorOf(c, u); !ok {
@@ -168,12 +164,8 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 // forgetting a device, removing the number): a same-origin POST by a user
 // with a number and a fresh factor. Otherwise it has answered.
 func (g *Guard) freshAction(c *gin.Context) (User, *sessions.Session, Grant, bool) {
-	if !g.sameOrigin(c) {
-		return User{}, nil, Grant{}, false
-	}
-	u, ok := g.user(c)
+	u, ok := g.formUser(c)
 	if !ok {
-		g.toLogin(c)
 		return u, nil, Grant{}, false
 	}
 	if u, _, ok = g.factorOf(c, u); !ok {
@@ -220,23 +212,11 @@ func (g *Guard) afterAction(c *gin.Context) {
 // has saved the number (and, for a change, revoked the user's other grants
 // and devices). An enrolment shows the new recovery codes once.
 func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old User, gr Grant) {
+	dest, ok := g.settle(c, s, a, gr)
+	if !ok {
+		return
+	}
 	ctx := c.Request.Context()
-	dest := next(s)
-	if err := g.drop(c, s); err != nil {
-		g.fail(c, err)
-		return
-	}
-	if gr.ID == "" { // a change whose grant was revoked meanwhile: sign in again
-		g.clearMark(c)
-		g.done(c, dest)
-		return
-	}
-	if err := g.writeMark(c, a.user, gr.ID, g.now(), gr.Until()); err != nil {
-		g.fail(c, err)
-		return
-	}
-	ev := g.event(c, a, a.ch.ID)
-	g.emit(ctx, ev.with(EventVerified))
 	l := g.lang(c)
 	m := l.m
 	if a.ch.Flow == FlowChange {

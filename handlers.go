@@ -459,23 +459,12 @@ func (g *Guard) handleVerify(c *gin.Context) {
 // were going. A step-up whose grant was revoked meanwhile has nothing to
 // freshen: the mark goes too, and the route asks for a sign-in code.
 func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant) {
-	ctx := c.Request.Context()
-	dest := next(s)
-	if err := g.drop(c, s); err != nil {
-		g.fail(c, err)
+	dest, ok := g.settle(c, s, a, gr)
+	if !ok {
 		return
 	}
 	ev := g.event(c, a, a.ch.ID)
-	g.emit(ctx, ev.with(EventVerified))
-	if gr.ID == "" {
-		g.clearMark(c)
-		g.done(c, dest)
-		return
-	}
-	if err := g.writeMark(c, a.user, gr.ID, g.now(), gr.Until()); err != nil {
-		g.fail(c, err)
-		return
-	}
+	ctx := c.Request.Context()
 	ev.Grant, ev.How = gr.ID, gr.How
 	if a.ch.Flow == FlowStepUp {
 		g.emit(ctx, ev.with(EventGrantRefreshed))
@@ -568,6 +557,43 @@ func (g *Guard) handleResend(c *gin.Context) {
 	default:
 		c.Redirect(http.StatusSeeOther, g.urls.page+"?sent=1")
 	}
+}
+
+// settle ends a right code's pending state and marks the browser with gr,
+// and returns where the visitor was going. It reports false when it has
+// answered: a failure, or a grant gone meanwhile (a step-up or change of a
+// revoked grant), which sends the visitor on to sign in again.
+func (g *Guard) settle(c *gin.Context, s *sessions.Session, a attempt, gr Grant) (string, bool) {
+	dest := next(s)
+	if err := g.drop(c, s); err != nil {
+		g.fail(c, err)
+		return "", false
+	}
+	g.emit(c.Request.Context(), g.event(c, a, a.ch.ID).with(EventVerified))
+	if gr.ID == "" {
+		g.clearMark(c)
+		g.done(c, dest)
+		return "", false
+	}
+	if err := g.writeMark(c, a.user, gr.ID, g.now(), gr.Until()); err != nil {
+		g.fail(c, err)
+		return "", false
+	}
+	return dest, true
+}
+
+// formUser starts a POST of the guard's own forms: same origin only, and
+// someone signed in with the first factor. It reports false when it has
+// answered.
+func (g *Guard) formUser(c *gin.Context) (User, bool) {
+	if !g.sameOrigin(c) {
+		return User{}, false
+	}
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+	}
+	return u, ok
 }
 
 // begin does what every guard route starts with: refuse cross-origin POSTs,

@@ -140,12 +140,8 @@ func (g *Guard) recoverForm(c *gin.Context, status int, msg string, alert bool) 
 // handleRecover serves POST {prefix}/recover: a right recovery code creates a
 // grant (how "recovery", a fresh factor) as a right SMS code would.
 func (g *Guard) handleRecover(c *gin.Context) {
-	if !g.sameOrigin(c) {
-		return
-	}
-	u, ok := g.user(c)
+	u, ok := g.formUser(c)
 	if !ok {
-		g.toLogin(c)
 		return
 	}
 	s, err := g.session(c)
