@@ -1,7 +1,10 @@
 // Command example is a small Gin app guarded by sms2fa: sign in as alice or
 // bob, receive a code (printed on this terminal unless WAY2API_API_KEY is
-// set), enter it, see the dashboard; /transfer asks for a fresh code, and
-// /account signs out every device. Read it as the integration guide.
+// set), enter it, see the dashboard; carol has no number and enrols one;
+// /transfer asks for a fresh code; /account shows the number, the recovery
+// codes left and the remembered devices, and signs out everywhere; /metrics
+// serves Prometheus metrics. Pages speak English or Hindi (Accept-Language).
+// Read it as the integration guide.
 //
 //	go run ./example
 //
