@@ -242,3 +242,25 @@ func TestRememberedDevice(t *testing.T) {
 	c.login("alice")
 	want(t, "the revoked device", c.get("/app/home"), http.StatusSeeOther, "/2fa")
 }
+
+// A remembered device never counts as a fresh factor: a sensitive route
+// sends a code even to a browser the device would sign in.
+func TestRememberedDeviceIsNeverFresh(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	want(t, "logout", c.post("/logout", nil), http.StatusNoContent, "")
+	c.login("alice")
+	sent := h.fake.Count()
+	want(t, "a sensitive route first", c.get("/secure/transfer"), http.StatusSeeOther, "/2fa")
+	if h.fake.Count() != sent+1 {
+		t.Fatal("the remembered device stood in for a fresh code")
+	}
+	// The device still signs in to ordinary routes.
+	d := h.client()
+	u, _ := url.Parse(c.base)
+	d.http.Jar.SetCookies(u, c.http.Jar.Cookies(u))
+	d.login("alice")
+	want(t, "an ordinary route", d.get("/app/home"), http.StatusOK, "")
+}

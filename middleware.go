@@ -260,7 +260,9 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 		g.withoutPhone(c, u, recent)
 		return
 	}
-	if flow == FlowLogin {
+	// A remembered device signs in, but never counts as a fresh factor: a
+	// RequireRecent route asks for a code instead.
+	if flow == FlowLogin && !recent {
 		if signed, failed := g.deviceSignIn(c, u, f); failed {
 			return
 		} else if signed {
