@@ -142,6 +142,11 @@ func TestBrowserSignIn(t *testing.T) {
 	if _, err := chromedp.Call(ctx, log.Enable, struct{}{}); err != nil {
 		t.Fatal(err)
 	}
+	// Headless Chromium keeps windows at least 500 px wide: emulate the
+	// phone's viewport itself.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulatePortrait)); err != nil {
+		t.Fatal(err)
+	}
 	var seen problems
 	seen.watch(ctx)
 
@@ -184,9 +189,15 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 
 	// The code page, as a screen-reader user and a thumb would meet it.
-	if got := eval("focus", `document.activeElement ? document.activeElement.id : ""`); got != "code" {
-		t.Errorf("focus is on %q, want the code input", got)
+	// autofocus may land a moment after the load event: wait for it.
+	focusOn := func(what, id string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.activeElement && document.activeElement.id === "`+id+`"`, chromedp.WithPollingTimeout(5*time.Second)))
+		if err != nil {
+			t.Errorf("%s: focus is on %q, want #%s", what, eval("focus", `document.activeElement ? document.activeElement.id : ""`), id)
+		}
 	}
+	focusOn("the code page", "code")
 	if got := eval("label", `(function(){ var i = document.getElementById("code"); return i && i.labels.length === 1 ? i.labels[0].textContent.trim() : "" })()`); got != "Code" {
 		t.Errorf("the input's label is %q", got)
 	}
@@ -226,9 +237,7 @@ func TestBrowserSignIn(t *testing.T) {
 	if got := eval("message", `document.getElementById("status").textContent`); got != "That code is not right. 4 attempts left." {
 		t.Errorf("after a wrong code the page says %q", got)
 	}
-	if got := eval("focus after error", `document.activeElement ? document.activeElement.id : ""`); got != "code" {
-		t.Errorf("after a wrong code focus is on %q", got)
-	}
+	focusOn("after a wrong code", "code")
 	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	must("screenshot", err)
 	saveArtifact(t, "wrong-code.png", shot)
