@@ -398,7 +398,9 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		}
 		return
 	}
-	p := VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy}
+	// The sign-in goes with every flow: a step-up or change freshens only
+	// a grant of this very sign-in.
+	p := VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy, Grant: GrantParams{Login: g.loginTag(u)}}
 	if flow == FlowLogin || flow == FlowEnrol {
 		id, err := newID()
 		if err != nil {

@@ -292,9 +292,26 @@ func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u us
 // flow is for (see [sms2fa.Store.Verify]), and returns the grant it created
 // or freshened.
 func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
+	// The user's factor as it is now, under the lock: the code proves the
+	// challenge's number, and a challenge opened for a number that is no
+	// longer the user's — or an enrolment since overtaken by another —
+	// proves nothing about the account today.
+	f, err := s.readFactor(ctx, tx, c.UserID)
+	if err != nil {
+		return sms2fa.Grant{}, err
+	}
+	known := f.Version > 0 // the store has (or had) a number for the user
+	switch {
+	case c.Flow == sms2fa.FlowEnrol && known && !f.Removed:
+		return sms2fa.Grant{}, nil // enrolled meanwhile: a change needs a fresh factor
+	case c.Flow == sms2fa.FlowChange && (!known || f.Removed):
+		return sms2fa.Grant{}, nil // removed meanwhile: nothing to change
+	case (c.Flow == sms2fa.FlowLogin || c.Flow == sms2fa.FlowStepUp) && known && (f.Removed || f.Phone != c.Phone):
+		return sms2fa.Grant{}, nil // the number changed since the code was sent
+	}
 	switch c.Flow {
 	case sms2fa.FlowStepUp:
-		return s.freshen(ctx, tx, c, now)
+		return s.freshen(ctx, tx, c, p.Login, now)
 	case sms2fa.FlowEnrol:
 		if _, err := s.putFactor(ctx, tx, c.UserID, c.Phone, c.Region, false, now); err != nil {
 			return sms2fa.Grant{}, err
@@ -302,7 +319,7 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 	case sms2fa.FlowChange:
 		// The grant first: a browser whose grant was revoked meanwhile has
 		// no business changing the number, however right its code.
-		g, err := s.freshen(ctx, tx, c, now)
+		g, err := s.freshen(ctx, tx, c, p.Login, now)
 		if err != nil || g.ID == "" {
 			return g, err
 		}
@@ -322,11 +339,12 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 	return s.createGrant(ctx, tx, c.UserID, p, p.How, true, now)
 }
 
-// freshen marks the grant c was opened for fresh, if it is still live; a
-// zero Grant means it was revoked or expired meanwhile.
-func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, now time.Time) (sms2fa.Grant, error) {
+// freshen marks the grant c was opened for fresh, if it is still live and
+// belongs to the sign-in login (a step-up begun under one sign-in never
+// freshens another's grant); a zero Grant means it does not.
+func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, login string, now time.Time) (sms2fa.Grant, error) {
 	var g grantRow
-	err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, ms(now))
+	err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, login, ms(now))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return sms2fa.Grant{}, nil

@@ -67,6 +67,14 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			// A device remembered under another number proved that number.
 			return sms2fa.ErrNotFound
 		}
+		// The version the caller read may be stale: judge by the factor as
+		// it is now, under the lock (an admin may have moved the number).
+		switch f, err := s.readFactor(ctx, tx, userID); {
+		case err != nil:
+			return err
+		case f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
+			return sms2fa.ErrNotFound
+		}
 		if login != "" {
 			// A sign-in ended by a logout (or any revocation) stays ended:
 			// the device cookie copied with its session cookie must not
@@ -106,11 +114,22 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			// Another tab of the same browser rotated it an instant ago: let
 			// this one in without rotating again, or the two would keep
 			// rotating each other out.
-			if err := exec(ctx, tx, s.q.touchDevice, ms(now), id, userID); err != nil {
+			res, err := tx.StmtxContext(ctx, s.q.touchDevice).ExecContext(ctx, ms(now), id, userID)
+			if err != nil {
 				return fmt.Errorf("recording the use: %w", err)
 			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return sms2fa.ErrNotFound // revoked between the read and now
+			}
 		default:
-			return sms2fa.ErrNotFound
+			// The device's own token is two or more rotations old: whoever
+			// holds the current one signed in with a copy since. Treat it as
+			// reuse, or a thief who used a copy twice would never be noticed.
+			if err := exec(ctx, tx, s.q.revokeDevice, ms(now), id, userID, ms(now)); err != nil {
+				return fmt.Errorf("revoking the device: %w", err)
+			}
+			outcome = sms2fa.ErrDeviceReuse
+			return nil
 		}
 		granted, err = s.createGrant(ctx, tx, userID, p.Grant, "device", false, now)
 		return err
@@ -138,22 +157,24 @@ func (s *SQL) Devices(ctx context.Context, userID string) ([]sms2fa.Device, erro
 
 // RevokeDevice implements [sms2fa.Store].
 func (s *SQL) RevokeDevice(ctx context.Context, userID, id string) (bool, error) {
-	n, err := s.revokeDevices(ctx, "revoke device", s.q.revokeDevice, id, userID)
+	n, err := s.revokeDevices(ctx, "revoke device", userID, s.q.revokeDevice, id, userID)
 	return n > 0, err
 }
 
 // RevokeDevices implements [sms2fa.Store].
 func (s *SQL) RevokeDevices(ctx context.Context, userID string) (int, error) {
-	n, err := s.revokeDevices(ctx, "revoke devices", s.q.revokeDevices, userID)
+	n, err := s.revokeDevices(ctx, "revoke devices", userID, s.q.revokeDevices, userID)
 	return int(n), err
 }
 
 // revokeDevices runs st — which revokes live devices picked by which, at the
 // store's now — and counts the devices it revoked.
-func (s *SQL) revokeDevices(ctx context.Context, op string, st *sqlx.Stmt, which ...any) (int64, error) {
+func (s *SQL) revokeDevices(ctx context.Context, op, userID string, st *sqlx.Stmt, which ...any) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
-		now, err := s.currentTime(ctx, tx)
+		// Under the user's lock, so a sign-in by this device that is under
+		// way finishes before, or starts after, the revocation.
+		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
 		}

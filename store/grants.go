@@ -31,7 +31,10 @@ func (s *SQL) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error
 func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, error) {
 	var n int64
 	err := s.inTx(ctx, "revoke grant", func(tx *sqlx.Tx) error {
-		now, err := s.currentTime(ctx, tx)
+		// Under the user's lock, like every operation that creates grants:
+		// on Postgres a grant being created right now is then either seen
+		// and revoked here, or created after this revocation is committed.
+		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -49,7 +52,7 @@ func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, er
 func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int, error) {
 	var n int64
 	err := s.inTx(ctx, "revoke grants", func(tx *sqlx.Tx) error {
-		now, err := s.currentTime(ctx, tx)
+		now, err := s.holdUser(ctx, tx, userID) // see RevokeGrant
 		if err != nil {
 			return err
 		}

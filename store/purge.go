@@ -44,7 +44,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		{"users", s.q.purgeUsers, []any{ms(now.Add(-24 * time.Hour)), ms(now.Add(-24 * time.Hour))}, &p.Users},
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
-		{"grants", s.q.purgeGrants, []any{ms(now)}, &p.Grants},
+		{"grants", s.q.purgeGrants, []any{ms(now), ms(now.Add(-s.retain.revoked))}, &p.Grants},
 		{"devices", s.q.purgeDevices, []any{ms(now)}, &p.Devices},
 	} {
 		res, err := step.query.ExecContext(ctx, step.args...)

@@ -141,7 +141,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.insertGrant, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, false},
 		{&q.freshenGrant, `UPDATE sms2fa_grants SET fresh_at = ?
-			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?
+			WHERE id = ? AND user_id = ? AND login = ? AND revoked_at = 0 AND expires_at > ?
 			RETURNING ` + grantCols, false},
 		{&q.getGrant, `SELECT ` + now + ` AS now_ms, ` + grantCols + ` FROM sms2fa_grants WHERE id = ? AND user_id = ?`, true},
 		{&q.revokeGrant, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = ?
@@ -165,7 +165,11 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// A revoked grant stays until it would have expired: UseDevice asks
 		// whether any grant of a sign-in was revoked, so that a copy of a
 		// device cookie taken before a logout stays dead.
-		{&q.purgeGrants, `DELETE FROM sms2fa_grants WHERE expires_at < ?`, false},
+		// A revoked grant of a named sign-in is kept for the revoked-grant
+		// retention: while it is there, no remembered device signs that
+		// sign-in back in (a copied session cookie may outlive the grant).
+		{&q.purgeGrants, `DELETE FROM sms2fa_grants WHERE expires_at < ?
+			AND (revoked_at = 0 OR login = '' OR revoked_at < ?)`, false},
 		// A revoked or expired device can never sign in again; its row only
 		// turned a reused token into ErrDeviceReuse rather than ErrNotFound.
 		{&q.purgeDevices, `DELETE FROM sms2fa_devices WHERE expires_at <= ? OR revoked_at <> 0`, false},

@@ -88,6 +88,7 @@ type config struct {
 type retention struct {
 	challenges time.Duration // after expiry
 	stats      time.Duration // after their hour
+	revoked    time.Duration // revoked grants of named sign-ins, after revocation
 }
 
 func defaults() config {
@@ -98,6 +99,7 @@ func defaults() config {
 		retention: retention{
 			challenges: time.Hour,
 			stats:      30 * 24 * time.Hour,
+			revoked:    31 * 24 * time.Hour,
 		},
 	}
 }
@@ -163,7 +165,22 @@ func WithRetention(challenges, stats time.Duration) Option {
 		if challenges < 0 || stats < time.Hour {
 			return fmt.Errorf("store: WithRetention: need challenges ≥ 0 and stats ≥ 1h, got %v and %v", challenges, stats)
 		}
-		c.retention = retention{challenges: challenges, stats: stats}
+		c.retention.challenges, c.retention.stats = challenges, stats
+		return nil
+	}
+}
+
+// WithRevokedRetention sets how long a revoked grant of a named sign-in
+// (User.Login) is kept after its revocation — at least until it would have
+// expired. While it is kept, a remembered device cannot sign that sign-in
+// back in, so keep it at least as long as the guard's WithRememberDevice
+// (default 30 days). Default 31 days.
+func WithRevokedRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("store: WithRevokedRetention: need ≥ 0, got %v", d)
+		}
+		c.retention.revoked = d
 		return nil
 	}
 }

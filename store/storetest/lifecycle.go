@@ -23,6 +23,7 @@ var lifecycleCases = []struct {
 	{"EnrolStoresFactorAndGrants", testEnrol},
 	{"ChangeStoresFactorAndRevokesOthers", testChange},
 	{"ChangeWithRevokedGrantChangesNothing", testChangeRevoked},
+	{"StaleFlowsChangeNothing", testStaleFlows},
 	{"RecoveryCodes", testRecoveryCodes},
 	{"ConcurrentRecoveryUsesOneWins", testRecoveryRace},
 	{"RecoveryFailuresShareTheLockout", testRecoveryLockout},
@@ -259,7 +260,10 @@ func testChange(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := changeSetup(e)
 	e.clock.Advance(3 * time.Minute) // within the code's life; the grants are no longer fresh
-	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g9")})
+	// The change freshens g1 only for g1's own sign-in (L1).
+	g9 := grantParams("g9")
+	g9.Login = "L1"
+	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g9})
 	if err != nil || gr.ID != "g1" || !gr.FreshWithin(time.Second) {
 		t.Fatalf("change: grant %+v, %v", gr, err)
 	}
@@ -507,22 +511,39 @@ func testDeviceRotation(t *testing.T, o Opener) {
 	if _, err := e.useDevice("alice", "d1", "B", "C", "L2"); err != nil {
 		t.Fatalf("use B→C: %v", err)
 	}
-	// A token never issued is nothing.
-	if _, err := e.useDevice("alice", "d1", "Z", "Y", ""); !errors.Is(err, sms2fa.ErrNotFound) {
-		t.Fatalf("an unknown token: %v", err)
-	}
 	if _, err := e.useDevice("alice", "d1", "C", "D", ""); err != nil {
-		t.Fatalf("use C→D after an unknown token: %v", err)
+		t.Fatalf("use C→D: %v", err)
 	}
+	// A device's token that is neither its current nor its last one — two
+	// rotations old, or never issued — means a copy was used since: the
+	// device is revoked, as for a reuse.
+	e.addDevice("alice", "d2", "P", 1, time.Hour)
+	if _, err := e.useDevice("alice", "d2", "P", "Q", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.useDevice("alice", "d2", "Q", "R", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour / 2)
+	if _, err := e.useDevice("alice", "d2", "P", "S", ""); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+		t.Fatalf("a token two rotations old: %v", err)
+	}
+	if _, err := e.useDevice("alice", "d2", "R", "T", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("the current token of a device revoked for reuse: %v", err)
+	}
+	if _, err := e.useDevice("alice", "d1", "Z", "Y", "other-user-login"); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+		t.Fatalf("a token never issued: %v", err)
+	}
+	e.addDevice("alice", "d1b", "D", 1, time.Hour) // d1 is gone; the locked-user case goes on with a new device
 	// A locked user is refused before anything is compared.
 	e.pol.Lockout.Threshold = 1
 	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, sms2fa.ErrLocked) {
 		t.Fatal(err)
 	}
-	_, err = e.useDevice("alice", "d1", "D", "E", "")
+	_, err = e.useDevice("alice", "d1b", "D", "E", "")
 	wantUntil(t, "a device of a locked user", err, sms2fa.ErrLocked, e.clock.Now().Add(e.pol.Lockout.Duration))
 	e.clock.Advance(e.pol.Lockout.Duration)
-	if _, err := e.useDevice("alice", "d1", "D", "E", ""); err != nil {
+	if _, err := e.useDevice("alice", "d1b", "D", "E", ""); err != nil {
 		t.Fatalf("the token a locked use did not rotate: %v", err)
 	}
 }
@@ -565,11 +586,13 @@ func testDeviceGrace(t *testing.T, o Opener) {
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || !ds[0].LastUsedAt.Equal(e.clock.Now()) {
 		t.Fatalf("after a use within the grace: %+v", ds)
 	}
-	if _, err := e.useDevice("alice", "d1", "X", "Y", ""); !errors.Is(err, sms2fa.ErrNotFound) {
-		t.Fatalf("the token a use within the grace was handed: %v; want it never stored", err)
-	}
 	if _, err := e.useDevice("alice", "d1", "B", "C", ""); err != nil {
 		t.Fatalf("B after a use within the grace: %v", err)
+	}
+	// X, which the use within the grace was handed, was never stored: shown
+	// now, it is a token the device never had, which revokes it.
+	if _, err := e.useDevice("alice", "d1", "X", "Y", ""); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+		t.Fatalf("the token a use within the grace was handed: %v; want it never stored", err)
 	}
 }
 
@@ -683,26 +706,63 @@ func testDeviceTabs(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, time.Hour)
 	const n = 10
-	var rotations atomic.Int64
+	var rotations, rotator atomic.Int64
 	errs := parallel(n, func(i int) error {
 		_, rotated, err := e.useDeviceR("alice", "d1", "A", fmt.Sprintf("N%d", i), "", 1)
 		if rotated {
 			rotations.Add(1)
+			rotator.Store(int64(i))
 		}
 		return err
 	})
 	if got := tally(t, errs); got["ok"] != n || rotations.Load() != 1 {
 		t.Fatalf("%d tabs at once: %v, %d reported rotating; want all in, one rotation", n, got, rotations.Load())
 	}
-	current := 0
-	for i := range n {
-		if _, err := e.useDevice("alice", "d1", fmt.Sprintf("N%d", i), fmt.Sprintf("M%d", i), ""); err == nil {
-			current++
-		} else if !errors.Is(err, sms2fa.ErrNotFound) {
-			t.Fatalf("token N%d: %v", i, err)
-		}
+	// The rotating tab's next token is the device's token now.
+	r := rotator.Load()
+	if _, err := e.useDevice("alice", "d1", fmt.Sprintf("N%d", r), "M", ""); err != nil {
+		t.Fatalf("the rotating tab's token N%d: %v", r, err)
 	}
-	if current != 1 {
-		t.Fatalf("%d of the tabs' next tokens are current, want exactly 1", current)
+}
+
+// A right code proves the number its challenge went to, for the account as
+// it was then: a flow overtaken since changes nothing. An enrolment kept
+// alive while the user enrolled another number must not take the account
+// over; a login code to a number since replaced must not sign in; a step-up
+// begun under one sign-in must not freshen another sign-in's grant.
+func testStaleFlows(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	stale := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone) // an attacker's number
+	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil { // alice enrols her own
+		t.Fatal(err)
+	}
+	if _, gr, err := e.s.Verify(ctx, stale, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-attacker")}); err != nil || gr.ID != "" {
+		t.Fatalf("a stale enrolment: %+v, %v; want no grant", gr, err)
+	}
+	if f := e.factor("alice"); f.Phone != phone || f.Version != 1 {
+		t.Fatalf("a stale enrolment changed the factor: %+v", f)
+	}
+
+	login := e.open("alice") // a code to alice's number
+	if _, _, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, gr, err := e.s.Verify(ctx, login, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-old-number")}); err != nil || gr.ID != "" {
+		t.Fatalf("a code to the old number: %+v, %v; want no grant", gr, err)
+	}
+
+	if _, _, err := e.s.SetFactor(ctx, "bob", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	e.signIn("bob", "b1", "L1")
+	e.clock.Advance(time.Hour / 2)
+	up := e.openFlow("bob", sms2fa.FlowStepUp, "b1", phone)
+	other := grantParams("")
+	other.Login = "L2"
+	if _, gr, err := e.s.Verify(ctx, up, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: other}); err != nil || gr.ID != "" {
+		t.Fatalf("a step-up under another sign-in: %+v, %v; want nothing freshened", gr, err)
+	}
+	if gr, _ := e.s.Grant(ctx, "b1", "bob"); gr.FreshWithin(time.Minute) {
+		t.Fatalf("another sign-in freshened b1: %+v", gr)
 	}
 }
