@@ -732,7 +732,7 @@ func testDeviceTabs(t *testing.T, o Opener) {
 // begun under one sign-in must not freshen another sign-in's grant.
 func testStaleFlows(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	stale := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone) // an attacker's number
+	stale := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone)         // an attacker's number
 	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil { // alice enrols her own
 		t.Fatal(err)
 	}
