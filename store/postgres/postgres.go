@@ -29,8 +29,19 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*store.SQL, er
 		// pgx's message can quote the DSN, password included.
 		return nil, errors.New("postgres: the DSN does not parse")
 	}
+	return OpenConfig(ctx, pc, opts...)
+}
+
+// OpenConfig is Open for apps that configure pgx themselves — TLS, a custom
+// dialer, runtime parameters — and hand over the resulting connection
+// config (from pgx.ParseConfig, then adjusted). The store opens and owns its
+// pool of such connections, as Open does.
+func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...store.Option) (*store.SQL, error) {
+	if cfg == nil {
+		return nil, errors.New("postgres: OpenConfig: nil *pgx.ConnConfig")
+	}
 	return store.Open(ctx, store.Postgres, func(set store.Settings) (store.Conn, error) {
-		db := stdlib.OpenDB(*pc)
+		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(set.MaxConns)
 		db.SetMaxIdleConns(set.MaxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
