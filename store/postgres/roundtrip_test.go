@@ -138,7 +138,7 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				_, err := s.Resend(ctx, b, sms2fa.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user)})
 				return err
 			}},
-			{"Grant", 0, func() error {
+			{"Grant", 1, func() error {
 				_, err := s.Grant(ctx, "g-"+a.ID, a.UserID)
 				return err
 			}},
