@@ -208,6 +208,9 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 	if err := validGrant("verify", p.Grant); err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, err
 	}
+	if s.dialect == Postgres {
+		return s.verifyOnce(ctx, ref, p) // one round trip: see oneshot.go
+	}
 	var (
 		c       sms2fa.Challenge
 		granted sms2fa.Grant

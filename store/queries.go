@@ -60,6 +60,8 @@ type queries struct {
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
+
+	verifyOnce *sqlx.Stmt // Postgres only: see oneshot.go
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -230,6 +232,14 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		}
 		*p.dst = st
 	}
+	if d == Postgres {
+		st, err := db.PreparexContext(ctx, db.Rebind(verifySQL()))
+		if err != nil {
+			q.close()
+			return queries{}, fmt.Errorf("store: preparing the call of sms2fa_verify: %w", err)
+		}
+		q.verifyOnce = st
+	}
 	return q, nil
 }
 
@@ -245,6 +255,7 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
+		q.verifyOnce,
 	} {
 		if st != nil {
 			st.Close()

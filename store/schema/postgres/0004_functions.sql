@@ -1,0 +1,159 @@
+-- sms2fa schema, version 4, Postgres dialect: the operations a request makes,
+-- as functions, so that each costs one round trip. Idempotent.
+--
+-- Why functions: behind a load balancer a round trip costs more than the
+-- work of these statements, and a transaction of BEGIN, five statements and
+-- COMMIT costs seven. A function called once in autocommit is one statement,
+-- so one round trip and one transaction, and its steps can depend on each
+-- other (a right code consumes, resets, grants; a wrong one counts and may
+-- lock) — which a data-modifying CTE cannot express without repeating every
+-- condition, and a pipeline cannot at all: a batch's later statements cannot
+-- see what the earlier ones decided. The Go side keeps the decisions that
+-- need no data (validation) and turns the row returned into the same values
+-- and refusals as on SQLite. Times are Unix milliseconds by the store's
+-- clock: p_now, or the database's now() when p_now is NULL.
+
+-- sms2fa_verify is Store.Verify: one guess at challenge p_id of p_user in
+-- session p_binding. o_outcome says what happened:
+--   user_locked  the user was locked before (o_locked_until); nothing counted
+--   not_found    no such challenge for this user and session
+--   dead         the challenge (c_*) is used, out of attempts or expired; the
+--                Go side names which, in the order a user should hear it
+--   ok           right code: consumed, failures reset, flow done (g_* is the
+--                grant created or freshened; g_id '' if none)
+--   invalid      wrong code: attempt and failure counted
+--   locked       wrong code that reached the threshold: the user is now
+--                locked until o_locked_until
+-- Lock durations are in nanoseconds, as Go's time.Duration, so the doubling
+-- rounds exactly as Lockout.LockFor does.
+CREATE OR REPLACE FUNCTION sms2fa_verify(
+    p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_mac BYTEA,
+    p_threshold INTEGER, p_lock_ns BIGINT, p_lock_max_ns BIGINT,
+    p_grant_id TEXT, p_grant_login TEXT, p_grant_how TEXT, p_grant_life_ms BIGINT)
+RETURNS TABLE (
+    o_outcome TEXT, o_now BIGINT, o_locked_until BIGINT,
+    c_id TEXT, c_user_id TEXT, c_flow TEXT, c_grant_id TEXT, c_phone TEXT, c_region TEXT,
+    c_created_at BIGINT, c_expires_at BIGINT, c_attempts INTEGER, c_max_attempts INTEGER,
+    c_sends INTEGER, c_next_send_at BIGINT, c_send_failed INTEGER, c_consumed_at BIGINT,
+    g_id TEXT, g_user_id TEXT, g_login TEXT, g_how TEXT,
+    g_created_at BIGINT, g_fresh_at BIGINT, g_expires_at BIGINT, g_revoked_at BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_failures INTEGER;
+    v_locks    INTEGER;
+    v_mac      BYTEA;
+    v_lock     BIGINT;
+    v_i        INTEGER := 0;
+BEGIN
+    o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
+    g_id := '';
+    -- The user's row lock serialises the user's operations: the lock check
+    -- and the failure count below are one decision.
+    INSERT INTO sms2fa_users AS u (user_id, updated_at) VALUES (p_user, o_now)
+    ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
+    RETURNING u.failures, u.locks, u.locked_until INTO v_failures, v_locks, o_locked_until;
+    IF o_locked_until > o_now THEN
+        o_outcome := 'user_locked';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- The attempt is counted before any comparison, and only on a live
+    -- challenge with attempts left.
+    UPDATE sms2fa_challenges AS ch SET attempts = ch.attempts + 1
+    WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding
+      AND ch.consumed_at = 0 AND ch.send_failed = 0 AND ch.expires_at > o_now AND ch.attempts < ch.max_attempts
+    RETURNING ch.code_mac, ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
+      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
+    INTO v_mac, c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
+      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at;
+    IF NOT FOUND THEN
+        SELECT ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
+          ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
+        INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
+          c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at
+        FROM sms2fa_challenges AS ch WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding;
+        o_outcome := CASE WHEN FOUND THEN 'dead' ELSE 'not_found' END;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- Comparing MACs here, not in constant time, leaks nothing usable: they
+    -- are keyed with the server's secret, so an attacker cannot compute the
+    -- MAC of a guess, and learning how many leading bytes of an unknown MAC
+    -- matched a guess's MAC says nothing about the code. The attempt is
+    -- already counted.
+    IF v_mac = p_mac THEN
+        UPDATE sms2fa_challenges SET consumed_at = o_now WHERE id = p_id AND consumed_at = 0;
+        c_consumed_at := o_now;
+        IF v_failures <> 0 OR v_locks <> 0 THEN
+            UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, updated_at = o_now
+            WHERE user_id = p_user;
+        END IF;
+        IF c_flow IN ('step_up', 'change') THEN
+            -- The grant first: a browser whose grant was revoked meanwhile
+            -- changes nothing, however right its code.
+            UPDATE sms2fa_grants AS g SET fresh_at = o_now
+            WHERE g.id = c_grant_id AND g.user_id = c_user_id AND g.revoked_at = 0 AND g.expires_at > o_now
+            RETURNING g.id, g.user_id, g.login, g.how, g.created_at, g.fresh_at, g.expires_at, g.revoked_at
+            INTO g_id, g_user_id, g_login, g_how, g_created_at, g_fresh_at, g_expires_at, g_revoked_at;
+            IF FOUND AND c_flow = 'change' THEN
+                INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, removed, version, updated_at)
+                VALUES (c_user_id, c_phone, c_region, o_now, 0, 1, o_now)
+                ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, region = excluded.region,
+                  enrolled_at = excluded.enrolled_at, removed = excluded.removed, mismatch = '',
+                  version = sms2fa_factors.version + 1, updated_at = excluded.updated_at;
+                UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'number_change'
+                WHERE user_id = c_user_id AND id <> c_grant_id AND revoked_at = 0 AND expires_at > o_now;
+                UPDATE sms2fa_devices SET revoked_at = o_now
+                WHERE user_id = c_user_id AND revoked_at = 0 AND expires_at > o_now;
+            ELSIF NOT FOUND THEN
+                g_id := '';
+            END IF;
+        ELSE
+            IF c_flow = 'enrol' THEN
+                INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, removed, version, updated_at)
+                VALUES (c_user_id, c_phone, c_region, o_now, 0, 1, o_now)
+                ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, region = excluded.region,
+                  enrolled_at = excluded.enrolled_at, removed = excluded.removed, mismatch = '',
+                  version = sms2fa_factors.version + 1, updated_at = excluded.updated_at;
+            END IF;
+            IF p_grant_id <> '' THEN
+                INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
+                VALUES (p_grant_id, c_user_id, p_grant_login, p_grant_how, o_now, o_now, o_now + p_grant_life_ms);
+                g_id := p_grant_id; g_user_id := c_user_id; g_login := p_grant_login; g_how := p_grant_how;
+                g_created_at := o_now; g_fresh_at := o_now; g_expires_at := o_now + p_grant_life_ms; g_revoked_at := 0;
+            END IF;
+        END IF;
+        INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (o_now - o_now % 3600000, c_region, 0, 1)
+        ON CONFLICT (hour, region) DO UPDATE SET
+          sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified;
+        o_outcome := 'ok';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- A wrong code: one more consecutive failure; the one that reaches the
+    -- threshold locks the user, doubled per lock since the last success.
+    v_failures := v_failures + 1;
+    o_outcome := 'invalid';
+    IF p_threshold > 0 AND v_failures >= p_threshold THEN
+        v_lock := p_lock_ns;
+        WHILE v_i < v_locks AND v_lock < p_lock_max_ns LOOP
+            v_lock := v_lock * 2;
+            v_i := v_i + 1;
+        END LOOP;
+        v_failures := 0;
+        v_locks := v_locks + 1;
+        o_locked_until := o_now + LEAST(v_lock, p_lock_max_ns) / 1000000;
+        o_outcome := 'locked';
+    END IF;
+    UPDATE sms2fa_users SET failures = v_failures, locks = v_locks, locked_until = o_locked_until, updated_at = o_now
+    WHERE user_id = p_user;
+    RETURN NEXT;
+END
+$$;
+
+INSERT INTO sms2fa_schema (version, applied_at)
+VALUES (4, (extract(epoch FROM now()) * 1000)::BIGINT)
+ON CONFLICT (version) DO NOTHING;
