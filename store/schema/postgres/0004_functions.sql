@@ -41,7 +41,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_failures INTEGER;
     v_locks    INTEGER;
-    v_mac      BYTEA;
     v_lock     BIGINT;
     v_i        INTEGER := 0;
 BEGIN
@@ -49,23 +48,37 @@ BEGIN
     g_id := '';
     -- The user's row lock serialises the user's operations: the lock check
     -- and the failure count below are one decision.
-    INSERT INTO sms2fa_users AS u (user_id, updated_at) VALUES (p_user, o_now)
-    ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
-    RETURNING u.failures, u.locks, u.locked_until INTO v_failures, v_locks, o_locked_until;
+    -- A user who has a challenge has a row (Open made it), so locking it
+    -- is the common case; locking an existing row writes no new version of
+    -- it, as the upsert would.
+    SELECT u.failures, u.locks, u.locked_until INTO v_failures, v_locks, o_locked_until
+    FROM sms2fa_users AS u WHERE u.user_id = p_user FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO sms2fa_users AS u (user_id, updated_at) VALUES (p_user, o_now)
+        ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id
+        RETURNING u.failures, u.locks, u.locked_until INTO v_failures, v_locks, o_locked_until;
+    END IF;
     IF o_locked_until > o_now THEN
         o_outcome := 'user_locked';
         RETURN NEXT;
         RETURN;
     END IF;
 
-    -- The attempt is counted before any comparison, and only on a live
-    -- challenge with attempts left.
-    UPDATE sms2fa_challenges AS ch SET attempts = ch.attempts + 1
+    -- The attempt is counted, and a right code consumes the challenge, in
+    -- one update of a live challenge with attempts left: the comparison
+    -- happens under the row's lock, in the same step that counts it.
+    --
+    -- Comparing MACs here, not in constant time, leaks nothing usable: they
+    -- are keyed with the server's secret, so an attacker cannot compute the
+    -- MAC of a guess, and learning how many leading bytes of an unknown MAC
+    -- matched a guess's MAC says nothing about the code.
+    UPDATE sms2fa_challenges AS ch SET attempts = ch.attempts + 1,
+      consumed_at = CASE WHEN ch.code_mac = p_mac THEN o_now ELSE 0 END
     WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding
       AND ch.consumed_at = 0 AND ch.send_failed = 0 AND ch.expires_at > o_now AND ch.attempts < ch.max_attempts
-    RETURNING ch.code_mac, ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
+    RETURNING ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
       ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
-    INTO v_mac, c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
+    INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
       c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at;
     IF NOT FOUND THEN
         SELECT ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
@@ -78,14 +91,7 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Comparing MACs here, not in constant time, leaks nothing usable: they
-    -- are keyed with the server's secret, so an attacker cannot compute the
-    -- MAC of a guess, and learning how many leading bytes of an unknown MAC
-    -- matched a guess's MAC says nothing about the code. The attempt is
-    -- already counted.
-    IF v_mac = p_mac THEN
-        UPDATE sms2fa_challenges SET consumed_at = o_now WHERE id = p_id AND consumed_at = 0;
-        c_consumed_at := o_now;
+    IF c_consumed_at <> 0 THEN
         IF v_failures <> 0 OR v_locks <> 0 THEN
             UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, updated_at = o_now
             WHERE user_id = p_user;
