@@ -20,22 +20,30 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/sms2fa/sms2fa"
 )
 
 // oneshotCols lists, for a function's result, its challenge columns
-// (c_*) and grant columns (g_*) with the alias sqlx scans them by ("c.id"
-// into oneshotRow.C.ID), each with the zero value to read when the function
-// left it NULL.
-func oneshotCols() string {
+// (c_*) and, if grants, its grant columns (g_*) with the alias sqlx scans
+// them by ("c.id" into oneshotRow.C.ID), each with the zero value to read
+// when the function left it NULL; budgets adds the refusing budget's
+// columns.
+func oneshotCols(grants, budgets bool) string {
 	var cols []string
 	for _, c := range strings.Fields(`id user_id flow grant_id phone region`) {
 		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, '') AS "c.%s"`, c, c))
 	}
 	for _, c := range strings.Fields(`created_at expires_at attempts max_attempts sends next_send_at send_failed consumed_at`) {
 		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, 0) AS "c.%s"`, c, c))
+	}
+	if budgets {
+		cols = append(cols, `COALESCE(o_budget, '') AS budget`, `COALESCE(o_until, 0) AS budget_until`)
+	}
+	if !grants {
+		return `o_outcome AS outcome, o_now AS now_ms, COALESCE(o_locked_until, 0) AS locked_until, ` + strings.Join(cols, ", ")
 	}
 	for _, c := range strings.Fields(`id user_id login how`) {
 		cols = append(cols, fmt.Sprintf(`COALESCE(g_%s, '') AS "g.%s"`, c, c))
@@ -48,7 +56,13 @@ func oneshotCols() string {
 
 // verifySQL calls sms2fa_verify.
 func verifySQL() string {
-	return `SELECT ` + oneshotCols() + ` FROM sms2fa_verify(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	return `SELECT ` + oneshotCols(true, false) + ` FROM sms2fa_verify(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+}
+
+// openSQL calls sms2fa_open.
+func openSQL() string {
+	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_open(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
 }
 
 // oneshotRow is a function's answer.
@@ -56,6 +70,8 @@ type oneshotRow struct {
 	Outcome     string       `db:"outcome"`
 	Now         int64        `db:"now_ms"`
 	LockedUntil int64        `db:"locked_until"`
+	Budget      string       `db:"budget"`
+	BudgetUntil int64        `db:"budget_until"`
 	C           challengeRow `db:"c"`
 	G           grantRow     `db:"g"`
 }
@@ -95,4 +111,39 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 		return c, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now}
 	}
 	return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
+}
+
+// budgetArrays are budgets as the functions take them: one array per
+// field, in the order given (sortBudgets's).
+func budgetArrays(bs []sms2fa.Budget) (names, keys []string, windows []int64, limits []int32) {
+	names, keys = make([]string, len(bs)), make([]string, len(bs))
+	windows, limits = make([]int64, len(bs)), make([]int32, len(bs))
+	for i, b := range bs {
+		names[i], keys[i], windows[i], limits[i] = b.Name, b.Key, b.Window.Milliseconds(), int32(min(b.Limit, math.MaxInt32))
+	}
+	return names, keys, windows, limits
+}
+
+// openOnce is Open on Postgres: one call of sms2fa_open. p is valid.
+func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flow) (sms2fa.Challenge, bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
+	var r oneshotRow
+	err := s.q.openOnce.GetContext(ctx, &r, s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
+		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
+		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits)
+	if err != nil {
+		return sms2fa.Challenge{}, false, fmt.Errorf("store: open: %w", err)
+	}
+	now := fromMS(r.Now)
+	switch r.Outcome {
+	case "user_locked":
+		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "budget":
+		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+	case "live", "created":
+		return r.C.challenge(now), r.Outcome == "created", nil
+	}
+	return sms2fa.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
 }

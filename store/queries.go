@@ -61,7 +61,7 @@ type queries struct {
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 
-	verifyOnce *sqlx.Stmt // Postgres only: see oneshot.go
+	verifyOnce, openOnce *sqlx.Stmt // Postgres only: see oneshot.go
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -233,12 +233,17 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		*p.dst = st
 	}
 	if d == Postgres {
-		st, err := db.PreparexContext(ctx, db.Rebind(verifySQL()))
-		if err != nil {
-			q.close()
-			return queries{}, fmt.Errorf("store: preparing the call of sms2fa_verify: %w", err)
+		for _, p := range []struct {
+			dst *(*sqlx.Stmt)
+			sql string
+		}{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}} {
+			st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
+			if err != nil {
+				q.close()
+				return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
+			}
+			*p.dst = st
 		}
-		q.verifyOnce = st
 	}
 	return q, nil
 }
@@ -255,7 +260,7 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
-		q.verifyOnce,
+		q.verifyOnce, q.openOnce,
 	} {
 		if st != nil {
 			st.Close()
