@@ -401,6 +401,9 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 	if err := validResend(p); err != nil {
 		return sms2fa.Challenge{}, err
 	}
+	if s.dialect == Postgres {
+		return s.resendOnce(ctx, ref, p) // one round trip: see oneshot.go
+	}
 	plan, err := s.planBudgets(ctx, p.Budgets)
 	if err != nil {
 		return sms2fa.Challenge{}, err

@@ -113,6 +113,12 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 	return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
 }
 
+// resendSQL calls sms2fa_resend.
+func resendSQL() string {
+	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_resend(?, ?, ?, ?, ?, ?, ?, ?,
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
+}
+
 // budgetArrays are budgets as the functions take them: one array per
 // field, in the order given (sortBudgets's).
 func budgetArrays(bs []sms2fa.Budget) (names, keys []string, windows []int64, limits []int32) {
@@ -146,4 +152,33 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 		return r.C.challenge(now), r.Outcome == "created", nil
 	}
 	return sms2fa.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
+}
+
+// resendOnce is Resend on Postgres: one call of sms2fa_resend. p is valid.
+func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
+	var r oneshotRow
+	err := s.q.resendOnce.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
+		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
+	if err != nil {
+		return sms2fa.Challenge{}, fmt.Errorf("store: resend: %w", err)
+	}
+	now := fromMS(r.Now)
+	switch r.Outcome {
+	case "user_locked":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "not_found":
+		return sms2fa.Challenge{}, sms2fa.ErrNotFound
+	case "dead":
+		return sms2fa.Challenge{}, deadReason(r.C, now)
+	case "too_soon":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.C.NextSendAt), Now: now}
+	case "budget":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+	case "resent":
+		return r.C.challenge(now), nil
+	}
+	return sms2fa.Challenge{}, fmt.Errorf("store: resend: unknown outcome %q", r.Outcome)
 }

@@ -61,7 +61,7 @@ type queries struct {
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 
-	verifyOnce, openOnce *sqlx.Stmt // Postgres only: see oneshot.go
+	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -236,7 +236,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		for _, p := range []struct {
 			dst *(*sqlx.Stmt)
 			sql string
-		}{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}} {
+		}{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}} {
 			st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
 			if err != nil {
 				q.close()
@@ -260,7 +260,7 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
-		q.verifyOnce, q.openOnce,
+		q.verifyOnce, q.openOnce, q.resendOnce,
 	} {
 		if st != nil {
 			st.Close()

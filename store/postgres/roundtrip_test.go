@@ -127,7 +127,7 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				}
 				return err
 			}},
-			{"Resend", 0, func() error {
+			{"Resend", 1, func() error {
 				b = ref(user)
 				if _, _, err := s.Open(ctx, openP(b)); err != nil {
 					return err
