@@ -133,13 +133,16 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 	if err := validOpen(p); err != nil {
 		return sms2fa.Challenge{}, false, err
 	}
-	plan, err := s.planBudgets(ctx, p.Budgets)
-	if err != nil {
-		return sms2fa.Challenge{}, false, err
-	}
 	flow := p.Flow
 	if flow == "" {
 		flow = sms2fa.FlowLogin
+	}
+	if s.dialect == Postgres {
+		return s.openOnce(ctx, p, flow) // one round trip: see oneshot.go
+	}
+	plan, err := s.planBudgets(ctx, p.Budgets)
+	if err != nil {
+		return sms2fa.Challenge{}, false, err
 	}
 	var (
 		c       sms2fa.Challenge
@@ -207,6 +210,9 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 	}
 	if err := validGrant("verify", p.Grant); err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, err
+	}
+	if s.dialect == Postgres {
+		return s.verifyOnce(ctx, ref, p) // one round trip: see oneshot.go
 	}
 	var (
 		c       sms2fa.Challenge
@@ -413,6 +419,9 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 	if err := validResend(p); err != nil {
 		return sms2fa.Challenge{}, err
 	}
+	if s.dialect == Postgres {
+		return s.resendOnce(ctx, ref, p) // one round trip: see oneshot.go
+	}
 	plan, err := s.planBudgets(ctx, p.Budgets)
 	if err != nil {
 		return sms2fa.Challenge{}, err
@@ -517,6 +526,14 @@ func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, 
 	if len(bs) == 0 {
 		return budgetPlan{}, nil
 	}
+	bs = sortBudgets(bs)
+	st, err := s.budgetStmt(ctx, len(bs))
+	return budgetPlan{budgets: bs, stmt: st}, err
+}
+
+// sortBudgets returns bs sorted and de-duplicated, in the order budgets are
+// taken.
+func sortBudgets(bs []sms2fa.Budget) []sms2fa.Budget {
 	bs = slices.Clone(bs)
 	// One fixed order, so that two Postgres transactions never wait on each
 	// other's rows in opposite orders.
@@ -529,11 +546,9 @@ func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, 
 		}
 		return int(a.Window - b.Window)
 	})
-	bs = slices.CompactFunc(bs, func(a, b sms2fa.Budget) bool { // one statement may upsert a row only once
+	return slices.CompactFunc(bs, func(a, b sms2fa.Budget) bool { // one statement may upsert a row only once
 		return a.Name == b.Name && a.Key == b.Key && a.Window.Milliseconds() == b.Window.Milliseconds()
 	})
-	st, err := s.budgetStmt(ctx, len(bs))
-	return budgetPlan{budgets: bs, stmt: st}, err
 }
 
 // takeBudgets reserves one send in every budget of p, in one statement, or

@@ -60,6 +60,8 @@ type queries struct {
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
+
+	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -234,6 +236,19 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		}
 		*p.dst = st
 	}
+	if d == Postgres {
+		for _, p := range []struct {
+			dst *(*sqlx.Stmt)
+			sql string
+		}{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}} {
+			st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
+			if err != nil {
+				q.close()
+				return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
+			}
+			*p.dst = st
+		}
+	}
 	return q, nil
 }
 
@@ -249,6 +264,7 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
+		q.verifyOnce, q.openOnce, q.resendOnce,
 	} {
 		if st != nil {
 			st.Close()

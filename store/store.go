@@ -10,11 +10,14 @@
 // Every write is one transaction. On SQLite the transaction begins
 // IMMEDIATE, so writers queue for the file lock instead of failing with
 // SQLITE_BUSY, and reads use connections of their own that never wait for
-// the writer (WAL). On Postgres a transaction starts by locking the user's
-// row, so operations on one user are serialised while different users
-// proceed in parallel. Counters that many users share (send budgets,
-// statistics) are updated with single-row upserts whose conditions are
-// evaluated under the row lock, so no race can overshoot a limit.
+// the writer (WAL). On Postgres the operations a request makes (Open,
+// Verify, Resend) are each one call of a function the schema installs, one
+// transaction in one round trip (see oneshot.go); there, and in the other
+// writes, a transaction starts by locking the user's row, so operations on
+// one user are serialised while different users proceed in parallel.
+// Counters that many users share (send budgets, statistics) are updated with
+// single-row upserts whose conditions are evaluated under the row lock, so
+// no race can overshoot a limit.
 //
 // Time: on Postgres every expiry, lock, cooldown and budget window is written
 // and judged with the database's clock (now()), so instances whose own clocks

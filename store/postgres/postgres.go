@@ -29,8 +29,19 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*store.SQL, er
 		// pgx's message can quote the DSN, password included.
 		return nil, errors.New("postgres: the DSN does not parse")
 	}
+	return OpenConfig(ctx, pc, opts...)
+}
+
+// OpenConfig is Open for apps that configure pgx themselves — TLS, a custom
+// dialer, runtime parameters — and hand over the resulting connection
+// config (from pgx.ParseConfig, then adjusted). The store opens and owns its
+// pool of such connections, as Open does.
+func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...store.Option) (*store.SQL, error) {
+	if cfg == nil {
+		return nil, errors.New("postgres: OpenConfig: nil *pgx.ConnConfig")
+	}
 	return store.Open(ctx, store.Postgres, func(set store.Settings) (store.Conn, error) {
-		db := stdlib.OpenDB(*pc)
+		db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))
 		db.SetMaxOpenConns(set.MaxConns)
 		db.SetMaxIdleConns(set.MaxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
@@ -38,9 +49,32 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*store.SQL, er
 	}, opts...)
 }
 
+// pingAfter is how long a connection must have sat idle before the pool
+// pings it on reuse.
+//
+// Why not pgx's default (ping after 1 s): behind a load balancer that ping
+// is a full round trip added to most requests of a quiet app — on a
+// connection idle for a second, a one-round-trip Verify costs two. Why ping
+// at all: pgx reports driver.ErrBadConn, on which database/sql retries on
+// another connection, only for a connection already known closed or for a
+// failure before anything was written (see pgconn.SafeToRetry); a socket the
+// peer or a middlebox dropped silently usually accepts the write and fails
+// on the read, so the operation would fail once (the guard fails closed)
+// before the pool drops the connection. Such drops come from idle timeouts
+// — load balancers and NATs cut idle flows after a minute or more — so
+// connections idle longer than this still pay the one round trip, and
+// connections in use, the common case, never do.
+const pingAfter = 30 * time.Second
+
+func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > pingAfter
+}
+
 // New uses a Postgres pool the app already has (opened with pgx's
 // database/sql driver, stdlib) and migrates it. The store's Close leaves db
-// open.
+// open. The pool is used as it is: unless it was opened with
+// stdlib.OptionShouldPing, pgx pings every connection idle for more than a
+// second before reusing it, one more round trip (see Open's pool).
 func New(ctx context.Context, db *sql.DB, opts ...store.Option) (*store.SQL, error) {
 	if db == nil {
 		return nil, errors.New("postgres: New: nil *sql.DB")

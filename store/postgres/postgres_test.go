@@ -26,3 +26,28 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestWithoutMigrationsNeedsTheFunctions: a database migrated by an older
+// version (no functions, schema version 3) is refused, not half used.
+func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Fresh(t)
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version = 4`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := postgres.Open(ctx, dsn, store.WithoutMigrations()); err == nil {
+		s.Close()
+		t.Fatal("a schema without the functions was accepted")
+	}
+	s, err = postgres.Open(ctx, dsn) // migrating installs them again
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}

@@ -1054,8 +1054,14 @@ func testMigrations(t *testing.T, o Opener) {
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(versions) != "[1 2 3]" {
-		t.Fatalf("schema versions = %v, want [1 2 3]", versions)
+	// Postgres has a fourth: the functions that make each operation one
+	// round trip.
+	want := "[1 2 3]"
+	if s.Dialect() == store.Postgres {
+		want = "[1 2 3 4]"
+	}
+	if fmt.Sprint(versions) != want {
+		t.Fatalf("schema versions = %v, want %s", versions, want)
 	}
 	o(t, store.WithoutMigrations()) // accepts the migrated schema
 }

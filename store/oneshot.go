@@ -1,0 +1,184 @@
+package store
+
+// On Postgres the operations a request makes — Verify, Open, Resend — each
+// call one function that migration 4 installs (store/schema/postgres/
+// 0004_functions.sql), once, in autocommit: one statement, one round trip,
+// one transaction. Why functions rather than the transactions the SQLite
+// path runs: behind a load balancer each round trip costs more than the work
+// of the statements, and a transaction costs BEGIN, one trip per statement
+// and COMMIT. Why not a data-modifying CTE: the steps depend on each other's
+// outcome (a right code consumes, resets and grants; a wrong one counts and
+// may lock), which a CTE cannot express without repeating every condition in
+// every branch. Why not a pgx pipeline: its later statements cannot see what
+// the earlier ones decided, and it would bypass database/sql, which the
+// store is built on. SQLite keeps its transactions: there is no network.
+//
+// The functions return one row of plain columns; the Go side turns it into
+// the same Challenge, Grant and refusals the transactional path builds, so
+// both dialects answer the conformance suite word for word.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/sms2fa/sms2fa"
+)
+
+// oneshotCols lists, for a function's result, its challenge columns
+// (c_*) and, if grants, its grant columns (g_*) with the alias sqlx scans
+// them by ("c.id" into oneshotRow.C.ID), each with the zero value to read
+// when the function left it NULL; budgets adds the refusing budget's
+// columns.
+func oneshotCols(grants, budgets bool) string {
+	var cols []string
+	for _, c := range strings.Fields(`id user_id flow grant_id phone region`) {
+		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, '') AS "c.%s"`, c, c))
+	}
+	for _, c := range strings.Fields(`created_at expires_at attempts max_attempts sends next_send_at send_failed consumed_at`) {
+		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, 0) AS "c.%s"`, c, c))
+	}
+	if budgets {
+		cols = append(cols, `COALESCE(o_budget, '') AS budget`, `COALESCE(o_until, 0) AS budget_until`)
+	}
+	if !grants {
+		return `o_outcome AS outcome, o_now AS now_ms, COALESCE(o_locked_until, 0) AS locked_until, ` + strings.Join(cols, ", ")
+	}
+	for _, c := range strings.Fields(`id user_id login how`) {
+		cols = append(cols, fmt.Sprintf(`COALESCE(g_%s, '') AS "g.%s"`, c, c))
+	}
+	for _, c := range strings.Fields(`created_at fresh_at expires_at revoked_at`) {
+		cols = append(cols, fmt.Sprintf(`COALESCE(g_%s, 0) AS "g.%s"`, c, c))
+	}
+	return `o_outcome AS outcome, o_now AS now_ms, COALESCE(o_locked_until, 0) AS locked_until, ` + strings.Join(cols, ", ")
+}
+
+// verifySQL calls sms2fa_verify.
+func verifySQL() string {
+	return `SELECT ` + oneshotCols(true, false) + ` FROM sms2fa_verify(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+}
+
+// openSQL calls sms2fa_open.
+func openSQL() string {
+	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_open(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
+}
+
+// oneshotRow is a function's answer.
+type oneshotRow struct {
+	Outcome     string       `db:"outcome"`
+	Now         int64        `db:"now_ms"`
+	LockedUntil int64        `db:"locked_until"`
+	Budget      string       `db:"budget"`
+	BudgetUntil int64        `db:"budget_until"`
+	C           challengeRow `db:"c"`
+	G           grantRow     `db:"g"`
+}
+
+// verifyOnce is Verify on Postgres: one call of sms2fa_verify. p is valid.
+func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	l, g := p.Policy.Lockout, p.Grant
+	var r oneshotRow
+	err := s.q.verifyOnce.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
+		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds())
+	if err != nil {
+		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: %w", err)
+	}
+	now := fromMS(r.Now)
+	switch r.Outcome {
+	case "user_locked":
+		return sms2fa.Challenge{}, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "not_found":
+		return sms2fa.Challenge{}, sms2fa.Grant{}, sms2fa.ErrNotFound
+	case "dead":
+		return sms2fa.Challenge{}, sms2fa.Grant{}, deadReason(r.C, now)
+	}
+	c := r.C.challenge(now)
+	switch r.Outcome {
+	case "ok":
+		var granted sms2fa.Grant
+		if r.G.ID != "" {
+			granted = r.G.grant(now)
+		}
+		return c, granted, nil
+	case "invalid":
+		return c, sms2fa.Grant{}, sms2fa.ErrCodeInvalid
+	case "locked":
+		c.LockedUntil = fromMS(r.LockedUntil)
+		return c, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now}
+	}
+	return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
+}
+
+// resendSQL calls sms2fa_resend.
+func resendSQL() string {
+	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_resend(?, ?, ?, ?, ?, ?, ?, ?,
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
+}
+
+// budgetArrays are budgets as the functions take them: one array per
+// field, in the order given (sortBudgets's).
+func budgetArrays(bs []sms2fa.Budget) (names, keys []string, windows []int64, limits []int32) {
+	names, keys = make([]string, len(bs)), make([]string, len(bs))
+	windows, limits = make([]int64, len(bs)), make([]int32, len(bs))
+	for i, b := range bs {
+		names[i], keys[i], windows[i], limits[i] = b.Name, b.Key, b.Window.Milliseconds(), int32(min(b.Limit, math.MaxInt32))
+	}
+	return names, keys, windows, limits
+}
+
+// openOnce is Open on Postgres: one call of sms2fa_open. p is valid.
+func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flow) (sms2fa.Challenge, bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
+	var r oneshotRow
+	err := s.q.openOnce.GetContext(ctx, &r, s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
+		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
+		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits)
+	if err != nil {
+		return sms2fa.Challenge{}, false, fmt.Errorf("store: open: %w", err)
+	}
+	now := fromMS(r.Now)
+	switch r.Outcome {
+	case "user_locked":
+		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "budget":
+		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+	case "live", "created":
+		return r.C.challenge(now), r.Outcome == "created", nil
+	}
+	return sms2fa.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
+}
+
+// resendOnce is Resend on Postgres: one call of sms2fa_resend. p is valid.
+func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
+	var r oneshotRow
+	err := s.q.resendOnce.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
+		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
+	if err != nil {
+		return sms2fa.Challenge{}, fmt.Errorf("store: resend: %w", err)
+	}
+	now := fromMS(r.Now)
+	switch r.Outcome {
+	case "user_locked":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "not_found":
+		return sms2fa.Challenge{}, sms2fa.ErrNotFound
+	case "dead":
+		return sms2fa.Challenge{}, deadReason(r.C, now)
+	case "too_soon":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.C.NextSendAt), Now: now}
+	case "budget":
+		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+	case "resent":
+		return r.C.challenge(now), nil
+	}
+	return sms2fa.Challenge{}, fmt.Errorf("store: resend: unknown outcome %q", r.Outcome)
+}
