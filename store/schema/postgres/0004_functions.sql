@@ -115,6 +115,9 @@ DECLARE
     v_locks    INTEGER;
     v_lock     BIGINT;
     v_i        INTEGER := 0;
+    f_version  BIGINT;
+    f_removed  INTEGER;
+    f_phone    TEXT;
 BEGIN
     o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
     g_id := '';
@@ -160,11 +163,26 @@ BEGIN
             UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, updated_at = o_now
             WHERE user_id = p_user;
         END IF;
-        IF c_flow IN ('step_up', 'change') THEN
+        -- The code proves the challenge's number for the account as it was
+        -- when it was sent: a flow overtaken since changes nothing — an
+        -- enrolment after another number was enrolled, a change after the
+        -- number was removed, a login or step-up code to a number replaced.
+        SELECT f.version, f.removed, f.phone INTO f_version, f_removed, f_phone
+        FROM sms2fa_factors AS f WHERE f.user_id = c_user_id;
+        IF NOT FOUND THEN
+            f_version := 0;
+        END IF;
+        IF (c_flow = 'enrol' AND f_version > 0 AND f_removed = 0)
+           OR (c_flow = 'change' AND (f_version = 0 OR f_removed <> 0))
+           OR (c_flow IN ('login', 'step_up') AND f_version > 0 AND (f_removed <> 0 OR f_phone <> c_phone)) THEN
+            NULL; -- no grant: g_id stays ''
+        ELSIF c_flow IN ('step_up', 'change') THEN
             -- The grant first: a browser whose grant was revoked meanwhile
-            -- changes nothing, however right its code.
+            -- changes nothing, however right its code; and only a grant of
+            -- this very sign-in is freshened.
             UPDATE sms2fa_grants AS g SET fresh_at = o_now
-            WHERE g.id = c_grant_id AND g.user_id = c_user_id AND g.revoked_at = 0 AND g.expires_at > o_now
+            WHERE g.id = c_grant_id AND g.user_id = c_user_id AND g.login = p_grant_login
+              AND g.revoked_at = 0 AND g.expires_at > o_now
             RETURNING g.id, g.user_id, g.login, g.how, g.created_at, g.fresh_at, g.expires_at, g.revoked_at
             INTO g_id, g_user_id, g_login, g_how, g_created_at, g_fresh_at, g_expires_at, g_revoked_at;
             IF FOUND AND c_flow = 'change' THEN
