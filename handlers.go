@@ -315,6 +315,9 @@ func (g *Guard) handlePage(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if u, _, ok = g.factorOf(c, u); !ok {
+		return
+	}
 	ref, flow, grantID, ok := g.pendingFor(c, s, u)
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	if ok {
@@ -382,10 +385,17 @@ func (g *Guard) handleVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ref, flow, ok := g.pending(s, u)
+	ref, flow, ok := g.pendingAny(s, u)
 	if !ok {
 		g.noChallenge(c, codeNoChallenge)
 		return
+	}
+	// An enrolment or a change reports the number it replaces: the user's
+	// as the store has it. A login or step-up needs no factor here.
+	if flow == FlowEnrol || flow == FlowChange {
+		if u, _, ok = g.factorOf(c, u); !ok {
+			return
+		}
 	}
 	// The number is shown and logged from the challenge: parsing the user's
 	// would cost more than the rest of a verify's own work.
@@ -480,6 +490,9 @@ func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant
 func (g *Guard) handleResend(c *gin.Context) {
 	u, s, ok := g.begin(c, true)
 	if !ok {
+		return
+	}
+	if u, _, ok = g.factorOf(c, u); !ok {
 		return
 	}
 	a := attempt{user: u, flow: FlowLogin, lang: g.lang(c)}
@@ -610,9 +623,6 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 		g.toLogin(c)
 		return u, nil, false
 	}
-	if u, _, ok = g.factorOf(c, u); !ok {
-		return u, nil, false
-	}
 	s, err := g.session(c)
 	if err != nil {
 		g.fail(c, err)
@@ -621,7 +631,7 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 	// A verified browser has nothing to do here — unless a step-up, an
 	// enrolment or a number change is pending, which is served even beside
 	// a valid grant.
-	if _, flow, _ := g.pending(s, u); flow == FlowLogin {
+	if _, flow, _ := g.pendingAny(s, u); flow == FlowLogin {
 		if _, ok := g.grantID(c.Request, u); ok {
 			g.done(c, next(s))
 			return u, nil, false

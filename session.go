@@ -60,17 +60,26 @@ func (g *Guard) session(c *gin.Context) (*sessions.Session, error) {
 // opened for another phone number than u's is not pending any more: the
 // user's number changed, and the code went to the old one.
 func (g *Guard) pending(s *sessions.Session, u User) (Ref, Flow, bool) {
+	ref, flow, ok := g.pendingAny(s, u)
+	num, _ := s.Values[keyPhone].(string)
+	// An enrolment or a change goes to a new number, which only its
+	// challenge row knows.
+	sameNumber := num == tag(g.keys.phone, u.Phone) || flow == FlowEnrol || flow == FlowChange
+	return ref, flow, ok && sameNumber
+}
+
+// pendingAny is pending without the number check, for a verify: the store
+// itself refuses to let a code to a number that is no longer the user's
+// sign anyone in, under the user's lock, and sparing the verify a read of
+// the factor keeps it one round trip.
+func (g *Guard) pendingAny(s *sessions.Session, u User) (Ref, Flow, bool) {
 	id, _ := s.Values[keyChallenge].(string)
 	bind, _ := s.Values[keyBinding].(string)
-	num, _ := s.Values[keyPhone].(string)
 	flow := FlowLogin
 	if f, _ := s.Values[keyFlow].(string); f != "" {
 		flow = Flow(f)
 	}
-	// An enrolment or a change goes to a new number, which only its
-	// challenge row knows.
-	sameNumber := num == tag(g.keys.phone, u.Phone) || flow == FlowEnrol || flow == FlowChange
-	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != "" && sameNumber
+	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != ""
 }
 
 // loginTag is what a grant keeps of User.Login: a keyed tag, so that a session
