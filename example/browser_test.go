@@ -117,38 +117,9 @@ func (p *problems) watch(ctx context.Context) {
 // dashboard sends to the login, the login to the code page, a wrong code
 // says so, the right one opens the dashboard.
 func TestBrowserSignIn(t *testing.T) {
-	exe := chromium(t)
 	srv, fake := demo(t)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(420, 820), // a phone-sized viewport
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil { // start it without a deadline: a deadline would stop the browser
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
-	defer cancel()
-	if _, err := chromedp.Call(ctx, log.Enable, struct{}{}); err != nil {
-		t.Fatal(err)
-	}
-	// Headless Chromium keeps windows at least 500 px wide: emulate the
-	// phone's viewport itself.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulatePortrait)); err != nil {
-		t.Fatal(err)
-	}
-	var seen problems
-	seen.watch(ctx)
+	tb := openTab(t, srv.URL, 90*time.Second) // phone-sized, with the page-problem watcher
+	ctx, seen := tb.ctx, tb.seen
 
 	must := func(what string, err error) {
 		t.Helper()
