@@ -16,7 +16,8 @@ import (
 )
 
 // inTx runs fn in one transaction and commits it if fn returns nil. On SQLite
-// the transaction is BEGIN IMMEDIATE (see OpenSQLite).
+// the transaction is BEGIN IMMEDIATE (see package store/sqlite); on Postgres
+// the hot operations are single function calls instead (oneshot.go).
 func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
