@@ -27,14 +27,25 @@ func (g *Guard) handleEnrollForm(c *gin.Context) {
 		g.toLogin(c)
 		return
 	}
-	u, _, ok = g.factorOf(c, u)
+	u, f, ok := g.factorOf(c, u)
 	if !ok {
 		return
 	}
+	u = withEnrolled(u, f)
 	if u.Phone != "" && !g.signedIn(c, u) {
 		return
 	}
 	g.enrollForm(c, u, http.StatusOK, "", false)
+}
+
+// withEnrolled is u with Phone set only if the store holds a number for u: an
+// app's number that could never be adopted (not a mobile number, a country
+// not served) is no number to change — its holder enrols one.
+func withEnrolled(u User, f Factor) User {
+	if f.Version == 0 || f.Removed {
+		u.Phone = ""
+	}
+	return u
 }
 
 // signedIn reports whether the browser holds a valid mark of u; otherwise it
@@ -72,9 +83,11 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if u, _, ok = g.factorOf(c, u); !ok {
+	u, f, ok := g.factorOf(c, u)
+	if !ok {
 		return
 	}
+	u = withEnrolled(u, f)
 	s, err := g.session(c)
 	if err != nil {
 		g.fail(c, err)

@@ -264,3 +264,23 @@ func TestRememberedDeviceIsNeverFresh(t *testing.T) {
 	d.login("alice")
 	want(t, "an ordinary route", d.get("/app/home"), http.StatusOK, "")
 }
+
+// A user whose app-given number can never be adopted (not a mobile number)
+// enrols one through the form rather than being asked to change it.
+func TestEnrolOverAnUnusableNumber(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("nobody-phone") // the app says "12345"
+	form := c.get("/2fa/enroll")
+	if !strings.Contains(form.body, "Add your phone number") {
+		t.Fatalf("the form: %.600s", form.body)
+	}
+	want(t, "enrol", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
+	m, ok := h.fake.Last(carolPhone)
+	if !ok || m.Purpose != "account_verification" {
+		t.Fatalf("code: %+v %v", m, ok)
+	}
+	if r := c.verify(m.Code); r.status != http.StatusOK || len(codesOn(t, r)) != 10 {
+		t.Fatalf("after the code: %d", r.status)
+	}
+	want(t, "signed in", c.get("/app/home"), http.StatusOK, "")
+}
