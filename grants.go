@@ -219,8 +219,17 @@ func (g *Guard) grantID(r *http.Request, u User) (string, bool) {
 func (g *Guard) Logout(c *gin.Context) error {
 	var err error
 	if u, ok := g.user(c); ok {
+		live := false
 		if id, ok := g.grantID(c.Request, u); ok {
-			err = g.revoke(c, u.ID, id, whyLogout)
+			live, err = g.revoke(c, u.ID, id, whyLogout)
+		}
+		if !live && err == nil && u.Login != "" {
+			// No live grant here to revoke (none, or it expired), but the
+			// sign-in still ends: a remembered device's cookie copied with
+			// this sign-in's cookies must not bring it back.
+			if eerr := g.store.EndSignIn(c.Request.Context(), u.ID, g.loginTag(u)); eerr != nil {
+				err = fmt.Errorf("sms2fa: ending the sign-in: %w", eerr)
+			}
 		}
 	}
 	g.clearMark(c)
@@ -231,16 +240,17 @@ func (g *Guard) Logout(c *gin.Context) error {
 	return errors.Join(err, serr)
 }
 
-// revoke revokes one grant and says so in an event.
-func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) error {
+// revoke revokes one grant, says so in an event, and reports whether it was
+// live until now.
+func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) (bool, error) {
 	live, err := g.store.RevokeGrant(c.Request.Context(), grantID, userID, why)
 	if err != nil {
-		return fmt.Errorf("sms2fa: revoking the grant: %w", err)
+		return false, fmt.Errorf("sms2fa: revoking the grant: %w", err)
 	}
 	if live {
 		g.emit(c.Request.Context(), Event{Kind: EventGrantRevoked, UserID: userID, Grant: grantID, How: why, Count: 1, IP: c.ClientIP()})
 	}
-	return nil
+	return live, nil
 }
 
 // SignOutEverywhere revokes every grant of userID — every browser where the

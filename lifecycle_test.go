@@ -284,3 +284,20 @@ func TestEnrolOverAnUnusableNumber(t *testing.T) {
 	}
 	want(t, "signed in", c.get("/app/home"), http.StatusOK, "")
 }
+
+// A logout from a browser whose grant had expired still ends the sign-in: a
+// copy of its cookies, remembered device included, cannot sign in again.
+func TestLogoutAfterExpiryEndsTheSignIn(t *testing.T) {
+	h := newHarness(t, sms2fa.WithGrantLifetime(time.Hour))
+	c := h.client().login("alice")
+	c.get("/app/home")
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	h.clock.Advance(2 * time.Hour) // the grant has expired; the mark is dead
+	stolen := c.copyCookies()
+	want(t, "logout", c.post("/logout", nil), http.StatusNoContent, "")
+	sent := h.fake.Count()
+	want(t, "the copy", stolen.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.fake.Count() != sent+1 {
+		t.Fatal("the copy was not asked for a code")
+	}
+}

@@ -104,6 +104,12 @@ type Store interface {
 	// be empty), recording why, and returns how many it revoked.
 	RevokeGrants(ctx context.Context, userID, except, why string) (int, error)
 
+	// EndSignIn records that the sign-in login (a tag of User.Login) of
+	// userID has ended, as a revoked grant would, for a logout from a browser
+	// that holds no live grant: no remembered device may sign that sign-in
+	// in again.
+	EndSignIn(ctx context.Context, userID, login string) error
+
 	// Unlock clears userID's lockout and failure count and empties the
 	// user's own send budgets (the "user" family); budgets of numbers, IPs,
 	// prefixes and the global one are left alone.

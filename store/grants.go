@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -64,6 +66,24 @@ func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int
 		return err
 	})
 	return int(n), err
+}
+
+// EndSignIn implements [sms2fa.Store].
+func (s *SQL) EndSignIn(ctx context.Context, userID, login string) error {
+	if login == "" {
+		return errors.New("store: end sign-in: the sign-in's tag is required")
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("store: end sign-in: %w", err)
+	}
+	return s.inTx(ctx, "end sign-in", func(tx *sqlx.Tx) error {
+		now, err := s.holdUser(ctx, tx, userID) // see RevokeGrant
+		if err != nil {
+			return err
+		}
+		return exec(ctx, tx, s.q.endSignIn, "ended-"+hex.EncodeToString(b[:]), userID, login, ms(now), ms(now), ms(now))
+	})
 }
 
 // Unlock implements [sms2fa.Store].

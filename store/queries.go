@@ -60,6 +60,7 @@ type queries struct {
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
+	endSignIn                                                    *sqlx.Stmt
 
 	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
 }
@@ -224,6 +225,10 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.revokeDevices, `UPDATE sms2fa_devices SET revoked_at = ?
 			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.loginRevoked, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = ? AND login = ? AND revoked_at <> 0`, false},
+		// A tombstone: a grant that expired and was revoked as it was made,
+		// kept for the revoked-grant retention like any revoked grant.
+		{&q.endSignIn, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at, revoked_at, revoked_how)
+			VALUES (?, ?, ?, 'ended', ?, 0, ?, ?, 'logout')`, false},
 	} {
 		on := db
 		if p.read {
@@ -263,7 +268,7 @@ func (q queries) close() {
 		q.getFactor, q.readFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
-		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices,
+		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn,
 		q.verifyOnce, q.openOnce, q.resendOnce,
 	} {
 		if st != nil {

@@ -24,6 +24,7 @@ var lifecycleCases = []struct {
 	{"ChangeStoresFactorAndRevokesOthers", testChange},
 	{"ChangeWithRevokedGrantChangesNothing", testChangeRevoked},
 	{"StaleFlowsChangeNothing", testStaleFlows},
+	{"EndedSignInStaysEnded", testEndSignIn},
 	{"RecoveryCodes", testRecoveryCodes},
 	{"ConcurrentRecoveryUsesOneWins", testRecoveryRace},
 	{"RecoveryFailuresShareTheLockout", testRecoveryLockout},
@@ -764,5 +765,32 @@ func testStaleFlows(t *testing.T, o Opener) {
 	}
 	if gr, _ := e.s.Grant(ctx, "b1", "bob"); gr.FreshWithin(time.Minute) {
 		t.Fatalf("another sign-in freshened b1: %+v", gr)
+	}
+}
+
+// A sign-in ended without a live grant (a logout after the grant expired)
+// is remembered like a revoked grant: no device signs it in again, for the
+// revoked-grant retention; other sign-ins are untouched.
+func testEndSignIn(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, 60*24*time.Hour)
+	if err := e.s.EndSignIn(ctx, "alice", "L1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a device for an ended sign-in: %v", err)
+	}
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L2"); err != nil {
+		t.Fatalf("a device for another sign-in: %v", err)
+	}
+	e.clock.Advance(30 * 24 * time.Hour)
+	if _, err := e.s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.useDevice("alice", "d1", "B", "C", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("an ended sign-in after a month's purge: %v", err)
+	}
+	if err := e.s.EndSignIn(ctx, "alice", ""); err == nil {
+		t.Fatal("ending a sign-in without a tag was accepted")
 	}
 }
