@@ -131,7 +131,7 @@ func (g *Guard) RevokeDevice(ctx context.Context, userID, id string) error {
 
 // handleRevokeDevice serves POST {prefix}/devices/:id/revoke.
 func (g *Guard) handleRevokeDevice(c *gin.Context) {
-	u, _, _, ok := g.freshAction(c)
+	u, ok := g.freshAction(c)
 	if !ok {
 		return
 	}

@@ -176,30 +176,30 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 // freshAction starts a sensitive account action (new recovery codes,
 // forgetting a device, removing the number): a same-origin POST by a user
 // with a number and a fresh factor. Otherwise it has answered.
-func (g *Guard) freshAction(c *gin.Context) (User, *sessions.Session, Grant, bool) {
+func (g *Guard) freshAction(c *gin.Context) (User, bool) {
 	u, ok := g.formUser(c)
 	if !ok {
-		return u, nil, Grant{}, false
+		return u, false
 	}
 	if u, _, ok = g.factorOf(c, u); !ok {
-		return u, nil, Grant{}, false
+		return u, false
 	}
 	if u.Phone == "" {
 		g.withoutPhone(c, u, true)
-		return u, nil, Grant{}, false
+		return u, false
 	}
 	s, err := g.session(c)
 	if err != nil {
 		g.fail(c, err)
-		return u, nil, Grant{}, false
+		return u, false
 	}
-	gr, ok := g.fresh(c, s, u, refererPath(c.Request))
-	return u, s, gr, ok
+	_, ok = g.fresh(c, s, u, refererPath(c.Request))
+	return u, ok
 }
 
 // handleRemove serves POST {prefix}/remove: the user removes their number.
 func (g *Guard) handleRemove(c *gin.Context) {
-	u, _, _, ok := g.freshAction(c)
+	u, ok := g.freshAction(c)
 	if !ok {
 		return
 	}
@@ -249,5 +249,5 @@ func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old Use
 		g.fail(c, err)
 		return
 	}
-	g.showCodes(c, s, gr, codes, dest, m.Enrolled)
+	g.showCodes(c, codes, dest, m.Enrolled)
 }

@@ -301,3 +301,47 @@ func TestLogoutAfterExpiryEndsTheSignIn(t *testing.T) {
 		t.Fatal("the copy was not asked for a code")
 	}
 }
+
+// The account actions — new recovery codes, forgetting a device, removing
+// the number — need a fresh factor: a step-up first when the last code is
+// older than 10 minutes, then back to the page the form was on.
+func TestFreshAccountActions(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	from := func(path string) response {
+		req := c.postRequest(path, nil)
+		req.Header.Set("Referer", c.base+"/app/account")
+		return c.do(req)
+	}
+	if r := from("/2fa/recovery-codes"); r.status != http.StatusOK || len(codesOn(t, r)) != 10 {
+		t.Fatalf("fresh: new codes: %d", r.status)
+	}
+	h.clock.Advance(11 * time.Minute)
+	devices, err := h.guard.Devices(context.Background(), "alice")
+	if err != nil || len(devices) != 1 {
+		t.Fatalf("devices: %v, %v", devices, err)
+	}
+	revoke := "/2fa/devices/" + devices[0].ID + "/revoke"
+	want(t, "stale: forget a device", from(revoke), http.StatusSeeOther, "/2fa")
+	up, _ := h.fake.Last(alicePhone)
+	if up.Purpose != "transaction" {
+		t.Fatalf("the step-up code: %+v", up)
+	}
+	want(t, "step-up", c.verify(up.Code), http.StatusSeeOther, "/app/account")
+	want(t, "fresh: forget it", from(revoke), http.StatusSeeOther, "/app/account")
+	if ds, _ := h.guard.Devices(context.Background(), "alice"); len(ds) != 0 {
+		t.Fatalf("the device is still remembered: %+v", ds)
+	}
+	want(t, "fresh: remove the number", from("/2fa/remove"), http.StatusSeeOther, "/app/account")
+	if info, err := h.guard.Factor(context.Background(), "alice"); err != nil || info.Enrolled {
+		t.Fatalf("after removing: %+v, %v", info, err)
+	}
+	// Cross-site, none of them goes through.
+	req := c.postRequest("/2fa/recovery-codes", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := c.do(req); r.status != http.StatusForbidden {
+		t.Fatalf("a cross-site action: %d", r.status)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/gorilla/sessions"
 )
 
 // Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
@@ -216,7 +215,7 @@ func (g *Guard) handleRecover(c *gin.Context) {
 // shown once, for a browser with a fresh factor (otherwise a step-up first,
 // back to the page the form was on).
 func (g *Guard) handleRegenerate(c *gin.Context) {
-	u, s, gr, ok := g.freshAction(c)
+	u, ok := g.freshAction(c)
 	if !ok {
 		return
 	}
@@ -225,11 +224,11 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 		g.fail(c, err)
 		return
 	}
-	g.showCodes(c, s, gr, codes, refererPath(c.Request), "")
+	g.showCodes(c, codes, refererPath(c.Request), "")
 }
 
 // showCodes answers with recovery codes, shown once, and a way on to dest.
-func (g *Guard) showCodes(c *gin.Context, _ *sessions.Session, _ Grant, codes []string, dest, msg string) {
+func (g *Guard) showCodes(c *gin.Context, codes []string, dest, msg string) {
 	m := g.lang(c).m
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
