@@ -98,13 +98,7 @@ func newKeys(secret []byte) (keys, error) {
 
 // codeMAC returns HMAC-SHA256(code key, challengeID || 0x00 || code). Binding
 // the challenge ID means a MAC copied to another row never matches there.
-func (k keys) codeMAC(challengeID, code string) []byte {
-	h := hmac.New(sha256.New, k.code)
-	h.Write([]byte(challengeID))
-	h.Write([]byte{0})
-	h.Write([]byte(code))
-	return h.Sum(nil)
-}
+func (k keys) codeMAC(challengeID, code string) []byte { return keyedMAC(k.code, challengeID, code) }
 
 // keyedMAC returns HMAC-SHA256(key, a || 0x00 || b): a binds the value to its
 // owner (a user, a device), so a MAC copied to another row never matches.

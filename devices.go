@@ -23,9 +23,6 @@ import (
 // deviceGrace lets two tabs of one browser sign in on the same token at once.
 const deviceGrace = 30 * time.Second
 
-// deviceName is the device cookie's name.
-func (g *Guard) deviceName() string { return g.cfg.sessionName + "_device" }
-
 // rememberDevice remembers this browser for u after a right login code.
 func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 	if g.cfg.remember == 0 || u.Login == "" {
@@ -38,7 +35,7 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 		if token, err = newID(); err == nil {
 			d := Device{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version, ExpiresAt: g.now().Add(g.cfg.remember)}
 			if err = g.store.AddDevice(ctx, u.ID, d, keyedMAC(g.keys.dev, id, token)); err == nil {
-				g.setCookie(c, g.deviceName(), id+"."+token, int(g.cfg.remember/time.Second))
+				g.setCookie(c, g.cookies.device, id+"."+token, int(g.cfg.remember/time.Second))
 				g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
 				return
 			}
@@ -53,7 +50,7 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 // live one for u's current number. It reports whether it did; failed means
 // the guard has answered (fail closed).
 func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
-	v, has := cookieValue(c.Request, g.deviceName())
+	v, has := cookieValue(c.Request, g.cookies.device)
 	if !has || g.cfg.remember == 0 || u.Login == "" {
 		return false, false
 	}
@@ -93,7 +90,7 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 		return false, true
 	}
 	if rotated {
-		g.setCookie(c, g.deviceName(), id+"."+next, int(g.cfg.remember/time.Second))
+		g.setCookie(c, g.cookies.device, id+"."+next, int(g.cfg.remember/time.Second))
 	}
 	if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
 		g.fail(c, err)
@@ -104,7 +101,7 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 }
 
 // clearDevice deletes the device cookie.
-func (g *Guard) clearDevice(c *gin.Context) { g.setCookie(c, g.deviceName(), "", -1) }
+func (g *Guard) clearDevice(c *gin.Context) { g.setCookie(c, g.cookies.device, "", -1) }
 
 // Devices lists userID's remembered devices, most recently used first.
 func (g *Guard) Devices(ctx context.Context, userID string) ([]Device, error) {

@@ -1,8 +1,6 @@
 package sms2fa
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -126,7 +124,6 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 // openFlow opens (or reuses) a challenge of flow for u's number and sends the
 // visitor to the code page.
 func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
-	set(s, keyFlow, string(flow))
 	a, ok := g.ensure(c, s, u, true, flow, grantID)
 	if !ok {
 		return
@@ -142,26 +139,18 @@ func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow,
 // it less than WithFreshFactor ago. Otherwise it has answered: a step-up to
 // the current number (back to back afterwards), a sign-in, or a failure.
 func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) (Grant, bool) {
-	id, ok := g.grantID(c.Request, u)
-	if !ok {
-		g.challenge(c, s, u, FlowLogin, "")
-		return Grant{}, false
-	}
-	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
+	gr, fresh, answered := g.recentGrant(c, u, g.cfg.freshAge)
 	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
-		g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
+	case answered:
 		return Grant{}, false
-	case err != nil || !gr.Live():
-		g.clearMark(c)
+	case fresh:
+		return gr, true
+	case gr.ID == "":
 		g.challenge(c, s, u, FlowLogin, "")
 		return Grant{}, false
-	case gr.FreshWithin(g.cfg.freshAge):
-		return gr, true
 	}
 	set(s, keyNext, back)
-	set(s, keyFlow, string(FlowStepUp))
-	a, ok := g.ensure(c, s, u, true, FlowStepUp, id)
+	a, ok := g.ensure(c, s, u, true, FlowStepUp, gr.ID)
 	if !ok {
 		return Grant{}, false
 	}

@@ -103,12 +103,9 @@ func let(c *gin.Context, u User, st Status) {
 	c.Next()
 }
 
-// markName is the mark's cookie name: the session name and "_mark".
-func (g *Guard) markName() string { return g.cfg.sessionName + "_mark" }
-
 // readMark returns the mark the request carries for u, if a valid one.
 func (g *Guard) readMark(r *http.Request, u User) (mark.Mark, bool) {
-	v, ok := cookieValue(r, g.markName())
+	v, ok := cookieValue(r, g.cookies.mark)
 	if !ok {
 		return mark.Mark{}, false
 	}
@@ -125,12 +122,12 @@ func (g *Guard) writeMark(c *gin.Context, u User, grantID string, now time.Time,
 		return fmt.Errorf("sms2fa: grant ID %q is not %d hex bytes", grantID, len(m.Grant))
 	}
 	m.At = now.Add(min(left-g.cfg.recheck, 0)).Unix()
-	g.setCookie(c, g.markName(), g.marks.Encode(m, u.ID, u.Login), g.cfg.cookie.MaxAge)
+	g.setCookie(c, g.cookies.mark, g.marks.Encode(m, u.ID, u.Login), g.cfg.cookie.MaxAge)
 	return nil
 }
 
 // clearMark deletes the mark cookie.
-func (g *Guard) clearMark(c *gin.Context) { g.setCookie(c, g.markName(), "", -1) }
+func (g *Guard) clearMark(c *gin.Context) { g.setCookie(c, g.cookies.mark, "", -1) }
 
 func (g *Guard) setCookie(c *gin.Context, name, value string, maxAge int) {
 	ck := g.cfg.cookie
@@ -157,47 +154,58 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-// grantOf is the live grant behind a valid mark of u, confirmed now.
-type confirmed int
-
-const (
-	noGrant   confirmed = iota // no valid mark, or its grant is over: the code step
-	fresh                      // valid, confirmed within the recheck interval: no store call
-	rechecked                  // valid, and the store says the grant is live
-	failed                     // the store could not be read: the guard has answered (fail closed)
-)
-
-// confirm checks u's mark: within the recheck interval it is enough; past it
-// the store is asked, the mark refreshed on this response if the grant is
-// live, and deleted if not. It returns the mark's grant ID when valid.
-func (g *Guard) confirm(c *gin.Context, u User) (confirmed, string) {
-	m, ok := g.readMark(c.Request, u)
-	if !ok {
-		return noGrant, ""
+// confirm checks u's mark: within the recheck interval it is enough (no
+// store call); past it the store is asked, the mark refreshed on this
+// response if the grant is live, and deleted if not. ok means the request
+// passes; answered means the store failed and the guard has answered (fail
+// closed). Neither: the code step.
+func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
+	m, valid := g.readMark(c.Request, u)
+	if !valid {
+		return false, false
 	}
 	now := g.now()
 	at := time.Unix(m.At, 0)
 	if !at.After(now) && now.Sub(at) < g.cfg.recheck {
-		return fresh, ""
+		return true, false
 	}
 	id := hex.EncodeToString(m.Grant[:])
 	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		g.clearMark(c)
-		return noGrant, ""
-	case err != nil:
+	case err != nil && !errors.Is(err, ErrNotFound):
 		g.fail(c, fmt.Errorf("sms2fa: confirming the grant: %w", err))
-		return failed, ""
-	case !gr.Live():
+		return false, true
+	case err != nil || !gr.Live():
 		g.clearMark(c)
-		return noGrant, ""
+		return false, false
 	}
 	if err := g.writeMark(c, u, id, now, gr.Until()); err != nil {
 		g.fail(c, err)
-		return failed, ""
+		return false, true
 	}
-	return rechecked, id
+	return true, false
+}
+
+// recentGrant reads, from the store, the grant behind u's mark, for a route
+// that wants a code verified less than d ago in it: fresh, when it is live
+// and was; a live but stale grant (fresh false, gr set) wants a step-up; a
+// zero gr means no live grant (its mark, if any, is deleted): a sign-in.
+// answered: the store failed and the guard has answered (fail closed).
+func (g *Guard) recentGrant(c *gin.Context, u User, d time.Duration) (gr Grant, fresh, answered bool) {
+	id, ok := g.grantID(c.Request, u)
+	if !ok {
+		return Grant{}, false, false
+	}
+	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
+		return Grant{}, false, true
+	case err != nil || !gr.Live():
+		g.clearMark(c)
+		return Grant{}, false, false
+	}
+	return gr, gr.FreshWithin(d), false
 }
 
 // grantID returns the grant a valid mark of u names, without asking the

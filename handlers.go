@@ -91,7 +91,9 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 		c.Abort()
 		return
 	}
-	dirty := set(s, keyFlow, string(flow))
+	// The flow is recorded by ensure, with the challenge it names: a flow
+	// without its challenge would make a pending code pass for another kind.
+	dirty := false
 	switch {
 	case wantsJSON(r):
 	case r.Method == http.MethodGet:
@@ -230,26 +232,30 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 }
 
 // withdraw tells the store that the challenge ref, whose code MAC is mac, was
-// never sent, giving back its budgets; on a context of its own, as the
-// request is being failed. A failure to do so is logged and reported: the
-// budgets then stay taken until their windows end.
+// never sent, giving back its budgets. A failure to do so leaves the budgets
+// taken until their windows end.
 func (g *Guard) withdraw(c *gin.Context, ref Ref, mac []byte, budgets []Budget) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), bookkeepingTimeout)
-	defer cancel()
-	if err := g.store.Cancel(ctx, ref, mac, budgets); err != nil {
-		g.cfg.logger.ErrorContext(ctx, "sms2fa: withdrawing an unsent challenge", "error", err)
-		g.report(c, err)
-	}
+	g.bookkeep(c, "withdrawing an unsent challenge", func(ctx context.Context) error {
+		return g.store.Cancel(ctx, ref, mac, budgets)
+	})
 }
 
 // recordFailedSend tells the store that the code whose MAC is mac was never
-// sent, on a context of its own: the send may have used up the request's.
-// A failure to record it only costs the user one cooldown.
+// sent. A failure to record it only costs the user one cooldown.
 func (g *Guard) recordFailedSend(c *gin.Context, ref Ref, mac []byte) bool {
+	return g.bookkeep(c, "recording a failed send", func(ctx context.Context) error {
+		return g.store.SendFailed(ctx, ref, mac)
+	})
+}
+
+// bookkeep runs a store write the guard owes after the request's own work,
+// on a context of its own (a send may have used up the request's, or the
+// request is being failed); a failure is logged and reported, not answered.
+func (g *Guard) bookkeep(c *gin.Context, what string, fn func(context.Context) error) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), bookkeepingTimeout)
 	defer cancel()
-	if err := g.store.SendFailed(ctx, ref, mac); err != nil {
-		g.cfg.logger.ErrorContext(ctx, "sms2fa: recording a failed send", "error", err)
+	if err := fn(ctx); err != nil {
+		g.cfg.logger.ErrorContext(ctx, "sms2fa: "+what, "error", err)
 		g.report(c, err)
 		return false
 	}

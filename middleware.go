@@ -58,6 +58,7 @@ type Guard struct {
 	matcher  language.Matcher
 	cop      *http.CrossOriginProtection
 	urls     urls
+	cookies  cookieNames
 	css, js  asset
 }
 
@@ -68,6 +69,11 @@ type urls struct {
 	devices                       string // + "/" + ID + "/revoke"
 	remove                        string
 }
+
+// cookieNames are the guard's two cookies besides its session, named after
+// it (WithSessionName) and fixed at construction: the mark is read on every
+// guarded request.
+type cookieNames struct{ mark, device string }
 
 // asset is a static file of the page, served under a content-hashed path.
 type asset struct {
@@ -148,6 +154,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 		css:    cfg.prefix + "/assets/" + contentName("sms2fa", ".css", g.css.body),
 		js:     cfg.prefix + "/assets/" + contentName("sms2fa", ".js", g.js.body),
 	}
+	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device"}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
 	g.langs, g.matcher = languagesFrom(cfg)
@@ -235,11 +242,10 @@ func (g *Guard) Require() gin.HandlerFunc {
 			return
 		}
 		// The hot path: a valid mark, confirmed recently, is all it takes.
-		switch st, _ := g.confirm(c, u); st {
-		case fresh, rechecked:
-			let(c, u, Verified)
-			return
-		case failed:
+		if ok, answered := g.confirm(c, u); ok || answered {
+			if ok {
+				let(c, u, Verified)
+			}
 			return
 		}
 		g.secondFactor(c, u, FlowLogin, "", false)
@@ -298,27 +304,20 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 			g.toLogin(c)
 			return
 		}
-		if id, ok := g.grantID(c.Request, u); ok {
-			gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
-			switch {
-			case err != nil && !errors.Is(err, ErrNotFound):
-				g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
-				return
-			case err == nil && gr.Live():
-				if gr.FreshWithin(d) {
-					if err := g.writeMark(c, u, id, g.now(), gr.Until()); err != nil {
-						g.fail(c, err)
-						return
-					}
-					let(c, u, Verified)
-					return
-				}
-				g.secondFactor(c, u, FlowStepUp, id, true)
+		gr, fresh, answered := g.recentGrant(c, u, d)
+		switch {
+		case answered:
+		case fresh:
+			if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
+				g.fail(c, err)
 				return
 			}
-			g.clearMark(c)
+			let(c, u, Verified)
+		case gr.ID != "":
+			g.secondFactor(c, u, FlowStepUp, gr.ID, true)
+		default:
+			g.secondFactor(c, u, FlowLogin, "", true)
 		}
-		g.secondFactor(c, u, FlowLogin, "", true)
 	}
 }
 

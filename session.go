@@ -1,7 +1,6 @@
 package sms2fa
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -88,7 +87,7 @@ func (g *Guard) loginTag(u User) string {
 	if u.Login == "" {
 		return ""
 	}
-	return hex.EncodeToString([]byte(tag(g.keys.login, u.Login)))
+	return hexTag(g.keys.login, u.Login)
 }
 
 // set puts v under k and reports whether that changed the session.
