@@ -45,6 +45,9 @@ func TestEnrolment(t *testing.T) {
 	if form.status != http.StatusOK || !strings.Contains(form.body, `name="phone"`) || !strings.Contains(form.body, `autocomplete="tel"`) {
 		t.Fatalf("enrol form: %d %.500s", form.status, form.body)
 	}
+	if csp := form.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || form.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("the enrol form's headers: CSP %q, Cache-Control %q", csp, form.header.Get("Cache-Control"))
+	}
 	wantPage(t, "not a mobile number", c.post("/2fa/enroll", url.Values{"phone": {"12345"}}), "We cannot send a code to that number")
 	want(t, "enrol", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
 	m, ok := h.fake.Last(carolPhone)

@@ -201,14 +201,6 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 		c.Abort()
 		return
 	}
-	// The page is the one place a login can be phished or framed: no
-	// framing, no third-party anything, forms post only here.
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "+
-		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
 	// The page itself is the answer, so a browser gets 200 with the message
 	// in it: a 4xx document is logged in the console as a failed load, which
 	// nothing is. JSON clients get the precise status.
@@ -219,6 +211,15 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 // template that fails halfway must not leave a 200 with half a page (or
 // none). A failure is logged, reported and answered with a plain 500.
 func (g *Guard) render(c *gin.Context, t *template.Template, data any) {
+	// The guard's pages are where a login can be phished or framed: never
+	// cached, no framing, no third-party anything, forms post only here.
+	h := c.Writer.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
 	var b bytes.Buffer
 	if err := t.Execute(&b, data); err != nil {
 		err = fmt.Errorf("sms2fa: rendering the %q page: %w", t.Name(), err)
@@ -294,13 +295,6 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 // renderFlow renders one of the flow pages with the page's security headers.
 func (g *Guard) renderFlow(c *gin.Context, name string, d FlowData) {
 	d.Lang, d.StyleURL = g.lang(c).m.Lang, g.urls.css
-	h := c.Writer.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+
-		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
 	g.render(c, g.flows.Lookup(name), d)
 }
 
