@@ -1,10 +1,13 @@
 package sms2fa_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
@@ -108,5 +111,31 @@ func TestDefaultRegion(t *testing.T) {
 	r.json = true
 	if got := r.get("/app/home").decode(t)["reason"]; got != "phone_unusable" {
 		t.Fatalf("reason = %v", got)
+	}
+}
+
+// WithRememberDevice(0) removes the checkbox and remembers nothing;
+// WithFreshFactor sets how recent a code account actions need.
+func TestRememberAndFreshOptions(t *testing.T) {
+	h := newHarness(t, sms2fa.WithRememberDevice(0), sms2fa.WithFreshFactor(time.Hour))
+	c := h.client().login("alice")
+	c.get("/app/home")
+	if page := c.get("/2fa"); strings.Contains(page.body, `name="remember"`) {
+		t.Fatal("the remember checkbox is shown with WithRememberDevice(0)")
+	}
+	want(t, "verify, remember ticked anyway", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
+		t.Fatalf("devices with remembering off: %v, %v", ds, err)
+	}
+	h.clock.Advance(30 * time.Minute) // stale for the 10-minute default, fresh for an hour
+	req := c.postRequest("/2fa/recovery-codes", nil)
+	req.Header.Set("Referer", c.base+"/app/account")
+	if r := c.do(req); r.status != http.StatusOK || !strings.Contains(r.body, "recovery-code") {
+		t.Fatalf("new codes within WithFreshFactor(1h): %d %.300s", r.status, r.body)
+	}
+	for _, bad := range []sms2fa.Option{sms2fa.WithRememberDevice(time.Hour), sms2fa.WithFreshFactor(0)} {
+		if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser, bad); err == nil {
+			t.Error("New accepted a bad lifecycle option")
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
@@ -50,4 +53,30 @@ func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// New runs on a pool the app already has, and Close leaves that pool open.
+func TestNewOnTheAppsPool(t *testing.T) {
+	cfg, err := pgx.ParseConfig(pgtest.Fresh(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	s, err := postgres.New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Now(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatalf("the app's pool after the store's Close: %v", err)
+	}
+	if _, err := postgres.New(context.Background(), nil); err == nil {
+		t.Fatal("New accepted a nil pool")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 	"github.com/sms2fa/sms2fa/store/storetest"
@@ -145,4 +146,35 @@ func TestUpgradeFromVersion2(t *testing.T) {
 		t.Fatalf("the upgraded schema is not accepted as current: %v", err)
 	}
 	s.Close()
+}
+
+// WithRevokedRetention sets how long a revoked grant of a named sign-in
+// outlives its expiry; 0 purges it with the rest.
+func TestRevokedRetention(t *testing.T) {
+	ctx := context.Background()
+	clock := testclock.New(testclock.Start)
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sms2fa.db"), store.WithClock(clock.Now), store.WithRevokedRetention(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pol := sms2fa.DefaultPolicy()
+	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+		t.Fatal(err)
+	}
+	g := sms2fa.GrantParams{ID: "g1", Login: "L1", How: "sms", Lifetime: time.Hour}
+	if _, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: []byte("m"), Policy: pol, Grant: g}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour + time.Millisecond)
+	if p, err := s.Purge(ctx); err != nil || p.Grants != 1 {
+		t.Fatalf("purge with no revoked retention: %+v, %v", p, err)
+	}
+	if _, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "x.db"), store.WithRevokedRetention(-time.Second)); err == nil {
+		t.Fatal("a negative retention was accepted")
+	}
 }
