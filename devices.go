@@ -48,12 +48,19 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 
 // deviceSignIn signs u in through this browser's device cookie, if it has a
 // live one for u's current number. It reports whether it did; failed means
+// mayUseDevice reports whether a remembered device could sign u in: devices
+// are on, the app names sign-ins, and the request carries a device cookie.
+func (g *Guard) mayUseDevice(c *gin.Context, u User) bool {
+	_, has := cookieValue(c.Request, g.cookies.device)
+	return has && g.cfg.remember != 0 && u.Login != ""
+}
+
 // the guard has answered (fail closed).
 func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
-	v, has := cookieValue(c.Request, g.cookies.device)
-	if !has || g.cfg.remember == 0 || u.Login == "" {
+	if !g.mayUseDevice(c, u) {
 		return false, false
 	}
+	v, _ := cookieValue(c.Request, g.cookies.device)
 	id, token, found := strings.Cut(v, ".")
 	if !found || len(id) != 2*idBytes || len(token) != 2*idBytes {
 		g.clearDevice(c)

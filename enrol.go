@@ -58,7 +58,7 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 		return false
 	}
 	set(s, keyNext, g.urls.enroll)
-	g.challenge(c, s, u, FlowLogin, "")
+	g.challenge(c, s, u, FlowLogin, "", factorRead)
 	return false
 }
 
@@ -124,7 +124,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 // openFlow opens (or reuses) a challenge of flow for u's number and sends the
 // visitor to the code page.
 func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
-	a, ok := g.ensure(c, s, u, true, flow, grantID)
+	a, ok := g.ensure(c, s, u, true, flow, grantID, false)
 	if !ok {
 		return
 	}
@@ -146,11 +146,11 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 	case fresh:
 		return gr, true
 	case gr.ID == "":
-		g.challenge(c, s, u, FlowLogin, "")
+		g.challenge(c, s, u, FlowLogin, "", factorRead)
 		return Grant{}, false
 	}
 	set(s, keyNext, back)
-	a, ok := g.ensure(c, s, u, true, FlowStepUp, gr.ID)
+	a, ok := g.ensure(c, s, u, true, FlowStepUp, gr.ID, false)
 	if !ok {
 		return Grant{}, false
 	}

@@ -67,7 +67,26 @@ type attempt struct {
 	created bool         // this request opened ch and sent its code
 	refused error        // why no challenge could be opened or resent
 	sendErr error        // the send this request made failed
+	// fellBack: with factorCheck, the app's number is not the enrolled one
+	// (or cannot be parsed); nothing was answered or opened.
+	fellBack bool
 }
+
+// factorUse says what opening a challenge may assume of the user's number.
+type factorUse int
+
+const (
+	// factorRead: the caller read the factor; User.Phone is the enrolled
+	// number (or, for an enrolment, the number to enrol).
+	factorRead factorUse = iota
+	// factorCheck: User.Phone is the app's number, unread; Open confirms it
+	// is the enrolled one as it opens, or the caller falls back to reading
+	// the factor.
+	factorCheck
+	// factorReread: as factorRead, after a factorCheck fell back; the
+	// session may hold what that try changed, so it is saved in any case.
+	factorReread
+)
 
 // challenge answers a guarded request that needs a code — to sign in, or a
 // fresh one for a step-up of grantID: make sure of a challenge of that flow,
@@ -76,7 +95,10 @@ type attempt struct {
 // preflight must not send an SMS. The page remembers where to go afterwards:
 // a GET's own URL; for a step-up of a POST, which is never replayed, the
 // same-origin page it came from.
-func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
+//
+// With factorCheck it reports fellBack, having answered nothing, when the
+// app's number turns out not to be the enrolled one.
+func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, how factorUse) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired
 	if flow == FlowStepUp {
@@ -89,11 +111,11 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 		}
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 		c.Abort()
-		return
+		return false
 	}
 	// The flow is recorded by ensure, with the challenge it names: a flow
 	// without its challenge would make a pending code pass for another kind.
-	dirty := false
+	dirty := how == factorReread
 	switch {
 	case wantsJSON(r):
 	case r.Method == http.MethodGet:
@@ -101,9 +123,9 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	case flow == FlowStepUp:
 		dirty = set(s, keyNext, refererPath(r)) || dirty
 	}
-	a, ok := g.ensure(c, s, u, dirty, flow, grantID)
+	a, ok := g.ensure(c, s, u, dirty, flow, grantID, how == factorCheck)
 	if !ok {
-		return
+		return a.fellBack
 	}
 	if wantsJSON(r) {
 		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, code))
@@ -111,14 +133,26 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 	}
 	c.Abort()
+	return false
 }
 
 // ensure makes sure the session has a live challenge of flow for u, opening
 // one and sending its code if there is none. It saves the session when it
-// changed it, and reports false when it has already answered with a failure.
-func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string) (attempt, bool) {
+// changed it, and reports false when it has already answered with a failure
+// — or, with check (see factorCheck), when it fell back without answering.
+func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	num, err := g.number(u.Phone)
+	if check {
+		if err != nil {
+			a.fellBack = true
+			return a, false
+		}
+		// The app's number, as the enrolled one is kept: what the session
+		// and the events name.
+		u.Phone = num.E164
+		a.user = u
+	}
 	if err != nil {
 		a.refused = err
 		g.refusedPhone(c, u, err)
@@ -146,8 +180,12 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, 
 	budgets := g.budgets(c, u, num)
 	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
 		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
+		CheckFactor: check,
 	})
 	switch {
+	case check && errors.Is(err, ErrFactorChanged):
+		a.fellBack = true
+		return a, false
 	case isRefusal(err):
 		a.refused = err
 		g.refusedEvent(c, a, err)
@@ -350,7 +388,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 		return
 	}
 	if !ok {
-		if a, ok = g.ensure(c, s, u, false, flow, grantID); !ok {
+		if a, ok = g.ensure(c, s, u, false, flow, grantID, false); !ok {
 			return
 		}
 	}
@@ -552,7 +590,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 		}
 	}
 	if !ok {
-		if a, ok = g.ensure(c, s, u, false, flow, grantID); !ok {
+		if a, ok = g.ensure(c, s, u, false, flow, grantID, false); !ok {
 			return
 		}
 		if a.refused != nil {

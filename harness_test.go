@@ -431,7 +431,7 @@ func want(t testing.TB, what string, r response, status int, location string) {
 func wantPage(t testing.TB, what string, r response, msg string) {
 	t.Helper()
 	if r.status != http.StatusOK || !strings.Contains(html.UnescapeString(r.body), msg) {
-		t.Fatalf("%s: %d, want the page saying %q; body %.2000s", what, r.status, msg, r.body)
+		t.Fatalf("%s: %d %v, want the page saying %q; body %.2000s", what, r.status, r.header, msg, r.body)
 	}
 }
 

@@ -743,6 +743,92 @@ func (s *countingStore) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []by
 	return s.Store.SendFailed(ctx, ref, mac)
 }
 
+// callLog records the store calls a guarded request makes on its way to a
+// code.
+type callLog struct {
+	sms2fa.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *callLog) log(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, name)
+}
+
+// take returns the calls logged since the last take.
+func (s *callLog) take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	calls := strings.Join(s.calls, " ")
+	s.calls = nil
+	return calls
+}
+
+func (s *callLog) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+	s.log("Factor")
+	return s.Store.Factor(ctx, userID)
+}
+
+func (s *callLog) AdoptFactor(ctx context.Context, userID, phone, region string) (sms2fa.Factor, bool, error) {
+	s.log("AdoptFactor")
+	return s.Store.AdoptFactor(ctx, userID, phone, region)
+}
+
+func (s *callLog) NoteMismatch(ctx context.Context, userID, tag string) (bool, error) {
+	s.log("NoteMismatch")
+	return s.Store.NoteMismatch(ctx, userID, tag)
+}
+
+func (s *callLog) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+	if p.CheckFactor {
+		s.log("Open+check")
+	} else {
+		s.log("Open")
+	}
+	return s.Store.Open(ctx, p)
+}
+
+// A sign-in whose app number is the enrolled one opens its challenge in one
+// store call, the store checking the number as it opens; the first sign-in
+// (nothing enrolled yet), a number the app changed and a removed number take
+// the long way, reading the factor, and still send to the right number.
+func TestChallengeIsOneStoreCall(t *testing.T) {
+	h := newHarness(t)
+	logged := &callLog{Store: h.store}
+	srv := newServer(t, h.app(h.newGuard(logged)))
+	signIn := func(what, calls string, sent bool) {
+		t.Helper()
+		before := h.fake.Count()
+		c := h.client().login("alice")
+		c.base = srv
+		to := map[bool]string{true: "/2fa", false: "/2fa/enroll"}[sent]
+		want(t, what, c.get("/app/home"), http.StatusSeeOther, to)
+		if got := logged.take(); got != calls {
+			t.Errorf("%s: store calls %q, want %q", what, got, calls)
+		}
+		if got := h.fake.Count() - before; got != map[bool]int{true: 1}[sent] {
+			t.Errorf("%s: %d codes sent", what, got)
+		}
+	}
+	signIn("first sign-in", "Open+check Factor AdoptFactor Open", true)
+	signIn("a later sign-in", "Open+check", true)
+	if m, ok := h.fake.Last(alicePhone); !ok || m.Purpose != "login" {
+		t.Fatalf("the later code: %+v, %v", m, ok)
+	}
+	h.movePhone("alice", bobPhone)
+	signIn("a number the app changed", "Open+check Factor NoteMismatch Open", true)
+	if _, ok := h.fake.Last(bobPhone); ok {
+		t.Fatal("a code went to the app's new number instead of the enrolled one")
+	}
+	h.movePhone("alice", alicePhone)
+	if _, err := h.store.RemoveFactor(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	signIn("a removed number (sent to enrol one)", "Open+check Factor", false)
+}
+
 // Inside its recheck interval the verified path runs no SQL: the guard makes
 // no store call for it, and it keeps answering with the database closed,
 // where any statement would fail (and the guard would fail closed with 503).

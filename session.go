@@ -22,7 +22,7 @@ const (
 	keyBinding   = "bind"  // a random value that ties challenges to this session
 	keyFlow      = "flow"  // what the pending challenge is for: login (default) or step_up
 	keyChallenge = "cid"   // the pending challenge's ID
-	keyPhone     = "phone" // a keyed tag of the number (as the app gave it) the pending challenge went to
+	keyPhone     = "phone" // a keyed tag of the number (E.164) the pending challenge went to
 	keyNext      = "next"  // where to go once verified: a same-origin path
 )
 

@@ -26,6 +26,9 @@ type Store interface {
 	//
 	// Before creating, Open refuses a locked user ([ErrLocked]) and reserves
 	// one send in each of p.Budgets, all or nothing ([ErrBudgetExceeded]).
+	// With p.CheckFactor it first confirms, in the same step, that p.Phone is
+	// the user's enrolled number, and otherwise returns [ErrFactorChanged]
+	// having changed nothing.
 	Open(ctx context.Context, p OpenParams) (c Challenge, created bool, err error)
 
 	// Challenge returns the challenge ref names, whatever its state, with the
@@ -375,6 +378,12 @@ type OpenParams struct {
 	MAC     []byte   // keyed MAC of the code, bound to Ref.ID
 	Policy  Policy   // lifetime, attempts, cooldown and lockout to apply
 	Budgets []Budget // reserved, all or nothing, before the challenge is created
+	// CheckFactor, for a login or step-up code, makes Open confirm that Phone
+	// is the user's enrolled, unremoved factor before anything else, in the
+	// same transaction (and, on Postgres, the same round trip): the guard's
+	// usual path passes the app's number and skips reading the factor first,
+	// falling back to reading it on [ErrFactorChanged].
+	CheckFactor bool
 }
 
 // ResendParams carries a new code for [Store.Resend].
@@ -448,6 +457,10 @@ var (
 	// ErrBudgetExceeded: a send budget (per user, phone, IP, prefix or global)
 	// is used up for its window.
 	ErrBudgetExceeded = errors.New("sms2fa: send budget exceeded")
+	// ErrFactorChanged: Open with CheckFactor found that the number given is
+	// not the user's enrolled one (none is enrolled, it was removed, or it is
+	// another number); nothing was opened.
+	ErrFactorChanged = errors.New("sms2fa: the number is not the enrolled factor")
 )
 
 // LimitError is a refusal that ends at a known time: a lock, a cooldown or an

@@ -43,7 +43,7 @@ func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) e
 func isRefusal(err error) bool {
 	for _, s := range []error{sms2fa.ErrNotFound, sms2fa.ErrCodeInvalid, sms2fa.ErrCodeExpired,
 		sms2fa.ErrCodeUsed, sms2fa.ErrTooManyAttempts, sms2fa.ErrLocked,
-		sms2fa.ErrResendTooSoon, sms2fa.ErrBudgetExceeded} {
+		sms2fa.ErrResendTooSoon, sms2fa.ErrBudgetExceeded, sms2fa.ErrFactorChanged} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -154,6 +154,11 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		if err != nil {
 			return err
 		}
+		if p.CheckFactor {
+			if err := s.checkFactor(ctx, tx, p.UserID, p.Phone); err != nil {
+				return err
+			}
+		}
 		var live challengeRow
 		err = get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, ms(now))
 		if err == nil {
@@ -175,9 +180,6 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		if err := exec(ctx, tx, s.q.insertChallenge, row.ID, row.UserID, row.Flow, row.GrantID, p.Binding, row.Phone,
 			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt); err != nil {
 			return fmt.Errorf("inserting the challenge: %w", err)
-		}
-		if err := s.addStats(ctx, tx, now, p.Region, 1, 0); err != nil {
-			return err
 		}
 		c, created = row.challenge(now), true
 		return nil
@@ -242,10 +244,8 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 			if err := s.resetFailures(ctx, tx, ref.UserID, u, now); err != nil {
 				return err
 			}
-			if granted, err = s.completeFlow(ctx, tx, c, p.Grant, now); err != nil {
-				return err
-			}
-			return s.addStats(ctx, tx, now, r.Region, 0, 1)
+			granted, err = s.completeFlow(ctx, tx, c, p.Grant, now)
+			return err
 		}
 		if outcome, err = s.countFailure(ctx, tx, ref.UserID, u, pol.Lockout, now); err != nil {
 			return err
@@ -456,29 +456,23 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 			return fmt.Errorf("replacing the code: %w", err)
 		}
 		c = out.challenge(now)
-		return s.addStats(ctx, tx, now, r.Region, 1, 0)
+		return nil
 	})
 	return c, err
 }
 
 // SendFailed implements [sms2fa.Store].
 func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
-	return s.inTx(ctx, "record failed send", func(tx *sqlx.Tx) error {
-		now, err := s.currentTime(ctx, tx)
-		if err != nil {
-			return err
-		}
-		var region string
-		err = get(ctx, tx, s.q.releaseSend, &region, ms(now), []byte{}, ref.ID, ref.UserID, ref.Binding, mac)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // missing, used, replaced or already recorded: nothing to release
-		}
-		if err != nil {
-			return fmt.Errorf("lifting the cooldown: %w", err)
-		}
-		// The send was counted when it was reserved; it never happened.
-		return s.addStats(ctx, tx, now, region, -1, 0)
-	})
+	// One statement, no transaction of its own: it takes back the send the
+	// challenge counted (the statistics count sends from there), lifts the
+	// cooldown and kills the code. A missing, used, replaced or already
+	// recorded challenge is left alone.
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.q.releaseSend.ExecContext(ctx, s.nowArg(), []byte{}, ref.ID, ref.UserID, ref.Binding, mac); err != nil {
+		return fmt.Errorf("store: record failed send: %w", err)
+	}
+	return nil
 }
 
 // Cancel implements [sms2fa.Store].
@@ -491,11 +485,8 @@ func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []
 		return err
 	}
 	return s.inTx(ctx, "cancel", func(tx *sqlx.Tx) error {
-		var gone struct {
-			Region    string `db:"region"`
-			CreatedAt int64  `db:"created_at"`
-		}
-		err := get(ctx, tx, s.q.cancel, &gone, ref.ID, ref.UserID, ref.Binding, mac)
+		var created int64
+		err := get(ctx, tx, s.q.cancel, &created, ref.ID, ref.UserID, ref.Binding, mac)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // missing, used, resent or failed: its sends happened
 		}
@@ -505,11 +496,11 @@ func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []
 		// In the plan's order, the order Open takes them in: on Postgres two
 		// transactions never wait on each other's budget rows crosswise.
 		for _, b := range plan.budgets {
-			if err := exec(ctx, tx, s.q.giveBack, b.Name, b.Key, b.Window.Milliseconds(), gone.CreatedAt); err != nil {
+			if err := exec(ctx, tx, s.q.giveBack, b.Name, b.Key, b.Window.Milliseconds(), created); err != nil {
 				return fmt.Errorf("giving back budget %s: %w", b.Name, err)
 			}
 		}
-		return s.addStats(ctx, tx, fromMS(gone.CreatedAt), gone.Region, -1, 0)
+		return nil // the statistics counted the challenge, which is gone
 	})
 }
 
@@ -604,9 +595,16 @@ func (s *SQL) budgetStmt(ctx context.Context, n int) (*sqlx.Stmt, error) {
 	return st, nil
 }
 
-func (s *SQL) addStats(ctx context.Context, tx *sqlx.Tx, now time.Time, region string, sent, verified int) error {
-	if err := exec(ctx, tx, s.q.addStats, hourOf(now), region, sent, verified); err != nil {
-		return fmt.Errorf("counting statistics: %w", err)
+// checkFactor is Open's CheckFactor, inside its transaction: phone must be
+// userID's enrolled, unremoved number.
+func (s *SQL) checkFactor(ctx context.Context, tx *sqlx.Tx, userID, phone string) error {
+	var one int
+	err := get(ctx, tx, s.q.isFactor, &one, userID, phone)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return sms2fa.ErrFactorChanged
+	case err != nil:
+		return fmt.Errorf("checking the factor: %w", err)
 	}
 	return nil
 }
@@ -619,6 +617,8 @@ func validOpen(p sms2fa.OpenParams) error {
 		return errors.New("store: open: phone is required")
 	case len(p.MAC) == 0:
 		return errors.New("store: open: code MAC is required")
+	case p.CheckFactor && p.Flow != "" && p.Flow != sms2fa.FlowLogin && p.Flow != sms2fa.FlowStepUp:
+		return fmt.Errorf("store: open: CheckFactor is for login and step-up codes, not %s", p.Flow)
 	}
 	if err := p.Policy.Validate(); err != nil {
 		return err

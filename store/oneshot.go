@@ -1,9 +1,9 @@
 package store
 
 // On Postgres the operations a request makes — Verify, Open, Resend — each
-// call one function that migration 4 installs (store/schema/postgres/
-// 0004_functions.sql), once, in autocommit: one statement, one round trip,
-// one transaction. Why functions rather than the transactions the SQLite
+// call one function that migrations 4 and 5 install (store/schema/postgres/
+// 0004_functions.sql, 0005_stats_factor.sql), once, in autocommit: one
+// statement, one round trip, one transaction. Why functions rather than the transactions the SQLite
 // path runs: behind a load balancer each round trip costs more than the work
 // of the statements, and a transaction costs BEGIN, one trip per statement
 // and COMMIT. Why not a data-modifying CTE: the steps depend on each other's
@@ -62,7 +62,7 @@ func verifySQL() string {
 // openSQL calls sms2fa_open.
 func openSQL() string {
 	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_open(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), ?)`
 }
 
 // oneshotRow is a function's answer.
@@ -138,7 +138,7 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 	var r oneshotRow
 	err := s.q.openOnce.GetContext(ctx, &r, s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
 		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
-		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits)
+		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor)
 	if err != nil {
 		return sms2fa.Challenge{}, false, fmt.Errorf("store: open: %w", err)
 	}
@@ -146,6 +146,8 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 	switch r.Outcome {
 	case "user_locked":
 		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+	case "factor_changed":
+		return sms2fa.Challenge{}, false, sms2fa.ErrFactorChanged
 	case "budget":
 		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
 	case "live", "created":

@@ -15,7 +15,8 @@ type Purged struct {
 }
 
 // Purge deletes rows that can no longer matter: challenges expired longer
-// ago than the retention (see WithRetention), users a day past their last
+// ago than the retention (see WithRetention), counted into the hourly
+// statistics as they go, users a day past their last
 // lock and a day without news (which resets their lock doubling), budget
 // windows that have closed, statistics older than their retention, grants
 // that expired (a revoked grant stays until then: it is what keeps a
@@ -31,13 +32,15 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	if err != nil {
 		return p, fmt.Errorf("store: purging: %w", err)
 	}
+	if p.Challenges, err = s.purgeChallenges(ctx, ms(now.Add(-s.retain.challenges))); err != nil {
+		return p, fmt.Errorf("store: purging challenges: %w", err)
+	}
 	for _, step := range []struct {
 		what  string
 		query *sqlx.Stmt
 		args  []any
 		n     *int64
 	}{
-		{"challenges", s.q.purgeChallenges, []any{ms(now.Add(-s.retain.challenges))}, &p.Challenges},
 		// A user row remembers failures and the lock doubling. Counting the
 		// day from the end of the last lock, not its start, keeps a long lock
 		// (WithLockout's max over a day) doubling on the next one.
@@ -56,6 +59,29 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		}
 	}
 	return p, nil
+}
+
+// purgeChallenges deletes the challenges that expired before cutoff and
+// adds them to the hourly statistics, in one step, and returns how many it
+// deleted.
+func (s *SQL) purgeChallenges(ctx context.Context, cutoff int64) (int64, error) {
+	var n int64
+	if s.dialect == Postgres {
+		err := s.q.purgeChallenges.GetContext(ctx, &n, cutoff)
+		return n, err
+	}
+	err := s.inTx(ctx, "purge", func(tx *sqlx.Tx) error {
+		if err := exec(ctx, tx, s.q.rollUp, cutoff); err != nil {
+			return fmt.Errorf("counting them into the statistics: %w", err)
+		}
+		res, err := tx.StmtxContext(ctx, s.q.purgeChallenges).ExecContext(ctx, cutoff)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // StartJanitor starts a goroutine that calls Purge every interval until ctx

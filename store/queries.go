@@ -52,10 +52,11 @@ type queries struct {
 	insertGrant, freshenGrant, getGrant                   *sqlx.Stmt
 	revokeGrant, revokeGrants, unlockUser, unlockBudgets  *sqlx.Stmt
 	purgeGrants                                           *sqlx.Stmt
-	budgetStart, addStats, readStats                      *sqlx.Stmt
+	budgetStart, readStats                                *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 
-	getFactor, readFactor, adoptFactor, putFactor, noteMismatch  *sqlx.Stmt
+	getFactor, readFactor, isFactor                              *sqlx.Stmt
+	adoptFactor, putFactor, noteMismatch                         *sqlx.Stmt
 	dropRecovery, addRecovery, useRecovery                       *sqlx.Stmt
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
@@ -63,6 +64,7 @@ type queries struct {
 	endSignIn                                                    *sqlx.Stmt
 
 	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
+	rollUp                           *sqlx.Stmt // SQLite only: see Purge
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -85,9 +87,27 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 	// the purge skips the rows a send holds (they are in use, not stale).
 	purgeBudgets := `DELETE FROM sms2fa_budgets WHERE ctid IN (
 		SELECT ctid FROM sms2fa_budgets WHERE started_at + window_ms < ? FOR UPDATE SKIP LOCKED)`
+	// Purge rolls the challenges it deletes up into the hourly statistics.
+	// On Postgres one statement does both, so exactly the rows deleted are
+	// counted, even if a resend revives one meanwhile; it returns how many.
+	// SQLite runs the two statements in one transaction that holds the only
+	// write lock.
+	rollUpOf := func(from, where string) string {
+		return `INSERT INTO sms2fa_stats AS s (hour, region, sent, verified)
+			SELECT created_at - created_at % 3600000, region, SUM(sends), SUM(CASE WHEN consumed_at <> 0 THEN 1 ELSE 0 END)
+			FROM ` + from + where + ` GROUP BY created_at - created_at % 3600000, region
+			ON CONFLICT (hour, region) DO UPDATE SET sent = s.sent + excluded.sent, verified = s.verified + excluded.verified`
+	}
+	rollUp := ""
+	purgeChallenges := `WITH gone AS (DELETE FROM sms2fa_challenges WHERE expires_at < ?
+			RETURNING created_at, region, sends, consumed_at),
+		counted AS (` + rollUpOf("gone", "") + `)
+		SELECT COUNT(*) FROM gone`
 	if d == SQLite {
 		lockUser = `SELECT failures, locks, locked_until, ` + now + ` AS now_ms FROM sms2fa_users WHERE user_id = ?`
 		purgeBudgets = `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`
+		rollUp = rollUpOf("sms2fa_challenges", " WHERE expires_at < ?")
+		purgeChallenges = `DELETE FROM sms2fa_challenges WHERE expires_at < ?`
 	}
 	for _, p := range []struct {
 		dst  **sqlx.Stmt
@@ -127,15 +147,14 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// A send that certainly failed kills its code: the MAC is emptied, so
 		// a code the provider echoed into a log can never verify.
 		{&q.releaseSend, `UPDATE sms2fa_challenges
-			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ?, send_failed = 1, code_mac = ?
-			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0
-			RETURNING region`, false},
+			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ` + now + `, send_failed = 1, code_mac = ?
+			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0`, false},
 		// Only a challenge still as Open made it — one send, never failed,
 		// never resent, never used — can be withdrawn.
 		{&q.cancel, `DELETE FROM sms2fa_challenges
 			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ?
 			  AND consumed_at = 0 AND send_failed = 0 AND sends = 1
-			RETURNING region, created_at`, false},
+			RETURNING created_at`, false},
 		// The window the send was reserved in is the one still open, unless
 		// it closed and a new one started after the reservation.
 		{&q.giveBack, `UPDATE sms2fa_budgets SET used = used - 1
@@ -155,13 +174,19 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.unlockBudgets, `DELETE FROM sms2fa_budgets WHERE name = 'user' AND bucket_key = ?`, false},
 
 		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`, false},
-		{&q.addStats, `INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, ?, ?, ?)
-			ON CONFLICT (hour, region) DO UPDATE SET
-			  sent = sms2fa_stats.sent + excluded.sent, verified = sms2fa_stats.verified + excluded.verified`, false},
-		{&q.readStats, `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM sms2fa_stats
-			WHERE hour >= ? GROUP BY region ORDER BY region`, true},
+		// Statistics: a challenge counts its own sends (less a failed one)
+		// and whether it was verified, in the hour it was opened, so that no
+		// request writes a row for them; Purge rolls the challenges it
+		// deletes up into sms2fa_stats. The challenges are found through the
+		// expiry index: one opened since an hour expires after it.
+		{&q.readStats, `SELECT region, SUM(sent) AS sent, SUM(verified) AS verified FROM (
+			  SELECT region, sent, verified FROM sms2fa_stats WHERE hour >= ?
+			  UNION ALL
+			  SELECT region, sends AS sent, CASE WHEN consumed_at <> 0 THEN 1 ELSE 0 END AS verified
+			  FROM sms2fa_challenges WHERE expires_at >= ? AND created_at >= ?
+			) counted GROUP BY region ORDER BY region`, true},
 
-		{&q.purgeChallenges, `DELETE FROM sms2fa_challenges WHERE expires_at < ?`, false},
+		{&q.purgeChallenges, purgeChallenges, false},
 		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`, false},
 		{&q.purgeBudgets, purgeBudgets, false},
 		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`, false},
@@ -181,6 +206,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// factor read before a change is the one it replaces.
 		{&q.getFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, true},
 		{&q.readFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, false},
+		{&q.isFactor, `SELECT 1 FROM sms2fa_factors WHERE user_id = ? AND phone = ? AND removed = 0`, false},
 		// A removed row is a row: a removed number is never adopted again.
 		{&q.adoptFactor, `INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, version, updated_at)
 			VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (user_id) DO NOTHING`, false},
@@ -241,18 +267,22 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		}
 		*p.dst = st
 	}
-	if d == Postgres {
-		for _, p := range []struct {
-			dst *(*sqlx.Stmt)
-			sql string
-		}{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}} {
-			st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
-			if err != nil {
-				q.close()
-				return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
-			}
-			*p.dst = st
+	// Statements of one dialect: the Postgres functions, SQLite's roll-up.
+	type stmt struct {
+		dst **sqlx.Stmt
+		sql string
+	}
+	only := []stmt{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}}
+	if d == SQLite {
+		only = []stmt{{&q.rollUp, rollUp}}
+	}
+	for _, p := range only {
+		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
+		if err != nil {
+			q.close()
+			return queries{}, fmt.Errorf("store: preparing %.60q: %w", p.sql, err)
 		}
+		*p.dst = st
 	}
 	return q, nil
 }
@@ -263,9 +293,9 @@ func (q queries) close() {
 		q.lockUser, q.setUser, q.findLive, q.insertChallenge, q.getChallenge, q.getOwned,
 		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
 		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
-		q.budgetStart, q.addStats, q.readStats,
-		q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
-		q.getFactor, q.readFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
+		q.budgetStart, q.readStats,
+		q.rollUp, q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
+		q.getFactor, q.readFactor, q.isFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn,

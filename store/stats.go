@@ -29,8 +29,12 @@ func (s Stats) VerifyRate() float64 {
 	return float64(s.Verified) / float64(s.Sent)
 }
 
-// Stats returns the sends and verifications of the hours from since's hour to
-// now. Counts are kept per hour for the statistics retention (WithRetention).
+// Stats returns the sends and verifications of the challenges opened from
+// since's hour to now: each challenge counts its sends (a send that certainly
+// failed is taken back) and its verification in the hour it was opened. No
+// request writes a statistics row: the counts are read from the challenges
+// themselves, and from the hourly rows Purge rolls them up into as it deletes
+// them, which are kept for the statistics retention (WithRetention).
 func (s *SQL) Stats(ctx context.Context, since time.Time) (Stats, error) {
 	var rows []struct {
 		Region   string `db:"region"`
@@ -40,7 +44,7 @@ func (s *SQL) Stats(ctx context.Context, since time.Time) (Stats, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	from := hourOf(since)
-	if err := s.q.readStats.SelectContext(ctx, &rows, from); err != nil {
+	if err := s.q.readStats.SelectContext(ctx, &rows, from, from, from); err != nil {
 		return Stats{}, fmt.Errorf("store: reading statistics: %w", err)
 	}
 	st := Stats{Since: fromMS(from), Regions: make(map[string]Counts, len(rows))}

@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -31,28 +33,42 @@ func TestConformance(t *testing.T) {
 }
 
 // TestWithoutMigrationsNeedsTheFunctions: a database migrated by an older
-// version (no functions, schema version 3) is refused, not half used.
+// version (no functions, schema version 3; or version 4's functions) is
+// refused, not half used, and migrating brings it up to date.
 func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := pgtest.Fresh(t)
-	s, err := postgres.Open(ctx, dsn)
+	v4, err := os.ReadFile("../schema/postgres/0004_functions.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().ExecContext(ctx, `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version = 4`); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if s, err := postgres.Open(ctx, dsn, store.WithoutMigrations()); err == nil {
+	for _, older := range []struct{ name, sql string }{
+		{"version 3", `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version >= 4`},
+		{"version 4", `DROP FUNCTION sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
+			TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN); DELETE FROM sms2fa_schema WHERE version = 5; ` + string(v4)},
+	} {
+		dsn := pgtest.Fresh(t)
+		s, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, older.sql); err != nil {
+			t.Fatalf("%s: %v", older.name, err)
+		}
 		s.Close()
-		t.Fatal("a schema without the functions was accepted")
+		if s, err := postgres.Open(ctx, dsn, store.WithoutMigrations()); err == nil {
+			s.Close()
+			t.Fatalf("%s: a schema without the newest functions was accepted", older.name)
+		}
+		s, err = postgres.Open(ctx, dsn) // migrating installs them again
+		if err != nil {
+			t.Fatalf("%s: migrating: %v", older.name, err)
+		}
+		if _, err := s.Stats(ctx, time.Now()); err != nil {
+			t.Fatalf("%s: after migrating: %v", older.name, err)
+		}
+		s.Close()
 	}
-	s, err = postgres.Open(ctx, dsn) // migrating installs them again
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
 }
 
 // New runs on a pool the app already has, and Close leaves that pool open.

@@ -20,6 +20,7 @@ var lifecycleCases = []struct {
 	{"FactorAdoptionRace", testFactorAdoptionRace},
 	{"FactorVersionsAndRemoval", testFactorLifecycle},
 	{"FactorMismatchNotedOnce", testNoteMismatch},
+	{"OpenChecksTheFactor", testOpenChecksFactor},
 	{"EnrolStoresFactorAndGrants", testEnrol},
 	{"ChangeStoresFactorAndRevokesOthers", testChange},
 	{"ChangeWithRevokedGrantChangesNothing", testChangeRevoked},
@@ -75,6 +76,50 @@ func (e *env) factor(user string) sms2fa.Factor {
 		e.t.Fatalf("Factor(%s) = %v", user, err)
 	}
 	return f
+}
+
+// testOpenChecksFactor: Open with CheckFactor opens only for the user's
+// enrolled, unremoved number, and a refusal takes no budget and opens
+// nothing.
+func testOpenChecksFactor(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	b := budget(1, time.Hour)
+	try := func(number string, flow sms2fa.Flow) (sms2fa.OpenParams, error) {
+		p := e.params(e.ref("alice"), "111111", b)
+		p.Phone, p.Flow, p.CheckFactor = number, flow, true
+		_, _, err := e.s.Open(ctx, p)
+		return p, err
+	}
+	refused := func(why, number string) {
+		t.Helper()
+		p, err := try(number, sms2fa.FlowLogin)
+		if !errors.Is(err, sms2fa.ErrFactorChanged) {
+			t.Fatalf("%s: Open = %v, want ErrFactorChanged", why, err)
+		}
+		if _, err := e.s.Challenge(ctx, p.Ref); !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("%s: a refused Open left a challenge: %v", why, err)
+		}
+	}
+	refused("no factor", phone)
+	if _, _, err := e.s.AdoptFactor(ctx, "alice", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	refused("another number", otherPhone)
+	// The refusals took no budget: the one send of the hour is still there.
+	if _, err := try(phone, sms2fa.FlowLogin); err != nil {
+		t.Fatalf("the enrolled number: %v", err)
+	}
+	if _, err := try(phone, sms2fa.FlowLogin); !errors.Is(err, sms2fa.ErrBudgetExceeded) {
+		t.Fatalf("a second send in the budget: %v, want ErrBudgetExceeded", err)
+	}
+	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	refused("a removed number", phone)
+	if _, err := try(phone, sms2fa.FlowEnrol); err == nil || errors.Is(err, sms2fa.ErrFactorChanged) {
+		t.Fatalf("CheckFactor on an enrolment: %v, want a usage error", err)
+	}
 }
 
 func testFactorAdoptionRace(t *testing.T, o Opener) {
