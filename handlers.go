@@ -142,7 +142,11 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 // — or, with check (see factorCheck), when it fell back without answering.
 func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
-	num, err := g.number(u.Phone)
+	number := g.number
+	if check {
+		number = g.enrolledNumber
+	}
+	num, err := number(u.Phone)
 	if check {
 		if err != nil {
 			a.fellBack = true
@@ -343,14 +347,38 @@ func (g *Guard) number(raw string) (phone.Number, error) {
 		}
 		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
 	}
-	allowed := !n.NonGeographic()
-	if g.cfg.countries != nil {
-		allowed = g.cfg.countries[n.Region]
-	}
-	if !allowed {
-		return phone.Number{}, fmt.Errorf("%w: %s", ErrCountryNotAllowed, n.Region)
+	if err := g.allowed(n); err != nil {
+		return phone.Number{}, err
 	}
 	return n, nil
+}
+
+// enrolledNumber is number for a factorCheck: a number in E.164 form is
+// split without matching it against the numbering plan again, because the
+// challenge opens only if it is the user's enrolled number, which passed
+// number when it was enrolled. Anything else is parsed in full.
+func (g *Guard) enrolledNumber(raw string) (phone.Number, error) {
+	n, ok := phone.Known(raw)
+	if !ok {
+		return g.number(raw)
+	}
+	if err := g.allowed(n); err != nil {
+		return phone.Number{}, err
+	}
+	return n, nil
+}
+
+// allowed applies the country list to n: without one, every geographic
+// region passes and non-geographic numbers do not.
+func (g *Guard) allowed(n phone.Number) error {
+	ok := !n.NonGeographic()
+	if g.cfg.countries != nil {
+		ok = g.cfg.countries[n.Region]
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrCountryNotAllowed, n.Region)
+	}
+	return nil
 }
 
 // handlePage serves GET {prefix}: the code-entry page, or JSON state.

@@ -118,6 +118,42 @@ func Parse(raw, defaultRegion string) (Number, error) {
 	}, nil
 }
 
+// Known splits e164, a number in the form Parse returns, into a Number
+// without matching it against the numbering plan again: for a number that
+// was validated before (one kept after Parse), where Parse's pattern
+// matching would be repeated work. It checks the shape only — "+", a
+// country calling code phonenumbers knows, then the national number, 15
+// digits at most in all — not that the number exists or is a mobile one, so
+// use it only where the number is known to have passed Parse. It reports
+// false when e164 is not of that shape, or when its country calling code is
+// shared by several regions (+1, +7, +44, …): only Parse can tell those
+// regions apart.
+func Known(e164 string) (Number, bool) {
+	if len(e164) < 2 || len(e164) > 16 || e164[0] != '+' {
+		return Number{}, false
+	}
+	digits := e164[1:]
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return Number{}, false
+		}
+	}
+	// Country calling codes are prefix-free: at most one of the first one,
+	// two or three digits is one.
+	for n := 1; n <= 3 && n < len(digits); n++ {
+		cc, _ := strconv.Atoi(digits[:n])
+		regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+		if len(regions) == 0 {
+			continue
+		}
+		if len(regions) > 1 || digits[0] == '0' {
+			return Number{}, false
+		}
+		return Number{E164: e164, Region: regions[0], CountryCode: cc, National: digits[n:]}, true
+	}
+	return Number{}, false
+}
+
 // ValidRegion reports whether r, in any case, is a region [Parse] accepts as
 // its defaultRegion: an ISO 3166-1 alpha-2 code that phonenumbers has a
 // numbering plan for, such as "IN" or "gb". It is false for "" (which Parse

@@ -391,7 +391,46 @@ func FuzzParse(f *testing.F) {
 		if err != nil || again != n {
 			t.Fatalf("Parse(%q) = %+v, %v; reparsing %q gave %+v", raw, n, err, n.E164, again)
 		}
+		// Known agrees with Parse on every number Parse returns, or declines.
+		if k, ok := phone.Known(n.E164); ok && k != n {
+			t.Fatalf("Known(%q) = %+v, Parse gave %+v", n.E164, k, n)
+		}
 	})
+}
+
+// Known splits what Parse returned, as Parse did, and declines anything not
+// in that shape or whose region only Parse can tell.
+func TestKnown(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"+91 98765 43210", "+49 1512 3456789", "+86 139 1234 5678", "+33 6 12 34 56 78", "+81 90 1234 5678", "+971 50 123 4567"} {
+		n, err := phone.Parse(raw, "")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", raw, err)
+		}
+		if k, ok := phone.Known(n.E164); !ok || k != n {
+			t.Errorf("Known(%q) = %+v, %v; Parse gave %+v", n.E164, k, ok, n)
+		}
+	}
+	if k, ok := phone.Known("+80012345678"); !ok || k.Region != phone.RegionNonGeographic || k.CountryCode != 800 || !k.NonGeographic() {
+		t.Errorf("Known(+800…) = %+v, %v", k, ok)
+	}
+	for _, s := range []string{
+		"+16502530000",      // +1 is shared by the US, Canada and others
+		"+447400123456",     // +44: GB, GG, IM, JE
+		"+79123456789",      // +7: RU, KZ
+		"919876543210",      // no +
+		"+91 9876543210",    // a space
+		"+",                 // nothing
+		"+0919876543210",    // no country code starts with 0
+		"+9",                // a digit, no country code
+		"+9999876543210",    // 999 is nobody's
+		"+9198765432101234", // 16 digits
+		"+91987654321０",     // a non-ASCII digit
+	} {
+		if k, ok := phone.Known(s); ok {
+			t.Errorf("Known(%q) = %+v, want false", s, k)
+		}
+	}
 }
 
 func BenchmarkParse(b *testing.B) {
