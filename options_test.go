@@ -139,3 +139,24 @@ func TestRememberAndFreshOptions(t *testing.T) {
 		}
 	}
 }
+
+// A verified code deletes the guard's session: its cookie comes back empty
+// and expired, with the guard's own attributes, whatever the app's store.
+func TestVerifyDeletesTheSession(t *testing.T) {
+	h := newHarness(t)
+	cl := h.client().login("alice")
+	want(t, "guarded", cl.get("/app/home"), http.StatusSeeOther, "/2fa")
+	r := cl.verify(h.code(alicePhone))
+	want(t, "verify", r, http.StatusSeeOther, "/app/home")
+	var deleted string
+	for _, sc := range r.header.Values("Set-Cookie") {
+		if strings.HasPrefix(sc, "sms2fa=") {
+			deleted = sc
+		}
+	}
+	for _, w := range []string{"sms2fa=;", "Max-Age=0", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(deleted, w) {
+			t.Errorf("the session cookie after verify, %q, lacks %s", deleted, w)
+		}
+	}
+}

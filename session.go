@@ -127,6 +127,12 @@ func (g *Guard) drop(c *gin.Context, s *sessions.Session) error {
 	opts := *s.Options // the guard's shared options are never written to
 	opts.MaxAge = -1
 	s.Options = &opts
+	// A cookie store keeps nothing on the server: expiring the cookie is the
+	// whole deletion, without encoding an empty session to throw away.
+	if _, ok := g.sessions.(*sessions.CookieStore); ok {
+		http.SetCookie(c.Writer, sessions.NewCookie(s.Name(), "", &opts))
+		return nil
+	}
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: deleting the session: %w", err)
 	}
