@@ -138,6 +138,20 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				_, err := s.Resend(ctx, b, sms2fa.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user)})
 				return err
 			}},
+			{"Open (the number checked against the factor)", 1, func() error {
+				if _, _, err := s.AdoptFactor(ctx, user, "+919876543210", "IN"); err != nil {
+					return err
+				}
+				time.Sleep(1100 * time.Millisecond) // idle again after the adoption above
+				writes.Store(0)
+				p := openP(ref(user))
+				p.CheckFactor = true
+				_, created, err := s.Open(ctx, p)
+				if err == nil && !created {
+					t.Errorf("Open with CheckFactor created nothing")
+				}
+				return err
+			}},
 			{"Grant", 1, func() error {
 				_, err := s.Grant(ctx, "g-"+a.ID, a.UserID)
 				return err
