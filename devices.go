@@ -46,8 +46,6 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 	g.report(c, fmt.Errorf("sms2fa: remembering a device: %w", err))
 }
 
-// deviceSignIn signs u in through this browser's device cookie, if it has a
-// live one for u's current number. It reports whether it did; failed means
 // mayUseDevice reports whether a remembered device could sign u in: devices
 // are on, the app names sign-ins, and the request carries a device cookie.
 func (g *Guard) mayUseDevice(c *gin.Context, u User) bool {
@@ -55,6 +53,8 @@ func (g *Guard) mayUseDevice(c *gin.Context, u User) bool {
 	return has && g.cfg.remember != 0 && u.Login != ""
 }
 
+// deviceSignIn signs u in through this browser's device cookie, if it has a
+// live one for u's current number. It reports whether it did; failed means
 // the guard has answered (fail closed).
 func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
 	if !g.mayUseDevice(c, u) {

@@ -261,9 +261,11 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 	// Usually the app's number is the enrolled one and no remembered device
 	// is offered: then the challenge opens with the store confirming the
 	// number in the same call, rather than after a read of the factor. No
-	// factor yet, another number or a removed one: the long way below.
+	// factor yet, another number or a removed one: the long way below, as
+	// for methods that never open a challenge (HEAD, OPTIONS, …).
 	how := factorRead
-	if u.Phone != "" && !(flow == FlowLogin && !recent && g.mayUseDevice(c, u)) {
+	opens := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodPost
+	if opens && u.Phone != "" && !(flow == FlowLogin && !recent && g.mayUseDevice(c, u)) {
 		s, err := g.session(c)
 		if err != nil {
 			g.fail(c, err)
