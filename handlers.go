@@ -83,9 +83,6 @@ const (
 	// is the enrolled one as it opens, or the caller falls back to reading
 	// the factor.
 	factorCheck
-	// factorReread: as factorRead, after a factorCheck fell back; the
-	// session may hold what that try changed, so it is saved in any case.
-	factorReread
 )
 
 // challenge answers a guarded request that needs a code — to sign in, or a
@@ -113,9 +110,19 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 		c.Abort()
 		return false
 	}
+	// A factorCheck that falls back leaves the session as it found it: the
+	// long way starts from there, and saves what it changes.
+	if how == factorCheck {
+		restore := keep(s, keyNext, keyBinding)
+		defer func() {
+			if fellBack {
+				restore()
+			}
+		}()
+	}
 	// The flow is recorded by ensure, with the challenge it names: a flow
 	// without its challenge would make a pending code pass for another kind.
-	dirty := how == factorReread
+	dirty := false
 	switch {
 	case wantsJSON(r):
 	case r.Method == http.MethodGet:
@@ -187,7 +194,9 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, 
 		CheckFactor: check,
 	})
 	switch {
-	case check && errors.Is(err, ErrFactorChanged):
+	// A lock is checked before the number: for a locked user the long way
+	// finds what to show (the enrolled number, or enrolment if it is gone).
+	case check && (errors.Is(err, ErrFactorChanged) || errors.Is(err, ErrLocked)):
 		a.fellBack = true
 		return a, false
 	case isRefusal(err):

@@ -348,3 +348,30 @@ func TestFreshAccountActions(t *testing.T) {
 		t.Fatalf("a cross-site action: %d", r.status)
 	}
 }
+
+// When the number the app hands is no longer the enrolled one, the guard's
+// one-call try falls back to reading the factor, and leaves the session as
+// it found it: a locked user whose number was removed is still sent to
+// enrol, and after enrolling lands where it was going.
+func TestFallbackFromTheFactorCheck(t *testing.T) {
+	h := newHarness(t, sms2fa.WithLockout(1, time.Hour, time.Hour))
+	h.signIn("alice", alicePhone)
+	// One wrong code locks alice.
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	c.verify(h.wrong())
+	if _, err := h.store.RemoveFactor(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	d := h.client().login("alice")
+	want(t, "locked, number removed", d.get("/app/report"), http.StatusSeeOther, "/2fa/enroll")
+	h.guard.Unlock(context.Background(), "alice")
+	want(t, "enrol", d.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
+	m, ok := h.fake.Last(carolPhone)
+	if !ok {
+		t.Fatal("no enrolment code")
+	}
+	if r := d.verify(m.Code); !strings.Contains(r.body, `href="/app/report"`) {
+		t.Fatalf("after enrolling, no way on to /app/report: %d %.1500s", r.status, r.body)
+	}
+}

@@ -263,7 +263,6 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 	// number in the same call, rather than after a read of the factor. No
 	// factor yet, another number or a removed one: the long way below, as
 	// for methods that never open a challenge (HEAD, OPTIONS, …).
-	how := factorRead
 	opens := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodPost
 	if opens && u.Phone != "" && !(flow == FlowLogin && !recent && g.mayUseDevice(c, u)) {
 		s, err := g.session(c)
@@ -274,7 +273,6 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 		if !g.challenge(c, s, u, flow, grantID, factorCheck) {
 			return
 		}
-		how = factorReread
 	}
 	u, f, ok := g.factorOf(c, u)
 	if !ok {
@@ -299,7 +297,7 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 		g.fail(c, err)
 		return
 	}
-	g.challenge(c, s, u, flow, grantID, how)
+	g.challenge(c, s, u, flow, grantID, factorRead)
 }
 
 // RequireRecent returns the middleware for sensitive routes (a transfer, a

@@ -90,6 +90,25 @@ func (g *Guard) loginTag(u User) string {
 	return hexTag(g.keys.login, u.Login)
 }
 
+// keep notes the values of keys in s and returns what puts them back.
+func keep(s *sessions.Session, keys ...string) (restore func()) {
+	old := make(map[string]any, len(keys))
+	for _, k := range keys {
+		if v, ok := s.Values[k]; ok {
+			old[k] = v
+		}
+	}
+	return func() {
+		for _, k := range keys {
+			if v, ok := old[k]; ok {
+				s.Values[k] = v
+			} else {
+				delete(s.Values, k)
+			}
+		}
+	}
+}
+
 // set puts v under k and reports whether that changed the session.
 func set(s *sessions.Session, k, v string) bool {
 	if old, ok := s.Values[k].(string); ok && old == v {

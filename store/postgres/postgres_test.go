@@ -67,6 +67,13 @@ func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 		if _, err := s.Stats(ctx, time.Now()); err != nil {
 			t.Fatalf("%s: after migrating: %v", older.name, err)
 		}
+		// An instance of the previous release, still running during a
+		// rolling deploy, opens challenges with version 4's call.
+		var outcome string
+		if err := s.DB().QueryRowContext(ctx, `SELECT o_outcome FROM sms2fa_open(NULL, 'old-1', 'u', 'b', '+919876543210', 'IN',
+			'login', '', '\x01'::bytea, 300000, 5, 30000, '{}'::text[], '{}'::text[], '{}'::bigint[], '{}'::integer[])`).Scan(&outcome); err != nil || outcome != "created" {
+			t.Fatalf("%s: version 4's sms2fa_open after migrating: %q, %v", older.name, outcome, err)
+		}
 		s.Close()
 	}
 }

@@ -14,7 +14,8 @@
 --
 -- The functions below are version 4's without those statistics writes, and
 -- sms2fa_open takes p_check (Store.Open's CheckFactor): the guard's usual
--- path no longer reads the factor before opening a challenge.
+-- path no longer reads the factor before opening a challenge. Version 4's
+-- sms2fa_open stays, as a wrapper, for a rolling deploy.
 
 INSERT INTO sms2fa_stats AS s (hour, region, sent, verified)
 SELECT created_at - created_at % 3600000, region,
@@ -23,11 +24,6 @@ FROM sms2fa_challenges
 WHERE NOT EXISTS (SELECT 1 FROM sms2fa_schema WHERE version = 5)
 GROUP BY created_at - created_at % 3600000, region
 ON CONFLICT (hour, region) DO UPDATE SET sent = s.sent + excluded.sent, verified = s.verified + excluded.verified;
-
-DROP FUNCTION IF EXISTS sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
-    TEXT[], TEXT[], BIGINT[], INTEGER[]);
-DROP FUNCTION IF EXISTS sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
-    TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN);
 
 -- sms2fa_verify is Store.Verify: one guess at challenge p_id of p_user in
 -- session p_binding. o_outcome says what happened:
@@ -191,7 +187,7 @@ $$;
 --                and grant exists; nothing changed
 --   budget       budget o_budget is full until o_until; nothing taken
 --   created      challenge c_* was created, a send reserved in every budget
-CREATE FUNCTION sms2fa_open(
+CREATE OR REPLACE FUNCTION sms2fa_open(
     p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_phone TEXT, p_region TEXT,
     p_flow TEXT, p_grant_id TEXT, p_mac BYTEA, p_ttl_ms BIGINT, p_max_attempts INTEGER, p_cooldown_ms BIGINT,
     p_names TEXT[], p_keys TEXT[], p_windows BIGINT[], p_limits INTEGER[], p_check BOOLEAN)
@@ -252,6 +248,25 @@ BEGIN
     o_outcome := 'created';
     RETURN NEXT;
 END
+$$;
+
+-- Version 4's sms2fa_open, without p_check, kept for the instances of the
+-- previous release that still run during a rolling deploy: it opens as they
+-- expect. (Those instances still add -1 to sms2fa_stats for a send that
+-- failed or was withdrawn, which this version already takes back: until the
+-- last of them is replaced, such sends are taken back twice.)
+CREATE OR REPLACE FUNCTION sms2fa_open(
+    p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_phone TEXT, p_region TEXT,
+    p_flow TEXT, p_grant_id TEXT, p_mac BYTEA, p_ttl_ms BIGINT, p_max_attempts INTEGER, p_cooldown_ms BIGINT,
+    p_names TEXT[], p_keys TEXT[], p_windows BIGINT[], p_limits INTEGER[])
+RETURNS TABLE (
+    o_outcome TEXT, o_now BIGINT, o_locked_until BIGINT, o_budget TEXT, o_until BIGINT,
+    c_id TEXT, c_user_id TEXT, c_flow TEXT, c_grant_id TEXT, c_phone TEXT, c_region TEXT,
+    c_created_at BIGINT, c_expires_at BIGINT, c_attempts INTEGER, c_max_attempts INTEGER,
+    c_sends INTEGER, c_next_send_at BIGINT, c_send_failed INTEGER, c_consumed_at BIGINT)
+LANGUAGE sql AS $$
+    SELECT * FROM sms2fa_open(p_now, p_id, p_user, p_binding, p_phone, p_region, p_flow, p_grant_id, p_mac,
+        p_ttl_ms, p_max_attempts, p_cooldown_ms, p_names, p_keys, p_windows, p_limits, false)
 $$;
 
 -- sms2fa_resend is Store.Resend. o_outcome:
