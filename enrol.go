@@ -58,7 +58,7 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 		return false
 	}
 	set(s, keyNext, g.urls.enroll)
-	g.challenge(c, s, u, FlowLogin, "", factorRead)
+	g.challenge(c, s, u, FlowLogin, "", false)
 	return false
 }
 
@@ -146,7 +146,7 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 	case fresh:
 		return gr, true
 	case gr.ID == "":
-		g.challenge(c, s, u, FlowLogin, "", factorRead)
+		g.challenge(c, s, u, FlowLogin, "", false)
 		return Grant{}, false
 	}
 	set(s, keyNext, back)

@@ -67,23 +67,10 @@ type attempt struct {
 	created bool         // this request opened ch and sent its code
 	refused error        // why no challenge could be opened or resent
 	sendErr error        // the send this request made failed
-	// fellBack: with factorCheck, the app's number is not the enrolled one
-	// (or cannot be parsed); nothing was answered or opened.
+	// fellBack: with check (see ensure), the app's number is not the
+	// enrolled one (or cannot be parsed); nothing was answered or opened.
 	fellBack bool
 }
-
-// factorUse says what opening a challenge may assume of the user's number.
-type factorUse int
-
-const (
-	// factorRead: the caller read the factor; User.Phone is the enrolled
-	// number (or, for an enrolment, the number to enrol).
-	factorRead factorUse = iota
-	// factorCheck: User.Phone is the app's number, unread; Open confirms it
-	// is the enrolled one as it opens, or the caller falls back to reading
-	// the factor.
-	factorCheck
-)
 
 // challenge answers a guarded request that needs a code — to sign in, or a
 // fresh one for a step-up of grantID: make sure of a challenge of that flow,
@@ -93,9 +80,12 @@ const (
 // a GET's own URL; for a step-up of a POST, which is never replayed, the
 // same-origin page it came from.
 //
-// With factorCheck it reports fellBack, having answered nothing, when the
-// app's number turns out not to be the enrolled one.
-func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, how factorUse) (fellBack bool) {
+// With check, u.Phone is the app's number, not read from the factor: Open
+// confirms it is the enrolled one as it opens, and challenge reports
+// fellBack, having answered nothing, when it is not. Without, the caller
+// read the factor and u.Phone is the enrolled number (or, for an enrolment,
+// the number to enrol).
+func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, check bool) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired
 	if flow == FlowStepUp {
@@ -110,9 +100,9 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 		c.Abort()
 		return false
 	}
-	// A factorCheck that falls back leaves the session as it found it: the
-	// long way starts from there, and saves what it changes.
-	if how == factorCheck {
+	// A check that falls back leaves the session as it found it: the long
+	// way starts from there, and saves what it changes.
+	if check {
 		restore := keep(s, keyNext, keyBinding)
 		defer func() {
 			if fellBack {
@@ -130,7 +120,7 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	case flow == FlowStepUp:
 		dirty = set(s, keyNext, refererPath(r)) || dirty
 	}
-	a, ok := g.ensure(c, s, u, dirty, flow, grantID, how == factorCheck)
+	a, ok := g.ensure(c, s, u, dirty, flow, grantID, check)
 	if !ok {
 		return a.fellBack
 	}
@@ -146,16 +136,15 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 // ensure makes sure the session has a live challenge of flow for u, opening
 // one and sending its code if there is none. It saves the session when it
 // changed it, and reports false when it has already answered with a failure
-// — or, with check (see factorCheck), when it fell back without answering.
+// — or, with check (see challenge), when it fell back without answering.
 func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
-	number := g.number
+	var (
+		num phone.Number
+		err error
+	)
 	if check {
-		number = g.enrolledNumber
-	}
-	num, err := number(u.Phone)
-	if check {
-		if err != nil {
+		if num, err = g.enrolledNumber(u.Phone); err != nil {
 			a.fellBack = true
 			return a, false
 		}
@@ -163,8 +152,7 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, 
 		// and the events name.
 		u.Phone = num.E164
 		a.user = u
-	}
-	if err != nil {
+	} else if num, err = g.number(u.Phone); err != nil {
 		a.refused = err
 		g.refusedPhone(c, u, err)
 		return a, g.save(c, s, dirty)
@@ -362,7 +350,7 @@ func (g *Guard) number(raw string) (phone.Number, error) {
 	return n, nil
 }
 
-// enrolledNumber is number for a factorCheck: a number in E.164 form is
+// enrolledNumber is number for a checked challenge: a number in E.164 form is
 // split without matching it against the numbering plan again, because the
 // challenge opens only if it is the user's enrolled number, which passed
 // number when it was enrolled. Anything else is parsed in full.
