@@ -58,8 +58,18 @@ func get(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, dest any, args ...any)
 
 // exec runs a prepared statement inside tx.
 func exec(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, args ...any) error {
-	_, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+	_, err := changed(ctx, tx, st, args...)
 	return err
+}
+
+// changed runs a prepared statement inside tx and returns how many rows it
+// changed.
+func changed(ctx context.Context, tx *sqlx.Tx, st *sqlx.Stmt, args ...any) (int64, error) {
+	res, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // lockUser serialises the user's operations (see prepareQueries), reads the

@@ -89,13 +89,9 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		}
 		switch {
 		case subtle.ConstantTimeCompare(d.MAC, mac) == 1:
-			res, err := tx.StmtxContext(ctx, s.q.rotateDevice).ExecContext(ctx, next, ms(now), ms(now), id, userID, mac)
+			n, err := changed(ctx, tx, s.q.rotateDevice, next, ms(now), ms(now), id, userID, mac)
 			if err != nil {
 				return fmt.Errorf("rotating the token: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
 			}
 			if n != 1 {
 				return sms2fa.ErrNotFound
@@ -114,11 +110,11 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			// Another tab of the same browser rotated it an instant ago: let
 			// this one in without rotating again, or the two would keep
 			// rotating each other out.
-			res, err := tx.StmtxContext(ctx, s.q.touchDevice).ExecContext(ctx, ms(now), id, userID)
+			n, err := changed(ctx, tx, s.q.touchDevice, ms(now), id, userID)
 			if err != nil {
 				return fmt.Errorf("recording the use: %w", err)
 			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
+			if n != 1 {
 				return sms2fa.ErrNotFound // revoked between the read and now
 			}
 		default:
@@ -179,11 +175,7 @@ func (s *SQL) revokeDevices(ctx context.Context, op, userID string, st *sqlx.Stm
 			return err
 		}
 		args := append(append([]any{ms(now)}, which...), ms(now))
-		res, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = changed(ctx, tx, st, args...)
 		return err
 	})
 	return n, err

@@ -46,13 +46,9 @@ func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (sm
 		if err != nil {
 			return err
 		}
-		res, err := tx.StmtxContext(ctx, s.q.adoptFactor).ExecContext(ctx, userID, phone, region, ms(now), ms(now))
+		n, err := changed(ctx, tx, s.q.adoptFactor, userID, phone, region, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("adopting the factor: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
 		}
 		adopted = n == 1
 		var r factorRow

@@ -40,11 +40,7 @@ func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, er
 		if err != nil {
 			return err
 		}
-		res, err := tx.StmtxContext(ctx, s.q.revokeGrant).ExecContext(ctx, ms(now), why, id, userID, ms(now))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = changed(ctx, tx, s.q.revokeGrant, ms(now), why, id, userID, ms(now))
 		return err
 	})
 	return n > 0, err
@@ -58,11 +54,7 @@ func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int
 		if err != nil {
 			return err
 		}
-		res, err := tx.StmtxContext(ctx, s.q.revokeGrants).ExecContext(ctx, ms(now), why, userID, except, ms(now))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = changed(ctx, tx, s.q.revokeGrants, ms(now), why, userID, except, ms(now))
 		return err
 	})
 	return int(n), err

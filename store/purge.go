@@ -74,11 +74,8 @@ func (s *SQL) purgeChallenges(ctx context.Context, cutoff int64) (int64, error) 
 		if err := exec(ctx, tx, s.q.rollUp, cutoff); err != nil {
 			return fmt.Errorf("counting them into the statistics: %w", err)
 		}
-		res, err := tx.StmtxContext(ctx, s.q.purgeChallenges).ExecContext(ctx, cutoff)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		var err error
+		n, err = changed(ctx, tx, s.q.purgeChallenges, cutoff)
 		return err
 	})
 	return n, err

@@ -66,12 +66,8 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 		}
 		var spent int64
 		if len(mac) > 0 { // an empty MAC matches nothing, but still counts as a guess
-			res, err := tx.StmtxContext(ctx, s.q.useRecovery).ExecContext(ctx, ms(now), userID, mac)
-			if err != nil {
+			if spent, err = changed(ctx, tx, s.q.useRecovery, ms(now), userID, mac); err != nil {
 				return fmt.Errorf("spending the code: %w", err)
-			}
-			if spent, err = res.RowsAffected(); err != nil {
-				return err
 			}
 		}
 		if spent == 1 {
