@@ -26,9 +26,9 @@ type Store interface {
 	//
 	// Before creating, Open refuses a locked user ([ErrLocked]) and reserves
 	// one send in each of p.Budgets, all or nothing ([ErrBudgetExceeded]).
-	// With p.CheckFactor it first confirms, in the same step, that p.Phone is
-	// the user's enrolled number, and otherwise returns [ErrFactorChanged]
-	// having changed nothing.
+	// With p.CheckFactor it confirms, in the same step, right after the lock
+	// check, that p.Phone is the user's enrolled number, and otherwise
+	// returns [ErrFactorChanged] having changed nothing.
 	Open(ctx context.Context, p OpenParams) (c Challenge, created bool, err error)
 
 	// Challenge returns the challenge ref names, whatever its state, with the
@@ -379,8 +379,8 @@ type OpenParams struct {
 	Policy  Policy   // lifetime, attempts, cooldown and lockout to apply
 	Budgets []Budget // reserved, all or nothing, before the challenge is created
 	// CheckFactor, for a login or step-up code, makes Open confirm that Phone
-	// is the user's enrolled, unremoved factor before anything else, in the
-	// same transaction (and, on Postgres, the same round trip): the guard's
+	// is the user's enrolled, unremoved factor right after the lock check,
+	// before reusing or creating a challenge, in the same transaction (and, on Postgres, the same round trip): the guard's
 	// usual path passes the app's number and skips reading the factor first,
 	// falling back to reading it on [ErrFactorChanged].
 	CheckFactor bool

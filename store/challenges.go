@@ -510,7 +510,7 @@ func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []
 				return fmt.Errorf("giving back budget %s: %w", b.Name, err)
 			}
 		}
-		return nil // the statistics counted the challenge, which is gone
+		return nil // statistics count from the challenge: deleting it takes its send back
 	})
 }
 
@@ -608,15 +608,11 @@ func (s *SQL) budgetStmt(ctx context.Context, n int) (*sqlx.Stmt, error) {
 // checkFactor is Open's CheckFactor, inside its transaction: phone must be
 // userID's enrolled, unremoved number.
 func (s *SQL) checkFactor(ctx context.Context, tx *sqlx.Tx, userID, phone string) error {
-	var one int
-	err := get(ctx, tx, s.q.isFactor, &one, userID, phone)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return sms2fa.ErrFactorChanged
-	case err != nil:
-		return fmt.Errorf("checking the factor: %w", err)
+	f, err := s.readFactor(ctx, tx, userID)
+	if err == nil && (f.Removed || f.Phone != phone) { // no factor: Phone is ""
+		err = sms2fa.ErrFactorChanged
 	}
-	return nil
+	return err
 }
 
 func validOpen(p sms2fa.OpenParams) error {

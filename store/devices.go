@@ -97,16 +97,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return sms2fa.ErrNotFound
 			}
 			rotated = true
-		case len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1:
-			if ms(now)-d.RotatedAt >= grace.Milliseconds() {
-				// The token was rotated out long ago, yet here it is: someone
-				// holds a copy. Neither copy may go on.
-				if err := exec(ctx, tx, s.q.revokeDevice, ms(now), id, userID, ms(now)); err != nil {
-					return fmt.Errorf("revoking the device: %w", err)
-				}
-				outcome = sms2fa.ErrDeviceReuse
-				return nil
-			}
+		case len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1 && ms(now)-d.RotatedAt < grace.Milliseconds():
 			// Another tab of the same browser rotated it an instant ago: let
 			// this one in without rotating again, or the two would keep
 			// rotating each other out.
@@ -118,9 +109,10 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return sms2fa.ErrNotFound // revoked between the read and now
 			}
 		default:
-			// The device's own token is two or more rotations old: whoever
-			// holds the current one signed in with a copy since. Treat it as
-			// reuse, or a thief who used a copy twice would never be noticed.
+			// A token rotated out longer ago than the grace, or two or more
+			// rotations old: someone holds a copy of the cookie and used it
+			// since. Neither copy may go on, or a thief who used a copy
+			// twice would never be noticed.
 			if err := exec(ctx, tx, s.q.revokeDevice, ms(now), id, userID, ms(now)); err != nil {
 				return fmt.Errorf("revoking the device: %w", err)
 			}
@@ -153,30 +145,12 @@ func (s *SQL) Devices(ctx context.Context, userID string) ([]sms2fa.Device, erro
 
 // RevokeDevice implements [sms2fa.Store].
 func (s *SQL) RevokeDevice(ctx context.Context, userID, id string) (bool, error) {
-	n, err := s.revokeDevices(ctx, "revoke device", userID, s.q.revokeDevice, id, userID)
+	n, err := s.revoke(ctx, "revoke device", userID, s.q.revokeDevice, id, userID)
 	return n > 0, err
 }
 
 // RevokeDevices implements [sms2fa.Store].
 func (s *SQL) RevokeDevices(ctx context.Context, userID string) (int, error) {
-	n, err := s.revokeDevices(ctx, "revoke devices", userID, s.q.revokeDevices, userID)
+	n, err := s.revoke(ctx, "revoke devices", userID, s.q.revokeDevices, userID)
 	return int(n), err
-}
-
-// revokeDevices runs st — which revokes live devices picked by which, at the
-// store's now — and counts the devices it revoked.
-func (s *SQL) revokeDevices(ctx context.Context, op, userID string, st *sqlx.Stmt, which ...any) (int64, error) {
-	var n int64
-	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
-		// Under the user's lock, so a sign-in by this device that is under
-		// way finishes before, or starts after, the revocation.
-		now, err := s.holdUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		args := append(append([]any{ms(now)}, which...), ms(now))
-		n, err = changed(ctx, tx, st, args...)
-		return err
-	})
-	return n, err
 }

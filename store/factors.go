@@ -51,12 +51,8 @@ func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (sm
 			return fmt.Errorf("adopting the factor: %w", err)
 		}
 		adopted = n == 1
-		var r factorRow
-		if err := get(ctx, tx, s.q.readFactor, &r, userID); err != nil {
-			return fmt.Errorf("reading the factor: %w", err)
-		}
-		f = r.factor()
-		return nil
+		f, err = s.readFactor(ctx, tx, userID)
+		return err
 	})
 	if err != nil {
 		return sms2fa.Factor{}, false, err

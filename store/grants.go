@@ -31,33 +31,33 @@ func (s *SQL) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error
 
 // RevokeGrant implements [sms2fa.Store].
 func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, error) {
-	var n int64
-	err := s.inTx(ctx, "revoke grant", func(tx *sqlx.Tx) error {
-		// Under the user's lock, like every operation that creates grants:
-		// on Postgres a grant being created right now is then either seen
-		// and revoked here, or created after this revocation is committed.
-		now, err := s.holdUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		n, err = changed(ctx, tx, s.q.revokeGrant, ms(now), why, id, userID, ms(now))
-		return err
-	})
+	n, err := s.revoke(ctx, "revoke grant", userID, s.q.revokeGrant, why, id, userID)
 	return n > 0, err
 }
 
 // RevokeGrants implements [sms2fa.Store].
 func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int, error) {
+	n, err := s.revoke(ctx, "revoke grants", userID, s.q.revokeGrants, why, userID, except)
+	return int(n), err
+}
+
+// revoke runs st — which revokes live grants or devices of userID picked by
+// which, at the store's now — and counts what it revoked. It runs under the
+// user's lock, like every operation that creates grants or uses devices: on
+// Postgres a sign-in under way finishes before the revocation, or starts
+// after it is committed, and is then refused.
+func (s *SQL) revoke(ctx context.Context, op, userID string, st *sqlx.Stmt, which ...any) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, "revoke grants", func(tx *sqlx.Tx) error {
-		now, err := s.holdUser(ctx, tx, userID) // see RevokeGrant
+	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
+		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
-		n, err = changed(ctx, tx, s.q.revokeGrants, ms(now), why, userID, except, ms(now))
+		args := append(append([]any{ms(now)}, which...), ms(now))
+		n, err = changed(ctx, tx, st, args...)
 		return err
 	})
-	return int(n), err
+	return n, err
 }
 
 // EndSignIn implements [sms2fa.Store].

@@ -55,8 +55,7 @@ type queries struct {
 	budgetStart, readStats                                *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 
-	getFactor, readFactor, isFactor                              *sqlx.Stmt
-	adoptFactor, putFactor, noteMismatch                         *sqlx.Stmt
+	getFactor, readFactor, adoptFactor, putFactor, noteMismatch  *sqlx.Stmt
 	dropRecovery, addRecovery, useRecovery                       *sqlx.Stmt
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
@@ -206,7 +205,6 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// factor read before a change is the one it replaces.
 		{&q.getFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, true},
 		{&q.readFactor, `SELECT ` + factorCols + ` FROM sms2fa_factors WHERE user_id = ?`, false},
-		{&q.isFactor, `SELECT 1 FROM sms2fa_factors WHERE user_id = ? AND phone = ? AND removed = 0`, false},
 		// A removed row is a row: a removed number is never adopted again.
 		{&q.adoptFactor, `INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, version, updated_at)
 			VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (user_id) DO NOTHING`, false},
@@ -295,7 +293,7 @@ func (q queries) close() {
 		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
 		q.budgetStart, q.readStats,
 		q.rollUp, q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
-		q.getFactor, q.readFactor, q.isFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
+		q.getFactor, q.readFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn,

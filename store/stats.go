@@ -11,7 +11,7 @@ import (
 // usual level is the alarm; Regions shows where.
 type Stats struct {
 	Since    time.Time         // start of the first hour counted
-	Sent     int64             // sends reserved, less those that certainly failed
+	Sent     int64             // sends reserved, less those that certainly failed or were withdrawn (Cancel)
 	Verified int64             // challenges completed with the right code
 	Regions  map[string]Counts // the same, per ISO 3166 region of the number
 }

@@ -15,9 +15,10 @@
 // transaction in one round trip (see oneshot.go); there, and in the other
 // writes, a transaction starts by locking the user's row, so operations on
 // one user are serialised while different users proceed in parallel.
-// Counters that many users share (send budgets, statistics) are updated with
-// single-row upserts whose conditions are evaluated under the row lock, so
-// no race can overshoot a limit.
+// Send budgets, which many users share, are updated with single-row upserts
+// whose conditions are evaluated under the row lock, so no race can
+// overshoot a limit. Statistics are counted from the challenges themselves
+// (see Stats): no request writes a row for them.
 //
 // Time: on Postgres every expiry, lock, cooldown and budget window is written
 // and judged with the database's clock (now()), so instances whose own clocks

@@ -17,6 +17,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"hash"
 	"sync"
 )
@@ -80,10 +81,7 @@ func (c *Codec) Encode(m Mark, user, login string) string {
 	binary.BigEndian.PutUint64(s.raw[1+idLen:], uint64(m.At))
 	copy(s.raw[rawLen-macLen:], s.sign(user, login))
 	var out [Len]byte
-	const digits = "0123456789abcdef"
-	for i, b := range s.raw {
-		out[2*i], out[2*i+1] = digits[b>>4], digits[b&0x0f]
-	}
+	hex.Encode(out[:], s.raw[:])
 	return string(out[:])
 }
 

@@ -103,8 +103,10 @@ func TestStuckWriter(t *testing.T) {
 }
 
 // TestUpgradeFromVersion2 opens a database left at schema version 2, with a
-// grant in it, as the release before the lifecycle tables made it: the store
-// applies version 3 once and the old rows stay readable.
+// grant in it and a challenge that sent twice and was verified, counted in
+// the hourly statistics as that release did: the store applies versions 3
+// and 4 once, the old rows stay readable, and the challenge is counted once
+// (version 4 counts from the challenges and takes the old counts back out).
 func TestUpgradeFromVersion2(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -122,13 +124,17 @@ func TestUpgradeFromVersion2(t *testing.T) {
 			t.Fatalf("applying %s: %v", f, err)
 		}
 	}
+	const hour = 5 * 3600000
 	if _, err := db.ExecContext(ctx, `INSERT INTO sms2fa_grants (id, user_id, how, created_at, fresh_at, expires_at)
-		VALUES ('g1', 'alice', 'sms', 1, 1, 9999999999999)`); err != nil {
+		VALUES ('g1', 'alice', 'sms', 1, 1, 9999999999999);
+		INSERT INTO sms2fa_challenges (id, user_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at, consumed_at)
+		VALUES ('c1', 'alice', 'b1', '+919876543210', 'IN', X'00', ?, 9999999999999, 5, 2, 0, ?);
+		INSERT INTO sms2fa_stats (hour, region, sent, verified) VALUES (?, 'IN', 2, 1)`, hour+10, hour+20, hour); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 
-	for range 2 { // the second open finds version 3 and applies nothing
+	for range 2 { // the second open finds version 4 and applies nothing
 		s, err := sqlite.Open(ctx, path)
 		if err != nil {
 			t.Fatalf("opening a version-2 database: %v", err)
@@ -138,6 +144,9 @@ func TestUpgradeFromVersion2(t *testing.T) {
 		}
 		if _, _, err := s.AdoptFactor(ctx, "alice", "+919876543210", "IN"); err != nil {
 			t.Fatalf("a new table after the upgrade: %v", err)
+		}
+		if st, err := s.Stats(ctx, time.UnixMilli(0)); err != nil || st.Sent != 2 || st.Verified != 1 {
+			t.Fatalf("statistics after the upgrade: %+v, %v; want the challenge's 2 sends and 1 verification, once", st, err)
 		}
 		s.Close()
 	}

@@ -106,7 +106,8 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 	}
 	refused("another number", otherPhone)
 	// The refusals took no budget: the one send of the hour is still there.
-	if _, err := try(phone, sms2fa.FlowLogin); err != nil {
+	live, err := try(phone, sms2fa.FlowLogin)
+	if err != nil {
 		t.Fatalf("the enrolled number: %v", err)
 	}
 	if _, err := try(phone, sms2fa.FlowLogin); !errors.Is(err, sms2fa.ErrBudgetExceeded) {
@@ -115,8 +116,24 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
+	// A live challenge to a number removed since is not reused.
+	if _, _, err := e.s.Open(ctx, live); !errors.Is(err, sms2fa.ErrFactorChanged) {
+		t.Fatalf("reopening a live challenge after the number was removed: %v, want ErrFactorChanged", err)
+	}
 	e.clock.Advance(time.Hour)
 	refused("a removed number", phone)
+	// The lock is checked first: a locked user hears of the lock.
+	bob := e.open("bob")
+	locking := e.pol
+	locking.Lockout.Threshold = 1
+	if _, _, err := e.s.Verify(ctx, bob, sms2fa.VerifyParams{MAC: mac("000000"), Policy: locking}); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatalf("locking bob: %v", err)
+	}
+	p := e.params(e.ref("bob"), "111111")
+	p.CheckFactor = true
+	if _, _, err := e.s.Open(ctx, p); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatalf("a locked user without a factor: %v, want ErrLocked", err)
+	}
 	if _, err := try(phone, sms2fa.FlowEnrol); err == nil || errors.Is(err, sms2fa.ErrFactorChanged) {
 		t.Fatalf("CheckFactor on an enrolment: %v, want a usage error", err)
 	}

@@ -1,5 +1,5 @@
 -- sms2fa schema, version 5, Postgres dialect: statistics without a write per
--- request, and Open checking the user's factor in its own round trip.
+-- request, and Open checking the user's factor within its one round trip.
 -- Idempotent.
 --
 -- Statistics: a challenge now counts its own sends and its verification, in
