@@ -59,7 +59,8 @@ type Requirement int
 
 const (
 	// Required (the zero value): the user must complete the second factor;
-	// one without a phone number is refused (403 second_factor_unavailable).
+	// one without a phone number is sent to enrol one (JSON: 401
+	// enrolment_required).
 	Required Requirement = iota
 	// Optional: a user without a phone number passes guarded routes, with
 	// status NoSecondFactor; one with a number is asked for the code as

@@ -29,7 +29,6 @@ var (
 const (
 	codeSecondFactorRequired = "second_factor_required"
 	codeRecentRequired       = "recent_second_factor_required"
-	codeFactorUnavailable    = "second_factor_unavailable"
 	codeEnrolmentRequired    = "enrolment_required"
 	codeRecoveryInvalid      = "recovery_code_invalid"
 	codePhoneInvalid         = "phone_invalid"
@@ -513,7 +512,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: g.fill(m.CodeInvalid, a, 0), alert: true})
 		return
 	case errors.Is(err, ErrLocked):
-		if ch.ID != "" { // this very guess locked the user
+		if le := (*LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
 			ev := g.event(c, a, ref.ID)
 			g.emit(ctx, ev.with(EventCodeInvalid))
 			ev.Until = ch.LockedUntil

@@ -207,6 +207,10 @@ func TestRecoveryCodes(t *testing.T) {
 	if r := e.postJSON("/2fa/recover", map[string]string{"recovery_code": codes[2]}); r.status != http.StatusTooManyRequests || r.decode(t)["error"] != "locked" {
 		t.Fatalf("after 19 wrong uses: %d %s", r.status, r.body)
 	}
+	// One lock, one user_locked event: tries while locked are not new locks.
+	if n := h.eventCount(sms2fa.EventUserLocked); n != 1 {
+		t.Fatalf("user_locked events: %d, want 1", n)
+	}
 }
 
 // Remember this device: the next sign-in of the same user in that browser

@@ -172,8 +172,8 @@ func (g *Guard) handleRecover(c *gin.Context) {
 		return
 	case errors.Is(err, ErrLocked):
 		retry, _ := RetryAfter(err)
-		var le *LimitError
-		if errors.As(err, &le) && le.Until.Sub(le.Now) > 0 && !le.Now.IsZero() {
+		if le := (*LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
+			g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
 			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: howRecovery})
 		}
 		g.flowRefusal(c, http.StatusTooManyRequests, codeLocked, l.fill(m.Locked, vars{wait: retry}), retry, g.recoverForm)

@@ -47,7 +47,7 @@ type Store interface {
 	// A wrong code returns [ErrCodeInvalid] and counts one attempt against the
 	// challenge and one consecutive failure against the user; the failure that
 	// reaches the lockout threshold locks the user and returns [ErrLocked]
-	// instead. A right code returns nil and resets the user's failures. The
+	// instead, its [LimitError].Started set. A right code returns nil and resets the user's failures. The
 	// returned challenge reflects the state after the call.
 	//
 	// In the same transaction a right code does what its challenge's flow
@@ -165,7 +165,8 @@ type RecoveryStore interface {
 	// ([ErrLocked]) is checked first. A MAC that matches no unused code
 	// returns [ErrCodeInvalid] and counts one consecutive failure against the
 	// same account-wide lockout as a wrong SMS code (the one reaching the
-	// threshold returns [ErrLocked]). left is the unused codes remaining.
+	// threshold returns [ErrLocked], its [LimitError].Started set). left is
+	// the unused codes remaining.
 	UseRecoveryCode(ctx context.Context, userID string, mac []byte, p VerifyParams) (left int, g Grant, err error)
 
 	// RecoveryCodesLeft counts userID's unused recovery codes.
@@ -471,6 +472,10 @@ type LimitError struct {
 	Until  time.Time // when the refusal ends, by the store's clock
 	Now    time.Time // the store's clock when it refused: the wait is Until - Now
 	Budget string    // for ErrBudgetExceeded, the budget's Name
+	// Started, for ErrLocked: this very call's wrong code started the lock
+	// (it was counted); false when the user was locked already and nothing
+	// was checked.
+	Started bool
 }
 
 func (e *LimitError) Error() string {

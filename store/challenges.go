@@ -297,7 +297,7 @@ func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u us
 	if l.Threshold > 0 && u.Failures >= l.Threshold {
 		until := now.Add(l.LockFor(u.Locks))
 		u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
-		outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
+		outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now, Started: true}
 	}
 	if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), userID); err != nil {
 		return nil, fmt.Errorf("counting the failure: %w", err)

@@ -108,7 +108,7 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 		return c, sms2fa.Grant{}, sms2fa.ErrCodeInvalid
 	case "locked":
 		c.LockedUntil = fromMS(r.LockedUntil)
-		return c, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now}
+		return c, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now, Started: true}
 	}
 	return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
 }

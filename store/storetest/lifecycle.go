@@ -503,9 +503,11 @@ func testRecoveryLockout(t *testing.T, o Opener) {
 	until := e.clock.Now().Add(15 * time.Minute)
 	_, _, err := e.useCode("alice", mac("nope"), "")
 	wantUntil(t, "the failure at the threshold", err, sms2fa.ErrLocked, until)
+	wantStarted(t, "the failure at the threshold", err, true)
 	// Locked: a right code is refused before it is looked at, and not spent.
 	_, gr, err := e.useCode("alice", cs[0], "g1")
 	wantUntil(t, "a right code while locked", err, sms2fa.ErrLocked, until)
+	wantStarted(t, "a right code while locked", err, false)
 	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 10 || gr.ID != "" {
 		t.Fatalf("a locked use spent a code (%d left) or granted %+v", n, gr)
 	}

@@ -146,6 +146,16 @@ func wantUntil(t *testing.T, what string, err, sentinel error, until time.Time) 
 	}
 }
 
+// wantStarted checks whether the lock err reports was started by the call
+// that returned it.
+func wantStarted(t *testing.T, what string, err error, started bool) {
+	t.Helper()
+	var le *sms2fa.LimitError
+	if !errors.As(err, &le) || le.Started != started {
+		t.Fatalf("%s: %v, Started = %v, want %v", what, err, le != nil && le.Started, started)
+	}
+}
+
 func testOpenReuses(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := e.open("alice")
@@ -374,6 +384,7 @@ func testLockout(t *testing.T, o Opener) {
 	c, err := e.verify(second, "999999")
 	until := testclock.Start.Add(15 * time.Minute)
 	wantUntil(t, "7th failure", err, sms2fa.ErrLocked, until)
+	wantStarted(t, "7th failure", err, true)
 	if !c.LockedUntil.Equal(until) {
 		t.Fatalf("challenge after lock: %+v", c)
 	}
@@ -381,6 +392,7 @@ func testLockout(t *testing.T, o Opener) {
 	// Locked: nothing is compared, nothing is opened, nothing is resent.
 	_, err = e.verify(second, "111111")
 	wantUntil(t, "right code while locked", err, sms2fa.ErrLocked, until)
+	wantStarted(t, "right code while locked", err, false)
 	if c := e.challenge(second); c.Attempts != 2 || !c.LockedUntil.Equal(until) {
 		t.Fatalf("a locked verify touched the challenge: %+v", c)
 	}
