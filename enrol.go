@@ -57,8 +57,7 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 		g.fail(c, err)
 		return false
 	}
-	set(s, keyNext, g.urls.enroll)
-	g.challenge(c, s, u, FlowLogin, "", false)
+	g.challenge(c, s, u, FlowLogin, "", g.urls.enroll, false)
 	return false
 }
 
@@ -110,10 +109,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 		g.flowRefusal(c, http.StatusConflict, codeSameNumber, m.SameNumber, 0, form)
 		return
 	}
-	if !g.signedIn(c, u) {
-		return
-	}
-	gr, ok := g.fresh(c, s, u, g.urls.enroll)
+	gr, ok := g.fresh(c, s, u, g.urls.enroll) // without a grant, a sign-in first
 	if !ok {
 		return
 	}
@@ -146,7 +142,7 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 	case fresh:
 		return gr, true
 	case gr.ID == "":
-		g.challenge(c, s, u, FlowLogin, "", false)
+		g.challenge(c, s, u, FlowLogin, "", back, false)
 		return Grant{}, false
 	}
 	set(s, keyNext, back)

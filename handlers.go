@@ -76,15 +76,15 @@ type attempt struct {
 // then send the visitor to the page (or tell a JSON client what to do). Only
 // GET and POST open challenges: a HEAD from a link previewer or a CORS
 // preflight must not send an SMS. The page remembers where to go afterwards:
-// a GET's own URL; for a step-up of a POST, which is never replayed, the
-// same-origin page it came from.
+// next if set; else a GET's own URL, and for a step-up of a POST, which is
+// never replayed, the same-origin page it came from.
 //
 // With check, u.Phone is the app's number, not read from the factor: Open
 // confirms it is the enrolled one as it opens, and challenge reports
 // fellBack, having answered nothing, when it is not. Without, the caller
 // read the factor and u.Phone is the enrolled number (or, for an enrolment,
 // the number to enrol).
-func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, check bool) (fellBack bool) {
+func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID, next string, check bool) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired
 	if flow == FlowStepUp {
@@ -111,14 +111,14 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	}
 	// The flow is recorded by ensure, with the challenge it names: a flow
 	// without its challenge would make a pending code pass for another kind.
-	dirty := false
 	switch {
-	case wantsJSON(r):
+	case next != "", wantsJSON(r):
 	case r.Method == http.MethodGet:
-		dirty = set(s, keyNext, nextOf(r)) || dirty
+		next = nextOf(r)
 	case flow == FlowStepUp:
-		dirty = set(s, keyNext, refererPath(r)) || dirty
+		next = refererPath(r)
 	}
+	dirty := next != "" && set(s, keyNext, next)
 	a, ok := g.ensure(c, s, u, dirty, flow, grantID, check)
 	if !ok {
 		return a.fellBack

@@ -379,3 +379,15 @@ func TestFallbackFromTheFactorCheck(t *testing.T) {
 		t.Fatalf("after enrolling, no way on to /app/report: %d %.1500s", r.status, r.body)
 	}
 }
+
+// A number change asked for by a browser that has not completed the code
+// step yet goes through it first and comes back to the form, even when its
+// session already waits on a code for another page.
+func TestChangeBeforeSignInComesBack(t *testing.T) {
+	h := newHarness(t)
+	h.signIn("alice", alicePhone)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "change without a grant", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
+	want(t, "the code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/2fa/enroll")
+}

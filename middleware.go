@@ -270,7 +270,7 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 			g.fail(c, err)
 			return
 		}
-		if !g.challenge(c, s, u, flow, grantID, true) {
+		if !g.challenge(c, s, u, flow, grantID, "", true) {
 			return
 		}
 	}
@@ -297,7 +297,7 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 		g.fail(c, err)
 		return
 	}
-	g.challenge(c, s, u, flow, grantID, false)
+	g.challenge(c, s, u, flow, grantID, "", false)
 }
 
 // RequireRecent returns the middleware for sensitive routes (a transfer, a
