@@ -17,9 +17,18 @@ document.addEventListener("DOMContentLoaded", function () {
     var form = rules ? rules.select(n) : "other";
     return (forms[form] || forms.other || "{n}").replace("{n}", String(n));
   }
+  // As the server says waits: "45 s", "2 min 30 s", "3 h 20 min" (minutes
+  // rounded up once hours show).
   function label(s) {
-    var m = Math.floor(s / 60), r = s % 60;
-    var wait = m > 0 ? (r > 0 ? unit(m, "min") + " " + unit(r, "s") : unit(m, "min")) : unit(s, "s");
+    var wait;
+    if (s < 60) {
+      wait = unit(s, "s");
+    } else if (s < 3600) {
+      wait = unit(Math.floor(s / 60), "min") + (s % 60 > 0 ? " " + unit(s % 60, "s") : "");
+    } else {
+      var mins = Math.ceil(s / 60);
+      wait = unit(Math.floor(mins / 60), "h") + (mins % 60 > 0 ? " " + unit(mins % 60, "min") : "");
+    }
     return template.replace("{wait}", wait);
   }
   var timer = setInterval(function () {
