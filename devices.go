@@ -46,21 +46,21 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 	g.report(c, fmt.Errorf("sms2fa: remembering a device: %w", err))
 }
 
-// mayUseDevice reports whether a remembered device could sign u in: devices
-// are on, the app names sign-ins, and the request carries a device cookie.
-func (g *Guard) mayUseDevice(c *gin.Context, u User) bool {
-	_, has := cookieValue(c.Request, g.cookies.device)
-	return has && g.cfg.remember != 0 && u.Login != ""
+// deviceCookie returns the request's device cookie if a remembered device
+// could sign u in with it: devices are on and the app names sign-ins.
+func (g *Guard) deviceCookie(c *gin.Context, u User) (string, bool) {
+	v, has := cookieValue(c.Request, g.cookies.device)
+	return v, has && g.cfg.remember != 0 && u.Login != ""
 }
 
 // deviceSignIn signs u in through this browser's device cookie, if it has a
 // live one for u's current number. It reports whether it did; failed means
 // the guard has answered (fail closed).
 func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
-	if !g.mayUseDevice(c, u) {
+	v, ok := g.deviceCookie(c, u)
+	if !ok {
 		return false, false
 	}
-	v, _ := cookieValue(c.Request, g.cookies.device)
 	id, token, found := strings.Cut(v, ".")
 	if !found || len(id) != 2*idBytes || len(token) != 2*idBytes {
 		g.clearDevice(c)
@@ -78,7 +78,7 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 	}
 	ctx := c.Request.Context()
 	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: gid, Login: g.loginTag(u), How: howDevice, Lifetime: g.cfg.grantTTL}}
-	gr, rotated, err := g.store.UseDevice(ctx, u.ID, id, keyedMAC(g.keys.dev, id, token), keyedMAC(g.keys.dev, id, next), f.Version, g.loginTag(u), deviceGrace, p)
+	gr, rotated, err := g.store.UseDevice(ctx, u.ID, id, keyedMAC(g.keys.dev, id, token), keyedMAC(g.keys.dev, id, next), f.Version, deviceGrace, p)
 	switch {
 	case errors.Is(err, ErrDeviceReuse):
 		g.emit(ctx, Event{Kind: EventDeviceReuse, UserID: u.ID, Device: id, IP: c.ClientIP()})

@@ -485,7 +485,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 			g.fail(c, err)
 			return
 		}
-		p.Grant = GrantParams{ID: id, Login: g.loginTag(u), How: howSMS, Lifetime: g.cfg.grantTTL}
+		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, howSMS, g.cfg.grantTTL
 	}
 	ch, gr, err := g.store.Verify(ctx, ref, p)
 	a.ch = ch

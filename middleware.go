@@ -264,7 +264,8 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 	// factor yet, another number or a removed one: the long way below, as
 	// for methods that never open a challenge (HEAD, OPTIONS, …).
 	opens := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodPost
-	if opens && u.Phone != "" && !(flow == FlowLogin && !recent && g.mayUseDevice(c, u)) {
+	_, device := g.deviceCookie(c, u)
+	if opens && u.Phone != "" && !(flow == FlowLogin && !recent && device) {
 		s, err := g.session(c)
 		if err != nil {
 			g.fail(c, err)

@@ -185,14 +185,14 @@ type DeviceStore interface {
 	// whose MAC is mac, and rotates it to next. It succeeds — creating the
 	// grant p.Grant describes (how "device", never fresh) — only if the
 	// device is userID's, live (not revoked, not expired), tied to
-	// factorVersion, and, when login is not "", no grant of that sign-in
-	// (login tag) was ever revoked. A token rotated out less than grace ago
+	// factorVersion, and, when p.Grant.Login is not "", no grant of that
+	// sign-in was ever revoked. A token rotated out less than grace ago
 	// is accepted without rotating again (two tabs at once); one rotated out
 	// longer ago revokes the device and returns [ErrDeviceReuse]. Anything
 	// else is [ErrNotFound]. rotated reports whether next is now the
 	// device's token (false for the grace case: the browser already holds
 	// the token another tab was given).
-	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p VerifyParams) (g Grant, rotated bool, err error)
+	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p VerifyParams) (g Grant, rotated bool, err error)
 
 	// Devices lists userID's live devices, most recently used first.
 	Devices(ctx context.Context, userID string) ([]Device, error)

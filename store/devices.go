@@ -36,7 +36,7 @@ func (s *SQL) AddDevice(ctx context.Context, userID string, d sms2fa.Device, mac
 // UseDevice implements [sms2fa.Store]. Everything happens under the user's
 // lock: a locked user is refused first, and two tabs showing one token at
 // once are decided one after the other (the second within the grace).
-func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, login string, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
+func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
 	switch {
 	case len(mac) == 0 || len(next) == 0:
 		return sms2fa.Grant{}, false, errors.New("store: use device: token MACs are required")
@@ -75,7 +75,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		case f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
 			return sms2fa.ErrNotFound
 		}
-		if login != "" {
+		if login := p.Grant.Login; login != "" {
 			// A sign-in ended by a logout (or any revocation) stays ended:
 			// the device cookie copied with its session cookie must not
 			// bring it back.

@@ -550,7 +550,7 @@ func (e *env) useDeviceV(user, id, token, next, login string, version int64) (sm
 func (e *env) useDeviceR(user, id, token, next, login string, version int64) (sms2fa.Grant, bool, error) {
 	g := grantParams("dg-" + next)
 	g.Login, g.How = login, "sms" // the store says how, whatever the caller asks
-	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, login, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
 }
 
 func testDeviceRotation(t *testing.T, o Opener) {
