@@ -33,7 +33,7 @@ func (g *Guard) handleEnrollForm(c *gin.Context) {
 	if u.Phone != "" && !g.signedIn(c, u) {
 		return
 	}
-	g.enrollForm(c, u, http.StatusOK, "", false)
+	g.enrollForm(c, u, http.StatusOK, "", false, "")
 }
 
 // withEnrolled is u with Phone set only if the store holds a number for u: an
@@ -61,12 +61,13 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 	return false
 }
 
-// enrollForm renders the form, for enrolling (u has no number) or changing.
-func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert bool) {
+// enrollForm renders the form, for enrolling (u has no number) or changing,
+// with typed, what the visitor typed last, in the field.
+func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert bool, typed string) {
 	l := g.lang(c)
 	m := l.m
 	d := FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
-		Action: g.urls.enroll, FieldLabel: m.PhoneLabel, Submit: m.EnrolSubmit}
+		Action: g.urls.enroll, FieldLabel: m.PhoneLabel, Submit: m.EnrolSubmit, Value: typed}
 	if u.Phone != "" {
 		d.Title, d.Lead = m.ChangeTitle, l.fill(m.ChangeLead, vars{phone: phone.Mask(u.Phone)})
 	}
@@ -91,8 +92,8 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 		return
 	}
 	m := g.lang(c).m
-	form := func(c *gin.Context, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert) }
 	raw, ok := readField(c, "phone")
+	form := func(c *gin.Context, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert, raw) }
 	num, err := g.number(raw)
 	if !ok || err != nil {
 		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(raw), IP: c.ClientIP(), Err: err})

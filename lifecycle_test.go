@@ -48,7 +48,9 @@ func TestEnrolment(t *testing.T) {
 	if csp := form.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || form.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("the enrol form's headers: CSP %q, Cache-Control %q", csp, form.header.Get("Cache-Control"))
 	}
-	wantPage(t, "not a mobile number", c.post("/2fa/enroll", url.Values{"phone": {"12345"}}), "We cannot send a code to that number")
+	refused := c.post("/2fa/enroll", url.Values{"phone": {"12345"}})
+	wantPage(t, "not a mobile number", refused, "We cannot send a code to that number")
+	wantPage(t, "the refused number, kept in the field", refused, `value="12345"`)
 	want(t, "enrol", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
 	m, ok := h.fake.Last(carolPhone)
 	if !ok || m.Purpose != "account_verification" {
