@@ -28,6 +28,7 @@ const (
 
 	whyLogout     = "logout"
 	whyEverywhere = "sign_out_everywhere"
+	whyReplaced   = "replaced" // by a recovery sign-in in the same browser
 )
 
 // Status says how a request passed the guard.

@@ -411,9 +411,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithClock makes the guard read time from now instead of [time.Now]. The
-// guard's clock judges only what the guard itself writes (the re-verify age
-// of its mark); every wait it shows is computed from the store's answers, by
-// the store's clock, so a skewed app clock does not change them.
+// guard's clock judges only what the guard itself writes — the confirmed-at
+// time of its mark (and so the recheck), the device cookie's expiry and the
+// events' times; every wait it shows is computed from the store's answers,
+// by the store's clock, so a skewed app clock does not change them.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {

@@ -184,7 +184,7 @@ func (g *Guard) handleRecover(c *gin.Context) {
 	}
 	// The browser's earlier grant, if any, is replaced by this one.
 	if old, ok := g.grantID(c.Request, u); ok && old != gr.ID {
-		if _, err := g.revoke(c, u.ID, old, "replaced"); err != nil {
+		if _, err := g.revoke(c, u.ID, old, whyReplaced); err != nil {
 			g.cfg.logger.ErrorContext(ctx, "sms2fa: revoking a replaced grant", "error", err)
 		}
 	}

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Store keeps challenges, per-user failure counters and send budgets. Every
+// Store keeps challenges, per-user failure counters, send budgets, grants,
+// factors, recovery codes and remembered devices. Every
 // decision about expiry, attempts, lockout, cooldown and budgets is made by the
 // store, atomically, from its own clock and rows, so that any number of app
 // instances sharing one database behave as one. Implementations must be safe
@@ -235,7 +236,7 @@ var ErrDeviceReuse = errors.New("sms2fa: a rotated-out device token was reused")
 type VerifyParams struct {
 	MAC    []byte      // keyed MAC of the guessed code, bound to the challenge ID
 	Policy Policy      // attempts and lockout to apply
-	Grant  GrantParams // the grant a right code of a login challenge creates
+	Grant  GrantParams // the grant a right code creates (login, enrol) or the sign-in whose grant it freshens (step-up, change)
 }
 
 // GrantParams describes a new grant.
@@ -373,7 +374,7 @@ type Budget struct {
 type OpenParams struct {
 	Ref              // ID of the new challenge, and its owner
 	Flow    Flow     // what it is for; empty means FlowLogin
-	GrantID string   // for FlowStepUp, the grant a right code refreshes
+	GrantID string   // for FlowStepUp and FlowChange, the grant a right code freshens
 	Phone   string   // E.164 number the code goes to
 	Region  string   // ISO 3166 region of Phone, for the sent/verified statistics
 	MAC     []byte   // keyed MAC of the code, bound to Ref.ID
@@ -395,7 +396,7 @@ type ResendParams struct {
 	Budgets []Budget // reserved, all or nothing, before the code is replaced
 }
 
-// Challenge is the state of one login challenge as the store saw it. It never
+// Challenge is the state of one challenge as the store saw it. It never
 // carries the code or its MAC.
 type Challenge struct {
 	ID          string
@@ -439,7 +440,8 @@ func (c Challenge) Until(t time.Time) time.Duration { return max(t.Sub(c.Now), 0
 // Sentinel errors of the store and the guard. Match them with [errors.Is]; the
 // ones that end at a known time come wrapped in a [*LimitError].
 var (
-	// ErrNotFound: no challenge with that ID for that user and session.
+	// ErrNotFound: no challenge with that ID for that user and session — or,
+	// from the grant, factor and device methods, no such row of that user.
 	ErrNotFound = errors.New("sms2fa: no such challenge")
 	// ErrCodeInvalid: the code did not match; one attempt was counted.
 	ErrCodeInvalid = errors.New("sms2fa: wrong code")

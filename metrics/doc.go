@@ -43,9 +43,11 @@
 //   - sms2fa_grants_created_total{how}: second factors completed. how: sms,
 //     recovery, device.
 //   - sms2fa_grants_refreshed_total: step-up codes that freshened a grant.
-//   - sms2fa_grants_revoked_total{why}: grants revoked, each one counted
-//     (sign out everywhere adds all it ended). why: logout,
-//     sign_out_everywhere, number_change, admin.
+//   - sms2fa_grants_revoked_total{why}: grants the guard revoked, each one
+//     counted (sign out everywhere adds all it ended). why: logout,
+//     sign_out_everywhere, replaced (by a recovery sign-in in the same
+//     browser). A number change's revocations happen inside the store's
+//     verify and show as factor_changed, not here.
 //
 // # SMS pumping
 //

@@ -44,7 +44,7 @@ var (
 	verifyOutcomes   = [...]string{"verified", "invalid", "locked", "challenge_dead"}
 	budgets          = []string{"user", "phone", "ip", "prefix", "global", "country", "phone_unusable", Other}
 	hows             = []string{"sms", "recovery", "device", Other}
-	whys             = []string{"logout", "sign_out_everywhere", "number_change", "admin", Other}
+	whys             = []string{"logout", "sign_out_everywhere", "replaced", Other}
 )
 
 // Indexes into sendOutcomes, durationOutcomes and verifyOutcomes.
@@ -124,7 +124,7 @@ func New(opts Options) (*Metrics, error) {
 		"Second factors completed (grants created), by how: sms, recovery, device.",
 		"how")
 	revoked := m.counterVec("sms2fa_grants_revoked_total",
-		"Grants revoked, by why: logout, sign_out_everywhere, number_change, admin. A bulk revocation adds every grant it ended.",
+		"Grants revoked by the guard, by why: logout, sign_out_everywhere, replaced (by a recovery sign-in in the same browser). A bulk revocation adds every grant it ended.",
 		"why")
 	m.refreshed = m.counter("sms2fa_grants_refreshed_total", "Step-up codes verified, each freshening a grant.")
 	m.lockouts = m.counter("sms2fa_lockouts_total", "Users locked by consecutive wrong codes.")

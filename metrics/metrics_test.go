@@ -96,7 +96,7 @@ func expectedSeries(regions ...string) []string {
 	for _, h := range []string{"sms", "recovery", "device", "other"} {
 		out = append(out, fmt.Sprintf(`sms2fa_grants_created_total{how=%q}`, h))
 	}
-	for _, w := range []string{"logout", "sign_out_everywhere", "number_change", "admin", "other"} {
+	for _, w := range []string{"logout", "sign_out_everywhere", "replaced", "other"} {
 		out = append(out, fmt.Sprintf(`sms2fa_grants_revoked_total{why=%q}`, w))
 	}
 	return append(out, "sms2fa_grants_refreshed_total", "sms2fa_lockouts_total", "sms2fa_unlocks_total")
@@ -250,8 +250,7 @@ func TestHook(t *testing.T) {
 		{Kind: sms2fa.EventGrantRevoked, How: "logout", Count: 1},
 		{Kind: sms2fa.EventGrantRevoked, How: "sign_out_everywhere", Count: 7}, // bulk: Count, not 1
 		{Kind: sms2fa.EventGrantRevoked, How: "sign_out_everywhere", Count: 0}, // nothing was live
-		{Kind: sms2fa.EventGrantRevoked, How: "number_change", Count: 2},
-		{Kind: sms2fa.EventGrantRevoked, How: "admin", Count: 3},
+		{Kind: sms2fa.EventGrantRevoked, How: "replaced", Count: 2},
 		{Kind: sms2fa.EventGrantRevoked, How: "expired?", Count: 1},
 
 		// Kinds of a newer guard, and nonsense: ignored.
@@ -294,19 +293,17 @@ func TestHook(t *testing.T) {
 		`sms2fa_grants_refreshed_total`:                          1,
 		`sms2fa_grants_revoked_total{why="logout"}`:              1,
 		`sms2fa_grants_revoked_total{why="sign_out_everywhere"}`: 7,
-		`sms2fa_grants_revoked_total{why="number_change"}`:       2,
-		`sms2fa_grants_revoked_total{why="admin"}`:               3,
+		`sms2fa_grants_revoked_total{why="replaced"}`:            2,
 		`sms2fa_grants_revoked_total{why="other"}`:               1,
 	}, "IN", "001")
 
 	// The same, as the exposition format shows it, for the small families.
 	const want = `
-# HELP sms2fa_grants_revoked_total Grants revoked, by why: logout, sign_out_everywhere, number_change, admin. A bulk revocation adds every grant it ended.
+# HELP sms2fa_grants_revoked_total Grants revoked by the guard, by why: logout, sign_out_everywhere, replaced (by a recovery sign-in in the same browser). A bulk revocation adds every grant it ended.
 # TYPE sms2fa_grants_revoked_total counter
-sms2fa_grants_revoked_total{why="admin"} 3
 sms2fa_grants_revoked_total{why="logout"} 1
-sms2fa_grants_revoked_total{why="number_change"} 2
 sms2fa_grants_revoked_total{why="other"} 1
+sms2fa_grants_revoked_total{why="replaced"} 2
 sms2fa_grants_revoked_total{why="sign_out_everywhere"} 7
 # HELP sms2fa_lockouts_total Users locked by consecutive wrong codes.
 # TYPE sms2fa_lockouts_total counter
