@@ -8,9 +8,9 @@ import (
 )
 
 // Store keeps challenges, per-user failure counters, send budgets, grants,
-// factors, recovery codes and remembered devices. Every
-// decision about expiry, attempts, lockout, cooldown and budgets is made by the
-// store, atomically, from its own clock and rows, so that any number of app
+// factors, recovery codes and remembered devices. Every decision about
+// expiry, attempts, lockout, cooldown and budgets is made by the store,
+// atomically, from its own clock and rows, so that any number of app
 // instances sharing one database behave as one. Implementations must be safe
 // for concurrent use.
 //
