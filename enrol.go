@@ -230,7 +230,7 @@ func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old Use
 	}
 	g.emit(ctx, Event{Kind: EventFactorEnrolled, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), Region: a.ch.Region, IP: c.ClientIP()})
 	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: old.ID, Grant: gr.ID, How: gr.How, IP: c.ClientIP()})
-	codes, err := g.renewRecoveryCodes(ctx, old.ID)
+	codes, err := g.RegenerateRecoveryCodes(ctx, old.ID)
 	if err != nil {
 		g.fail(c, err)
 		return

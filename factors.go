@@ -90,9 +90,9 @@ func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
 	if err != nil {
 		return FactorInfo{}, fmt.Errorf("sms2fa: reading the factor: %w", err)
 	}
-	left, err := g.store.RecoveryCodesLeft(ctx, userID)
+	left, err := g.RecoveryCodesLeft(ctx, userID)
 	if err != nil {
-		return FactorInfo{}, fmt.Errorf("sms2fa: counting recovery codes: %w", err)
+		return FactorInfo{}, err
 	}
 	info := FactorInfo{Enrolled: !f.Removed && f.Phone != "", Region: f.Region, Version: f.Version, RecoveryCodes: left}
 	if info.Enrolled {

@@ -87,8 +87,11 @@ func (g *Guard) recoveryMACs(userID string, codes []string) [][]byte {
 	return macs
 }
 
-// renewRecoveryCodes makes and stores a new set of codes for userID.
-func (g *Guard) renewRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+// RegenerateRecoveryCodes replaces userID's recovery codes and returns the
+// new ones, to show once. It is the admin's call, and the guard's after an
+// enrolment; a user regenerating their own goes through POST
+// {prefix}/recovery-codes, which asks for a fresh code first.
+func (g *Guard) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
 	codes, err := newRecoveryCodes(recoveryCodes)
 	if err != nil {
 		return nil, err
@@ -98,14 +101,6 @@ func (g *Guard) renewRecoveryCodes(ctx context.Context, userID string) ([]string
 	}
 	g.emit(ctx, Event{Kind: EventRecoveryRenewed, UserID: userID, Count: len(codes)})
 	return codes, nil
-}
-
-// RegenerateRecoveryCodes replaces userID's recovery codes and returns the
-// new ones, to show once. It is the admin's call: a user regenerating their
-// own goes through POST {prefix}/recovery-codes, which asks for a fresh code
-// first.
-func (g *Guard) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
-	return g.renewRecoveryCodes(ctx, userID)
 }
 
 // RecoveryCodesLeft counts userID's unused recovery codes.
@@ -219,7 +214,7 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	codes, err := g.renewRecoveryCodes(c.Request.Context(), u.ID)
+	codes, err := g.RegenerateRecoveryCodes(c.Request.Context(), u.ID)
 	if err != nil {
 		g.fail(c, err)
 		return
