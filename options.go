@@ -315,9 +315,11 @@ func WithPurpose(f Flow, purpose string) Option {
 	}
 }
 
-// WithCookie sets the attributes of the cookie the guard writes for its own
-// session (WithSessionName); the app's session store keeps its own options
-// for the app's cookies. Start from [DefaultCookie]: Secure, HttpOnly,
+// WithCookie sets the attributes of the guard's three cookies: its session
+// (WithSessionName), the mark of a completed second factor (the session
+// name + "_mark") and the remembered device (+ "_device", which lives
+// WithRememberDevice instead of MaxAge); the app's session store keeps its
+// own options for the app's cookies. Start from [DefaultCookie]: Secure, HttpOnly,
 // SameSite=Lax, Path "/", 12 hours. A site served over plain http://
 // (a local demo) must turn Secure off, or browsers drop the cookie.
 func WithCookie(ck Cookie) Option {
@@ -547,7 +549,7 @@ func defaultPurposes() map[Flow]string {
 	}
 }
 
-// Cookie is the attributes of the guard's own cookie; see WithCookie.
+// Cookie is the attributes of the guard's cookies; see WithCookie.
 type Cookie struct {
 	Path     string
 	Domain   string        // empty: the host that set it, and no other
