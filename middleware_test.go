@@ -50,6 +50,11 @@ func TestWholeFlow(t *testing.T) {
 	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("page CSP = %q", csp)
 	}
+	for k, v := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"} {
+		if got := page.header.Get(k); got != v {
+			t.Errorf("page %s = %q, want %q", k, got, v)
+		}
+	}
 	if strings.Contains(page.body, m.Code) {
 		t.Fatal("the page shows the code")
 	}

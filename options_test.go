@@ -30,38 +30,56 @@ func TestGuardCookieAttributes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, c.opts...)
 			h.cookies.Options.MaxAge = 99 // the app's own choice: not the guard's
+			check := func(what, line string, want, not []string) {
+				t.Helper()
+				if line == "" {
+					t.Fatalf("no %s cookie set", what)
+				}
+				for _, w := range want {
+					if !strings.Contains(line, w) {
+						t.Errorf("%s cookie %q lacks %s", what, line, w)
+					}
+				}
+				for _, w := range append(not, "Max-Age=99") {
+					if strings.Contains(line, w) {
+						t.Errorf("%s cookie %q has %s", what, line, w)
+					}
+				}
+			}
 			cl := h.client().login("alice")
-			r := cl.get("/app/home")
-			var guard string
-			for _, sc := range r.header.Values("Set-Cookie") {
-				if strings.HasPrefix(sc, "sms2fa=") {
-					guard = sc
-				}
-			}
-			if guard == "" {
-				t.Fatal("no guard cookie set")
-			}
+			check("session", setCookie(cl.get("/app/home"), "sms2fa"), c.want, c.not)
+			// The mark and the device cookie have the same attributes; the
+			// device's lifetime is WithRememberDevice's (30 days).
+			r := cl.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}})
+			check("mark", setCookie(r, "sms2fa_mark"), c.want, c.not)
+			device := []string{"Max-Age=2592000"}
 			for _, w := range c.want {
-				if !strings.Contains(guard, w) {
-					t.Errorf("guard cookie %q lacks %s", guard, w)
+				if !strings.HasPrefix(w, "Max-Age=") {
+					device = append(device, w)
 				}
 			}
-			for _, w := range append(c.not, "Max-Age=99") {
-				if strings.Contains(guard, w) {
-					t.Errorf("guard cookie %q has %s", guard, w)
-				}
-			}
-			// Logout deletes the cookie without changing the guard's options.
+			check("device", setCookie(r, "sms2fa_device"), device, c.not)
+			// Logout deletes the cookies without changing the guard's options.
 			lo := cl.post("/logout", nil)
-			if sc := lo.header.Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") {
-				t.Errorf("logout cookie %q does not delete it", sc)
+			for _, name := range []string{"sms2fa", "sms2fa_mark"} {
+				if sc := setCookie(lo, name); !strings.Contains(sc, "Max-Age=0") {
+					t.Errorf("logout's %s cookie %q does not delete it", name, sc)
+				}
 			}
 			again := h.client().login("bob").get("/app/home")
-			if !strings.Contains(strings.Join(again.header.Values("Set-Cookie"), "\n"), c.want[1]) {
-				t.Error("a logout changed the guard's cookie options for everyone")
-			}
+			check("a later session", setCookie(again, "sms2fa"), c.want, c.not)
 		})
 	}
+}
+
+// setCookie returns the Set-Cookie line r sets for name, or "".
+func setCookie(r response, name string) string {
+	for _, sc := range r.header.Values("Set-Cookie") {
+		if strings.HasPrefix(sc, name+"=") {
+			return sc
+		}
+	}
+	return ""
 }
 
 // checkingSender refuses, at New, purposes it does not know.
