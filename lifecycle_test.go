@@ -116,11 +116,23 @@ func TestFactorAdoptionAndMismatch(t *testing.T) {
 
 // Changing the number needs a fresh factor (a step-up to the current number
 // when the last code is older), sends the new code to the new number, and on
-// success revokes every other grant; the recovery codes stay.
+// success revokes every other grant and forgets every remembered device;
+// the recovery codes stay.
 func TestNumberChange(t *testing.T) {
 	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.guard.RegenerateRecoveryCodes(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
 	c := h.signIn("alice", alicePhone)
 	other := h.signIn("alice", alicePhone)
+	// A third browser is remembered.
+	d := h.client().login("alice")
+	d.get("/app/home")
+	want(t, "remembered", d.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	if devices, err := h.guard.Devices(ctx, "alice"); err != nil || len(devices) != 1 {
+		t.Fatalf("devices before the change: %v, %v", devices, err)
+	}
 	h.clock.Advance(11 * time.Minute) // the sign-in's code is no longer fresh
 	form := c.get("/2fa/enroll")
 	if !strings.Contains(form.body, "Change your phone number") {
@@ -153,6 +165,12 @@ func TestNumberChange(t *testing.T) {
 		if e.Kind == sms2fa.EventFactorChanged && (e.OldPhone != "+91 ••••••3210" || e.Phone != "+91 ••••••1111") {
 			t.Fatalf("factor_changed: %+v", e)
 		}
+	}
+	if devices, err := h.guard.Devices(ctx, "alice"); err != nil || len(devices) != 0 {
+		t.Fatalf("devices after the change: %v, %v; want none", devices, err)
+	}
+	if info, err := h.guard.Factor(ctx, "alice"); err != nil || info.RecoveryCodes != 10 {
+		t.Fatalf("recovery codes after the change: %+v, %v; want all 10", info, err)
 	}
 	// The same number again is refused.
 	wantPage(t, "same number", c.post("/2fa/enroll", url.Values{"phone": {newPhone}}), "already your number")
@@ -392,4 +410,23 @@ func TestChangeBeforeSignInComesBack(t *testing.T) {
 	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
 	want(t, "change without a grant", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
 	want(t, "the code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/2fa/enroll")
+}
+
+// With three recovery codes or fewer left, the page after a recovery code
+// says to make new ones; with more, it does not.
+func TestFewRecoveryCodesLeft(t *testing.T) {
+	h := newHarness(t)
+	codes, err := h.guard.RegenerateRecoveryCodes(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, code := range codes[:7] {
+		c := h.client().login("alice")
+		r := c.post("/2fa/recover", url.Values{"recovery_code": {code}})
+		left := len(codes) - i - 1
+		warned := strings.Contains(r.body, "Few recovery codes are left")
+		if r.status != http.StatusOK || warned != (left <= 3) {
+			t.Fatalf("with %d left: %d, warned %v: %.600s", left, r.status, warned, r.body)
+		}
+	}
 }
