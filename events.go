@@ -55,11 +55,15 @@ type Event struct {
 	Flow         Flow          // code_sent, code_resent, send_failed: what the code was for
 	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
 	Grant        string        // the grant an event is about; empty for all of a user's
-	How          string        // grant_created: how it was earned (sms, recovery, device); grant_revoked, device_revoked: why (logout, sign_out_everywhere, replaced); code_invalid, user_locked: "recovery" for a recovery code
-	Count        int           // grant_revoked, device_revoked: how many; recovery_used: codes left; recovery_renewed: codes made
-	OldPhone     string        // factor_changed, factor_removed: the number before, masked
-	Device       string        // device events: the device's ID
-	Err          error         // what failed, for send_failed and send_refused
+	// How: for grant_created, how it was earned (sms, recovery, device);
+	// grant_revoked, why (logout, sign_out_everywhere, replaced);
+	// device_revoked, sign_out_everywhere when all went; code_invalid and
+	// user_locked, "recovery" for a recovery code.
+	How      string
+	Count    int    // grant_revoked, device_revoked: how many; recovery_used: codes left; recovery_renewed: codes made
+	OldPhone string // factor_changed, factor_removed: the number before, masked
+	Device   string // device events: the device's ID
+	Err      error  // what failed, for send_failed and send_refused
 }
 
 // level says how loudly an event is logged: refusals and failures are what

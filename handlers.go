@@ -112,7 +112,9 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	// The flow is recorded by ensure, with the challenge it names: a flow
 	// without its challenge would make a pending code pass for another kind.
 	switch {
-	case next != "", wantsJSON(r):
+	case wantsJSON(r):
+		next = "" // a JSON client goes where it likes
+	case next != "":
 	case r.Method == http.MethodGet:
 		next = nextOf(r)
 	case flow == FlowStepUp:
@@ -512,7 +514,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: g.fill(m.CodeInvalid, a, 0), alert: true})
 		return
 	case errors.Is(err, ErrLocked):
-		if le := (*LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
+		if ch.ID != "" { // this very guess locked the user (a refusal before the guess returns no challenge)
 			ev := g.event(c, a, ref.ID)
 			g.emit(ctx, ev.with(EventCodeInvalid))
 			ev.Until = ch.LockedUntil

@@ -48,8 +48,9 @@ type Store interface {
 	// A wrong code returns [ErrCodeInvalid] and counts one attempt against the
 	// challenge and one consecutive failure against the user; the failure that
 	// reaches the lockout threshold locks the user and returns [ErrLocked]
-	// instead, its [LimitError].Started set. A right code returns nil and resets the user's failures. The
-	// returned challenge reflects the state after the call.
+	// instead, with the challenge (and [LimitError].Started set). A right
+	// code returns nil and resets the user's failures. The returned
+	// challenge reflects the state after the call.
 	//
 	// In the same transaction a right code does what its challenge's flow
 	// is for, and returns the grant it created or freshened:
@@ -234,9 +235,11 @@ var ErrDeviceReuse = errors.New("sms2fa: a rotated-out device token was reused")
 
 // VerifyParams carries a guess for [Store.Verify].
 type VerifyParams struct {
-	MAC    []byte      // keyed MAC of the guessed code, bound to the challenge ID
-	Policy Policy      // attempts and lockout to apply
-	Grant  GrantParams // the grant a right code creates (login, enrol) or the sign-in whose grant it freshens (step-up, change)
+	MAC    []byte // keyed MAC of the guessed code, bound to the challenge ID
+	Policy Policy // attempts and lockout to apply
+	// Grant is the grant a right code creates (login, enrol), or names the
+	// sign-in whose grant it freshens (step-up, change).
+	Grant GrantParams
 }
 
 // GrantParams describes a new grant.
@@ -382,9 +385,10 @@ type OpenParams struct {
 	Budgets []Budget // reserved, all or nothing, before the challenge is created
 	// CheckFactor, for a login or step-up code, makes Open confirm that Phone
 	// is the user's enrolled, unremoved factor right after the lock check,
-	// before reusing or creating a challenge, in the same transaction (and, on Postgres, the same round trip): the guard's
-	// usual path passes the app's number and skips reading the factor first,
-	// falling back to reading it on [ErrFactorChanged].
+	// before reusing or creating a challenge, in the same transaction (and,
+	// on Postgres, the same round trip): the guard's usual path passes the
+	// app's number and skips reading the factor first, falling back to
+	// reading it on [ErrFactorChanged].
 	CheckFactor bool
 }
 
