@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
@@ -294,6 +295,7 @@ func benchVerify(b *testing.B, st *store.SQL) {
 		ps[i].ck, ps[i].code = a.challenge(b)
 	}
 	b.ReportAllocs()
+	done := measureCost(b, st)
 	b.ResetTimer()
 	for i := range b.N {
 		rec := a.serve(verifyRequest(ps[i].ck, ps[i].code))
@@ -301,6 +303,7 @@ func benchVerify(b *testing.B, st *store.SQL) {
 			b.Fatalf("verify: %d", rec.Code)
 		}
 	}
+	done()
 }
 
 // benchChallenge measures a guarded request for a new, unverified session:
@@ -308,7 +311,7 @@ func benchVerify(b *testing.B, st *store.SQL) {
 func benchChallenge(b *testing.B, st *store.SQL) {
 	a := newBenchApp(b, st, budgetsOn...)
 	b.ReportAllocs()
-	done := sqliteCost(b, st)
+	done := measureCost(b, st)
 	b.ResetTimer()
 	for b.Loop() {
 		rec := a.serve(httptest.NewRequest(http.MethodGet, "/app", nil))
@@ -319,14 +322,15 @@ func benchChallenge(b *testing.B, st *store.SQL) {
 	done()
 }
 
-// sqliteCost measures, beside the time, what a SQLite path costs whatever
-// the disk's fsync speed, which swings its wall time: the process's CPU time
-// per operation (cpu-µs/op) and the pages it writes to the WAL (wal-pages/op,
-// with automatic checkpoints off for the run). The function it returns ends
-// the measure. It does nothing on Postgres.
-func sqliteCost(b *testing.B, st *store.SQL) func() {
+// measureCost measures, beside the time, what a path costs whatever the
+// disk's fsync speed or the database server's share of the machine, which
+// swing its wall time: this process's CPU time per operation (cpu-µs/op: on
+// Postgres the client's side only) and, on SQLite, the pages it writes to
+// the WAL (wal-pages/op, with automatic checkpoints off for the run). The
+// function it returns ends the measure.
+func measureCost(b *testing.B, st *store.SQL) func() {
 	if st.Dialect() != store.SQLite {
-		return func() {}
+		return cost.Start(b)
 	}
 	db := st.DB() // the writer: one connection, so the pragmas stick to it
 	for _, q := range []string{"PRAGMA wal_autocheckpoint=0", "PRAGMA wal_checkpoint(TRUNCATE)"} {
@@ -334,15 +338,12 @@ func sqliteCost(b *testing.B, st *store.SQL) func() {
 			b.Fatal(err)
 		}
 	}
-	start, ok := cpuTime()
+	stop := cost.Start(b)
 	return func() {
-		end, _ := cpuTime()
+		stop()
 		var busy, frames, moved int
 		if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &moved); err != nil {
 			b.Fatal(err)
-		}
-		if ok {
-			b.ReportMetric(float64((end-start).Microseconds())/float64(b.N), "cpu-µs/op")
 		}
 		b.ReportMetric(float64(frames)/float64(b.N), "wal-pages/op")
 	}
@@ -359,6 +360,7 @@ func floorUpdate(b *testing.B, st *store.SQL) {
 	}
 	q := tables(st).Rebind(`UPDATE sms2fa_challenges SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`)
 	b.ReportAllocs()
+	done := measureCost(b, st)
 	b.ResetTimer()
 	for b.Loop() {
 		var n int
@@ -366,6 +368,7 @@ func floorUpdate(b *testing.B, st *store.SQL) {
 			b.Fatal(err)
 		}
 	}
+	done()
 }
 
 // floorInsert measures one single-row INSERT into the store's challenge table.
@@ -375,7 +378,7 @@ func floorInsert(b *testing.B, st *store.SQL) {
 	mac := make([]byte, 32)
 	var n atomic.Int64
 	b.ReportAllocs()
-	done := sqliteCost(b, st)
+	done := measureCost(b, st)
 	b.ResetTimer()
 	for b.Loop() {
 		i := n.Add(1)

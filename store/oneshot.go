@@ -10,12 +10,16 @@ package store
 // outcome (a right code consumes, resets and grants; a wrong one counts and
 // may lock), which a CTE cannot express without repeating every condition in
 // every branch. Why not a pgx pipeline: its later statements cannot see what
-// the earlier ones decided, and it would bypass database/sql, which the
-// store is built on. SQLite keeps its transactions: there is no network.
+// the earlier ones decided. SQLite keeps its transactions: there is no
+// network.
 //
 // The functions return one row of plain columns; the Go side turns it into
 // the same Challenge, Grant and refusals the transactional path builds, so
-// both dialects answer the conformance suite word for word.
+// both dialects answer the conformance suite word for word. The row is read
+// through the driver package's Conn.QueryRow when it gives one (store/
+// postgres does: pgx itself, on a connection of the same pool), else through
+// database/sql: on the request path, database/sql's row machinery cost more
+// client time than the function's answer is worth (BENCHMARKS.md).
 
 import (
 	"context"
@@ -23,35 +27,34 @@ import (
 	"math"
 	"strings"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/sms2fa/sms2fa"
 )
 
 // oneshotCols lists, for a function's result, its challenge columns
-// (c_*) and, if grants, its grant columns (g_*) with the alias sqlx scans
-// them by ("c.id" into oneshotRow.C.ID), each with the zero value to read
-// when the function left it NULL; budgets adds the refusing budget's
-// columns.
+// (c_*) and, if grants, its grant columns (g_*), each with the zero value to
+// read when the function left it NULL; budgets adds the refusing budget's
+// columns. oneshotRow.dest names the fields they are scanned into, in the
+// same order.
 func oneshotCols(grants, budgets bool) string {
-	var cols []string
-	for _, c := range strings.Fields(`id user_id flow grant_id phone region`) {
-		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, '') AS "c.%s"`, c, c))
+	cols := []string{`o_outcome`, `o_now`, `COALESCE(o_locked_until, 0)`}
+	add := func(zero, prefix, names string) {
+		for _, c := range strings.Fields(names) {
+			cols = append(cols, fmt.Sprintf(`COALESCE(%s%s, %s)`, prefix, c, zero))
+		}
 	}
-	for _, c := range strings.Fields(`created_at expires_at attempts max_attempts sends next_send_at send_failed consumed_at`) {
-		cols = append(cols, fmt.Sprintf(`COALESCE(c_%s, 0) AS "c.%s"`, c, c))
-	}
+	add(`''`, "c_", `id user_id flow grant_id phone region`)
+	add(`0`, "c_", `created_at expires_at attempts max_attempts sends next_send_at send_failed consumed_at`)
 	if budgets {
-		cols = append(cols, `COALESCE(o_budget, '') AS budget`, `COALESCE(o_until, 0) AS budget_until`)
+		add(`''`, "o_", `budget`)
+		add(`0`, "o_", `until`)
 	}
-	if !grants {
-		return `o_outcome AS outcome, o_now AS now_ms, COALESCE(o_locked_until, 0) AS locked_until, ` + strings.Join(cols, ", ")
+	if grants {
+		add(`''`, "g_", `id user_id login how`)
+		add(`0`, "g_", `created_at fresh_at expires_at revoked_at`)
 	}
-	for _, c := range strings.Fields(`id user_id login how`) {
-		cols = append(cols, fmt.Sprintf(`COALESCE(g_%s, '') AS "g.%s"`, c, c))
-	}
-	for _, c := range strings.Fields(`created_at fresh_at expires_at revoked_at`) {
-		cols = append(cols, fmt.Sprintf(`COALESCE(g_%s, 0) AS "g.%s"`, c, c))
-	}
-	return `o_outcome AS outcome, o_now AS now_ms, COALESCE(o_locked_until, 0) AS locked_until, ` + strings.Join(cols, ", ")
+	return strings.Join(cols, ", ")
 }
 
 // verifySQL calls sms2fa_verify.
@@ -67,13 +70,39 @@ func openSQL() string {
 
 // oneshotRow is a function's answer.
 type oneshotRow struct {
-	Outcome     string       `db:"outcome"`
-	Now         int64        `db:"now_ms"`
-	LockedUntil int64        `db:"locked_until"`
-	Budget      string       `db:"budget"`
-	BudgetUntil int64        `db:"budget_until"`
-	C           challengeRow `db:"c"`
-	G           grantRow     `db:"g"`
+	Outcome     string
+	Now         int64
+	LockedUntil int64
+	Budget      string
+	BudgetUntil int64
+	C           challengeRow
+	G           grantRow
+}
+
+// dest lists r's fields in the order oneshotCols(grants, budgets) names
+// the columns.
+func (r *oneshotRow) dest(grants, budgets bool) []any {
+	c := &r.C
+	d := make([]any, 0, 25)
+	d = append(d, &r.Outcome, &r.Now, &r.LockedUntil, &c.ID, &c.UserID, &c.Flow, &c.GrantID, &c.Phone, &c.Region,
+		&c.CreatedAt, &c.ExpiresAt, &c.Attempts, &c.MaxAttempts, &c.Sends, &c.NextSendAt, &c.SendFailed, &c.ConsumedAt)
+	if budgets {
+		d = append(d, &r.Budget, &r.BudgetUntil)
+	}
+	if grants {
+		g := &r.G
+		d = append(d, &g.ID, &g.UserID, &g.Login, &g.How, &g.CreatedAt, &g.FreshAt, &g.ExpiresAt, &g.RevokedAt)
+	}
+	return d
+}
+
+// oneshot runs one of the functions' statements (st, or its text query
+// through the driver package's QueryRow) and scans its row into dest.
+func (s *SQL) oneshot(ctx context.Context, st *sqlx.Stmt, query string, dest []any, args ...any) error {
+	if s.row != nil {
+		return s.row(ctx, query, args, dest...)
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
 }
 
 // verifyOnce is Verify on Postgres: one call of sms2fa_verify. p is valid.
@@ -82,7 +111,7 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 	defer cancel()
 	l, g := p.Policy.Lockout, p.Grant
 	var r oneshotRow
-	err := s.q.verifyOnce.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
+	err := s.oneshot(ctx, s.q.verifyOnce, s.q.verifyOnceSQL, r.dest(true, false), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
 		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds())
 	if err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: %w", err)
@@ -136,7 +165,7 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.q.openOnce.GetContext(ctx, &r, s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
+	err := s.oneshot(ctx, s.q.openOnce, s.q.openOnceSQL, r.dest(false, true), s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
 		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
 		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor)
 	if err != nil {
@@ -162,7 +191,7 @@ func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendPar
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.q.resendOnce.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
+	err := s.oneshot(ctx, s.q.resendOnce, s.q.resendOnceSQL, r.dest(false, true), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
 		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
 	if err != nil {
 		return sms2fa.Challenge{}, fmt.Errorf("store: resend: %w", err)

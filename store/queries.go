@@ -63,7 +63,9 @@ type queries struct {
 	endSignIn                                                    *sqlx.Stmt
 
 	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
-	rollUp                           *sqlx.Stmt // SQLite only: see Purge
+	// The same three statements' text, for Conn.QueryRow.
+	verifyOnceSQL, openOnceSQL, resendOnceSQL string
+	rollUp                                    *sqlx.Stmt // SQLite only: see Purge
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -273,6 +275,8 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 	only := []stmt{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}}
 	if d == SQLite {
 		only = []stmt{{&q.rollUp, rollUp}}
+	} else {
+		q.verifyOnceSQL, q.openOnceSQL, q.resendOnceSQL = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
 	}
 	for _, p := range only {
 		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))

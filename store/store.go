@@ -72,6 +72,7 @@ type SQL struct {
 	wait    time.Duration    // bound on one operation, waits included
 	q       queries
 	retain  retention
+	row     func(ctx context.Context, query string, args []any, dest ...any) error // Conn.QueryRow
 
 	mu          sync.Mutex         // guards budgetStmts
 	budgetStmts map[int]*sqlx.Stmt // by number of budgets; see budgetStmt
@@ -202,6 +203,13 @@ type Conn struct {
 	DB      *sql.DB // every write, and the reads when Readers is nil
 	Readers *sql.DB // optional: reads that never wait for a writer (SQLite in WAL mode)
 	Owned   bool    // Close closes DB and Readers
+
+	// QueryRow, if set, runs a statement that answers exactly one row and
+	// scans it into dest, on a connection of DB but around database/sql's
+	// row machinery. query is in the dialect's placeholder form. The
+	// one-round-trip operations use it (see oneshot.go); nil means
+	// database/sql.
+	QueryRow func(ctx context.Context, query string, args []any, dest ...any) error
 }
 
 // Open is how the driver packages (store/sqlite, store/postgres) build a
@@ -225,7 +233,7 @@ func Open(ctx context.Context, d Dialect, connect func(Settings) (Conn, error), 
 	}
 	s := &SQL{
 		db: sqlx.NewDb(conn.DB, d.bindDriver()), owned: conn.Owned, dialect: d, clock: cfg.clock,
-		wait: cfg.wait, retain: cfg.retention, budgetStmts: map[int]*sqlx.Stmt{},
+		wait: cfg.wait, retain: cfg.retention, budgetStmts: map[int]*sqlx.Stmt{}, row: conn.QueryRow,
 	}
 	s.readers = s.db
 	if conn.Readers != nil {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,7 +46,7 @@ func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...store.Option) 
 		db.SetMaxOpenConns(set.MaxConns)
 		db.SetMaxIdleConns(set.MaxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return store.Conn{DB: db, Owned: true}, nil
+		return store.Conn{DB: db, Owned: true, QueryRow: queryRow(db)}, nil
 	}, opts...)
 }
 
@@ -74,12 +75,44 @@ func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 // database/sql driver, stdlib) and migrates it. The store's Close leaves db
 // open. The pool is used as it is: unless it was opened with
 // stdlib.OptionShouldPing, pgx pings every connection idle for more than a
-// second before reusing it, one more round trip (see Open's pool).
+// second before reusing it, one more round trip (see Open's pool). A pool of
+// another driver works too, read entirely through database/sql (see
+// queryRow).
 func New(ctx context.Context, db *sql.DB, opts ...store.Option) (*store.SQL, error) {
 	if db == nil {
 		return nil, errors.New("postgres: New: nil *sql.DB")
 	}
 	return store.Open(ctx, store.Postgres, func(store.Settings) (store.Conn, error) {
-		return store.Conn{DB: db}, nil
+		c := store.Conn{DB: db}
+		if _, ok := db.Driver().(*stdlib.Driver); ok {
+			c.QueryRow = queryRow(db)
+		}
+		return c, nil
 	}, opts...)
+}
+
+// queryRow runs a one-row statement through pgx itself on a connection of
+// db's pool, which is pgx's stdlib driver. The store's one-round-trip
+// operations go this way: database/sql would start a goroutine to watch
+// the request's context for every row set, turn each of the ~25 columns
+// into a driver.Value and convert it again into its destination — together
+// more than the statement's own work on the client (BENCHMARKS.md). The
+// pool, its health checks and its limits stay database/sql's: a connection
+// pgx closed after a failure is dropped when it next comes back to the pool.
+// pgx prepares the statement once per connection and caches it.
+func queryRow(db *sql.DB) func(ctx context.Context, query string, args []any, dest ...any) error {
+	return func(ctx context.Context, query string, args []any, dest ...any) error {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return conn.Raw(func(dc any) error {
+			c, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("postgres: the pool's connections are %T, not pgx's", dc)
+			}
+			return c.Conn().QueryRow(ctx, query, args...).Scan(dest...)
+		})
+	}
 }

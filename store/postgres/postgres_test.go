@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"os"
 	"testing"
 	"time"
@@ -31,6 +33,38 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestConformanceOverDatabaseSQL runs the suite on a pool whose driver the
+// store does not recognise as pgx's (an app's pool through New): the
+// one-round-trip operations then read their row through database/sql
+// rather than through pgx itself, and must answer alike.
+func TestConformanceOverDatabaseSQL(t *testing.T) {
+	t.Parallel()
+	pgtest.DSN(t)
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		cfg, err := pgx.ParseConfig(pgtest.Fresh(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(hiddenDriver{stdlib.GetConnector(*cfg)})
+		db.SetMaxOpenConns(4) // the suite runs in parallel; the server has few slots
+		t.Cleanup(func() { db.Close() })
+		return func(t *testing.T, opts ...store.Option) *store.SQL {
+			t.Helper()
+			s, err := postgres.New(context.Background(), db, opts...)
+			if err != nil {
+				t.Fatalf("opening the store: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	})
+}
+
+// hiddenDriver is pgx's connector behind a driver of another type.
+type hiddenDriver struct{ driver.Connector }
+
+func (h hiddenDriver) Driver() driver.Driver { return struct{ driver.Driver }{h.Connector.Driver()} }
 
 // TestWithoutMigrationsNeedsTheFunctions: a database migrated by an older
 // version (no functions, schema version 3; or version 4's functions) is

@@ -1,14 +1,14 @@
 //go:build unix
 
-package sms2fa_test
+package cost
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's CPU time so far, user and system.
-func cpuTime() (time.Duration, bool) {
+// cpu is the process's CPU time so far, user and system.
+func cpu() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
