@@ -160,23 +160,29 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		created bool
 	)
 	err = s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
-		_, now, err := s.lockUser(ctx, tx, p.UserID)
+		nowMS := s.nowArg().(int64) // SQLite: the clock is Go's
+		var (
+			lockedUntil int64
+			factorOK    bool
+			live        challengeRow
+		)
+		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, nowMS, p.UserID, p.UserID, p.Phone,
+			p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, nowMS,
+		).Scan(&nowMS, &lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
+			&live.CreatedAt, &live.ExpiresAt, &live.Attempts, &live.MaxAttempts, &live.Sends, &live.NextSendAt,
+			&live.SendFailed, &live.ConsumedAt)
 		if err != nil {
-			return err
+			return fmt.Errorf("reading the user and a live challenge: %w", err)
 		}
-		if p.CheckFactor {
-			if err := s.checkFactor(ctx, tx, p.UserID, p.Phone); err != nil {
-				return err
-			}
-		}
-		var live challengeRow
-		err = get(ctx, tx, s.q.findLive, &live, p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, ms(now))
-		if err == nil {
+		now := fromMS(nowMS)
+		switch {
+		case lockedUntil > nowMS:
+			return &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(lockedUntil), Now: now}
+		case p.CheckFactor && !factorOK:
+			return sms2fa.ErrFactorChanged
+		case live.ID != "":
 			c = live.challenge(now)
 			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("finding a live challenge: %w", err)
 		}
 		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
 			return err
@@ -563,30 +569,47 @@ func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, p budgetPlan, now ti
 	for _, b := range p.budgets {
 		args = append(args, b.Name, b.Key, b.Window.Milliseconds(), ms(now), b.Limit)
 	}
-	type taken struct {
-		Name   string `db:"name"`
-		Key    string `db:"bucket_key"`
-		Window int64  `db:"window_ms"`
-	}
-	var got []taken
-	if err := tx.StmtxContext(ctx, p.stmt).SelectContext(ctx, &got, args...); err != nil {
+	// The rows the upsert changed come back; a full budget's does not. They
+	// are read without sqlx's reflection: this runs on every send.
+	rows, err := tx.StmtxContext(ctx, p.stmt).QueryContext(ctx, args...)
+	if err != nil {
 		return fmt.Errorf("taking budgets: %w", err)
 	}
-	if len(got) == len(p.budgets) {
+	defer rows.Close()
+	taken := make([]bool, len(p.budgets))
+	var got int
+	for rows.Next() {
+		var name, key sql.RawBytes
+		var window int64
+		if err := rows.Scan(&name, &key, &window); err != nil {
+			return fmt.Errorf("taking budgets: %w", err)
+		}
+		for i, b := range p.budgets {
+			if !taken[i] && string(name) == b.Name && string(key) == b.Key && window == b.Window.Milliseconds() {
+				taken[i] = true
+				got++
+				break
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("taking budgets: %w", err)
+	}
+	if got == len(p.budgets) {
 		return nil
 	}
-	for _, b := range p.budgets {
-		window := b.Window.Milliseconds()
-		if slices.Contains(got, taken{b.Name, b.Key, window}) {
+	for i, b := range p.budgets {
+		if taken[i] {
 			continue
 		}
+		window := b.Window.Milliseconds()
 		var started int64
 		if err := get(ctx, tx, s.q.budgetStart, &started, b.Name, b.Key, window); err != nil {
 			return fmt.Errorf("reading budget %s: %w", b.Name, err)
 		}
 		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Now: now, Budget: b.Name}
 	}
-	return fmt.Errorf("taking budgets: %d of %d rows came back, none missing", len(got), len(p.budgets))
+	return fmt.Errorf("taking budgets: %d of %d rows came back, none missing", got, len(p.budgets))
 }
 
 // budgetStmt returns the prepared statement that takes n budgets, preparing

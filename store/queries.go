@@ -32,6 +32,28 @@ func nowSQL(d Dialect) string {
 const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, expires_at, attempts, max_attempts,
 	sends, next_send_at, send_failed, consumed_at`
 
+// openReadsSQL is what Open reads on SQLite before it writes, in one
+// statement (each statement costs the pure-Go SQLite and database/sql more
+// than these lookups do): its clock, the user's lock, whether the number is
+// the user's enrolled and unremoved one (for CheckFactor), and the live
+// challenge it would hand back instead of opening one, if any (all zero if
+// none). A challenge whose send certainly failed is not live: its code
+// never left, so the next request opens (and sends) a new one. BEGIN
+// IMMEDIATE already holds the only write lock, so the reads need no lock
+// of their own (Postgres's sms2fa_open takes the user's).
+const openReadsSQL = `SELECT CAST(? AS INTEGER),
+	COALESCE((SELECT u.locked_until FROM sms2fa_users AS u WHERE u.user_id = ?), 0),
+	EXISTS (SELECT 1 FROM sms2fa_factors AS f WHERE f.user_id = ? AND f.phone = ? AND f.removed = 0),
+	COALESCE(live.id, ''), COALESCE(live.user_id, ''), COALESCE(live.flow, ''), COALESCE(live.grant_id, ''),
+	COALESCE(live.phone, ''), COALESCE(live.region, ''), COALESCE(live.created_at, 0), COALESCE(live.expires_at, 0),
+	COALESCE(live.attempts, 0), COALESCE(live.max_attempts, 0), COALESCE(live.sends, 0),
+	COALESCE(live.next_send_at, 0), COALESCE(live.send_failed, 0), COALESCE(live.consumed_at, 0)
+	FROM (SELECT 1) AS one LEFT JOIN (
+		SELECT ` + challengeCols + ` FROM sms2fa_challenges
+		WHERE user_id = ? AND binding = ? AND phone = ? AND flow = ? AND grant_id = ?
+		  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
+		ORDER BY created_at DESC LIMIT 1) AS live ON 1`
+
 // factorCols are the columns a Factor is read from.
 const factorCols = `user_id, phone, region, enrolled_at, version, removed`
 
@@ -46,7 +68,7 @@ const grantCols = `id, user_id, login, how, created_at, fresh_at, expires_at, re
 // call would cost more than running it.
 type queries struct {
 	lockUser, setUser                                     *sqlx.Stmt
-	findLive, insertChallenge, getChallenge, getOwned     *sqlx.Stmt
+	openReads, insertChallenge, getChallenge, getOwned    *sqlx.Stmt
 	takeAttempt, consume, replaceCode, releaseSend        *sqlx.Stmt
 	cancel, giveBack                                      *sqlx.Stmt
 	insertGrant, freshenGrant, getGrant                   *sqlx.Stmt
@@ -120,12 +142,6 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locks = excluded.locks,
 			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`, false},
 
-		// A challenge whose send certainly failed is not live: its code never
-		// left, so the next request opens (and sends) a new one.
-		{&q.findLive, `SELECT ` + challengeCols + ` FROM sms2fa_challenges
-			WHERE user_id = ? AND binding = ? AND phone = ? AND flow = ? AND grant_id = ?
-			  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
-			ORDER BY created_at DESC LIMIT 1`, false},
 		{&q.insertChallenge, `INSERT INTO sms2fa_challenges
 			(id, user_id, flow, grant_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, false},
@@ -267,14 +283,15 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		}
 		*p.dst = st
 	}
-	// Statements of one dialect: the Postgres functions, SQLite's roll-up.
+	// Statements of one dialect: the Postgres functions; SQLite's roll-up
+	// and Open's reads.
 	type stmt struct {
 		dst **sqlx.Stmt
 		sql string
 	}
 	only := []stmt{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}}
 	if d == SQLite {
-		only = []stmt{{&q.rollUp, rollUp}}
+		only = []stmt{{&q.rollUp, rollUp}, {&q.openReads, openReadsSQL}}
 	} else {
 		q.verifyOnceSQL, q.openOnceSQL, q.resendOnceSQL = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
 	}
@@ -292,7 +309,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 // close releases every prepared statement.
 func (q queries) close() {
 	for _, st := range []*sqlx.Stmt{
-		q.lockUser, q.setUser, q.findLive, q.insertChallenge, q.getChallenge, q.getOwned,
+		q.lockUser, q.setUser, q.openReads, q.insertChallenge, q.getChallenge, q.getOwned,
 		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
 		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
 		q.budgetStart, q.readStats,
