@@ -17,15 +17,36 @@ import (
 
 // inTx runs fn in one transaction and commits it if fn returns nil. On SQLite
 // the transaction is BEGIN IMMEDIATE (see package store/sqlite); on Postgres
-// the hot operations are single function calls instead (oneshot.go).
-func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+// the hot operations are single function calls instead (oneshot.go). fn
+// runs its statements with the ctx it is given, not its caller's.
+func (s *SQL) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
+	return s.inTxOf(ctx, op, true, fn)
+}
+
+// inTxOf is inTx; quick says that fn's statements are a request's few
+// indexed ones, which on SQLite run without a context that can end (see
+// beginSQLite). A purge's are not: they stay interruptible at the
+// operation's deadline.
+func (s *SQL) inTxOf(ctx context.Context, op string, quick bool, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	tx, err := s.db.BeginTxx(ctx, nil)
+	var (
+		tx  *sqlx.Tx
+		err error
+	)
+	if s.dialect == SQLite && quick {
+		var release func()
+		tx, ctx, release, err = s.beginSQLite(ctx)
+		if err == nil {
+			defer release()
+		}
+	} else {
+		tx, err = s.db.BeginTxx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("store: %s: begin: %w", op, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
 		if isRefusal(err) {
 			return err
@@ -36,6 +57,35 @@ func (s *SQL) inTx(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) e
 		return fmt.Errorf("store: %s: commit: %w", op, err)
 	}
 	return nil
+}
+
+// beginSQLite starts a write transaction on SQLite, where one connection
+// writes. Waiting for that connection is bounded by ctx's deadline (the
+// busy timeout from the operation's start); BEGIN IMMEDIATE's own wait, for
+// a writer in another process, by SQLite's busy timeout — the same length,
+// so when the connection came at once the operation is still bounded by
+// about one busy timeout. The transaction and its statements then run
+// under a context that cannot end (the one returned): they hold the file's
+// only write lock, so nothing they do waits, while a context that can end
+// costs the driver a goroutine per statement to watch it (BENCHMARKS.md).
+// A transaction that had to queue for the connection keeps ctx, so that
+// BEGIN's wait counts against the time left. release returns the
+// connection to the pool once the transaction has ended.
+func (s *SQL) beginSQLite(ctx context.Context) (*sqlx.Tx, context.Context, func(), error) {
+	start := time.Now()
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if time.Since(start) < time.Millisecond {
+		ctx = context.WithoutCancel(ctx)
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	return tx, ctx, func() { conn.Close() }, nil
 }
 
 // isRefusal reports the errors that are answers, not failures: they pass
@@ -159,7 +209,7 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		c       sms2fa.Challenge
 		created bool
 	)
-	err = s.inTx(ctx, "open", func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, "open", func(ctx context.Context, tx *sqlx.Tx) error {
 		nowMS := s.nowArg().(int64) // SQLite: the clock is Go's
 		var (
 			lockedUntil int64
@@ -238,7 +288,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 		granted sms2fa.Grant
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
-	err := s.inTx(ctx, "verify", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "verify", func(ctx context.Context, tx *sqlx.Tx) error {
 		u, now, err := s.lockUser(ctx, tx, ref.UserID)
 		if err != nil {
 			return err
@@ -444,7 +494,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		return sms2fa.Challenge{}, err
 	}
 	var c sms2fa.Challenge
-	err = s.inTx(ctx, "resend", func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, "resend", func(ctx context.Context, tx *sqlx.Tx) error {
 		_, now, err := s.lockUser(ctx, tx, ref.UserID)
 		if err != nil {
 			return err
@@ -500,7 +550,7 @@ func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, "cancel", func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, "cancel", func(ctx context.Context, tx *sqlx.Tx) error {
 		var created int64
 		err := get(ctx, tx, s.q.cancel, &created, ref.ID, ref.UserID, ref.Binding, mac)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -51,7 +51,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		rotated bool
 		outcome error // ErrDeviceReuse: the revocation still commits
 	)
-	err := s.inTx(ctx, "use device", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "use device", func(ctx context.Context, tx *sqlx.Tx) error {
 		_, now, err := s.lockUser(ctx, tx, userID)
 		if err != nil {
 			return err

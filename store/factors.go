@@ -39,7 +39,7 @@ func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (sm
 		f       sms2fa.Factor
 		adopted bool
 	)
-	err := s.inTx(ctx, "adopt factor", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "adopt factor", func(ctx context.Context, tx *sqlx.Tx) error {
 		// Under the user's lock, so that a SetFactor or RemoveFactor running
 		// at once reads the row it replaces, adopted or not.
 		now, err := s.holdUser(ctx, tx, userID)
@@ -66,7 +66,7 @@ func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (sms2
 		return sms2fa.Factor{}, sms2fa.Factor{}, errors.New("store: set factor: user ID and phone are required")
 	}
 	var f, old sms2fa.Factor
-	err := s.inTx(ctx, "set factor", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "set factor", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (s *SQL) RemoveFactor(ctx context.Context, userID string) (sms2fa.Factor, e
 		return sms2fa.Factor{}, errors.New("store: remove factor: user ID is required")
 	}
 	var old sms2fa.Factor
-	err := s.inTx(ctx, "remove factor", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "remove factor", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err

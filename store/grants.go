@@ -48,7 +48,7 @@ func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int
 // after it is committed, and is then refused.
 func (s *SQL) revoke(ctx context.Context, op, userID string, st *sqlx.Stmt, which ...any) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, op, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, op, func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func (s *SQL) EndSignIn(ctx context.Context, userID, login string) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return fmt.Errorf("store: end sign-in: %w", err)
 	}
-	return s.inTx(ctx, "end sign-in", func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, "end sign-in", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID) // see RevokeGrant
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (s *SQL) EndSignIn(ctx context.Context, userID, login string) error {
 
 // Unlock implements [sms2fa.Store].
 func (s *SQL) Unlock(ctx context.Context, userID string) error {
-	return s.inTx(ctx, "unlock", func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, "unlock", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.currentTime(ctx, tx)
 		if err != nil {
 			return err

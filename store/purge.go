@@ -70,7 +70,7 @@ func (s *SQL) purgeChallenges(ctx context.Context, cutoff int64) (int64, error) 
 		err := s.q.purgeChallenges.GetContext(ctx, &n, cutoff)
 		return n, err
 	}
-	err := s.inTx(ctx, "purge", func(tx *sqlx.Tx) error {
+	err := s.inTxOf(ctx, "purge", false, func(ctx context.Context, tx *sqlx.Tx) error {
 		if err := exec(ctx, tx, s.q.rollUp, cutoff); err != nil {
 			return fmt.Errorf("counting them into the statistics: %w", err)
 		}

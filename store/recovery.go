@@ -22,7 +22,7 @@ func (s *SQL) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]
 			return errors.New("store: replace recovery codes: empty MAC")
 		}
 	}
-	return s.inTx(ctx, "replace recovery codes", func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, "replace recovery codes", func(ctx context.Context, tx *sqlx.Tx) error {
 		// Under the user's lock, so that a code being used right now is
 		// either spent before the replacement or refused after it.
 		now, err := s.holdUser(ctx, tx, userID)
@@ -59,7 +59,7 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 		granted sms2fa.Grant
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
-	err := s.inTx(ctx, "use recovery code", func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, "use recovery code", func(ctx context.Context, tx *sqlx.Tx) error {
 		u, now, err := s.lockUser(ctx, tx, userID)
 		if err != nil {
 			return err
