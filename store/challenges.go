@@ -216,9 +216,9 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 			factorOK    bool
 			live        challengeRow
 		)
-		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, nowMS, p.UserID, p.UserID, p.Phone,
+		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, p.UserID, p.UserID, p.Phone,
 			p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, nowMS,
-		).Scan(&nowMS, &lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
+		).Scan(&lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
 			&live.CreatedAt, &live.ExpiresAt, &live.Attempts, &live.MaxAttempts, &live.Sends, &live.NextSendAt,
 			&live.SendFailed, &live.ConsumedAt)
 		if err != nil {
@@ -676,16 +676,6 @@ func (s *SQL) budgetStmt(ctx context.Context, n int) (*sqlx.Stmt, error) {
 	}
 	s.budgetStmts[n] = st
 	return st, nil
-}
-
-// checkFactor is Open's CheckFactor, inside its transaction: phone must be
-// userID's enrolled, unremoved number.
-func (s *SQL) checkFactor(ctx context.Context, tx *sqlx.Tx, userID, phone string) error {
-	f, err := s.readFactor(ctx, tx, userID)
-	if err == nil && (f.Removed || f.Phone != phone) { // no factor: Phone is ""
-		err = sms2fa.ErrFactorChanged
-	}
-	return err
 }
 
 func validOpen(p sms2fa.OpenParams) error {

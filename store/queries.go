@@ -34,15 +34,14 @@ const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, e
 
 // openReadsSQL is what Open reads on SQLite before it writes, in one
 // statement (each statement costs the pure-Go SQLite and database/sql more
-// than these lookups do): its clock, the user's lock, whether the number is
+// than these lookups do): the user's lock, whether the number is
 // the user's enrolled and unremoved one (for CheckFactor), and the live
 // challenge it would hand back instead of opening one, if any (all zero if
 // none). A challenge whose send certainly failed is not live: its code
 // never left, so the next request opens (and sends) a new one. BEGIN
 // IMMEDIATE already holds the only write lock, so the reads need no lock
 // of their own (Postgres's sms2fa_open takes the user's).
-const openReadsSQL = `SELECT CAST(? AS INTEGER),
-	COALESCE((SELECT u.locked_until FROM sms2fa_users AS u WHERE u.user_id = ?), 0),
+const openReadsSQL = `SELECT COALESCE((SELECT u.locked_until FROM sms2fa_users AS u WHERE u.user_id = ?), 0),
 	EXISTS (SELECT 1 FROM sms2fa_factors AS f WHERE f.user_id = ? AND f.phone = ? AND f.removed = 0),
 	COALESCE(live.id, ''), COALESCE(live.user_id, ''), COALESCE(live.flow, ''), COALESCE(live.grant_id, ''),
 	COALESCE(live.phone, ''), COALESCE(live.region, ''), COALESCE(live.created_at, 0), COALESCE(live.expires_at, 0),

@@ -151,7 +151,9 @@ func WithMaxConns(n int) Option {
 // included — for a connection of the pool, for SQLite's write lock held by
 // another process, for a Postgres row lock — before it fails and the guard
 // fails closed. Requests queued behind a stuck writer therefore fail after
-// one bounded wait each, not one after another. Default 5 s.
+// one bounded wait each, not one after another. (On SQLite, a request's
+// transaction that holds the write lock runs its few indexed statements to
+// the end: nothing can make them wait.) Default 5 s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {
