@@ -289,28 +289,49 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
 	err := s.inTx(ctx, "verify", func(ctx context.Context, tx *sqlx.Tx) error {
-		u, now, err := s.lockUser(ctx, tx, ref.UserID)
-		if err != nil {
+		// BEGIN IMMEDIATE holds the only write lock: what this reads stays
+		// true until the transaction ends, and the attempt it counts below
+		// commits with the answer it leads to, or not at all.
+		nowMS := s.nowArg().(int64) // SQLite: the clock is Go's
+		now := fromMS(nowMS)
+		var (
+			u     userRow
+			f     factorRow
+			r     challengeRow
+			found bool
+		)
+		err := tx.StmtxContext(ctx, s.q.verifyReads).QueryRowContext(ctx, ref.UserID, ref.UserID, ref.ID, ref.UserID, ref.Binding).Scan(
+			&u.Failures, &u.Locks, &u.LockedUntil, &f.Phone, &f.Region, &f.EnrolledAt, &f.Version, &f.Removed,
+			&found, &r.MAC, &r.ID, &r.UserID, &r.Flow, &r.GrantID, &r.Phone, &r.Region, &r.CreatedAt, &r.ExpiresAt,
+			&r.Attempts, &r.MaxAttempts, &r.Sends, &r.NextSendAt, &r.SendFailed, &r.ConsumedAt)
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading the user and the challenge: %w", err)
+		case u.LockedUntil > nowMS:
+			return &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
+		case !found:
+			return sms2fa.ErrNotFound
+		}
+		if err := deadReason(r, now); err != nil {
 			return err
 		}
-		var r challengeRow
-		err = get(ctx, tx, s.q.takeAttempt, &r, ref.ID, ref.UserID, ref.Binding, ms(now))
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.whyNotLive(ctx, tx, ref, now)
+		right := subtle.ConstantTimeCompare(r.MAC, mac) == 1
+		consumed := int64(0)
+		if right {
+			consumed = nowMS
 		}
-		if err != nil {
+		if err := exec(ctx, tx, s.q.countAttempt, consumed, ref.ID); err != nil {
 			return fmt.Errorf("counting the attempt: %w", err)
 		}
+		r.Attempts++
+		r.ConsumedAt = consumed
 		c = r.challenge(now)
-		if subtle.ConstantTimeCompare(r.MAC, mac) == 1 {
-			if err := exec(ctx, tx, s.q.consume, ms(now), ref.ID); err != nil {
-				return fmt.Errorf("consuming the challenge: %w", err)
-			}
-			c.ConsumedAt = fromMS(ms(now))
+		if right {
 			if err := s.resetFailures(ctx, tx, ref.UserID, u, now); err != nil {
 				return err
 			}
-			granted, err = s.completeFlow(ctx, tx, c, p.Grant, now)
+			f.UserID = ref.UserID
+			granted, err = s.completeFlow(ctx, tx, c, f.factor(), p.Grant, now)
 			return err
 		}
 		if outcome, err = s.countFailure(ctx, tx, ref.UserID, u, pol.Lockout, now); err != nil {
@@ -362,17 +383,13 @@ func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u us
 }
 
 // completeFlow does, inside Verify's transaction, what a right code of c's
-// flow is for (see [sms2fa.Store.Verify]), and returns the grant it created
-// or freshened.
-func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
-	// The user's factor as it is now, under the lock: the code proves the
-	// challenge's number, and a challenge opened for a number that is no
-	// longer the user's — or an enrolment since overtaken by another —
-	// proves nothing about the account today.
-	f, err := s.readFactor(ctx, tx, c.UserID)
-	if err != nil {
-		return sms2fa.Grant{}, err
-	}
+// flow is for (see [sms2fa.Store.Verify]), given the user's factor f, and
+// returns the grant it created or freshened.
+func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, f sms2fa.Factor, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
+	// f is the user's factor as it is now, read under the lock: the code
+	// proves the challenge's number, and a challenge opened for a number
+	// that is no longer the user's — or an enrolment since overtaken by
+	// another — proves nothing about the account today.
 	known := f.Version > 0 // the store has (or had) a number for the user
 	switch {
 	case c.Flow == sms2fa.FlowEnrol && known && !f.Removed:
@@ -451,19 +468,6 @@ func validGrant(op string, p sms2fa.GrantParams) error {
 		return fmt.Errorf("store: %s: grant lifetime must be positive, got %v", op, p.Lifetime)
 	}
 	return nil
-}
-
-// whyNotLive explains why a challenge could not take an attempt.
-func (s *SQL) whyNotLive(ctx context.Context, tx *sqlx.Tx, ref sms2fa.Ref, now time.Time) error {
-	var r challengeRow
-	err := get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return sms2fa.ErrNotFound
-	case err != nil:
-		return fmt.Errorf("reading challenge: %w", err)
-	}
-	return deadReason(r, now)
 }
 
 // deadReason names what makes a challenge unusable, in the order a user

@@ -53,6 +53,21 @@ const openReadsSQL = `SELECT COALESCE((SELECT u.locked_until FROM sms2fa_users A
 		  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
 		ORDER BY created_at DESC LIMIT 1) AS live ON 1`
 
+// verifyReadsSQL is what Verify reads on SQLite, in one statement, as
+// openReadsSQL is for Open: the user's failures and lock, the user's factor
+// (all zero if none) and the challenge with its MAC, if the user and the
+// session own it (found is 0 if not).
+const verifyReadsSQL = `SELECT COALESCE(u.failures, 0), COALESCE(u.locks, 0), COALESCE(u.locked_until, 0),
+	COALESCE(f.phone, ''), COALESCE(f.region, ''), COALESCE(f.enrolled_at, 0), COALESCE(f.version, 0), COALESCE(f.removed, 0),
+	ch.id IS NOT NULL, COALESCE(ch.code_mac, X''), COALESCE(ch.id, ''), COALESCE(ch.user_id, ''), COALESCE(ch.flow, ''),
+	COALESCE(ch.grant_id, ''), COALESCE(ch.phone, ''), COALESCE(ch.region, ''), COALESCE(ch.created_at, 0),
+	COALESCE(ch.expires_at, 0), COALESCE(ch.attempts, 0), COALESCE(ch.max_attempts, 0), COALESCE(ch.sends, 0),
+	COALESCE(ch.next_send_at, 0), COALESCE(ch.send_failed, 0), COALESCE(ch.consumed_at, 0)
+	FROM (SELECT 1) AS one
+	LEFT JOIN sms2fa_users AS u ON u.user_id = ?
+	LEFT JOIN sms2fa_factors AS f ON f.user_id = ?
+	LEFT JOIN sms2fa_challenges AS ch ON ch.id = ? AND ch.user_id = ? AND ch.binding = ?`
+
 // factorCols are the columns a Factor is read from.
 const factorCols = `user_id, phone, region, enrolled_at, version, removed`
 
@@ -67,8 +82,9 @@ const grantCols = `id, user_id, login, how, created_at, fresh_at, expires_at, re
 // call would cost more than running it.
 type queries struct {
 	lockUser, setUser                                     *sqlx.Stmt
-	openReads, insertChallenge, getChallenge, getOwned    *sqlx.Stmt
-	takeAttempt, consume, replaceCode, releaseSend        *sqlx.Stmt
+	openReads, verifyReads, insertChallenge, getChallenge *sqlx.Stmt
+	getOwned                                              *sqlx.Stmt
+	countAttempt, replaceCode, releaseSend                *sqlx.Stmt
 	cancel, giveBack                                      *sqlx.Stmt
 	insertGrant, freshenGrant, getGrant                   *sqlx.Stmt
 	revokeGrant, revokeGrants, unlockUser, unlockBudgets  *sqlx.Stmt
@@ -149,13 +165,10 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, true},
 		{&q.getOwned, `SELECT ` + challengeCols + ` FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, false},
 
-		// One guess reserved: only a live challenge with attempts left gives
-		// back its MAC, and the attempt is counted before any comparison.
-		{&q.takeAttempt, `UPDATE sms2fa_challenges SET attempts = attempts + 1
-			WHERE id = ? AND user_id = ? AND binding = ?
-			  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
-			RETURNING code_mac, ` + challengeCols, false},
-		{&q.consume, `UPDATE sms2fa_challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0`, false},
+		// One guess counted, and a right one consumes (consumed_at > 0), in
+		// the transaction that read the challenge live (SQLite's Verify).
+		{&q.countAttempt, `UPDATE sms2fa_challenges SET attempts = attempts + 1, consumed_at = ?
+			WHERE id = ? AND consumed_at = 0`, false},
 		{&q.replaceCode, `UPDATE sms2fa_challenges
 			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
 			WHERE id = ? AND consumed_at = 0
@@ -290,7 +303,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 	}
 	only := []stmt{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}}
 	if d == SQLite {
-		only = []stmt{{&q.rollUp, rollUp}, {&q.openReads, openReadsSQL}}
+		only = []stmt{{&q.rollUp, rollUp}, {&q.openReads, openReadsSQL}, {&q.verifyReads, verifyReadsSQL}}
 	} else {
 		q.verifyOnceSQL, q.openOnceSQL, q.resendOnceSQL = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
 	}
@@ -308,8 +321,8 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 // close releases every prepared statement.
 func (q queries) close() {
 	for _, st := range []*sqlx.Stmt{
-		q.lockUser, q.setUser, q.openReads, q.insertChallenge, q.getChallenge, q.getOwned,
-		q.takeAttempt, q.consume, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
+		q.lockUser, q.setUser, q.openReads, q.verifyReads, q.insertChallenge, q.getChallenge, q.getOwned,
+		q.countAttempt, q.replaceCode, q.releaseSend, q.cancel, q.giveBack,
 		q.insertGrant, q.freshenGrant, q.getGrant, q.revokeGrant, q.revokeGrants, q.unlockUser, q.unlockBudgets, q.purgeGrants,
 		q.budgetStart, q.readStats,
 		q.rollUp, q.purgeChallenges, q.purgeUsers, q.purgeBudgets, q.purgeStats,
