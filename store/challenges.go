@@ -598,8 +598,17 @@ func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, 
 func sortBudgets(bs []sms2fa.Budget) []sms2fa.Budget {
 	bs = slices.Clone(bs)
 	// One fixed order, so that two Postgres transactions never wait on each
-	// other's rows in opposite orders.
+	// other's rows in opposite orders: by name, key and window — except that
+	// budgets with no key come last. Such a budget is one row that every
+	// send updates, and a send holds the rows it took until it commits:
+	// taken last, it is held the shortest, and sends queue on it the least.
 	slices.SortFunc(bs, func(a, b sms2fa.Budget) int {
+		if (a.Key == "") != (b.Key == "") {
+			if a.Key == "" {
+				return 1
+			}
+			return -1
+		}
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}

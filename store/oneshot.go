@@ -1,17 +1,17 @@
 package store
 
 // On Postgres the operations a request makes — Verify, Open, Resend — each
-// call one function that migrations 4 and 5 install (store/schema/postgres/
-// 0004_functions.sql, 0005_stats_factor.sql), once, in autocommit: one
-// statement, one round trip, one transaction. Why functions rather than the transactions the SQLite
-// path runs: behind a load balancer each round trip costs more than the work
-// of the statements, and a transaction costs BEGIN, one trip per statement
-// and COMMIT. Why not a data-modifying CTE: the steps depend on each other's
-// outcome (a right code consumes, resets and grants; a wrong one counts and
-// may lock), which a CTE cannot express without repeating every condition in
-// every branch. Why not a pgx pipeline: its later statements cannot see what
-// the earlier ones decided. SQLite keeps its transactions: there is no
-// network.
+// call one function that migrations 4 to 6 install (store/schema/postgres/
+// 0004_functions.sql, 0005_stats_factor.sql, 0006_open_precheck.sql), once,
+// in autocommit: one statement, one round trip, one transaction. Why
+// functions rather than the transactions the SQLite path runs: behind a load
+// balancer each round trip costs more than the work of the statements, and
+// a transaction costs BEGIN, one trip per statement and COMMIT. Why not a
+// data-modifying CTE: the steps depend on each other's outcome (a right code
+// consumes, resets and grants; a wrong one counts and may lock), which a CTE
+// cannot express without repeating every condition in every branch. Why not
+// a pgx pipeline: its later statements cannot see what the earlier ones
+// decided. SQLite keeps its transactions: there is no network.
 //
 // The functions return one row of plain columns; the Go side turns it into
 // the same Challenge, Grant and refusals the transactional path builds, so

@@ -67,8 +67,8 @@ type hiddenDriver struct{ driver.Connector }
 func (h hiddenDriver) Driver() driver.Driver { return struct{ driver.Driver }{h.Connector.Driver()} }
 
 // TestWithoutMigrationsNeedsTheFunctions: a database migrated by an older
-// version (no functions, schema version 3; or version 4's functions) is
-// refused, not half used, and migrating brings it up to date.
+// version (no functions, schema version 3; or version 4's or 5's functions)
+// is refused, not half used, and migrating brings it up to date.
 func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -76,10 +76,15 @@ func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v5, err := os.ReadFile("../schema/postgres/0005_stats_factor.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, older := range []struct{ name, sql string }{
 		{"version 3", `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version >= 4`},
 		{"version 4", `DROP FUNCTION sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
-			TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN); DELETE FROM sms2fa_schema WHERE version = 5; ` + string(v4)},
+			TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN); DELETE FROM sms2fa_schema WHERE version >= 5; ` + string(v4)},
+		{"version 5", string(v5) + `; DELETE FROM sms2fa_schema WHERE version = 6`},
 	} {
 		dsn := pgtest.Fresh(t)
 		s, err := postgres.Open(ctx, dsn)

@@ -101,6 +101,11 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 		}
 	}
 	refused("no factor", phone)
+	// Nor did it write anything: a first sign-in's refusal costs no commit.
+	var users int
+	if err := e.s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sms2fa_users WHERE user_id = 'alice'`).Scan(&users); err != nil || users != 0 {
+		t.Fatalf("a refused Open for a user without a row: %d user rows, %v", users, err)
+	}
 	if _, _, err := e.s.AdoptFactor(ctx, "alice", phone, "IN"); err != nil {
 		t.Fatal(err)
 	}
