@@ -46,13 +46,22 @@ func (s *SQL) inTxOf(ctx context.Context, op string, quick bool, fn func(ctx con
 	if err != nil {
 		return fmt.Errorf("store: %s: begin: %w", op, err)
 	}
+	// Rolled back on every way out but a commit, a panic included: on
+	// SQLite's usual path no context would ever end the transaction, and
+	// the writer connection would stay taken (this runs before release).
+	committed := false
+	defer func() {
+		if !committed {
+			tx.Rollback()
+		}
+	}()
 	if err := fn(ctx, tx); err != nil {
-		tx.Rollback()
 		if isRefusal(err) {
 			return err
 		}
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+	committed = true // a failed commit ends the transaction too
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: %s: commit: %w", op, err)
 	}
@@ -598,17 +607,8 @@ func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, 
 func sortBudgets(bs []sms2fa.Budget) []sms2fa.Budget {
 	bs = slices.Clone(bs)
 	// One fixed order, so that two Postgres transactions never wait on each
-	// other's rows in opposite orders: by name, key and window — except that
-	// budgets with no key come last. Such a budget is one row that every
-	// send updates, and a send holds the rows it took until it commits:
-	// taken last, it is held the shortest, and sends queue on it the least.
+	// other's rows in opposite orders.
 	slices.SortFunc(bs, func(a, b sms2fa.Budget) int {
-		if (a.Key == "") != (b.Key == "") {
-			if a.Key == "" {
-				return 1
-			}
-			return -1
-		}
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,56 @@ func TestConformance(t *testing.T) {
 			return s
 		}
 	})
+}
+
+// TestPanicInsideATransaction: a panic while a write transaction is open
+// (here the store's clock, which Open reads inside it) reaches the caller,
+// and the writer connection comes back: the next write succeeds at once.
+// A transaction that nothing rolled back would hold the file's only writer
+// for good, and every later write would fail after the busy timeout.
+func TestPanicInsideATransaction(t *testing.T) {
+	t.Parallel()
+	var panicking atomic.Bool
+	clock := func() time.Time {
+		if panicking.Load() {
+			panic("the clock broke")
+		}
+		return time.Now()
+	}
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sms2fa.db"),
+		store.WithClock(clock), store.WithBusyTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	open := func(id string) error {
+		p := sms2fa.OpenParams{Ref: sms2fa.Ref{ID: id, UserID: "alice", Binding: id}, Phone: "+919876543210",
+			Region: "IN", MAC: []byte("m"), Policy: sms2fa.DefaultPolicy()}
+		_, _, err := s.Open(context.Background(), p)
+		return err
+	}
+	recovered := make(chan any, 1)
+	panicking.Store(true)
+	go func() {
+		defer func() { recovered <- recover() }()
+		open("c1")
+	}()
+	select {
+	case r := <-recovered:
+		if r == nil {
+			t.Fatal("Open with a panicking clock returned without panicking")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a panic inside a transaction never reached the caller")
+	}
+	panicking.Store(false)
+	start := time.Now()
+	if err := open("c2"); err != nil {
+		t.Fatalf("a write after the panic: %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("a write after the panic waited %v for the writer", d)
+	}
 }
 
 // TestStuckWriter holds the file's write lock from another connection, as a
