@@ -27,8 +27,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/sms2fa/sms2fa"
 )
 
@@ -96,13 +94,13 @@ func (r *oneshotRow) dest(grants, budgets bool) []any {
 	return d
 }
 
-// oneshot runs one of the functions' statements (st, or its text query
-// through the driver package's QueryRow) and scans its row into dest.
-func (s *SQL) oneshot(ctx context.Context, st *sqlx.Stmt, query string, dest []any, args ...any) error {
+// oneshot runs one of the functions' calls, through the driver package's
+// QueryRow if it gave one, and scans its row into dest.
+func (s *SQL) oneshot(ctx context.Context, query string, dest []any, args ...any) error {
 	if s.row != nil {
 		return s.row(ctx, query, args, dest...)
 	}
-	return st.QueryRowContext(ctx, args...).Scan(dest...)
+	return s.db.QueryRowContext(ctx, query, args...).Scan(dest...)
 }
 
 // verifyOnce is Verify on Postgres: one call of sms2fa_verify. p is valid.
@@ -111,7 +109,7 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 	defer cancel()
 	l, g := p.Policy.Lockout, p.Grant
 	var r oneshotRow
-	err := s.oneshot(ctx, s.q.verifyOnce, s.q.verifyOnceSQL, r.dest(true, false), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
+	err := s.oneshot(ctx, s.q.verifyOnce, r.dest(true, false), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
 		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds())
 	if err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: %w", err)
@@ -165,7 +163,7 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.oneshot(ctx, s.q.openOnce, s.q.openOnceSQL, r.dest(false, true), s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
+	err := s.oneshot(ctx, s.q.openOnce, r.dest(false, true), s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
 		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
 		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor)
 	if err != nil {
@@ -191,7 +189,7 @@ func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendPar
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.oneshot(ctx, s.q.resendOnce, s.q.resendOnceSQL, r.dest(false, true), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
+	err := s.oneshot(ctx, s.q.resendOnce, r.dest(false, true), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
 		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
 	if err != nil {
 		return sms2fa.Challenge{}, fmt.Errorf("store: resend: %w", err)

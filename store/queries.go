@@ -99,10 +99,10 @@ type queries struct {
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 	endSignIn                                                    *sqlx.Stmt
 
-	verifyOnce, openOnce, resendOnce *sqlx.Stmt // Postgres only: see oneshot.go
-	// The same three statements' text, for Conn.QueryRow.
-	verifyOnceSQL, openOnceSQL, resendOnceSQL string
-	rollUp                                    *sqlx.Stmt // SQLite only: see Purge
+	// Postgres only, as text (see oneshot.go): the driver package's
+	// QueryRow, or database/sql, runs them.
+	verifyOnce, openOnce, resendOnce string
+	rollUp                           *sqlx.Stmt // SQLite only: see Purge
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
@@ -295,17 +295,17 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		}
 		*p.dst = st
 	}
-	// Statements of one dialect: the Postgres functions; SQLite's roll-up
-	// and Open's reads.
+	// Statements of one dialect: SQLite's roll-up and its Open's and
+	// Verify's reads; the Postgres functions' calls.
 	type stmt struct {
 		dst **sqlx.Stmt
 		sql string
 	}
-	only := []stmt{{&q.verifyOnce, verifySQL()}, {&q.openOnce, openSQL()}, {&q.resendOnce, resendSQL()}}
+	var only []stmt
 	if d == SQLite {
 		only = []stmt{{&q.rollUp, rollUp}, {&q.openReads, openReadsSQL}, {&q.verifyReads, verifyReadsSQL}}
 	} else {
-		q.verifyOnceSQL, q.openOnceSQL, q.resendOnceSQL = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
+		q.verifyOnce, q.openOnce, q.resendOnce = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
 	}
 	for _, p := range only {
 		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))
@@ -330,7 +330,6 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn,
-		q.verifyOnce, q.openOnce, q.resendOnce,
 	} {
 		if st != nil {
 			st.Close()

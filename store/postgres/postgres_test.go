@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
@@ -59,6 +60,63 @@ func TestConformanceOverDatabaseSQL(t *testing.T) {
 			return s
 		}
 	})
+}
+
+// TestStuckRowLock: while another transaction holds a user's row lock, as a
+// stuck process would, every operation that needs that lock — a function
+// call (Open, Verify) and a transaction of several statements (SetFactor) —
+// fails after about one busy timeout, and the pool is usable afterwards.
+func TestStuckRowLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const busy = 500 * time.Millisecond
+	s, err := postgres.Open(ctx, pgtest.Fresh(t), store.WithBusyTimeout(busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pol := sms2fa.DefaultPolicy()
+	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT 1 FROM sms2fa_users WHERE user_id = 'alice' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]func() error{
+		"Open": func() error {
+			r := sms2fa.Ref{ID: "c2", UserID: "alice", Binding: "b2"}
+			_, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
+			return err
+		},
+		"Verify": func() error {
+			_, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: []byte("m"), Policy: pol})
+			return err
+		},
+		"SetFactor": func() error {
+			_, _, err := s.SetFactor(ctx, "alice", "+919876543210", "IN")
+			return err
+		},
+	}
+	for name, op := range ops {
+		start := time.Now()
+		err := op()
+		if took := time.Since(start); err == nil || took < busy/2 || took > 3*busy {
+			t.Errorf("%s behind a held row lock: %v after %v; want a failure after about %v", name, err, took, busy)
+		}
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range ops {
+		if err := op(); err != nil {
+			t.Errorf("%s once the lock is released: %v", name, err)
+		}
+	}
 }
 
 // hiddenDriver is pgx's connector behind a driver of another type.
