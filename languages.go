@@ -57,10 +57,17 @@ func WithLanguageFunc(f func(c *gin.Context) language.Tag) Option {
 }
 
 // languagesFrom builds the guard's languages: English first (the fallback
-// when nothing matches), WithMessages applied to it, every language's gaps
-// filled from English, and a matcher built once.
+// when nothing matches) — the built-in messages, then a WithLanguage that
+// replaced them, then WithMessages — every language's gaps filled from
+// English, and a matcher built once.
 func languagesFrom(cfg config) ([]*lang, language.Matcher) {
-	en := English().Messages.merge(cfg.messages)
+	en := English().Messages
+	for _, l := range cfg.languages {
+		if l.Tag == language.English {
+			en = en.merge(l.Messages)
+		}
+	}
+	en = en.merge(cfg.messages)
 	var out []*lang
 	var tags []language.Tag
 	for _, l := range cfg.languages {

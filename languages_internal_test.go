@@ -115,3 +115,22 @@ func TestAddedLanguage(t *testing.T) {
 		t.Fatalf("%d languages", len(langs))
 	}
 }
+
+// A WithLanguage that replaces English counts, for English and for what
+// falls back to it; WithMessages still goes on top.
+func TestReplacedEnglish(t *testing.T) {
+	en := Language{Tag: language.English, Messages: Messages{Title: "Type the code we texted you", Submit: "Go"}}
+	fr := Language{Tag: language.French, Messages: Messages{Resend: "Renvoyer"}}
+	langs, _ := testLangs(t, WithLanguage(en), WithLanguage(fr), WithMessages(Messages{Submit: "Check"}))
+	for _, l := range langs {
+		switch l.tag {
+		case language.English, language.French:
+			if l.m.Title != "Type the code we texted you" || l.m.Submit != "Check" {
+				t.Errorf("%s: title %q, submit %q", l.tag, l.m.Title, l.m.Submit)
+			}
+		}
+	}
+	if langs[0].m.Resend != English().Messages.Resend {
+		t.Errorf("English lost a built-in message it did not replace: %q", langs[0].m.Resend)
+	}
+}
