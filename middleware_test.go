@@ -676,6 +676,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		"bad login URL":             {opts: []sms2fa.Option{sms2fa.WithLoginURL("javascript:alert(1)")}},
 		"bad content":               {opts: []sms2fa.Option{sms2fa.WithContent("SMS")}},
 		"bad country":               {opts: []sms2fa.Option{sms2fa.WithCountries("India")}},
+		"unknown country":           {opts: []sms2fa.Option{sms2fa.WithCountries("IN", "XX")}},
 		"bad budget":                {opts: []sms2fa.Option{sms2fa.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour})}},
 		"bad lockout":               {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
 		"bad trusted origin":        {opts: []sms2fa.Option{sms2fa.WithTrustedOrigins("not a url")}},

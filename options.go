@@ -492,7 +492,7 @@ func WithCountries(regions ...string) Option {
 		}
 		c.countries = make(map[string]bool, len(regions))
 		for _, r := range regions {
-			if r != phone.RegionNonGeographic && (len(r) != 2 || strings.ToUpper(r) != r) {
+			if !phone.ValidCountry(r) {
 				return fmt.Errorf("sms2fa: %q is not an ISO 3166 region code like IN (or 001)", r)
 			}
 			c.countries[r] = true

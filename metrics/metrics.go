@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -83,7 +82,7 @@ type Metrics struct {
 func New(opts Options) (*Metrics, error) {
 	regions := make([]string, 0, len(opts.Regions)+1)
 	for _, r := range opts.Regions {
-		if r != phone.RegionNonGeographic && (!phone.ValidRegion(r) || r != strings.ToUpper(r)) {
+		if !phone.ValidCountry(r) {
 			return nil, fmt.Errorf("metrics: region %q is not an ISO 3166 region code like IN (or 001)", r)
 		}
 		if !slices.Contains(regions, r) {

@@ -164,6 +164,13 @@ func ValidRegion(r string) bool {
 	return len(r) == 2 && phonenumbers.GetSupportedRegions()[strings.ToUpper(r)]
 }
 
+// ValidCountry reports whether r may name a country in a list of allowed
+// regions (the guard's WithCountries, the metrics' Regions): an upper-case
+// ISO 3166 region phone numbers are known for, or RegionNonGeographic.
+func ValidCountry(r string) bool {
+	return r == RegionNonGeographic || r == strings.ToUpper(r) && ValidRegion(r)
+}
+
 // checkChars refuses what no phone number a person types for SMS contains:
 // letters (phonenumbers would read "FLOWERS" as keypad digits), extension
 // markers, and anything but digits and the usual separators. It also bounds

@@ -199,6 +199,18 @@ func TestValidRegion(t *testing.T) {
 	}
 }
 
+// TestValidCountry: what a list of allowed countries may name — the guard's
+// and the metrics' lists share it.
+func TestValidCountry(t *testing.T) {
+	t.Parallel()
+	for r, want := range map[string]bool{"IN": true, "GB": true, phone.RegionNonGeographic: true,
+		"in": false, "XX": false, "UK": false, "India": false, "": false, "IND": false} {
+		if got := phone.ValidCountry(r); got != want {
+			t.Errorf("ValidCountry(%q) = %v, want %v", r, got, want)
+		}
+	}
+}
+
 // TestParseNonGeographic: numbers under global network calling codes (region
 // "001") parse, when mobile or VoIP, with Region "001" and NonGeographic; the
 // examples are libphonenumber's own (its metadata's exampleNumber for each
