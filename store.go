@@ -38,10 +38,12 @@ type Store interface {
 	// indistinguishable on purpose.
 	Challenge(ctx context.Context, ref Ref) (Challenge, error)
 
-	// Verify checks mac against the challenge's code in constant time, in one
-	// atomic step that counts the attempt and, on a match, consumes the
-	// challenge. It refuses before any comparison when the user is locked
-	// ([ErrLocked]), the challenge is missing ([ErrNotFound]), used
+	// Verify checks mac against the challenge's code — in constant time, or
+	// inside the database, where timing cannot reveal a keyed MAC (README's
+	// security model) — in one atomic step that counts the attempt and, on a
+	// match, consumes the challenge. It refuses before any comparison when
+	// the user is locked ([ErrLocked]), the challenge is missing
+	// ([ErrNotFound]), used
 	// ([ErrCodeUsed]), expired ([ErrCodeExpired]) or out of attempts
 	// ([ErrTooManyAttempts]); none of those counts an attempt.
 	//

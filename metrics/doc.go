@@ -32,7 +32,9 @@
 //     verified (right), invalid (every wrong code), locked (a wrong code that
 //     also locked the user), challenge_dead (a wrong code that also used the
 //     challenge's last attempt). locked and challenge_dead are counted in
-//     invalid too: codes checked = verified + invalid.
+//     invalid too: codes checked = verified + invalid. A wrong recovery code
+//     counts as invalid (and locked), under region "other"; a right one is
+//     a grant created by recovery, not a verification.
 //   - sms2fa_send_refusals_total{budget}: sends refused before the sender.
 //     budget: user, phone, ip, prefix, global (a send budget; global also
 //     means sending has stopped for everyone), country (the number's region

@@ -79,7 +79,8 @@ const grantCols = `id, user_id, login, how, created_at, fresh_at, expires_at, re
 
 // queries holds every statement, written once with ? placeholders, rebound
 // for the dialect and prepared when the store opens: parsing SQL on every
-// call would cost more than running it.
+// call would cost more than running it. (The Postgres function calls are
+// kept as text: pgx prepares and caches them per connection itself.)
 type queries struct {
 	lockUser, setUser                                     *sqlx.Stmt
 	openReads, verifyReads, insertChallenge, getChallenge *sqlx.Stmt

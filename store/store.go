@@ -15,9 +15,9 @@
 // transaction in one round trip (see oneshot.go); there, and in the other
 // writes, a transaction starts by locking the user's row, so operations on
 // one user are serialised while different users proceed in parallel.
-// Send budgets, which many users share, are updated with single-row upserts
-// whose conditions are evaluated under the row lock, so no race can
-// overshoot a limit. Statistics are counted from the challenges themselves
+// Send budgets, which many users share, are all taken by one upsert
+// statement whose conditions are evaluated under each row's lock, so no race
+// can overshoot a limit. Statistics are counted from the challenges themselves
 // (see Stats): no request writes a row for them.
 //
 // Time: on Postgres every expiry, lock, cooldown and budget window is written
@@ -217,8 +217,9 @@ type Conn struct {
 // Open is how the driver packages (store/sqlite, store/postgres) build a
 // store; apps call theirs. connect opens the connections with the settings
 // the options ask for; Open then checks them, migrates (or checks the schema
-// version) and prepares every statement. On any failure the connections
-// connect opened are closed again.
+// version) and prepares the statements (the budget statements on first use;
+// on Postgres the function calls run as text, see oneshot.go). On any
+// failure the connections connect opened are closed again.
 func Open(ctx context.Context, d Dialect, connect func(Settings) (Conn, error), opts ...Option) (*SQL, error) {
 	if d != SQLite && d != Postgres {
 		return nil, fmt.Errorf("store: unknown dialect %q", d)
