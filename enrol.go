@@ -139,23 +139,13 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 	gr, fresh, answered := g.recentGrant(c, u, g.cfg.freshAge)
 	switch {
 	case answered:
-		return Grant{}, false
 	case fresh:
 		return gr, true
 	case gr.ID == "":
 		g.challenge(c, s, u, FlowLogin, "", back, false)
-		return Grant{}, false
+	default:
+		g.challenge(c, s, u, FlowStepUp, gr.ID, back, false)
 	}
-	set(s, keyNext, back)
-	a, ok := g.ensure(c, s, u, true, FlowStepUp, gr.ID, false)
-	if !ok {
-		return Grant{}, false
-	}
-	if wantsJSON(c.Request) {
-		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, codeRecentRequired))
-		return Grant{}, false
-	}
-	c.Redirect(http.StatusSeeOther, g.urls.page)
 	return Grant{}, false
 }
 
