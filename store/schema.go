@@ -83,6 +83,11 @@ func (s *SQL) migrate(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	if s.dialect == Postgres {
+		// Another instance's migration may take longer than the pool's
+		// lock_timeout (see store/postgres): this wait is bounded by ctx.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockID)); err != nil {
 			return fmt.Errorf("store: migrate: taking the migration lock: %w", err)
 		}

@@ -153,7 +153,11 @@ func WithMaxConns(n int) Option {
 // fails closed. Requests queued behind a stuck writer therefore fail after
 // one bounded wait each, not one after another. (On SQLite, a request's
 // transaction that holds the write lock runs its few indexed statements to
-// the end: nothing can make them wait.) Default 5 s.
+// the end: nothing can make them wait. On Postgres, the pool that
+// postgres.Open makes also sets lock_timeout to it, so that the database
+// gives up a lock wait when the store does and an abandoned operation never
+// completes later; a pool given to postgres.New should set it too.) Default
+// 5 s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {

@@ -42,6 +42,21 @@ func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts ...store.Option) 
 		return nil, errors.New("postgres: OpenConfig: nil *pgx.ConnConfig")
 	}
 	return store.Open(ctx, store.Postgres, func(set store.Settings) (store.Conn, error) {
+		cfg := cfg.Copy()
+		// The database gives up a lock wait when the store does. When an
+		// operation's deadline passes, pgx asks the server to cancel it over
+		// a connection of its own; if that request comes late or not at all
+		// (a busy machine — seen under this repository's test load — or a
+		// proxy that drops it), the backend goes on waiting and, once the
+		// lock is free, completes the operation the app has already
+		// reported as failed: a code consumed, a challenge opened whose SMS
+		// never left. An app's own lock_timeout is kept.
+		if cfg.RuntimeParams == nil {
+			cfg.RuntimeParams = map[string]string{}
+		}
+		if _, ok := cfg.RuntimeParams["lock_timeout"]; !ok {
+			cfg.RuntimeParams["lock_timeout"] = fmt.Sprint(set.BusyTimeout.Milliseconds())
+		}
 		db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))
 		db.SetMaxOpenConns(set.MaxConns)
 		db.SetMaxIdleConns(set.MaxConns)

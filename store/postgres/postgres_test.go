@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -65,12 +66,19 @@ func TestConformanceOverDatabaseSQL(t *testing.T) {
 // TestStuckRowLock: while another transaction holds a user's row lock, as a
 // stuck process would, every operation that needs that lock — a function
 // call (Open, Verify) and a transaction of several statements (SetFactor) —
-// fails after about one busy timeout, and the pool is usable afterwards.
+// fails after about one busy timeout, gives up its wait in the database too,
+// and the pool is usable afterwards.
 func TestStuckRowLock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const busy = 500 * time.Millisecond
-	s, err := postgres.Open(ctx, pgtest.Fresh(t), store.WithBusyTimeout(busy))
+	cfg, err := pgx.ParseConfig(pgtest.Fresh(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("sms2fa-stuck-%d", time.Now().UnixNano()) // this test's backends, among parallel tests'
+	cfg.RuntimeParams["application_name"] = app
+	s, err := postgres.OpenConfig(ctx, cfg, store.WithBusyTimeout(busy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +116,13 @@ func TestStuckRowLock(t *testing.T) {
 		if took := time.Since(start); err == nil || took < busy/2 || took > 3*busy {
 			t.Errorf("%s behind a held row lock: %v after %v; want a failure after about %v", name, err, took, busy)
 		}
+	}
+	// Nothing the store gave up on still waits in the database, to complete
+	// once the lock is free: the pool's lock_timeout ended those waits too.
+	var waiting int
+	if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+		WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&waiting); err != nil || waiting != 0 {
+		t.Errorf("%d abandoned operations still wait on the lock (%v)", waiting, err)
 	}
 	if err := holder.Rollback(); err != nil {
 		t.Fatal(err)
