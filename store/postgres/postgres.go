@@ -90,9 +90,11 @@ func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
 // database/sql driver, stdlib) and migrates it. The store's Close leaves db
 // open. The pool is used as it is: unless it was opened with
 // stdlib.OptionShouldPing, pgx pings every connection idle for more than a
-// second before reusing it, one more round trip (see Open's pool). A pool of
-// another driver works too, read entirely through database/sql (see
-// queryRow).
+// second before reusing it, one more round trip (see Open's pool); and
+// unless its connections set lock_timeout (as Open's do, to the busy
+// timeout), a lock wait the store gave up on may still complete in the
+// database. A pool of another driver works too, read entirely through
+// database/sql (see queryRow).
 func New(ctx context.Context, db *sql.DB, opts ...store.Option) (*store.SQL, error) {
 	if db == nil {
 		return nil, errors.New("postgres: New: nil *sql.DB")
