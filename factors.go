@@ -17,6 +17,12 @@ import (
 // reported once (phone_mismatch) and ignored, and the app moves a number with
 // EnrolFactor. A removed factor stays removed: nothing is adopted again.
 
+// proves reports whether a right code of ch proves f: the code went to f's
+// number, which is still enrolled.
+func (f Factor) proves(ch Challenge) bool {
+	return !f.Removed && f.Phone != "" && f.Phone == ch.Phone
+}
+
 // factorOf resolves the number u's codes go to, returning u with Phone set
 // to it (E.164), or to "" when the user has none (never had one, or it was
 // removed). A User.Phone that cannot receive codes and was never adopted is

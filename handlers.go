@@ -498,7 +498,11 @@ func (g *Guard) handleVerify(c *gin.Context) {
 		return
 	case err == nil:
 		if remember && ch.Flow == FlowLogin && gr.ID != "" {
-			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil {
+			// The factor is read after the code was checked: a number
+			// changed in between would tie the device to a number this
+			// code never went to. A change after this read bumps the
+			// version, which retires the device.
+			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil && f.proves(ch) {
 				g.rememberDevice(c, u, f)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/store"
 )
 
 const (
@@ -268,6 +270,67 @@ func TestRememberedDevice(t *testing.T) {
 	c.post("/logout", nil)
 	c.login("alice")
 	want(t, "the revoked device", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
+// changeFirst is the harness's real store, except that the next factor read
+// is preceded by a change of the user's number, as an admin's or another
+// tab's would be when it lands between two store calls of one request.
+type changeFirst struct {
+	*store.SQL
+	mu     sync.Mutex
+	change func(context.Context) // run once, before the next Factor
+}
+
+func (s *changeFirst) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+	s.mu.Lock()
+	change := s.change
+	s.change = nil
+	s.mu.Unlock()
+	if change != nil {
+		change(ctx)
+	}
+	return s.SQL.Factor(ctx, userID)
+}
+
+// A code to the old number does not remember a device under the new one:
+// the guard reads the factor after the verify, and a number changed in
+// between must not hand the device the new number's version.
+func TestRememberedDeviceAfterANumberChange(t *testing.T) {
+	h := newHarness(t)
+	st := &changeFirst{SQL: h.store}
+	srv := httptest.NewServer(h.app(h.newGuard(st, h.opts...)))
+	t.Cleanup(srv.Close)
+	c := h.client()
+	c.base = srv.URL
+	c.login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	code := h.code(alicePhone)
+	st.mu.Lock()
+	st.change = func(ctx context.Context) {
+		if _, _, err := h.store.SetFactor(ctx, "alice", newPhone, "IN"); err != nil {
+			t.Errorf("changing the number: %v", err)
+		}
+	}
+	st.mu.Unlock()
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {code}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	st.mu.Lock()
+	staged := st.change == nil
+	st.mu.Unlock()
+	if !staged {
+		t.Fatal("the verify read no factor: the race this test stages never happened")
+	}
+	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
+		t.Fatalf("a device remembered from a code to the replaced number: %+v, %v", ds, err)
+	}
+	// The next sign-in in this browser is sent a code, to the new number.
+	want(t, "logout", c.post("/logout", nil), http.StatusNoContent, "")
+	c.login("alice")
+	h.movePhone("alice", newPhone)
+	sent := h.fake.Count()
+	want(t, "sign in again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.fake.Count() != sent+1 {
+		t.Fatalf("%d codes sent for the sign-in after the change, want 1", h.fake.Count()-sent)
+	}
 }
 
 // A remembered device never counts as a fresh factor: a sensitive route
