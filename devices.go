@@ -23,8 +23,9 @@ import (
 // deviceGrace lets two tabs of one browser sign in on the same token at once.
 const deviceGrace = 30 * time.Second
 
-// rememberDevice remembers this browser for u after a right login code.
-func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
+// rememberDevice remembers this browser for u after a right login code,
+// which created grant grantID.
+func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor, grantID string) {
 	if g.cfg.remember == 0 || u.Login == "" {
 		return
 	}
@@ -34,9 +35,15 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor) {
 		var token string
 		if token, err = newID(); err == nil {
 			d := Device{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version, ExpiresAt: g.now().Add(g.cfg.remember)}
-			if err = g.store.AddDevice(ctx, u.ID, d, keyedMAC(g.keys.dev, id, token)); err == nil {
+			err = g.store.AddDevice(ctx, u.ID, grantID, d, keyedMAC(g.keys.dev, id, token))
+			switch {
+			case err == nil:
 				g.setCookie(c, g.cookies.device, id+"."+token, int(g.cfg.remember/time.Second))
 				g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
+				return
+			case errors.Is(err, ErrNotFound):
+				// The sign-in was revoked, or the number changed, since
+				// the code was checked: nothing to remember.
 				return
 			}
 		}

@@ -222,24 +222,28 @@ func (g *Guard) grantID(r *http.Request, u User) (string, bool) {
 
 // Logout ends the second factor of this browser: its grant is revoked in the
 // store — so a copy of the cookies taken earlier stops working within the
-// recheck interval — and the guard's cookies are deleted. Call it from the
-// app's logout while the app still knows who is signed in (the mark is bound
-// to the user). The cookies are deleted even when revoking fails, and the
-// error is returned.
+// recheck interval — and the guard's cookies are deleted. When the app names
+// sign-ins (User.Login), the whole sign-in ends: every grant of it, such as
+// one a copied device cookie made meanwhile, and no remembered device brings
+// it back. Call it from the app's logout while the app still knows who is
+// signed in (the mark is bound to the user). The cookies are deleted even
+// when revoking fails, and the error is returned.
 func (g *Guard) Logout(c *gin.Context) error {
 	var err error
 	if u, ok := g.user(c); ok {
-		live := false
-		if id, ok := g.grantID(c.Request, u); ok {
-			live, err = g.revoke(c, u.ID, id, whyLogout)
-		}
-		if !live && err == nil && u.Login != "" {
-			// No live grant here to revoke (none, or it expired), but the
-			// sign-in still ends: a remembered device's cookie copied with
-			// this sign-in's cookies must not bring it back.
-			if eerr := g.store.EndSignIn(c.Request.Context(), u.ID, g.loginTag(u)); eerr != nil {
+		id, marked := g.grantID(c.Request, u)
+		switch {
+		case u.Login != "":
+			// The mark's grant is of this sign-in: the mark is bound to it.
+			ctx := c.Request.Context()
+			n, eerr := g.store.EndSignIn(ctx, u.ID, g.loginTag(u))
+			if eerr != nil {
 				err = fmt.Errorf("sms2fa: ending the sign-in: %w", eerr)
+			} else if n > 0 {
+				g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: u.ID, Grant: id, How: whyLogout, Count: n, IP: c.ClientIP()})
 			}
+		case marked:
+			_, err = g.revoke(c, u.ID, id, whyLogout)
 		}
 	}
 	g.clearMark(c)
@@ -265,19 +269,17 @@ func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) (bool, error
 
 // SignOutEverywhere revokes every grant of userID — every browser where the
 // user completed the second factor — and every remembered device, and
-// returns how many grants were live. Each stops working within the recheck interval. Call it from a "sign
-// out of all my devices" button, or as an admin for a compromised account.
+// returns how many grants were live. Each stops working within the recheck
+// interval. Call it from a "sign out of all my devices" button, or as an
+// admin for a compromised account.
 func (g *Guard) SignOutEverywhere(ctx context.Context, userID string) (int, error) {
-	n, err := g.store.RevokeGrants(ctx, userID, "", whyEverywhere)
+	// One step: a device signing in, or being remembered, meanwhile either
+	// finished before — and is revoked with the rest — or is refused.
+	n, d, err := g.store.RevokeAll(ctx, userID, whyEverywhere)
 	if err != nil {
-		return 0, fmt.Errorf("sms2fa: revoking grants: %w", err)
+		return 0, fmt.Errorf("sms2fa: signing out everywhere: %w", err)
 	}
 	g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: userID, How: whyEverywhere, Count: n})
-	// Remembered devices too: otherwise one would sign straight back in.
-	d, err := g.store.RevokeDevices(ctx, userID)
-	if err != nil {
-		return n, fmt.Errorf("sms2fa: revoking devices: %w", err)
-	}
 	if d > 0 {
 		g.emit(ctx, Event{Kind: EventDeviceRevoked, UserID: userID, How: whyEverywhere, Count: d})
 	}

@@ -503,7 +503,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 			// code never went to. A change after this read bumps the
 			// version, which retires the device.
 			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil && f.proves(ch) {
-				g.rememberDevice(c, u, f)
+				g.rememberDevice(c, u, f, gr.ID)
 			}
 		}
 		g.granted(c, s, a, gr)

@@ -273,8 +273,8 @@ func TestRememberedDevice(t *testing.T) {
 }
 
 // changeFirst is the harness's real store, except that the next factor read
-// is preceded by a change of the user's number, as an admin's or another
-// tab's would be when it lands between two store calls of one request.
+// is preceded by change: an admin's or another tab's action landing between
+// two store calls of one request.
 type changeFirst struct {
 	*store.SQL
 	mu     sync.Mutex
@@ -333,6 +333,36 @@ func TestRememberedDeviceAfterANumberChange(t *testing.T) {
 	}
 }
 
+// A sign-out everywhere that lands between the right code and remembering
+// the device leaves no device behind: AddDevice needs the sign-in's grant
+// live.
+func TestSignOutEverywhereBeforeTheDeviceIsRemembered(t *testing.T) {
+	h := newHarness(t)
+	st := &changeFirst{SQL: h.store}
+	g := h.newGuard(st, h.opts...)
+	srv := httptest.NewServer(h.app(g))
+	t.Cleanup(srv.Close)
+	c := h.client()
+	c.base = srv.URL
+	c.login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	code := h.code(alicePhone)
+	st.mu.Lock()
+	st.change = func(ctx context.Context) {
+		if _, err := g.SignOutEverywhere(ctx, "alice"); err != nil {
+			t.Errorf("signing out everywhere: %v", err)
+		}
+	}
+	st.mu.Unlock()
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {code}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
+		t.Fatalf("a device remembered from a sign-in revoked meanwhile: %+v, %v", ds, err)
+	}
+	h.clock.Advance(time.Minute) // the recheck interval
+	c.login("alice")
+	want(t, "the next sign-in", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
 // A remembered device never counts as a fresh factor: a sensitive route
 // sends a code even to a browser the device would sign in.
 func TestRememberedDeviceIsNeverFresh(t *testing.T) {
@@ -389,6 +419,37 @@ func TestLogoutAfterExpiryEndsTheSignIn(t *testing.T) {
 	want(t, "the copy", stolen.get("/app/home"), http.StatusSeeOther, "/2fa")
 	if h.fake.Count() != sent+1 {
 		t.Fatal("the copy was not asked for a code")
+	}
+}
+
+// A logout ends the whole sign-in, not only the grant this browser's mark
+// names: a thief who copied the cookies, dropped the mark and let the
+// remembered device sign the same sign-in in again holds a grant of its own,
+// and the owner's logout revokes it too.
+func TestLogoutEndsGrantsMadeFromACopy(t *testing.T) {
+	h := newHarness(t)
+	c := h.client().login("alice")
+	c.get("/app/home")
+	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	thief := c.copyCookies()
+	u, _ := url.Parse(thief.base)
+	thief.http.Jar.SetCookies(u, []*http.Cookie{{Name: "sms2fa_mark", Value: "", Path: "/", MaxAge: -1}})
+	sent := h.fake.Count()
+	want(t, "the copy signs in on the device", thief.get("/app/home"), http.StatusOK, "")
+	if h.fake.Count() != sent {
+		t.Fatal("the copy was sent a code: the device did not sign it in")
+	}
+	want(t, "the owner's logout", c.post("/logout", nil), http.StatusNoContent, "")
+	h.clock.Advance(time.Minute) // the recheck interval
+	want(t, "the copy after the logout", thief.get("/app/home"), http.StatusSeeOther, "/2fa")
+	var revoked int
+	for _, e := range h.allEvents() {
+		if e.Kind == sms2fa.EventGrantRevoked {
+			revoked += e.Count
+		}
+	}
+	if revoked != 2 {
+		t.Fatalf("grants revoked by the logout: %d, want 2 (the owner's and the copy's)", revoked)
 	}
 }
 

@@ -107,15 +107,20 @@ type Store interface {
 	// …), and reports whether it was live until now.
 	RevokeGrant(ctx context.Context, id, userID, why string) (bool, error)
 
-	// RevokeGrants revokes every live grant of userID but except (which may
-	// be empty), recording why, and returns how many it revoked.
-	RevokeGrants(ctx context.Context, userID, except, why string) (int, error)
+	// RevokeAll revokes every live grant of userID, recording why, and
+	// every remembered device, and returns how many of each were live. It
+	// is one step under the user's lock, which a device's sign-in and its
+	// remembering take too: either finished before, and what it made is
+	// revoked here, or it comes after and is refused.
+	RevokeAll(ctx context.Context, userID, why string) (grants, devices int, err error)
 
-	// EndSignIn records that the sign-in login (a tag of User.Login) of
-	// userID has ended, as a revoked grant would, for a logout from a browser
-	// that holds no live grant: no remembered device may sign that sign-in
-	// in again.
-	EndSignIn(ctx context.Context, userID, login string) error
+	// EndSignIn ends the sign-in login (a tag of User.Login) of userID, for
+	// a logout: it revokes every live grant of that sign-in (why "logout")
+	// and returns how many, so that a grant another tab or a copied device
+	// cookie made for it meanwhile ends too. With none live, it records the
+	// end as a revoked grant would. Either way, no remembered device signs
+	// that sign-in in again.
+	EndSignIn(ctx context.Context, userID, login string) (int, error)
 
 	// Unlock clears userID's lockout and failure count and empties the
 	// user's own send budgets (the "user" family); budgets of numbers, IPs,
@@ -181,9 +186,14 @@ type RecoveryStore interface {
 // second factor and asked to be remembered. A device holds a token in a
 // cookie; the store keeps only MACs of the current and the previous token.
 type DeviceStore interface {
-	// AddDevice remembers a device of userID: d.ID, d.Label, d.FactorVersion
-	// and d.ExpiresAt as given, mac the MAC of its first token.
-	AddDevice(ctx context.Context, userID string, d Device, mac []byte) error
+	// AddDevice remembers a device of userID, asked for in the sign-in whose
+	// grant is grantID: d.ID, d.Label, d.FactorVersion and d.ExpiresAt as
+	// given, mac the MAC of its first token. Under the user's lock, it
+	// refuses with [ErrNotFound] unless that grant is live and the device
+	// could be used (the factor is d.FactorVersion, or there is none): a
+	// sign-out everywhere or a number change that lands after the code was
+	// verified leaves no device behind.
+	AddDevice(ctx context.Context, userID, grantID string, d Device, mac []byte) error
 
 	// UseDevice signs userID in on device id, whose cookie showed the token
 	// whose MAC is mac, and rotates it to next. It succeeds — creating the
@@ -205,9 +215,6 @@ type DeviceStore interface {
 	// live.
 	RevokeDevice(ctx context.Context, userID, id string) (bool, error)
 
-	// RevokeDevices revokes every device of userID and returns how many were
-	// live.
-	RevokeDevices(ctx context.Context, userID string) (int, error)
 }
 
 // Factor is a user's enrolled phone number.

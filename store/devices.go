@@ -15,22 +15,35 @@ import (
 
 // AddDevice implements [sms2fa.Store]. Its creation and first use are the
 // store's "now"; its expiry is the caller's, as given.
-func (s *SQL) AddDevice(ctx context.Context, userID string, d sms2fa.Device, mac []byte) error {
+func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.Device, mac []byte) error {
 	switch {
 	case userID == "" || d.ID == "":
 		return errors.New("store: add device: user ID and device ID are required")
+	case grantID == "":
+		return errors.New("store: add device: the grant of the sign-in is required")
 	case len(mac) == 0:
 		return errors.New("store: add device: token MAC is required")
 	case d.ExpiresAt.IsZero():
 		return errors.New("store: add device: expiry is required")
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	now := s.nowArg()
-	if _, err := s.q.addDevice.ExecContext(ctx, d.ID, userID, mac, d.FactorVersion, d.Label, ms(d.ExpiresAt), now, now); err != nil {
-		return fmt.Errorf("store: adding a device: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, "add device", func(ctx context.Context, tx *sqlx.Tx) error {
+		now, err := s.holdUser(ctx, tx, userID) // revocations hold it too: see RevokeAll
+		if err != nil {
+			return err
+		}
+		var live int
+		if err := get(ctx, tx, s.q.liveGrant, &live, grantID, userID, ms(now)); err != nil {
+			return fmt.Errorf("reading the grant: %w", err)
+		}
+		f, err := s.readFactor(ctx, tx, userID)
+		switch {
+		case err != nil:
+			return err
+		case live == 0, f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
+			return sms2fa.ErrNotFound // as UseDevice would judge it
+		}
+		return exec(ctx, tx, s.q.addDevice, d.ID, userID, mac, d.FactorVersion, d.Label, ms(d.ExpiresAt), ms(now), ms(now))
+	})
 }
 
 // UseDevice implements [sms2fa.Store]. Everything happens under the user's
@@ -147,10 +160,4 @@ func (s *SQL) Devices(ctx context.Context, userID string) ([]sms2fa.Device, erro
 func (s *SQL) RevokeDevice(ctx context.Context, userID, id string) (bool, error) {
 	n, err := s.revoke(ctx, "revoke device", userID, s.q.revokeDevice, id, userID)
 	return n > 0, err
-}
-
-// RevokeDevices implements [sms2fa.Store].
-func (s *SQL) RevokeDevices(ctx context.Context, userID string) (int, error) {
-	n, err := s.revoke(ctx, "revoke devices", userID, s.q.revokeDevices, userID)
-	return int(n), err
 }

@@ -35,10 +35,25 @@ func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, er
 	return n > 0, err
 }
 
-// RevokeGrants implements [sms2fa.Store].
-func (s *SQL) RevokeGrants(ctx context.Context, userID, except, why string) (int, error) {
-	n, err := s.revoke(ctx, "revoke grants", userID, s.q.revokeGrants, why, userID, except)
-	return int(n), err
+// RevokeAll implements [sms2fa.Store].
+func (s *SQL) RevokeAll(ctx context.Context, userID, why string) (grants, devices int, err error) {
+	err = s.inTx(ctx, "revoke all", func(ctx context.Context, tx *sqlx.Tx) error {
+		now, err := s.holdUser(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		d, err := changed(ctx, tx, s.q.revokeDevices, ms(now), userID, ms(now))
+		if err != nil {
+			return err
+		}
+		g, err := changed(ctx, tx, s.q.revokeGrants, ms(now), why, userID, "", ms(now))
+		grants, devices = int(g), int(d)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return grants, devices, nil
 }
 
 // revoke runs st — which revokes live grants or devices of userID picked by
@@ -60,22 +75,29 @@ func (s *SQL) revoke(ctx context.Context, op, userID string, st *sqlx.Stmt, whic
 	return n, err
 }
 
-// EndSignIn implements [sms2fa.Store].
-func (s *SQL) EndSignIn(ctx context.Context, userID, login string) error {
+// EndSignIn implements [sms2fa.Store]. The revoked grants are the record of
+// the end; only a sign-in with none live gets a row of its own (how
+// "ended").
+func (s *SQL) EndSignIn(ctx context.Context, userID, login string) (int, error) {
 	if login == "" {
-		return errors.New("store: end sign-in: the sign-in's tag is required")
+		return 0, errors.New("store: end sign-in: the sign-in's tag is required")
 	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return fmt.Errorf("store: end sign-in: %w", err)
+		return 0, fmt.Errorf("store: end sign-in: %w", err)
 	}
-	return s.inTx(ctx, "end sign-in", func(ctx context.Context, tx *sqlx.Tx) error {
-		now, err := s.holdUser(ctx, tx, userID) // see RevokeGrant
+	var n int64
+	err := s.inTx(ctx, "end sign-in", func(ctx context.Context, tx *sqlx.Tx) error {
+		now, err := s.holdUser(ctx, tx, userID) // see revoke
 		if err != nil {
+			return err
+		}
+		if n, err = changed(ctx, tx, s.q.revokeSignIn, ms(now), userID, login, ms(now)); err != nil || n > 0 {
 			return err
 		}
 		return exec(ctx, tx, s.q.endSignIn, "ended-"+hex.EncodeToString(b[:]), userID, login, ms(now), ms(now), ms(now))
 	})
+	return int(n), err
 }
 
 // Unlock implements [sms2fa.Store].

@@ -98,7 +98,7 @@ type queries struct {
 	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
-	endSignIn                                                    *sqlx.Stmt
+	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
@@ -282,6 +282,10 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.loginRevoked, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = ? AND login = ? AND revoked_at <> 0`, false},
 		// A tombstone: a grant that expired and was revoked as it was made,
 		// kept for the revoked-grant retention like any revoked grant.
+		{&q.liveGrant, `SELECT COUNT(*) FROM sms2fa_grants
+			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
+		{&q.revokeSignIn, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'logout'
+			WHERE user_id = ? AND login = ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.endSignIn, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at, revoked_at, revoked_how)
 			VALUES (?, ?, ?, 'ended', ?, 0, ?, ?, 'logout')`, false},
 	} {
@@ -330,7 +334,7 @@ func (q queries) close() {
 		q.getFactor, q.readFactor, q.adoptFactor, q.putFactor, q.noteMismatch,
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
-		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn,
+		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn, q.revokeSignIn, q.liveGrant,
 	} {
 		if st != nil {
 			st.Close()

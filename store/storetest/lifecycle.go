@@ -36,6 +36,8 @@ var lifecycleCases = []struct {
 	{"DeviceRevocation", testDeviceRevocation},
 	{"DeviceBindings", testDeviceBindings},
 	{"DeviceExpiryAndPurge", testDeviceExpiry},
+	{"DeviceOnlyFromALiveSignIn", testAddDeviceChecks},
+	{"RevokeAllRacingDevices", testRevokeAllRace},
 }
 
 const (
@@ -531,13 +533,17 @@ func testRecoveryLockout(t *testing.T, o Opener) {
 }
 
 // addDevice remembers device id of user with token, under factor version,
-// for life.
+// for life, from a sign-in of its own.
 func (e *env) addDevice(user, id, token string, version int64, life time.Duration) {
 	e.t.Helper()
-	d := sms2fa.Device{ID: id, Label: "Firefox on Linux", FactorVersion: version, ExpiresAt: e.clock.Now().Add(life)}
-	if err := e.s.AddDevice(ctx, user, d, mac(token)); err != nil {
+	gr := e.signIn(user, fmt.Sprintf("sign-in-%d", e.n.Add(1)), "")
+	if err := e.s.AddDevice(ctx, user, gr.ID, e.device(id, version, life), mac(token)); err != nil {
 		e.t.Fatalf("AddDevice(%s): %v", id, err)
 	}
+}
+
+func (e *env) device(id string, version int64, life time.Duration) sms2fa.Device {
+	return sms2fa.Device{ID: id, Label: "Firefox on Linux", FactorVersion: version, ExpiresAt: e.clock.Now().Add(life)}
 }
 
 // useDevice shows token on device id of user, rotating it to next, under
@@ -693,8 +699,8 @@ func testDeviceRevocation(t *testing.T, o Opener) {
 	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("a revoked device: %v", err)
 	}
-	if n, err := e.s.RevokeDevices(ctx, "alice"); err != nil || n != 2 {
-		t.Fatalf("revoke all: %d, %v", n, err)
+	if _, n, err := e.s.RevokeAll(ctx, "alice", "sign_out_everywhere"); err != nil || n != 2 {
+		t.Fatalf("revoke all: %d devices, %v", n, err)
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
 		t.Fatalf("after revoking all: %+v", ds)
@@ -702,8 +708,8 @@ func testDeviceRevocation(t *testing.T, o Opener) {
 	if _, err := e.useDevice("alice", "d2", "A", "B", ""); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("a device revoked with all: %v", err)
 	}
-	if n, err := e.s.RevokeDevices(ctx, "alice"); err != nil || n != 0 {
-		t.Fatalf("revoke all again: %d, %v", n, err)
+	if _, n, err := e.s.RevokeAll(ctx, "alice", "sign_out_everywhere"); err != nil || n != 0 {
+		t.Fatalf("revoke all again: %d devices, %v", n, err)
 	}
 	if ds, _ := e.s.Devices(ctx, "bob"); len(ds) != 1 {
 		t.Fatalf("revoking alice's devices touched bob's: %+v", ds)
@@ -837,14 +843,33 @@ func testStaleFlows(t *testing.T, o Opener) {
 	}
 }
 
-// A sign-in ended without a live grant (a logout after the grant expired)
-// is remembered like a revoked grant: no device signs it in again, for the
-// revoked-grant retention; other sign-ins are untouched.
+// Ending a sign-in revokes every live grant of it — the browser's own and
+// one another tab or a copied device cookie made meanwhile — and no other
+// sign-in's. A sign-in ended without a live grant (a logout after the grant
+// expired) is remembered like a revoked grant. Either way no device signs it
+// in again, for the revoked-grant retention; other sign-ins are untouched.
 func testEndSignIn(t *testing.T, o Opener) {
 	e := newEnv(t, o)
+	e.signIn("alice", "a1", "L0")
+	e.signIn("alice", "a2", "L0")
+	e.signIn("alice", "a3", "L9")
+	if n, err := e.s.EndSignIn(ctx, "alice", "L0"); err != nil || n != 2 {
+		t.Fatalf("ending a sign-in with two live grants: %d revoked, %v", n, err)
+	}
+	for id, live := range map[string]bool{"a1": false, "a2": false, "a3": true} {
+		if gr, err := e.s.Grant(ctx, id, "alice"); err != nil || gr.Live() != live {
+			t.Fatalf("grant %s after its sign-in ended: %+v, %v", id, gr, err)
+		}
+	}
+	if n, err := e.s.EndSignIn(ctx, "alice", "L0"); err != nil || n != 0 {
+		t.Fatalf("ending it again: %d revoked, %v", n, err)
+	}
 	e.addDevice("alice", "d1", "A", 1, 60*24*time.Hour)
-	if err := e.s.EndSignIn(ctx, "alice", "L1"); err != nil {
-		t.Fatal(err)
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L0"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("a device for a sign-in ended by revoking its grants: %v", err)
+	}
+	if n, err := e.s.EndSignIn(ctx, "alice", "L1"); err != nil || n != 0 {
+		t.Fatalf("ending a sign-in with no grant: %d, %v", n, err)
 	}
 	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("a device for an ended sign-in: %v", err)
@@ -859,7 +884,146 @@ func testEndSignIn(t *testing.T, o Opener) {
 	if _, err := e.useDevice("alice", "d1", "B", "C", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("an ended sign-in after a month's purge: %v", err)
 	}
-	if err := e.s.EndSignIn(ctx, "alice", ""); err == nil {
+	if _, err := e.s.EndSignIn(ctx, "alice", ""); err == nil {
 		t.Fatal("ending a sign-in without a tag was accepted")
+	}
+}
+
+// A device is remembered only from a live grant of its user, under the
+// factor version it would be used with: a revocation or a number change
+// that landed after the code was verified leaves nothing behind.
+func testAddDeviceChecks(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	add := func(grant, id string, version int64) error {
+		return e.s.AddDevice(ctx, "alice", grant, e.device(id, version, 24*time.Hour), mac("A"))
+	}
+	e.signIn("alice", "g1", "")
+	e.signIn("bob", "b1", "")
+	if err := add("g1", "d1", 0); err != nil {
+		t.Fatalf("from a live grant, no factor: %v", err)
+	}
+	for _, c := range []struct{ name, grant string }{{"an unknown grant", "nope"}, {"another user's grant", "b1"}} {
+		if err := add(c.grant, "dx", 0); !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("from %s: %v", c.name, err)
+		}
+	}
+	if err := add("", "dx", 0); err == nil || errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("without a grant: %v; want a usage error", err)
+	}
+	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	f := e.factor("alice")
+	if err := add("g1", "dx", f.Version-1); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("under a factor version that is not the user's: %v", err)
+	}
+	if err := add("g1", "d2", f.Version); err != nil {
+		t.Fatalf("under the user's factor version: %v", err)
+	}
+	if _, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("g1", "dx", f.Version); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("from a revoked grant: %v", err)
+	}
+	e.signIn("alice", "g2", "")
+	e.clock.Advance(time.Hour) // grantParams' lifetime
+	if err := add("g2", "dx", f.Version); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("from an expired grant: %v", err)
+	}
+	e.signIn("alice", "g3", "")
+	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("g3", "dx", e.factor("alice").Version); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("after the number was removed: %v", err)
+	}
+	if ds, err := e.s.Devices(ctx, "alice"); err != nil || len(ds) != 2 {
+		t.Fatalf("devices: %+v, %v; want d1 and d2", ds, err)
+	}
+}
+
+// RevokeAll is one step against devices signing in and being remembered at
+// the same time: once it returns, nothing any of them made is live.
+func testRevokeAllRace(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	const users = 3
+	var (
+		made    = make(chan string, 1<<12) // grants made by devices
+		started = make(chan struct{}, 2*users)
+		done    = make(chan struct{})
+		errs    = make(chan error, 2*users)
+	)
+	for i := range users {
+		id := fmt.Sprintf("d%d", i)
+		e.addDevice("alice", id, "t0", 1, time.Hour)
+		source := e.signIn("alice", fmt.Sprintf("g%d", i), "")
+		go func() { // a device signing in, over and over
+			token := "t0"
+			for n := 1; ; n++ {
+				next := fmt.Sprintf("%s-t%d", id, n)
+				g := grantParams("dg-" + next)
+				gr, _, err := e.s.UseDevice(ctx, "alice", id, mac(token), mac(next), 1, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+				if n == 1 {
+					started <- struct{}{}
+				}
+				switch {
+				case errors.Is(err, sms2fa.ErrNotFound):
+					errs <- nil
+					return
+				case err != nil:
+					errs <- fmt.Errorf("device %s: %w", id, err)
+					return
+				}
+				made <- gr.ID
+				token = next
+			}
+		}()
+		go func() { // a device being remembered, over and over
+			for n := 1; ; n++ {
+				err := e.s.AddDevice(ctx, "alice", source.ID, e.device(fmt.Sprintf("%s-new%d", id, n), 1, time.Hour), mac("A"))
+				if n == 1 {
+					started <- struct{}{}
+				}
+				if err != nil {
+					if errors.Is(err, sms2fa.ErrNotFound) {
+						err = nil
+					}
+					errs <- err
+					return
+				}
+				select {
+				case <-done:
+					errs <- errors.New("a device was remembered after RevokeAll returned")
+					return
+				default:
+				}
+			}
+		}()
+	}
+	for range 2 * users {
+		<-started
+	}
+	grants, devices, err := e.s.RevokeAll(ctx, "alice", "sign_out_everywhere")
+	close(done)
+	if err != nil || grants < users || devices < users {
+		t.Fatalf("RevokeAll = %d grants, %d devices, %v", grants, devices, err)
+	}
+	for range 2 * users {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(made)
+	for id := range made {
+		if gr, err := e.s.Grant(ctx, id, "alice"); err != nil || gr.Live() {
+			t.Fatalf("grant %s, made by a device, after RevokeAll: %+v, %v", id, gr, err)
+		}
+	}
+	if ds, err := e.s.Devices(ctx, "alice"); err != nil || len(ds) != 0 {
+		t.Fatalf("devices after RevokeAll: %+v, %v", ds, err)
+	}
+	if n, d, err := e.s.RevokeAll(ctx, "bob", "sign_out_everywhere"); err != nil || n != 0 || d != 0 {
+		t.Fatalf("RevokeAll of a user with nothing: %d, %d, %v", n, d, err)
 	}
 }
