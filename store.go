@@ -214,7 +214,6 @@ type DeviceStore interface {
 	// RevokeDevice revokes device id of userID and reports whether it was
 	// live.
 	RevokeDevice(ctx context.Context, userID, id string) (bool, error)
-
 }
 
 // Factor is a user's enrolled phone number.
