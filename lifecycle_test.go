@@ -292,13 +292,14 @@ func (s *changeFirst) Factor(ctx context.Context, userID string) (sms2fa.Factor,
 	return s.SQL.Factor(ctx, userID)
 }
 
-// A code to the old number does not remember a device under the new one:
-// the guard reads the factor after the verify, and a number changed in
-// between must not hand the device the new number's version.
-func TestRememberedDeviceAfterANumberChange(t *testing.T) {
-	h := newHarness(t)
+// verifyRacing signs alice in, on a guard over changeFirst, up to a right
+// code with "remember this device" ticked, and has change(g) land between
+// that verify and the factor read that follows it. It returns the browser.
+func verifyRacing(t *testing.T, h *harness, change func(context.Context, *sms2fa.Guard) error) *client {
+	t.Helper()
 	st := &changeFirst{SQL: h.store}
-	srv := httptest.NewServer(h.app(h.newGuard(st, h.opts...)))
+	g := h.newGuard(st, h.opts...)
+	srv := httptest.NewServer(h.app(g))
 	t.Cleanup(srv.Close)
 	c := h.client()
 	c.base = srv.URL
@@ -307,8 +308,8 @@ func TestRememberedDeviceAfterANumberChange(t *testing.T) {
 	code := h.code(alicePhone)
 	st.mu.Lock()
 	st.change = func(ctx context.Context) {
-		if _, _, err := h.store.SetFactor(ctx, "alice", newPhone, "IN"); err != nil {
-			t.Errorf("changing the number: %v", err)
+		if err := change(ctx, g); err != nil {
+			t.Errorf("the change between verify and factor read: %v", err)
 		}
 	}
 	st.mu.Unlock()
@@ -319,6 +320,18 @@ func TestRememberedDeviceAfterANumberChange(t *testing.T) {
 	if !staged {
 		t.Fatal("the verify read no factor: the race this test stages never happened")
 	}
+	return c
+}
+
+// A code to the old number does not remember a device under the new one:
+// the guard reads the factor after the verify, and a number changed in
+// between must not hand the device the new number's version.
+func TestRememberedDeviceAfterANumberChange(t *testing.T) {
+	h := newHarness(t)
+	c := verifyRacing(t, h, func(ctx context.Context, _ *sms2fa.Guard) error {
+		_, _, err := h.store.SetFactor(ctx, "alice", newPhone, "IN")
+		return err
+	})
 	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
 		t.Fatalf("a device remembered from a code to the replaced number: %+v, %v", ds, err)
 	}
@@ -338,23 +351,10 @@ func TestRememberedDeviceAfterANumberChange(t *testing.T) {
 // live.
 func TestSignOutEverywhereBeforeTheDeviceIsRemembered(t *testing.T) {
 	h := newHarness(t)
-	st := &changeFirst{SQL: h.store}
-	g := h.newGuard(st, h.opts...)
-	srv := httptest.NewServer(h.app(g))
-	t.Cleanup(srv.Close)
-	c := h.client()
-	c.base = srv.URL
-	c.login("alice")
-	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
-	code := h.code(alicePhone)
-	st.mu.Lock()
-	st.change = func(ctx context.Context) {
-		if _, err := g.SignOutEverywhere(ctx, "alice"); err != nil {
-			t.Errorf("signing out everywhere: %v", err)
-		}
-	}
-	st.mu.Unlock()
-	want(t, "verify, remembered", c.post("/2fa/verify", url.Values{"code": {code}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
+	c := verifyRacing(t, h, func(ctx context.Context, g *sms2fa.Guard) error {
+		_, err := g.SignOutEverywhere(ctx, "alice")
+		return err
+	})
 	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
 		t.Fatalf("a device remembered from a sign-in revoked meanwhile: %+v, %v", ds, err)
 	}
