@@ -820,13 +820,13 @@ func TestChallengeIsOneStoreCall(t *testing.T) {
 			t.Errorf("%s: %d codes sent", what, got)
 		}
 	}
-	signIn("first sign-in", "Open+check Factor AdoptFactor Open", true)
+	signIn("first sign-in", "Open+check Factor AdoptFactor Open+check", true)
 	signIn("a later sign-in", "Open+check", true)
 	if m, ok := h.fake.Last(alicePhone); !ok || m.Purpose != "login" {
 		t.Fatalf("the later code: %+v, %v", m, ok)
 	}
 	h.movePhone("alice", bobPhone)
-	signIn("a number the app changed", "Open+check Factor NoteMismatch Open", true)
+	signIn("a number the app changed", "Open+check Factor NoteMismatch Open+check", true)
 	if _, ok := h.fake.Last(bobPhone); ok {
 		t.Fatal("a code went to the app's new number instead of the enrolled one")
 	}
@@ -835,6 +835,52 @@ func TestChallengeIsOneStoreCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn("a removed number (sent to enrol one)", "Open+check Factor", false)
+}
+
+// changeBeforeOpen is the harness's real store, except that change runs
+// before its second Open: on a guarded request, the one the long way makes
+// after reading the factor.
+type changeBeforeOpen struct {
+	sms2fa.Store
+	opens  atomic.Int32
+	change func(context.Context) error
+}
+
+func (s *changeBeforeOpen) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+	if s.opens.Add(1) == 2 {
+		if err := s.change(ctx); err != nil {
+			return sms2fa.Challenge{}, false, err
+		}
+	}
+	return s.Store.Open(ctx, p)
+}
+
+// The long way reads the factor and then opens the challenge: a number
+// changed between the two fails the request (503) instead of sending a code
+// to a number that is no longer the user's; the next request sends to the
+// new one.
+func TestNumberChangedBeforeTheLongWayOpens(t *testing.T) {
+	const moved, third = "+919812311111", "+919812322222"
+	h := newHarness(t)
+	st := &changeBeforeOpen{Store: h.store, change: func(ctx context.Context) error {
+		_, _, err := h.store.SetFactor(ctx, "alice", third, "IN")
+		return err
+	}}
+	srv := newServer(t, h.app(h.newGuard(st)))
+	if err := h.guard.EnrolFactor(context.Background(), "alice", moved); err != nil {
+		t.Fatal(err) // an admin moved alice; the app still says alicePhone
+	}
+	c := h.client()
+	c.base = srv
+	c.login("alice")
+	want(t, "the number changed meanwhile", c.get("/app/home"), http.StatusServiceUnavailable, "")
+	if h.fake.Count() != 0 {
+		t.Fatalf("%d codes sent; the one to %s went to a number no longer alice's", h.fake.Count(), moved)
+	}
+	want(t, "again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if _, ok := h.fake.Last(third); !ok || h.fake.Count() != 1 {
+		t.Fatalf("the code did not go to alice's number now (%d sent)", h.fake.Count())
+	}
 }
 
 // Inside its recheck interval the verified path runs no SQL: the guard makes
