@@ -71,7 +71,9 @@ type Store interface {
 	// Resend replaces the code of the challenge ref names with p.MAC, renews
 	// its lifetime and starts the next, doubled, cooldown. Attempts already
 	// made stay counted. A challenge opened for another number than p.Phone
-	// (when set) is [ErrNotFound]: the user's number changed. It refuses a
+	// (when set) is [ErrNotFound], and so is a login or step-up challenge
+	// whose number is no longer the user's enrolled one, read under the
+	// user's lock: the user's number changed. It refuses a
 	// locked user ([ErrLocked]), a resend inside the cooldown
 	// ([ErrResendTooSoon]), an exhausted budget ([ErrBudgetExceeded]) and a
 	// challenge that is missing, used or out of attempts ([ErrNotFound],

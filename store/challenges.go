@@ -391,6 +391,13 @@ func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u us
 	return outcome, nil
 }
 
+// numberGone reports whether a challenge of flow to number is a login or
+// step-up code to a number that, by f, is no longer the user's: one that
+// proves nothing about the account today.
+func numberGone(flow sms2fa.Flow, number string, f sms2fa.Factor) bool {
+	return (flow == sms2fa.FlowLogin || flow == sms2fa.FlowStepUp) && f.Version > 0 && (f.Removed || f.Phone != number)
+}
+
 // completeFlow does, inside Verify's transaction, what a right code of c's
 // flow is for (see [sms2fa.Store.Verify]), given the user's factor f, and
 // returns the grant it created or freshened.
@@ -405,7 +412,7 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 		return sms2fa.Grant{}, nil // enrolled meanwhile: a change needs a fresh factor
 	case c.Flow == sms2fa.FlowChange && (!known || f.Removed):
 		return sms2fa.Grant{}, nil // removed meanwhile: nothing to change
-	case (c.Flow == sms2fa.FlowLogin || c.Flow == sms2fa.FlowStepUp) && known && (f.Removed || f.Phone != c.Phone):
+	case numberGone(c.Flow, c.Phone, f):
 		return sms2fa.Grant{}, nil // the number changed since the code was sent
 	}
 	switch c.Flow {
@@ -519,6 +526,12 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		}
 		if err != nil {
 			return fmt.Errorf("reading challenge: %w", err)
+		}
+		switch f, err := s.readFactor(ctx, tx, ref.UserID); {
+		case err != nil:
+			return err
+		case numberGone(sms2fa.Flow(r.Flow), r.Phone, f):
+			return sms2fa.ErrNotFound // as Verify judges it, under the lock
 		}
 		if err := deadReason(r, now); err != nil && !errors.Is(err, sms2fa.ErrCodeExpired) {
 			return err

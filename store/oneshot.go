@@ -1,8 +1,8 @@
 package store
 
 // On Postgres the operations a request makes — Verify, Open, Resend — each
-// call one function that migrations 4 to 6 install (store/schema/postgres/
-// 0004_functions.sql, 0005_stats_factor.sql, 0006_open_precheck.sql), once,
+// call one function that migrations 4 to 7 install (store/schema/postgres/
+// 0004_functions.sql to 0007_resend_factor.sql), once,
 // in autocommit: one statement, one round trip, one transaction. Why
 // functions rather than the transactions the SQLite path runs: behind a load
 // balancer each round trip costs more than the work of the statements, and

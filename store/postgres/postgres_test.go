@@ -140,7 +140,7 @@ type hiddenDriver struct{ driver.Connector }
 func (h hiddenDriver) Driver() driver.Driver { return struct{ driver.Driver }{h.Connector.Driver()} }
 
 // TestWithoutMigrationsNeedsTheFunctions: a database migrated by an older
-// version (no functions, schema version 3; or version 4's or 5's functions)
+// version (no functions, schema version 3; or version 4's, 5's or 6's functions)
 // is refused, not half used, and migrating brings it up to date.
 func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 	t.Parallel()
@@ -153,11 +153,16 @@ func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v6, err := os.ReadFile("../schema/postgres/0006_open_precheck.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, older := range []struct{ name, sql string }{
 		{"version 3", `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version >= 4`},
 		{"version 4", `DROP FUNCTION sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
 			TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN); DELETE FROM sms2fa_schema WHERE version >= 5; ` + string(v4)},
-		{"version 5", string(v5) + `; DELETE FROM sms2fa_schema WHERE version = 6`},
+		{"version 5", string(v5) + `; DELETE FROM sms2fa_schema WHERE version >= 6`},
+		{"version 6", string(v5) + `; ` + string(v6) + `; DELETE FROM sms2fa_schema WHERE version >= 7`},
 	} {
 		dsn := pgtest.Fresh(t)
 		s, err := postgres.Open(ctx, dsn)

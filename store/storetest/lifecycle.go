@@ -21,6 +21,7 @@ var lifecycleCases = []struct {
 	{"FactorVersionsAndRemoval", testFactorLifecycle},
 	{"FactorMismatchNotedOnce", testNoteMismatch},
 	{"OpenChecksTheFactor", testOpenChecksFactor},
+	{"ResendChecksTheFactor", testResendChecksFactor},
 	{"EnrolStoresFactorAndGrants", testEnrol},
 	{"ChangeStoresFactorAndRevokesOthers", testChange},
 	{"ChangeWithRevokedGrantChangesNothing", testChangeRevoked},
@@ -1025,5 +1026,44 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 	}
 	if n, d, err := e.s.RevokeAll(ctx, "bob", "sign_out_everywhere"); err != nil || n != 0 || d != 0 {
 		t.Fatalf("RevokeAll of a user with nothing: %d, %d, %v", n, d, err)
+	}
+}
+
+// A resend judges the number as the verify would, under the user's lock: a
+// login or step-up code to a number that is no longer the user's is not
+// sent again, whatever number the caller read a moment before. Without a
+// factor, or for an enrolment (a number no factor holds yet), it resends.
+func testResendChecksFactor(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	resend := func(ref sms2fa.Ref) error {
+		e.clock.Advance(e.pol.CooldownAfter(10)) // past any cooldown
+		_, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+		return err
+	}
+	login := e.open("alice")
+	if err := resend(login); err != nil {
+		t.Fatalf("without a factor: %v", err)
+	}
+	if _, _, err := e.s.AdoptFactor(ctx, "alice", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := resend(login); err != nil {
+		t.Fatalf("to the enrolled number: %v", err)
+	}
+	enrol := e.openFlow("bob", sms2fa.FlowEnrol, "", otherPhone)
+	if _, _, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := resend(login); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("to a number replaced since: %v", err)
+	}
+	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := resend(login); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("to a number removed since: %v", err)
+	}
+	if err := resend(enrol); err != nil {
+		t.Fatalf("an enrolment: %v", err)
 	}
 }
