@@ -54,7 +54,7 @@ type Event struct {
 	ProviderID   string        // the provider's reference for a send (Way2API order_id)
 	Flow         Flow          // code_sent, code_resent, send_failed: what the code was for
 	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
-	Grant        string        // the grant an event is about; empty for all of a user's
+	Grant        string        // the grant an event is about; empty for several (all of a user's, or of a sign-in)
 	// How: for grant_created, how it was earned (sms, recovery, device);
 	// grant_revoked, why (logout, sign_out_everywhere, replaced);
 	// device_revoked, sign_out_everywhere when all went; code_invalid and

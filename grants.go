@@ -240,7 +240,9 @@ func (g *Guard) Logout(c *gin.Context) error {
 			if eerr != nil {
 				err = fmt.Errorf("sms2fa: ending the sign-in: %w", eerr)
 			} else if n > 0 {
-				g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: u.ID, Grant: id, How: whyLogout, Count: n, IP: c.ClientIP()})
+				// Grant names none: which of the sign-in's grants were
+				// live, the browser's own or a copy's, is not known here.
+				g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: u.ID, How: whyLogout, Count: n, IP: c.ClientIP()})
 			}
 		case marked:
 			_, err = g.revoke(c, u.ID, id, whyLogout)

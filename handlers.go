@@ -83,7 +83,8 @@ type attempt struct {
 // confirms it is the enrolled one as it opens, and challenge reports
 // fellBack, having answered nothing, when it is not. Without, the caller
 // read the factor and u.Phone is the enrolled number (or, for an enrolment,
-// the number to enrol).
+// the number to enrol); Open confirms it under the lock all the same, and a
+// number changed since the read fails the request (503).
 func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID, next string, check bool) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired

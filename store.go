@@ -398,7 +398,9 @@ type OpenParams struct {
 	// before reusing or creating a challenge, in the same transaction (and,
 	// on Postgres, the same round trip): the guard's usual path passes the
 	// app's number and skips reading the factor first, falling back to
-	// reading it on [ErrFactorChanged].
+	// reading it on [ErrFactorChanged]. The guard sets it after such a read
+	// too, where [ErrFactorChanged] means the number changed in between and
+	// fails the request rather than texting the old number.
 	CheckFactor bool
 }
 

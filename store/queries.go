@@ -280,12 +280,12 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.revokeDevices, `UPDATE sms2fa_devices SET revoked_at = ?
 			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.loginRevoked, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = ? AND login = ? AND revoked_at <> 0`, false},
-		// A tombstone: a grant that expired and was revoked as it was made,
-		// kept for the revoked-grant retention like any revoked grant.
 		{&q.liveGrant, `SELECT COUNT(*) FROM sms2fa_grants
 			WHERE id = ? AND user_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.revokeSignIn, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'logout'
 			WHERE user_id = ? AND login = ? AND revoked_at = 0 AND expires_at > ?`, false},
+		// A tombstone: a grant that expired and was revoked as it was made,
+		// kept for the revoked-grant retention like any revoked grant.
 		{&q.endSignIn, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at, revoked_at, revoked_how)
 			VALUES (?, ?, ?, 'ended', ?, 0, ?, ?, 'logout')`, false},
 	} {
