@@ -231,10 +231,9 @@ func (g *Guard) grantID(r *http.Request, u User) (string, bool) {
 func (g *Guard) Logout(c *gin.Context) error {
 	var err error
 	if u, ok := g.user(c); ok {
-		id, marked := g.grantID(c.Request, u)
-		switch {
-		case u.Login != "":
-			// The mark's grant is of this sign-in: the mark is bound to it.
+		if u.Login != "" {
+			// Every grant of this sign-in, the mark's among them: the mark is
+			// bound to the sign-in.
 			ctx := c.Request.Context()
 			n, eerr := g.store.EndSignIn(ctx, u.ID, g.loginTag(u))
 			if eerr != nil {
@@ -244,7 +243,7 @@ func (g *Guard) Logout(c *gin.Context) error {
 				// live, the browser's own or a copy's, is not known here.
 				g.emit(ctx, Event{Kind: EventGrantRevoked, UserID: u.ID, How: whyLogout, Count: n, IP: c.ClientIP()})
 			}
-		case marked:
+		} else if id, ok := g.grantID(c.Request, u); ok {
 			_, err = g.revoke(c, u.ID, id, whyLogout)
 		}
 	}

@@ -180,12 +180,13 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, 
 	}
 	budgets := g.budgets(c, u, num)
 	// A login or step-up code goes only to the enrolled number as it is
-	// under the user's lock: without check, u.Phone was read from the
-	// factor a moment ago, and a change since then is a failure (503)
-	// rather than a code to a number that is no longer the user's.
+	// under the user's lock. With check, u.Phone is the app's; without,
+	// it was read from the factor a moment ago, and a change since then
+	// is a failure (503) rather than a code to a number no longer the
+	// user's. (check comes only with those two flows.)
 	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
 		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
-		CheckFactor: check || flow == FlowLogin || flow == FlowStepUp,
+		CheckFactor: flow == FlowLogin || flow == FlowStepUp,
 	})
 	switch {
 	// A lock is checked before the number: for a locked user the long way

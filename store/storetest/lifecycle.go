@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -950,7 +951,8 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	const users = 3
 	var (
-		made    = make(chan string, 1<<12) // grants made by devices
+		mu      sync.Mutex
+		made    []string // grants made by devices
 		started = make(chan struct{}, 2*users)
 		errs    = make(chan error, 2*users)
 	)
@@ -975,7 +977,9 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 					errs <- fmt.Errorf("device %s: %w", id, err)
 					return
 				}
-				made <- gr.ID
+				mu.Lock()
+				made = append(made, gr.ID)
+				mu.Unlock()
 				token = next
 			}
 		}()
@@ -1007,8 +1011,7 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 			t.Fatal(err)
 		}
 	}
-	close(made)
-	for id := range made {
+	for _, id := range made { // every goroutine has stopped: errs said so
 		if gr, err := e.s.Grant(ctx, id, "alice"); err != nil || gr.Live() {
 			t.Fatalf("grant %s, made by a device, after RevokeAll: %+v, %v", id, gr, err)
 		}
