@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/sms2fa/sms2fa/phone"
 )
 
 // Code lengths Way2API accepts in its `value` field; NIST SP 800-63B asks for
@@ -65,6 +67,7 @@ type keys struct {
 	mark  []byte // the signed mark a verified browser carries
 	rcode []byte // recovery codes, as the store keeps them
 	dev   []byte // remembered devices' tokens, as the store keeps them
+	rot   []byte // a device token's successor, derived from it
 }
 
 // The HKDF info strings. Changing one invalidates every value MACed with its
@@ -76,6 +79,7 @@ const (
 	labelMark  = "sms2fa v1 mark"
 	labelRcode = "sms2fa v1 recovery code MAC"
 	labelDev   = "sms2fa v1 device token MAC"
+	labelRot   = "sms2fa v1 device token rotation"
 )
 
 func newKeys(secret []byte) (keys, error) {
@@ -86,7 +90,7 @@ func newKeys(secret []byte) (keys, error) {
 	for _, d := range []struct {
 		dst   *[]byte
 		label string
-	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}, {&k.rcode, labelRcode}, {&k.dev, labelDev}} {
+	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}, {&k.rcode, labelRcode}, {&k.dev, labelDev}, {&k.rot, labelRot}} {
 		key, err := hkdf.Key(sha256.New, secret, nil, d.label, sha256.Size)
 		if err != nil {
 			return keys{}, fmt.Errorf("sms2fa: deriving the %q key: %w", d.label, err)
@@ -137,10 +141,11 @@ func (k keys) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
 // redactedCode stands where a code was found in text that leaves the guard.
 const redactedCode = "[code]"
 
-// scrubbedError is a sender's error with every copy of the code removed from
-// its text: a provider that echoes the code in an error field must not put a
-// live code in the logs or the events. Unwrap keeps errors.Is and errors.As
-// working on the sender's own error.
+// scrubbedError is a sender's error with every copy of the code and of the
+// number removed from its text: a provider that echoes the request in an
+// error field must not put a live code or a full number in the logs or the
+// events. Unwrap keeps errors.Is and errors.As working on the sender's own
+// error.
 type scrubbedError struct {
 	err error
 	msg string
@@ -149,11 +154,31 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrub returns err with code removed from its message.
-func scrub(err error, code string) error {
+// scrub returns err with code and num removed from its message.
+func scrub(err error, code string, num phone.Number) error {
 	msg := err.Error()
-	if code == "" || !strings.Contains(msg, code) {
-		return err
+	if out := scrubText(msg, code, num); out != msg {
+		return &scrubbedError{err: err, msg: out}
 	}
-	return &scrubbedError{err: err, msg: strings.ReplaceAll(msg, code, redactedCode)}
+	return err
+}
+
+// scrubText replaces code with [code], and num in every form a provider
+// may write it — E.164 with and without "+", the national number — with
+// its masked form.
+func scrubText(s, code string, num phone.Number) string {
+	if code != "" {
+		s = strings.ReplaceAll(s, code, redactedCode)
+	}
+	if num.E164 == "" {
+		return s
+	}
+	masked := num.Masked()
+	// Longest first: the national number is inside the other two.
+	for _, form := range [...]string{num.E164, num.Digits(), num.National} {
+		if form != "" {
+			s = strings.ReplaceAll(s, form, masked)
+		}
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package sms2fa
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,11 +17,15 @@ import (
 // MAC of the token, tied to the user and the factor's version. A later
 // sign-in of the same user there gets a grant (how "device") without an SMS —
 // never for a sign-in whose grant was revoked — and the token rotates on each
-// use; a rotated-out token shown again after a short grace is taken as a
-// stolen copy and revokes the device. A device never counts as a fresh
-// factor.
+// use. A rotated-out token is taken as a stolen copy — revoking the device
+// and every grant it made, the thief's sign-in among them — unless the very
+// sign-in that rotated it shows it again within a short grace (two tabs, or
+// an answer that never arrived), which is handed the current token again. A
+// device never counts as a fresh factor.
 
-// deviceGrace lets two tabs of one browser sign in on the same token at once.
+// deviceGrace is how long the sign-in that rotated a device's token may
+// still show the token it replaced: two tabs of one browser signing in at
+// once, or a rotation whose answer was lost.
 const deviceGrace = 30 * time.Second
 
 // rememberDevice remembers this browser for u after a right login code,
@@ -34,8 +39,9 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor, grantID string)
 	if err == nil {
 		var token string
 		if token, err = newID(); err == nil {
-			d := Device{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version, ExpiresAt: g.now().Add(g.cfg.remember)}
-			err = g.store.AddDevice(ctx, u.ID, grantID, d, keyedMAC(g.keys.dev, id, token))
+			d := NewDevice{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version,
+				Lifetime: g.cfg.remember, MAC: keyedMAC(g.keys.dev, id, token)}
+			err = g.store.AddDevice(ctx, u.ID, grantID, d)
 			switch {
 			case err == nil:
 				g.setCookie(c, g.cookies.device, id+"."+token, int(g.cfg.remember/time.Second))
@@ -73,11 +79,10 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 		g.clearDevice(c)
 		return false, false
 	}
-	next, err := newID()
-	if err != nil {
-		g.fail(c, err)
-		return false, true
-	}
+	// The successor is derived from the token, not drawn at random: the
+	// sign-in that rotated it, showing the old token again within the
+	// grace, is handed the same current token.
+	next := nextDeviceToken(g.keys.rot, id, token)
 	gid, err := newID()
 	if err != nil {
 		g.fail(c, err)
@@ -110,8 +115,16 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 		g.fail(c, err)
 		return false, true
 	}
-	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: id, IP: c.ClientIP()})
+	if gr.ID == gid { // not the device's grant of this sign-in, handed back
+		g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: id, IP: c.ClientIP()})
+	}
 	return true, false
+}
+
+// nextDeviceToken derives the token that replaces token on device id:
+// unpredictable without the guard's secret, and the same every time.
+func nextDeviceToken(key []byte, id, token string) string {
+	return hex.EncodeToString(keyedMAC(key, id, token)[:idBytes])
 }
 
 // clearDevice deletes the device cookie.

@@ -290,11 +290,27 @@ func (g *Guard) SignOutEverywhere(ctx context.Context, userID string) (int, erro
 // Unlock clears userID's lockout and the user's own send budgets, for an
 // admin who has checked that the account is in the right hands. Budgets of
 // the number, the IP, the prefix and the global one stay: they protect more
-// than this user.
+// than this user. See UnlockWithNumber.
 func (g *Guard) Unlock(ctx context.Context, userID string) error {
-	if err := g.store.Unlock(ctx, userID); err != nil {
+	return g.unlock(ctx, userID, false)
+}
+
+// UnlockWithNumber is Unlock that also empties the send budgets of the
+// user's enrolled number: someone with only the password can spend them
+// (3 codes per 10 minutes, 10 a day, by default) and leave the real user
+// without a code for the rest of the day.
+func (g *Guard) UnlockWithNumber(ctx context.Context, userID string) error {
+	return g.unlock(ctx, userID, true)
+}
+
+func (g *Guard) unlock(ctx context.Context, userID string, number bool) error {
+	if err := g.store.Unlock(ctx, userID, number); err != nil {
 		return fmt.Errorf("sms2fa: unlocking: %w", err)
 	}
-	g.emit(ctx, Event{Kind: EventUnlocked, UserID: userID})
+	ev := Event{Kind: EventUnlocked, UserID: userID}
+	if number {
+		ev.Budget = "phone"
+	}
+	g.emit(ctx, ev)
 	return nil
 }

@@ -254,9 +254,9 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
 	took := time.Since(start)
 	if err != nil {
-		err = scrub(err, code) // a provider may echo the code; logs and events must not
+		err = scrub(err, code, a.num) // a provider may echo the request; logs and events must not
 	}
-	receipt.ProviderID = strings.ReplaceAll(receipt.ProviderID, code, redactedCode)
+	receipt.ProviderID = scrubText(receipt.ProviderID, code, a.num)
 	ev := g.event(c, *a, ref.ID)
 	ev.Flow, ev.Latency = a.flow, took
 	if err == nil {

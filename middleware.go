@@ -142,7 +142,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, marks: mark.New(k.mark), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},

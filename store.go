@@ -120,14 +120,17 @@ type Store interface {
 	// a logout: it revokes every live grant of that sign-in (why "logout")
 	// and returns how many, so that a grant another tab or a copied device
 	// cookie made for it meanwhile ends too. With none live, it records the
-	// end as a revoked grant would. Either way, no remembered device signs
-	// that sign-in in again.
+	// end as a revoked grant would — once: a sign-in already ended is not
+	// recorded again, however often its logout is replayed. Either way, no
+	// remembered device signs that sign-in in again.
 	EndSignIn(ctx context.Context, userID, login string) (int, error)
 
 	// Unlock clears userID's lockout and failure count and empties the
-	// user's own send budgets (the "user" family); budgets of numbers, IPs,
-	// prefixes and the global one are left alone.
-	Unlock(ctx context.Context, userID string) error
+	// user's own send budgets (the "user" family). With number, it also
+	// empties the budgets of the user's enrolled number (the "phone"
+	// family), read under the user's lock. Budgets of IPs, prefixes and the
+	// global one are left alone.
+	Unlock(ctx context.Context, userID string, number bool) error
 
 	FactorStore
 	RecoveryStore
@@ -173,11 +176,14 @@ type RecoveryStore interface {
 	// mac, in one atomic step, and on success creates the grant p.Grant
 	// describes (how "recovery", fresh now) and resets the user's failures:
 	// of concurrent uses of one code exactly one wins. A refused user
-	// ([ErrLocked]) is checked first. A MAC that matches no unused code
-	// returns [ErrCodeInvalid] and counts one consecutive failure against the
-	// same account-wide lockout as a wrong SMS code (the one reaching the
-	// threshold returns [ErrLocked], its [LimitError].Started set). left is
-	// the unused codes remaining.
+	// ([ErrLocked]) is checked first. The code it spends records
+	// p.Session; the same code shown again by the same (non-empty) Session
+	// less than 30 seconds after it was spent — a double click, a retried
+	// request — returns [ErrCodeUsed] and counts nothing. Any other MAC that
+	// matches no unused code returns [ErrCodeInvalid] and counts one
+	// consecutive failure against the same account-wide lockout as a wrong
+	// SMS code (the one reaching the threshold returns [ErrLocked], its
+	// [LimitError].Started set). left is the unused codes remaining.
 	UseRecoveryCode(ctx context.Context, userID string, mac []byte, p VerifyParams) (left int, g Grant, err error)
 
 	// RecoveryCodesLeft counts userID's unused recovery codes.
@@ -188,26 +194,32 @@ type RecoveryStore interface {
 // second factor and asked to be remembered. A device holds a token in a
 // cookie; the store keeps only MACs of the current and the previous token.
 type DeviceStore interface {
-	// AddDevice remembers a device of userID, asked for in the sign-in whose
-	// grant is grantID: d.ID, d.Label, d.FactorVersion and d.ExpiresAt as
-	// given, mac the MAC of its first token. Under the user's lock, it
-	// refuses with [ErrNotFound] unless that grant is live and the device
-	// could be used (the factor is d.FactorVersion, or there is none): a
-	// sign-out everywhere or a number change that lands after the code was
-	// verified leaves no device behind.
-	AddDevice(ctx context.Context, userID, grantID string, d Device, mac []byte) error
+	// AddDevice remembers device d of userID, asked for in the sign-in whose
+	// grant is grantID. It expires d.Lifetime after the store's now. Under
+	// the user's lock, it refuses with [ErrNotFound] unless that grant is
+	// live and the device could be used (the factor is d.FactorVersion, or
+	// there is none): a sign-out everywhere or a number change that lands
+	// after the code was verified leaves no device behind.
+	AddDevice(ctx context.Context, userID, grantID string, d NewDevice) error
 
 	// UseDevice signs userID in on device id, whose cookie showed the token
-	// whose MAC is mac, and rotates it to next. It succeeds — creating the
-	// grant p.Grant describes (how "device", never fresh) — only if the
+	// whose MAC is mac, and rotates it to next, recording the sign-in
+	// p.Grant.Login as the one that rotated it. It succeeds only if the
 	// device is userID's, live (not revoked, not expired), tied to
 	// factorVersion, and, when p.Grant.Login is not "", no grant of that
-	// sign-in was ever revoked. A token rotated out less than grace ago
-	// is accepted without rotating again (two tabs at once); one rotated out
-	// longer ago revokes the device and returns [ErrDeviceReuse]. Anything
-	// else is [ErrNotFound]. rotated reports whether next is now the
-	// device's token (false for the grace case: the browser already holds
-	// the token another tab was given).
+	// sign-in was ever revoked. It returns the live grant this device
+	// already made for the same (non-empty) sign-in, or else creates the
+	// grant p.Grant describes (how "device", never fresh, recording the
+	// device), so a browser that keeps showing its cookie makes one grant.
+	//
+	// The token rotated out is accepted again for grace, and only from the
+	// sign-in that rotated it (two tabs of one browser, or an answer that
+	// never arrived); then rotated reports whether next — which the caller
+	// derives from the token shown — is the device's current token, to be
+	// handed to the browser again. Shown by any other sign-in, or after the
+	// grace, or a token older than that, is a reuse: the device and every
+	// live grant it made are revoked, and the call returns
+	// [ErrDeviceReuse]. Anything else is [ErrNotFound].
 	UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p VerifyParams) (g Grant, rotated bool, err error)
 
 	// Devices lists userID's live devices, most recently used first.
@@ -228,6 +240,15 @@ type Factor struct {
 	Removed    bool      // the number was removed: nothing is adopted again
 }
 
+// NewDevice describes a device for [DeviceStore.AddDevice].
+type NewDevice struct {
+	ID            string
+	Label         string        // from the User-Agent: "Chrome on Linux"
+	FactorVersion int64         // the factor version it is remembered under
+	Lifetime      time.Duration // until it expires, from the store's now
+	MAC           []byte        // the MAC of its first token
+}
+
 // Device is a remembered browser.
 type Device struct {
 	ID            string
@@ -239,17 +260,20 @@ type Device struct {
 }
 
 // ErrDeviceReuse: a remembered device's rotated-out token was shown again
-// after the grace period — the sign of a copied cookie. The device is
-// revoked.
+// after the grace period, or by another sign-in — the sign of a copied
+// cookie. The device and the grants it made are revoked.
 var ErrDeviceReuse = errors.New("sms2fa: a rotated-out device token was reused")
 
 // VerifyParams carries a guess for [Store.Verify].
 type VerifyParams struct {
 	MAC    []byte // keyed MAC of the guessed code, bound to the challenge ID
-	Policy Policy // attempts and lockout to apply
+	Policy Policy // attempts, lockout and the live-grant cap to apply
 	// Grant is the grant a right code creates (login, enrol), or names the
 	// sign-in whose grant it freshens (step-up, change).
 	Grant GrantParams
+	// Session names who submits, for UseRecoveryCode: the sign-in's tag, or
+	// the guard session's when the app names no sign-ins; "" for none.
+	Session string
 }
 
 // GrantParams describes a new grant.
@@ -296,13 +320,17 @@ type Ref struct {
 	Binding string // a random value held by the session that opened it
 }
 
-// Policy carries the limits the store enforces on codes and guesses. The guard
-// builds it from its options; [DefaultPolicy] holds the documented defaults.
+// Policy carries the limits the store enforces on codes, guesses and grants.
+// The guard builds it from its options; [DefaultPolicy] holds the documented
+// defaults.
 type Policy struct {
 	CodeTTL        time.Duration // lifetime of each code
 	MaxAttempts    int           // wrong guesses a challenge survives
 	ResendCooldown time.Duration // wait after the first send; doubles on each resend
 	Lockout        Lockout       // account-wide failure budget
+	// MaxGrants caps a user's live grants: creating one more revokes the
+	// oldest beyond it (why "cap"). 0: no cap.
+	MaxGrants int
 }
 
 // Lockout is the account-wide failure budget: Threshold consecutive wrong
@@ -320,13 +348,14 @@ type Lockout struct {
 // minutes (NIST SP 800-63B allows at most 10), 5 wrong attempts per challenge
 // (Twilio Verify), a 30 s resend cooldown doubling per resend, and 10
 // consecutive failures locking the user for 15 minutes, doubling per repeat,
-// capped at 24 hours.
+// capped at 24 hours; at most 50 live grants per user.
 func DefaultPolicy() Policy {
 	return Policy{
 		CodeTTL:        5 * time.Minute,
 		MaxAttempts:    5,
 		ResendCooldown: 30 * time.Second,
 		Lockout:        Lockout{Threshold: 10, Duration: 15 * time.Minute, Max: 24 * time.Hour},
+		MaxGrants:      50,
 	}
 }
 
@@ -365,6 +394,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("sms2fa: lockout threshold must not be negative, got %d", p.Lockout.Threshold)
 	case p.Lockout.Threshold > 0 && (p.Lockout.Duration <= 0 || p.Lockout.Max < p.Lockout.Duration):
 		return fmt.Errorf("sms2fa: lockout needs 0 < duration ≤ max, got %v and %v", p.Lockout.Duration, p.Lockout.Max)
+	case p.MaxGrants < 0:
+		return fmt.Errorf("sms2fa: live grants per user must not be negative, got %d", p.MaxGrants)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/phone"
 )
 
 // Sentinel errors of [Way2API]. Every error of Send and CheckMessage wraps
@@ -128,20 +129,37 @@ func (e *Error) scrub(s secrets) {
 }
 
 // secrets are the values of one send that no kept provider text may contain:
-// the API key and the code.
-type secrets struct{ key, code string }
+// the API key, the code, and the number in each form a provider may echo it.
+type secrets struct {
+	key, code string
+	numbers   []string // longest first: E.164, its digits, the national number
+	masked    string   // the number as logs may show it
+}
+
+// newSecrets lists the secrets of a send of code to the E.164 number to.
+func newSecrets(key, code, to string) secrets {
+	s := secrets{key: key, code: code}
+	if n, ok := phone.Known(to); ok {
+		s.numbers, s.masked = []string{n.E164, n.Digits(), n.National}, n.Masked()
+	} else if to != "" {
+		s.numbers, s.masked = []string{to, strings.TrimPrefix(to, "+")}, phone.Mask(to)
+	}
+	return s
+}
 
 // Masks that stand in for secrets in text. They differ so that support can
 // tell which secret a provider echoed, and contain no digit, so masking a
-// code cannot form a new occurrence of it.
+// code cannot form a new occurrence of it. (A number becomes its masked
+// form, whose last digits are masked again if they hold the code.)
 const (
 	redacted = "[REDACTED]" // the API key
 	codeMask = "[code]"     // the code
 )
 
-// mask replaces every occurrence of the key and of the code in t. The key
-// goes first: a key that happened to contain the code's digits would
-// otherwise be left mostly readable around a code mask.
+// mask replaces every occurrence of the key, the number and the code in t.
+// The key goes first: a key that happened to contain the code's digits
+// would otherwise be left mostly readable around a code mask; the number
+// before the code for the same reason.
 //
 // Identifiers (order_id, error_code) are masked too, although the app wants
 // them verbatim for support: an order ID that holds the code's digits by
@@ -150,6 +168,11 @@ const (
 func (s secrets) mask(t string) string {
 	if s.key != "" && strings.Contains(t, s.key) {
 		t = strings.ReplaceAll(t, s.key, redacted)
+	}
+	for _, n := range s.numbers {
+		if n != "" && strings.Contains(t, n) {
+			t = strings.ReplaceAll(t, n, s.masked)
+		}
 	}
 	if s.code != "" && strings.Contains(t, s.code) {
 		t = strings.ReplaceAll(t, s.code, codeMask)

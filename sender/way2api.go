@@ -315,7 +315,7 @@ func (w *Way2API) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, e
 	if err != nil {
 		return sms2fa.Receipt{}, err
 	}
-	sec := secrets{key: w.key(), code: m.Code}
+	sec := newSecrets(w.key(), m.Code, m.To)
 	ctx, cancel := context.WithTimeout(ctx, w.budget)
 	defer cancel()
 	for tries := 1; ; tries++ {

@@ -340,7 +340,7 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 				return err
 			}
 			f.UserID = ref.UserID
-			granted, err = s.completeFlow(ctx, tx, c, f.factor(), p.Grant, now)
+			granted, err = s.completeFlow(ctx, tx, c, f.factor(), p.Grant, pol.MaxGrants, now)
 			return err
 		}
 		if outcome, err = s.countFailure(ctx, tx, ref.UserID, u, pol.Lockout, now); err != nil {
@@ -401,7 +401,7 @@ func numberGone(flow sms2fa.Flow, number string, f sms2fa.Factor) bool {
 // completeFlow does, inside Verify's transaction, what a right code of c's
 // flow is for (see [sms2fa.Store.Verify]), given the user's factor f, and
 // returns the grant it created or freshened.
-func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, f sms2fa.Factor, p sms2fa.GrantParams, now time.Time) (sms2fa.Grant, error) {
+func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, f sms2fa.Factor, p sms2fa.GrantParams, maxGrants int, now time.Time) (sms2fa.Grant, error) {
 	// f is the user's factor as it is now, read under the lock: the code
 	// proves the challenge's number, and a challenge opened for a number
 	// that is no longer the user's — or an enrolment since overtaken by
@@ -442,7 +442,7 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 		}
 		return g, nil
 	}
-	return s.createGrant(ctx, tx, c.UserID, p, p.How, true, now)
+	return s.createGrant(ctx, tx, c.UserID, newGrant{GrantParams: p, how: p.How, fresh: true, cap: maxGrants}, now)
 }
 
 // freshen marks the grant c was opened for fresh, if it is still live and
@@ -460,20 +460,33 @@ func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, logi
 	return g.grant(now), nil
 }
 
-// createGrant creates the grant p describes (none if p.ID is empty), earned
-// how; fresh says whether a code was verified in it just now — never for a
-// remembered device, which proves a cookie, not the number.
-func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, p sms2fa.GrantParams, how string, fresh bool, now time.Time) (sms2fa.Grant, error) {
-	if p.ID == "" {
+// newGrant is a grant to create inside a transaction.
+type newGrant struct {
+	sms2fa.GrantParams
+	how    string // earned how, whatever p.How says for devices and recovery codes
+	fresh  bool   // a code was verified in it just now — never for a remembered device, which proves a cookie, not the number
+	device string // the remembered device that made it, if one did
+	cap    int    // Policy.MaxGrants
+}
+
+// createGrant creates the grant n describes (none if its ID is empty) and
+// revokes the user's oldest live grants beyond the cap.
+func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n newGrant, now time.Time) (sms2fa.Grant, error) {
+	if n.ID == "" {
 		return sms2fa.Grant{}, nil
 	}
-	g := grantRow{ID: p.ID, UserID: userID, Login: p.Login, How: how,
-		CreatedAt: ms(now), ExpiresAt: ms(now.Add(p.Lifetime))}
-	if fresh {
+	g := grantRow{ID: n.ID, UserID: userID, Login: n.Login, How: n.how,
+		CreatedAt: ms(now), ExpiresAt: ms(now.Add(n.Lifetime))}
+	if n.fresh {
 		g.FreshAt = ms(now)
 	}
-	if err := exec(ctx, tx, s.q.insertGrant, g.ID, g.UserID, g.Login, g.How, g.CreatedAt, g.FreshAt, g.ExpiresAt); err != nil {
+	if err := exec(ctx, tx, s.q.insertGrant, g.ID, g.UserID, g.Login, g.How, g.CreatedAt, g.FreshAt, g.ExpiresAt, n.device); err != nil {
 		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
+	}
+	if n.cap > 0 {
+		if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), g.ID, n.cap-1); err != nil {
+			return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
+		}
 	}
 	return g.grant(now), nil
 }

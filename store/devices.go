@@ -13,18 +13,18 @@ import (
 	"github.com/sms2fa/sms2fa"
 )
 
-// AddDevice implements [sms2fa.Store]. Its creation and first use are the
-// store's "now"; its expiry is the caller's, as given.
-func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.Device, mac []byte) error {
+// AddDevice implements [sms2fa.Store]. Its creation, first use and expiry
+// are by the store's clock, like every other time it keeps.
+func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.NewDevice) error {
 	switch {
 	case userID == "" || d.ID == "":
 		return errors.New("store: add device: user ID and device ID are required")
 	case grantID == "":
 		return errors.New("store: add device: the grant of the sign-in is required")
-	case len(mac) == 0:
+	case len(d.MAC) == 0:
 		return errors.New("store: add device: token MAC is required")
-	case d.ExpiresAt.IsZero():
-		return errors.New("store: add device: expiry is required")
+	case d.Lifetime <= 0:
+		return fmt.Errorf("store: add device: lifetime must be positive, got %v", d.Lifetime)
 	}
 	return s.inTx(ctx, "add device", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID) // revocations hold it too: see RevokeAll
@@ -42,7 +42,7 @@ func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.De
 		case live == 0, f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
 			return sms2fa.ErrNotFound // as UseDevice would judge it
 		}
-		return exec(ctx, tx, s.q.addDevice, d.ID, userID, mac, d.FactorVersion, d.Label, ms(d.ExpiresAt), ms(now), ms(now))
+		return exec(ctx, tx, s.q.addDevice, d.ID, userID, d.MAC, d.FactorVersion, d.Label, ms(now.Add(d.Lifetime)), ms(now), ms(now))
 	})
 }
 
@@ -64,6 +64,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		rotated bool
 		outcome error // ErrDeviceReuse: the revocation still commits
 	)
+	login := p.Grant.Login
 	err := s.inTx(ctx, "use device", func(ctx context.Context, tx *sqlx.Tx) error {
 		_, now, err := s.lockUser(ctx, tx, userID)
 		if err != nil {
@@ -88,7 +89,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		case f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
 			return sms2fa.ErrNotFound
 		}
-		if login := p.Grant.Login; login != "" {
+		if login != "" {
 			// A sign-in ended by a logout (or any revocation) stays ended:
 			// the device cookie copied with its session cookie must not
 			// bring it back.
@@ -102,7 +103,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		}
 		switch {
 		case subtle.ConstantTimeCompare(d.MAC, mac) == 1:
-			n, err := changed(ctx, tx, s.q.rotateDevice, next, ms(now), ms(now), id, userID, mac)
+			n, err := changed(ctx, tx, s.q.rotateDevice, next, ms(now), login, ms(now), id, userID, mac)
 			if err != nil {
 				return fmt.Errorf("rotating the token: %w", err)
 			}
@@ -110,10 +111,13 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return sms2fa.ErrNotFound
 			}
 			rotated = true
-		case len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1 && ms(now)-d.RotatedAt < grace.Milliseconds():
-			// Another tab of the same browser rotated it an instant ago: let
-			// this one in without rotating again, or the two would keep
-			// rotating each other out.
+		case login != "" && login == d.RotatedLogin && ms(now)-d.RotatedAt < grace.Milliseconds() &&
+			len(d.PrevMAC) > 0 && subtle.ConstantTimeCompare(d.PrevMAC, mac) == 1:
+			// The sign-in that rotated it an instant ago shows it again:
+			// another tab of the same browser, or a request whose answer
+			// (with the new token) never arrived. It gets in without
+			// rotating again, or the two would keep rotating each other
+			// out, and is handed the current token if next is it.
 			n, err := changed(ctx, tx, s.q.touchDevice, ms(now), id, userID)
 			if err != nil {
 				return fmt.Errorf("recording the use: %w", err)
@@ -121,18 +125,35 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			if n != 1 {
 				return sms2fa.ErrNotFound // revoked between the read and now
 			}
+			rotated = subtle.ConstantTimeCompare(d.MAC, next) == 1
 		default:
-			// A token rotated out longer ago than the grace, or two or more
-			// rotations old: someone holds a copy of the cookie and used it
-			// since. Neither copy may go on, or a thief who used a copy
-			// twice would never be noticed.
+			// A token rotated out by another sign-in, or longer ago than
+			// the grace, or two or more rotations old: someone holds a copy
+			// of the cookie and used it since. Neither copy may go on, nor
+			// anything the device let in — the thief's sign-in among it.
 			if err := exec(ctx, tx, s.q.revokeDevice, ms(now), id, userID, ms(now)); err != nil {
 				return fmt.Errorf("revoking the device: %w", err)
+			}
+			if err := exec(ctx, tx, s.q.revokeDeviceGrants, ms(now), userID, id, ms(now)); err != nil {
+				return fmt.Errorf("revoking the device's grants: %w", err)
 			}
 			outcome = sms2fa.ErrDeviceReuse
 			return nil
 		}
-		granted, err = s.createGrant(ctx, tx, userID, p.Grant, "device", false, now)
+		if login != "" {
+			// The browser showed its cookie without the mark of the grant
+			// the device made for this sign-in: the same grant serves.
+			var g grantRow
+			switch err := get(ctx, tx, s.q.deviceGrant, &g, userID, id, login, ms(now)); {
+			case err == nil:
+				granted = g.grant(now)
+				return nil
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("reading the device's grant: %w", err)
+			}
+		}
+		ng := newGrant{GrantParams: p.Grant, how: "device", device: id, cap: p.Policy.MaxGrants}
+		granted, err = s.createGrant(ctx, tx, userID, ng, now)
 		return err
 	})
 	if err != nil {

@@ -95,15 +95,20 @@ func (s *SQL) EndSignIn(ctx context.Context, userID, login string) (int, error) 
 		if n, err = changed(ctx, tx, s.q.revokeSignIn, ms(now), userID, login, ms(now)); err != nil || n > 0 {
 			return err
 		}
+		// Ended already (a replayed logout): one record is enough.
+		var ended int
+		if err := get(ctx, tx, s.q.loginRevoked, &ended, userID, login); err != nil || ended > 0 {
+			return err
+		}
 		return exec(ctx, tx, s.q.endSignIn, "ended-"+hex.EncodeToString(b[:]), userID, login, ms(now), ms(now), ms(now))
 	})
 	return int(n), err
 }
 
 // Unlock implements [sms2fa.Store].
-func (s *SQL) Unlock(ctx context.Context, userID string) error {
+func (s *SQL) Unlock(ctx context.Context, userID string, number bool) error {
 	return s.inTx(ctx, "unlock", func(ctx context.Context, tx *sqlx.Tx) error {
-		now, err := s.currentTime(ctx, tx)
+		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -112,6 +117,16 @@ func (s *SQL) Unlock(ctx context.Context, userID string) error {
 		}
 		if err := exec(ctx, tx, s.q.unlockBudgets, userID); err != nil {
 			return fmt.Errorf("emptying the user's budgets: %w", err)
+		}
+		if !number {
+			return nil
+		}
+		f, err := s.readFactor(ctx, tx, userID)
+		if err != nil || f.Phone == "" {
+			return err
+		}
+		if err := exec(ctx, tx, s.q.unlockPhoneBudgets, f.Phone); err != nil {
+			return fmt.Errorf("emptying the number's budgets: %w", err)
 		}
 		return nil
 	})

@@ -1,8 +1,8 @@
 package store
 
 // On Postgres the operations a request makes — Verify, Open, Resend — each
-// call one function that migrations 4 to 7 install (store/schema/postgres/
-// 0004_functions.sql to 0007_resend_factor.sql), once,
+// call one function that migrations 4 to 8 install (store/schema/postgres/
+// 0004_functions.sql to 0008_devices_grants.sql), once,
 // in autocommit: one statement, one round trip, one transaction. Why
 // functions rather than the transactions the SQLite path runs: behind a load
 // balancer each round trip costs more than the work of the statements, and
@@ -57,7 +57,7 @@ func oneshotCols(grants, budgets bool) string {
 
 // verifySQL calls sms2fa_verify.
 func verifySQL() string {
-	return `SELECT ` + oneshotCols(true, false) + ` FROM sms2fa_verify(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	return `SELECT ` + oneshotCols(true, false) + ` FROM sms2fa_verify(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER))`
 }
 
 // openSQL calls sms2fa_open.
@@ -110,7 +110,7 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 	l, g := p.Policy.Lockout, p.Grant
 	var r oneshotRow
 	err := s.oneshot(ctx, s.q.verifyOnce, r.dest(true, false), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
-		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds())
+		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds(), p.Policy.MaxGrants)
 	if err != nil {
 		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: %w", err)
 	}

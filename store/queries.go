@@ -99,6 +99,8 @@ type queries struct {
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
+	capGrants, deviceGrant, revokeDeviceGrants                   *sqlx.Stmt
+	recoverySpent, unlockPhoneBudgets                            *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
@@ -190,8 +192,21 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.giveBack, `UPDATE sms2fa_budgets SET used = used - 1
 			WHERE name = ? AND bucket_key = ? AND window_ms = ? AND started_at <= ? AND used > 0`, false},
 
-		{&q.insertGrant, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, false},
+		{&q.insertGrant, `INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at, device_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, false},
+		// The user's live grants beyond the cap, oldest first, bar the one
+		// just created (it may share its millisecond with others).
+		{&q.capGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'cap'
+			WHERE id IN (SELECT g.id FROM sms2fa_grants AS g
+			             WHERE g.user_id = ? AND g.revoked_at = 0 AND g.expires_at > ? AND g.id <> ?
+			             ORDER BY g.created_at DESC, g.id DESC ` + offsetSQL(d) + `)`, false},
+		// The live grant a device made for a sign-in, handed back when the
+		// same browser shows the device's cookie again.
+		{&q.deviceGrant, `SELECT ` + grantCols + ` FROM sms2fa_grants
+			WHERE user_id = ? AND device_id = ? AND login = ? AND revoked_at = 0 AND expires_at > ?
+			ORDER BY created_at DESC LIMIT 1`, false},
+		{&q.revokeDeviceGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'device_reuse'
+			WHERE user_id = ? AND device_id = ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.freshenGrant, `UPDATE sms2fa_grants SET fresh_at = ?
 			WHERE id = ? AND user_id = ? AND login = ? AND revoked_at = 0 AND expires_at > ?
 			RETURNING ` + grantCols, false},
@@ -202,6 +217,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			WHERE user_id = ? AND id <> ? AND revoked_at = 0 AND expires_at > ?`, false},
 		{&q.unlockUser, `UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, updated_at = ? WHERE user_id = ?`, false},
 		{&q.unlockBudgets, `DELETE FROM sms2fa_budgets WHERE name = 'user' AND bucket_key = ?`, false},
+		{&q.unlockPhoneBudgets, `DELETE FROM sms2fa_budgets WHERE name = 'phone' AND bucket_key = ?`, false},
 
 		{&q.budgetStart, `SELECT started_at FROM sms2fa_budgets WHERE name = ? AND bucket_key = ? AND window_ms = ?`, false},
 		// Statistics: a challenge counts its own sends (less a failed one)
@@ -258,18 +274,20 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.dropRecovery, `DELETE FROM sms2fa_recovery WHERE user_id = ?`, false},
 		{&q.addRecovery, `INSERT INTO sms2fa_recovery (user_id, mac, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (user_id, mac) DO NOTHING`, false},
-		{&q.useRecovery, `UPDATE sms2fa_recovery SET used_at = ? WHERE user_id = ? AND mac = ? AND used_at = 0`, false},
+		{&q.useRecovery, `UPDATE sms2fa_recovery SET used_at = ?, used_by = ? WHERE user_id = ? AND mac = ? AND used_at = 0`, false},
+		{&q.recoverySpent, `SELECT COUNT(*) FROM sms2fa_recovery
+			WHERE user_id = ? AND mac = ? AND used_at > ? AND used_by = ? AND used_by <> ''`, false},
 		{&q.recoveryLeft, `SELECT COUNT(*) FROM sms2fa_recovery WHERE user_id = ? AND used_at = 0`, false},
 		{&q.readRecoveryLeft, `SELECT COUNT(*) FROM sms2fa_recovery WHERE user_id = ? AND used_at = 0`, true},
 
 		// Remembered devices.
 		{&q.addDevice, `INSERT INTO sms2fa_devices (id, user_id, mac, factor_version, label, expires_at, created_at, last_used_at)
 			VALUES (?, ?, ?, ?, ?, ?, ` + now + `, ` + now + `)`, false},
-		{&q.getDevice, `SELECT mac, prev_mac, rotated_at, factor_version, expires_at, revoked_at
+		{&q.getDevice, `SELECT mac, prev_mac, rotated_at, rotated_login, factor_version, expires_at, revoked_at
 			FROM sms2fa_devices WHERE id = ? AND user_id = ?`, false},
 		// Rotation only from the token just compared, and only on a live
 		// device: a revocation that slipped in between wins.
-		{&q.rotateDevice, `UPDATE sms2fa_devices SET prev_mac = mac, mac = ?, rotated_at = ?, last_used_at = ?
+		{&q.rotateDevice, `UPDATE sms2fa_devices SET prev_mac = mac, mac = ?, rotated_at = ?, rotated_login = ?, last_used_at = ?
 			WHERE id = ? AND user_id = ? AND mac = ? AND revoked_at = 0`, false},
 		{&q.touchDevice, `UPDATE sms2fa_devices SET last_used_at = ? WHERE id = ? AND user_id = ? AND revoked_at = 0`, false},
 		{&q.listDevices, `SELECT ` + deviceCols + ` FROM sms2fa_devices
@@ -335,11 +353,21 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn, q.revokeSignIn, q.liveGrant,
+		q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
 	} {
 		if st != nil {
 			st.Close()
 		}
 	}
+}
+
+// offsetSQL skips the first ? rows of an ordered query, with no limit on
+// the rest: SQLite wants a LIMIT before an OFFSET, Postgres takes it alone.
+func offsetSQL(d Dialect) string {
+	if d == SQLite {
+		return `LIMIT -1 OFFSET ?`
+	}
+	return `OFFSET ?`
 }
 
 // takeBudgetsSQL reserves one send in each of n budgets in one statement. A
@@ -468,6 +496,7 @@ type deviceRow struct {
 	MAC           []byte `db:"mac"`
 	PrevMAC       []byte `db:"prev_mac"`
 	RotatedAt     int64  `db:"rotated_at"`
+	RotatedLogin  string `db:"rotated_login"`
 	FactorVersion int64  `db:"factor_version"`
 	CreatedAt     int64  `db:"created_at"`
 	LastUsedAt    int64  `db:"last_used_at"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -41,6 +42,12 @@ func (s *SQL) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]
 	})
 }
 
+// recoveryRepeat is how long after a recovery code was spent the same
+// session may show it again and hear "used" rather than "wrong": long
+// enough for a double click or a retried request, short enough that it
+// says nothing to anyone later.
+const recoveryRepeat = 30 * time.Second
+
 // UseRecoveryCode implements [sms2fa.Store]. The code is spent by one
 // conditional UPDATE under the user's lock, so of concurrent uses exactly
 // one finds it unused; every other is a wrong code and counts as one.
@@ -64,21 +71,36 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 		if err != nil {
 			return err
 		}
-		var spent int64
+		var spent, repeated int64
 		if len(mac) > 0 { // an empty MAC matches nothing, but still counts as a guess
-			if spent, err = changed(ctx, tx, s.q.useRecovery, ms(now), userID, mac); err != nil {
+			if spent, err = changed(ctx, tx, s.q.useRecovery, ms(now), p.Session, userID, mac); err != nil {
 				return fmt.Errorf("spending the code: %w", err)
 			}
 		}
-		if spent == 1 {
+		if spent == 0 && len(mac) > 0 && p.Session != "" {
+			// The code this very session spent a moment ago (a double
+			// click, parallel submissions of one form) is a repeat, not a
+			// guess: it proves the code was right, and counting it would
+			// lock out the user who just signed in.
+			if err := get(ctx, tx, s.q.recoverySpent, &repeated, userID, mac, ms(now.Add(-recoveryRepeat)), p.Session); err != nil {
+				return fmt.Errorf("looking for a repeat: %w", err)
+			}
+		}
+		switch {
+		case spent == 1:
 			if err := s.resetFailures(ctx, tx, userID, u, now); err != nil {
 				return err
 			}
-			if granted, err = s.createGrant(ctx, tx, userID, p.Grant, "recovery", true, now); err != nil {
+			g := newGrant{GrantParams: p.Grant, how: "recovery", fresh: true, cap: p.Policy.MaxGrants}
+			if granted, err = s.createGrant(ctx, tx, userID, g, now); err != nil {
 				return err
 			}
-		} else if outcome, err = s.countFailure(ctx, tx, userID, u, p.Policy.Lockout, now); err != nil {
-			return err
+		case repeated > 0:
+			outcome = sms2fa.ErrCodeUsed
+		default:
+			if outcome, err = s.countFailure(ctx, tx, userID, u, p.Policy.Lockout, now); err != nil {
+				return err
+			}
 		}
 		if err := get(ctx, tx, s.q.recoveryLeft, &left, userID); err != nil {
 			return fmt.Errorf("counting the codes left: %w", err)

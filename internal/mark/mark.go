@@ -3,14 +3,16 @@
 // confirmed that grant live. It is a codec and nothing else — encoding,
 // signing and checking — so it can be fuzzed and benchmarked alone.
 //
-// A mark is bound to one user and one sign-in without carrying either: the
-// MAC covers them, so a mark copied to another user's browser, or kept past
-// a new sign-in, does not verify. It carries no personal data: a random grant
-// ID and a time.
+// A mark is bound to one audience (the guard that made it), one user and one
+// sign-in without carrying any of them: the MAC covers them, so a mark
+// copied to another user's browser, kept past a new sign-in, or shown to
+// another guard keyed with the same secret, does not verify. It carries no
+// personal data: a random grant ID and a time.
 //
 // Wire form: hex of version (1 byte) ‖ grant ID (16 bytes) ‖ confirmed-at
 // (Unix seconds, 8 bytes, big-endian) ‖ HMAC-SHA256 truncated to 16 bytes
-// over all of that, the user ID and the sign-in. 82 characters.
+// over all of that, the audience, the user ID and the sign-in. 82
+// characters.
 package mark
 
 import (
@@ -37,7 +39,8 @@ type Mark struct {
 	At    int64       // when the guard last confirmed the grant live, Unix seconds by the guard's clock
 }
 
-// Codec signs and checks marks with one key. It is safe for concurrent use.
+// Codec signs and checks marks with one key for one audience. It is safe
+// for concurrent use.
 type Codec struct {
 	pool sync.Pool // *signer
 }
@@ -49,21 +52,26 @@ type signer struct {
 	sum [sha256.Size]byte
 	raw [rawLen]byte
 	msg []byte // what is MACed; grows to fit the longest user and sign-in seen
+	aud []byte // the codec's audience, length first
 }
 
 // New returns a codec keyed with key (a key of its own: see the guard's key
-// derivation).
-func New(key []byte) *Codec {
+// derivation) whose marks verify only for audience: the guard's name, so
+// that two guards sharing a secret never accept each other's marks.
+func New(key []byte, audience string) *Codec {
 	k := append([]byte(nil), key...)
+	aud := binary.BigEndian.AppendUint32(nil, uint32(len(audience)))
+	aud = append(aud, audience...)
 	c := &Codec{}
-	c.pool.New = func() any { return &signer{h: hmac.New(sha256.New, k)} }
+	c.pool.New = func() any { return &signer{h: hmac.New(sha256.New, k), aud: aud} }
 	return c
 }
 
 // sign computes the MAC of s.raw's body for user and login into s.sum.
 func (s *signer) sign(user, login string) []byte {
 	s.msg = append(s.msg[:0], s.raw[:rawLen-macLen]...)
-	// The user's length first, so that ("ab", "c") and ("a", "bc") differ.
+	s.msg = append(s.msg, s.aud...)
+	// Each length first, so that ("ab", "c") and ("a", "bc") differ.
 	s.msg = binary.BigEndian.AppendUint32(s.msg, uint32(len(user)))
 	s.msg = append(s.msg, user...)
 	s.msg = append(s.msg, login...)

@@ -170,7 +170,9 @@ func TestWithoutMigrationsNeedsTheFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, older := range []struct{ name, sql string }{
-		{"version 3", `DROP FUNCTION sms2fa_verify; DELETE FROM sms2fa_schema WHERE version >= 4`},
+		{"version 3", `DROP FUNCTION sms2fa_verify(BIGINT, TEXT, TEXT, TEXT, BYTEA, INTEGER, BIGINT, BIGINT, TEXT, TEXT, TEXT, BIGINT);
+			DROP FUNCTION sms2fa_verify(BIGINT, TEXT, TEXT, TEXT, BYTEA, INTEGER, BIGINT, BIGINT, TEXT, TEXT, TEXT, BIGINT, INTEGER);
+			DELETE FROM sms2fa_schema WHERE version >= 4`},
 		{"version 4", `DROP FUNCTION sms2fa_open(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BYTEA, BIGINT, INTEGER, BIGINT,
 			TEXT[], TEXT[], BIGINT[], INTEGER[], BOOLEAN); DELETE FROM sms2fa_schema WHERE version >= 5; ` + string(v4)},
 		{"version 5", string(v5) + `; DELETE FROM sms2fa_schema WHERE version >= 6`},

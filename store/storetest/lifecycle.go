@@ -34,6 +34,11 @@ var lifecycleCases = []struct {
 	{"DeviceRotation", testDeviceRotation},
 	{"DeviceReuseRevokes", testDeviceReuse},
 	{"DeviceGrace", testDeviceGrace},
+	{"DeviceGraceIsTheRotatorsOnly", testDeviceGraceOthers},
+	{"DeviceGrantServesItsSignInAgain", testDeviceGrantServesItsSignIn},
+	{"LiveGrantsCapped", testGrantCap},
+	{"RecoveryRepeatBySameSession", testRecoveryRepeat},
+	{"UnlockWithNumber", testUnlockNumber},
 	{"ConcurrentTabsOneRotation", testDeviceTabs},
 	{"DeviceRevocation", testDeviceRevocation},
 	{"DeviceBindings", testDeviceBindings},
@@ -495,6 +500,51 @@ func testRecoveryRace(t *testing.T, o Opener) {
 	}
 }
 
+// The right code shown again by the session that spent it, moments later
+// (a double click, parallel submissions of one form), is "used", not a
+// guess: it neither counts nor locks. From anyone else, or later, it is a
+// wrong code as before.
+func testRecoveryRepeat(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	cs := codes("alice", "1", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
+		t.Fatal(err)
+	}
+	use := func(code []byte, session, grant string) error {
+		_, _, err := e.s.UseRecoveryCode(ctx, "alice", code, sms2fa.VerifyParams{Policy: e.pol, Grant: grantParams(grant), Session: session})
+		return err
+	}
+	const n = 12
+	errs := parallel(n, func(i int) error { return use(cs[0], "S1", fmt.Sprintf("p%d", i)) })
+	if got := tally(t, errs, sms2fa.ErrCodeUsed); got["ok"] != 1 || got[sms2fa.ErrCodeUsed.Error()] != n-1 {
+		t.Fatalf("%d parallel submissions of one right code: %v; want 1 in, the rest used", n, got)
+	}
+	e.clock.Advance(29 * time.Second)
+	if err := use(cs[0], "S1", "x1"); !errors.Is(err, sms2fa.ErrCodeUsed) {
+		t.Fatalf("the same session 29 s later: %v; want ErrCodeUsed", err)
+	}
+	// Not one failure was counted: three wrong codes are needed to lock.
+	for i := range 2 {
+		if err := use(mac("nope"), "S1", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	if err := use(cs[0], "S2", ""); !errors.Is(err, sms2fa.ErrLocked) {
+		t.Fatalf("the spent code from another session: %v; want it counted (the third failure, locking)", err)
+	}
+	e.clock.Advance(15 * time.Minute)
+	if err := use(cs[0], "S1", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("the same session much later: %v; want a wrong code", err)
+	}
+	if err := use(cs[1], "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := use(cs[1], "", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		t.Fatalf("a repeat with no session named: %v; want a wrong code", err)
+	}
+}
+
 func testRecoveryLockout(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
@@ -539,13 +589,15 @@ func testRecoveryLockout(t *testing.T, o Opener) {
 func (e *env) addDevice(user, id, token string, version int64, life time.Duration) {
 	e.t.Helper()
 	gr := e.signIn(user, fmt.Sprintf("sign-in-%d", e.n.Add(1)), "")
-	if err := e.s.AddDevice(ctx, user, gr.ID, e.device(id, version, life), mac(token)); err != nil {
+	if err := e.s.AddDevice(ctx, user, gr.ID, e.device(id, token, version, life)); err != nil {
 		e.t.Fatalf("AddDevice(%s): %v", id, err)
 	}
 }
 
-func (e *env) device(id string, version int64, life time.Duration) sms2fa.Device {
-	return sms2fa.Device{ID: id, Label: "Firefox on Linux", FactorVersion: version, ExpiresAt: e.clock.Now().Add(life)}
+// device describes device id with first token, under factor version, for
+// life.
+func (e *env) device(id, token string, version int64, life time.Duration) sms2fa.NewDevice {
+	return sms2fa.NewDevice{ID: id, Label: "Firefox on Linux", FactorVersion: version, Lifetime: life, MAC: mac(token)}
 }
 
 // useDevice shows token on device id of user, rotating it to next, under
@@ -629,7 +681,8 @@ func testDeviceRotation(t *testing.T, o Opener) {
 func testDeviceReuse(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
-	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+	thief, err := e.useDevice("alice", "d1", "A", "B", "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(grace)
@@ -639,6 +692,9 @@ func testDeviceReuse(t *testing.T, o Opener) {
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
 		t.Fatalf("a reused device is still listed: %+v", ds)
+	}
+	if g, err := e.s.Grant(ctx, thief.ID, "alice"); err != nil || g.Live() {
+		t.Fatalf("the grant the copy made: %+v, %v; want it revoked with the device", g, err)
 	}
 	// The revocation committed: the holder of the current token is out too.
 	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
@@ -652,25 +708,163 @@ func testDeviceReuse(t *testing.T, o Opener) {
 func testDeviceGrace(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
-	if _, err := e.useDevice("alice", "d1", "A", "B", ""); err != nil {
+	first, err := e.useDevice("alice", "d1", "A", "B", "L1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A second tab showing A an instant later gets in, and rotates nothing.
+	// The sign-in that rotated A shows it again an instant later (a second
+	// tab, or the answer carrying B was lost): it gets in, and is told that
+	// B — the successor it asks for — is the device's token.
 	e.clock.Advance(grace - time.Millisecond)
-	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "X", "", 1)
-	if err != nil || rotated || gr.ID != "dg-X" || gr.How != "device" || !gr.FreshAt.IsZero() {
-		t.Fatalf("A within the grace: %+v, %v", gr, err)
+	gr, rotated, err := e.useDeviceR("alice", "d1", "A", "B", "L1", 1)
+	if err != nil || !rotated || gr.ID != first.ID || gr.How != "device" || !gr.FreshAt.IsZero() {
+		t.Fatalf("A within the grace, by the sign-in that rotated it: %+v, rotated %v, %v; want its grant %s again", gr, rotated, err, first.ID)
+	}
+	// Asking for a successor that is not the device's token hands out none.
+	if _, rotated, err := e.useDeviceR("alice", "d1", "A", "X", "L1", 1); err != nil || rotated {
+		t.Fatalf("A within the grace, asking for X: rotated %v, %v; want in, not rotated", rotated, err)
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || !ds[0].LastUsedAt.Equal(e.clock.Now()) {
 		t.Fatalf("after a use within the grace: %+v", ds)
 	}
-	if _, err := e.useDevice("alice", "d1", "B", "C", ""); err != nil {
+	if _, err := e.useDevice("alice", "d1", "B", "C", "L1"); err != nil {
 		t.Fatalf("B after a use within the grace: %v", err)
 	}
-	// X, which the use within the grace was handed, was never stored: shown
-	// now, it is a token the device never had, which revokes it.
-	if _, err := e.useDevice("alice", "d1", "X", "Y", ""); !errors.Is(err, sms2fa.ErrDeviceReuse) {
-		t.Fatalf("the token a use within the grace was handed: %v; want it never stored", err)
+	// X was never stored: shown now, it is a token the device never had.
+	if _, err := e.useDevice("alice", "d1", "X", "Y", "L1"); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+		t.Fatalf("a successor never handed out: %v; want a reuse", err)
+	}
+}
+
+// The rotated-out token is the grace's only for the sign-in that rotated
+// it: shown by another sign-in — at once or not, whether or not the new
+// token was ever shown — or by the same one after the grace, it is a copy.
+func testDeviceGraceOthers(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	for _, c := range []struct {
+		user, login string // a user for each case, and who shows the old token
+		after       time.Duration
+	}{
+		{"alice", "L2", 0}, // another sign-in, at once
+		{"bob", "", 0},     // a sign-in the app does not name
+		{"carol", "L1", grace},
+	} {
+		e.addDevice(c.user, "d-"+c.user, "A", 1, 30*24*time.Hour)
+		own := e.signIn(c.user, "own-"+c.user, "L9") // a sign-in by code: not the device's
+		thief, err := e.useDevice(c.user, "d-"+c.user, "A", "B-"+c.user, "L1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(c.after)
+		if gr, err := e.useDevice(c.user, "d-"+c.user, "A", "X-"+c.user, c.login); !errors.Is(err, sms2fa.ErrDeviceReuse) || gr.ID != "" {
+			t.Fatalf("%s: A shown by %q %v after the rotation: %+v, %v; want ErrDeviceReuse", c.user, c.login, c.after, gr, err)
+		}
+		for id, live := range map[string]bool{thief.ID: false, own.ID: true} {
+			if gr, err := e.s.Grant(ctx, id, c.user); err != nil || gr.Live() != live {
+				t.Fatalf("%s: grant %s after the reuse: %+v, %v; want live %v", c.user, id, gr, err, live)
+			}
+		}
+		if _, err := e.useDevice(c.user, "d-"+c.user, "B-"+c.user, "C-"+c.user, "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+			t.Fatalf("%s: B after the reuse: %v", c.user, err)
+		}
+	}
+}
+
+// A browser that keeps showing its device cookie without the mark (the
+// mark cookie lost, or a client that never keeps it) is handed the grant
+// the device already made for its sign-in, not a new one each time.
+func testDeviceGrantServesItsSignIn(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.addDevice("alice", "d1", "A", 1, 30*24*time.Hour)
+	first, err := e.useDevice("alice", "d1", "A", "B", "L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := []string{"B", "C", "D", "E", "F"}
+	for i, tok := range tokens[:len(tokens)-1] {
+		gr, err := e.useDevice("alice", "d1", tok, tokens[i+1], "L1")
+		if err != nil || gr.ID != first.ID {
+			t.Fatalf("use %d: %+v, %v; want grant %s again", i+2, gr, err, first.ID)
+		}
+	}
+	// Another sign-in gets a grant of its own.
+	other, err := e.useDevice("alice", "d1", "F", "G", "L2")
+	if err != nil || other.ID == first.ID || other.ID == "" {
+		t.Fatalf("another sign-in: %+v, %v; want a grant of its own", other, err)
+	}
+	// Once the first one ends, the device makes it no new grant.
+	if _, err := e.s.RevokeGrant(ctx, first.ID, "alice", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.useDevice("alice", "d1", "G", "H", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+		t.Fatalf("the device for a revoked sign-in: %v", err)
+	}
+	if gr, err := e.s.Grant(ctx, other.ID, "alice"); err != nil || !gr.Live() {
+		t.Fatalf("the second sign-in's grant: %+v, %v; want it live", gr, err)
+	}
+}
+
+// liveGrants counts user's live grants.
+func (e *env) liveGrants(user string) int {
+	e.t.Helper()
+	var n int
+	q := fmt.Sprintf(`SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = '%s' AND revoked_at = 0 AND expires_at > %d`, user, e.clock.Now().UnixMilli())
+	if err := e.s.DB().QueryRowContext(ctx, q).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// Policy.MaxGrants caps a user's live grants whichever way they are made:
+// the newest stay, the oldest are revoked.
+func testGrantCap(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.MaxGrants = 3
+	for i := range 5 {
+		e.signIn("alice", fmt.Sprintf("g%d", i), "")
+		e.clock.Advance(time.Millisecond)
+	}
+	e.signIn("bob", "b0", "") // another user's are not counted
+	if n := e.liveGrants("alice"); n != 3 {
+		t.Fatalf("%d live grants after 5 sign-ins; want the cap, 3", n)
+	}
+	for id, live := range map[string]bool{"g0": false, "g1": false, "g2": true, "g3": true, "g4": true, "b0": true} {
+		user := "alice"
+		if id == "b0" {
+			user = "bob"
+		}
+		if gr, err := e.s.Grant(ctx, id, user); err != nil || gr.Live() != live {
+			t.Fatalf("grant %s: %+v, %v; want live %v", id, gr, err, live)
+		}
+	}
+	cs := codes("alice", "1", 10)
+	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.UseRecoveryCode(ctx, "alice", cs[0], sms2fa.VerifyParams{Policy: e.pol, Grant: grantParams("r1")}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Millisecond)
+	e.addDevice("alice", "d1", "A", 1, time.Hour) // signs in once more
+	e.clock.Advance(time.Millisecond)
+	dg, err := e.useDevice("alice", "d1", "A", "B", "L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.liveGrants("alice"); n != 3 {
+		t.Fatalf("%d live grants after a recovery code and a device; want 3", n)
+	}
+	for _, id := range []string{"r1", dg.ID} {
+		if gr, err := e.s.Grant(ctx, id, "alice"); err != nil || !gr.Live() {
+			t.Fatalf("the newest grant %s: %+v, %v; want live", id, gr, err)
+		}
+	}
+	e.pol.MaxGrants = 0 // no cap
+	for i := range 3 {
+		e.signIn("alice", fmt.Sprintf("u%d", i), "")
+	}
+	if n := e.liveGrants("alice"); n != 6 {
+		t.Fatalf("%d live grants without a cap; want 6", n)
 	}
 }
 
@@ -779,27 +973,35 @@ func testDeviceExpiry(t *testing.T, o Opener) {
 }
 
 func testDeviceTabs(t *testing.T, o Opener) {
-	// Tabs restored at once all show token A: every one gets in, exactly one
-	// rotates it, and the device stays usable with that one's next token.
+	// Tabs of one browser restored at once all show token A and ask for the
+	// successor derived from it, N: every one gets in, exactly one rotates
+	// it, every one is told N is the device's token, and together they make
+	// one grant.
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, time.Hour)
 	const n = 10
-	var rotations, rotator atomic.Int64
+	var (
+		rotations atomic.Int64
+		mu        sync.Mutex
+		grants    = map[string]bool{}
+	)
 	errs := parallel(n, func(i int) error {
-		_, rotated, err := e.useDeviceR("alice", "d1", "A", fmt.Sprintf("N%d", i), "", 1)
+		g := grantParams(fmt.Sprintf("tab-%d", i))
+		g.Login = "L1"
+		gr, rotated, err := e.s.UseDevice(ctx, "alice", "d1", mac("A"), mac("N"), 1, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
 		if rotated {
 			rotations.Add(1)
-			rotator.Store(int64(i))
 		}
+		mu.Lock()
+		grants[gr.ID] = true
+		mu.Unlock()
 		return err
 	})
-	if got := tally(t, errs); got["ok"] != n || rotations.Load() != 1 {
-		t.Fatalf("%d tabs at once: %v, %d reported rotating; want all in, one rotation", n, got, rotations.Load())
+	if got := tally(t, errs); got["ok"] != n || rotations.Load() != n || len(grants) != 1 {
+		t.Fatalf("%d tabs at once: %v, %d told N is the token, grants %v; want all in, all told, one grant", n, got, rotations.Load(), grants)
 	}
-	// The rotating tab's next token is the device's token now.
-	r := rotator.Load()
-	if _, err := e.useDevice("alice", "d1", fmt.Sprintf("N%d", r), "M", ""); err != nil {
-		t.Fatalf("the rotating tab's token N%d: %v", r, err)
+	if _, err := e.useDevice("alice", "d1", "N", "M", "L1"); err != nil {
+		t.Fatalf("N after the tabs: %v", err)
 	}
 }
 
@@ -870,8 +1072,14 @@ func testEndSignIn(t *testing.T, o Opener) {
 	if _, err := e.useDevice("alice", "d1", "A", "B", "L0"); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("a device for a sign-in ended by revoking its grants: %v", err)
 	}
-	if n, err := e.s.EndSignIn(ctx, "alice", "L1"); err != nil || n != 0 {
-		t.Fatalf("ending a sign-in with no grant: %d, %v", n, err)
+	for range 5 { // a replayed logout
+		if n, err := e.s.EndSignIn(ctx, "alice", "L1"); err != nil || n != 0 {
+			t.Fatalf("ending a sign-in with no grant: %d, %v", n, err)
+		}
+	}
+	var ended int
+	if err := e.s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = 'alice' AND login = 'L1'`).Scan(&ended); err != nil || ended != 1 {
+		t.Fatalf("%d records of one ended sign-in, %v; want 1", ended, err)
 	}
 	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
 		t.Fatalf("a device for an ended sign-in: %v", err)
@@ -897,7 +1105,7 @@ func testEndSignIn(t *testing.T, o Opener) {
 func testAddDeviceChecks(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	add := func(grant, id string, version int64) error {
-		return e.s.AddDevice(ctx, "alice", grant, e.device(id, version, 24*time.Hour), mac("A"))
+		return e.s.AddDevice(ctx, "alice", grant, e.device(id, "A", version, 24*time.Hour))
 	}
 	e.signIn("alice", "g1", "")
 	e.signIn("bob", "b1", "")
@@ -985,7 +1193,7 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 		}()
 		go func() { // a device being remembered, over and over, until refused
 			for n := 1; ; n++ {
-				err := e.s.AddDevice(ctx, "alice", source.ID, e.device(fmt.Sprintf("%s-new%d", id, n), 1, time.Hour), mac("A"))
+				err := e.s.AddDevice(ctx, "alice", source.ID, e.device(fmt.Sprintf("%s-new%d", id, n), "A", 1, time.Hour))
 				if n == 1 {
 					started <- struct{}{}
 				}

@@ -870,7 +870,7 @@ func testUnlock(t *testing.T, o Opener) {
 	}
 	user := sms2fa.Budget{Name: "user", Key: "alice", Limit: 1, Window: time.Hour}
 	ph := sms2fa.Budget{Name: "phone", Key: phone, Limit: 2, Window: time.Hour}
-	if err := e.s.Unlock(ctx, "alice"); err != nil {
+	if err := e.s.Unlock(ctx, "alice", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.verify(ref, "111111"); err != nil {
@@ -883,7 +883,7 @@ func testUnlock(t *testing.T, o Opener) {
 	}
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", user))
 	wantErr(t, "user budget before unlock", err, sms2fa.ErrBudgetExceeded)
-	if err := e.s.Unlock(ctx, "alice"); err != nil {
+	if err := e.s.Unlock(ctx, "alice", false); err != nil {
 		t.Fatal(err)
 	}
 	// The user's budget is empty again; the phone's is not.
@@ -891,8 +891,39 @@ func testUnlock(t *testing.T, o Opener) {
 	wantErr(t, "user budget after unlock", err, nil)
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
 	wantErr(t, "phone budget after unlock", err, sms2fa.ErrBudgetExceeded)
-	if err := e.s.Unlock(ctx, "nobody"); err != nil {
+	if err := e.s.Unlock(ctx, "nobody", false); err != nil {
 		t.Fatalf("unlocking a user with no rows: %v", err)
+	}
+}
+
+// Unlock with number empties the enrolled number's budgets too, and only
+// that number's.
+func testUnlockNumber(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
+		t.Fatal(err)
+	}
+	ph := sms2fa.Budget{Name: "phone", Key: phone, Limit: 1, Window: time.Hour}
+	other := sms2fa.Budget{Name: "phone", Key: otherPhone, Limit: 1, Window: time.Hour}
+	for _, b := range []sms2fa.Budget{ph, other} {
+		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.Unlock(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
+	wantErr(t, "the number's budget after a plain unlock", err, sms2fa.ErrBudgetExceeded)
+	if err := e.s.Unlock(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
+	wantErr(t, "the number's budget after an unlock with it", err, nil)
+	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", other))
+	wantErr(t, "another number's budget", err, sms2fa.ErrBudgetExceeded)
+	if err := e.s.Unlock(ctx, "nobody", true); err != nil {
+		t.Fatalf("unlocking, with the number, a user with none: %v", err)
 	}
 }
 
@@ -1097,10 +1128,11 @@ func testMigrations(t *testing.T, o Opener) {
 	}
 	// Postgres has more: the functions that make each operation one round
 	// trip (4), redone without statistics writes (5), Open refusing another
-	// number before it writes (6), Resend checking the factor (7).
-	want := "[1 2 3 4]"
+	// number before it writes (6), Resend checking the factor (7); both
+	// then remember devices' grants and cap a user's grants (5 and 8).
+	want := "[1 2 3 4 5]"
 	if s.Dialect() == store.Postgres {
-		want = "[1 2 3 4 5 6 7]"
+		want = "[1 2 3 4 5 6 7 8]"
 	}
 	if fmt.Sprint(versions) != want {
 		t.Fatalf("schema versions = %v, want %s", versions, want)
