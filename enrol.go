@@ -30,7 +30,7 @@ func (g *Guard) handleEnrollForm(c *gin.Context) {
 		return
 	}
 	u = withEnrolled(u, f)
-	if u.Phone != "" && !g.signedIn(c, u) {
+	if u.Phone != "" && !g.signedIn(c, u, g.urls.enroll) {
 		return
 	}
 	g.enrollForm(c, u, http.StatusOK, "", false, "")
@@ -47,8 +47,8 @@ func withEnrolled(u User, f Factor) User {
 }
 
 // signedIn reports whether the browser holds a valid mark of u; otherwise it
-// sends the visitor through the code step first, back here afterwards.
-func (g *Guard) signedIn(c *gin.Context, u User) bool {
+// sends the visitor through the code step first, back to back afterwards.
+func (g *Guard) signedIn(c *gin.Context, u User, back string) bool {
 	if _, ok := g.grantID(c.Request, u); ok {
 		return true
 	}
@@ -57,7 +57,7 @@ func (g *Guard) signedIn(c *gin.Context, u User) bool {
 		g.fail(c, err)
 		return false
 	}
-	g.challenge(c, s, u, FlowLogin, "", g.urls.enroll, false)
+	g.challenge(c, s, u, FlowLogin, "", back, false)
 	return false
 }
 
@@ -103,7 +103,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 	to := u
 	to.Phone = num.E164
 	if u.Phone == "" { // enrolling: nothing to prove yet but the new number
-		g.openFlow(c, s, to, FlowEnrol, "")
+		g.openFlow(c, s, to, FlowEnrol, "", form)
 		return
 	}
 	if num.E164 == u.Phone {
@@ -115,14 +115,21 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 		return
 	}
 	set(s, keyNext, refererPath(c.Request))
-	g.openFlow(c, s, to, FlowChange, gr.ID)
+	g.openFlow(c, s, to, FlowChange, gr.ID, form)
 }
 
 // openFlow opens (or reuses) a challenge of flow for u's number and sends the
-// visitor to the code page.
-func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string) {
+// visitor to the code page. A refusal (a lock, a send budget) sent nothing:
+// it is answered as every refusal is — JSON 429 with Retry-After — or on
+// the form, with its message.
+func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, form func(*gin.Context, int, string, bool)) {
 	a, ok := g.ensure(c, s, u, true, flow, grantID, false)
 	if !ok {
+		return
+	}
+	if a.refused != nil {
+		v := g.refusalView(a, a.refused)
+		g.flowRefusal(c, v.status, v.code, v.msg, v.retry, form)
 		return
 	}
 	if wantsJSON(c.Request) {

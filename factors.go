@@ -84,6 +84,11 @@ type FactorInfo struct {
 	Region        string
 	Version       int64
 	RecoveryCodes int // unused recovery codes left
+	// NoRecoveryCodes: enrolled, without one unused recovery code — such as
+	// a user whose number the app already knew, adopted without the
+	// enrolment that shows a set. Offer GET {prefix}/recovery-codes, which
+	// makes a set and shows it once; never force it.
+	NoRecoveryCodes bool
 }
 
 // Factor describes userID's enrolled number, for an account page or an
@@ -103,6 +108,7 @@ func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
 	info := FactorInfo{Enrolled: !f.Removed && f.Phone != "", Region: f.Region, Version: f.Version, RecoveryCodes: left}
 	if info.Enrolled {
 		info.Phone = phone.Mask(f.Phone)
+		info.NoRecoveryCodes = left == 0
 	}
 	return info, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa/internal/mark"
 )
@@ -99,6 +100,22 @@ func StatusOf(c *gin.Context) Status {
 	return NotChecked
 }
 
+// user asks the app's UserFunc who is signed in. A panic in it is raised
+// again, for the app's recovery middleware to answer, after one log line
+// naming the likely cause: the app's session middleware does not run before
+// the guard's routes, so the session the UserFunc reads is not there.
+func (g *Guard) user(c *gin.Context) (User, bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: the UserFunc panicked; most likely the app's session "+
+				"middleware is not registered before the guard's routes (r.Use(sessions...) must come before Mount and Require)",
+				"panic", fmt.Sprint(p), "path", c.Request.URL.Path)
+			panic(p)
+		}
+	}()
+	return g.userFn(c)
+}
+
 // let lets the request through as u, with status st.
 func let(c *gin.Context, u User, st Status) {
 	c.Set(passKey{}, &passed{user: u.ID, status: st})
@@ -166,20 +183,27 @@ func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
 	if !valid {
 		return false, false
 	}
+	id := hex.EncodeToString(m.Grant[:])
+	switch gone, err := g.seenGone(c, id); {
+	case err != nil:
+		g.fail(c, err)
+		return false, true
+	case gone:
+		g.clearMark(c)
+		return false, false
+	}
 	now := g.now()
 	at := time.Unix(m.At, 0)
 	if !at.After(now) && now.Sub(at) < g.cfg.recheck {
 		return true, false
 	}
-	id := hex.EncodeToString(m.Grant[:])
 	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 	switch {
 	case err != nil && !errors.Is(err, ErrNotFound):
 		g.fail(c, fmt.Errorf("sms2fa: confirming the grant: %w", err))
 		return false, true
 	case err != nil || !gr.Live():
-		g.clearMark(c)
-		return false, false
+		return false, g.gone(c, id)
 	}
 	if err := g.writeMark(c, u, id, now, gr.Until()); err != nil {
 		g.fail(c, err)
@@ -204,10 +228,49 @@ func (g *Guard) recentGrant(c *gin.Context, u User, d time.Duration) (gr Grant, 
 		g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
 		return Grant{}, false, true
 	case err != nil || !gr.Live():
-		g.clearMark(c)
-		return Grant{}, false, false
+		return Grant{}, false, g.gone(c, id)
 	}
 	return gr, gr.FreshWithin(d), false
+}
+
+// gone handles a mark whose grant id the store found revoked or expired:
+// the mark is deleted, and the guard's session notes the grant, so that a
+// client keeping the mark anyway is not let in by it on its next request,
+// nor sent from the code page back to the route that sent it there. It
+// reports whether it has answered (a session that cannot be saved: fail
+// closed).
+func (g *Guard) gone(c *gin.Context, id string) (answered bool) {
+	g.clearMark(c)
+	s, err := g.session(c)
+	if err == nil && set(s, keyGone, id) {
+		err = s.Save(c.Request, c.Writer)
+	}
+	if err != nil {
+		g.fail(c, fmt.Errorf("sms2fa: noting a grant gone: %w", err))
+		return true
+	}
+	return false
+}
+
+// seenGone reports whether a handler of the guard found grant id gone for
+// this browser (see gone). A browser without the guard's session cookie —
+// every verified one: the session goes once the code is right — costs a
+// scan of its Cookie header and no decoding.
+func (g *Guard) seenGone(c *gin.Context, id string) (bool, error) {
+	if _, ok := cookieValue(c.Request, g.cfg.sessionName); !ok {
+		return false, nil
+	}
+	s, err := g.session(c)
+	if err != nil {
+		return false, err
+	}
+	return noted(s, id), nil
+}
+
+// noted reports whether s notes grant id as gone.
+func noted(s *sessions.Session, id string) bool {
+	v, _ := s.Values[keyGone].(string)
+	return v != "" && v == id
 }
 
 // grantID returns the grant a valid mark of u names, without asking the

@@ -563,7 +563,20 @@ func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant
 	} else {
 		g.emit(ctx, ev.with(EventGrantCreated))
 	}
-	g.done(c, dest)
+	if !wantsJSON(c.Request) || a.ch.Flow != FlowLogin {
+		g.done(c, dest)
+		return
+	}
+	// A JSON client is told when the user has no recovery codes, to offer
+	// them (GET {prefix}/recovery-codes); the answer is otherwise the same.
+	b := jsonBody{Verified: true, Redirect: dest}
+	switch n, err := g.store.RecoveryCodesLeft(ctx, a.user.ID); {
+	case err != nil:
+		g.cfg.logger.ErrorContext(ctx, "sms2fa: counting recovery codes", "error", err)
+	case n == 0:
+		b.NoRecoveryCodes = true
+	}
+	c.JSON(http.StatusOK, b)
 }
 
 // handleResend serves POST {prefix}/resend.
@@ -692,8 +705,11 @@ func (g *Guard) formUser(c *gin.Context) (User, bool) {
 }
 
 // begin does what every guard route starts with: refuse cross-origin POSTs,
-// find the user and read the session. A session that is already verified is
-// sent on its way. It reports false when it has answered.
+// find the user and read the session. A browser with nothing pending and
+// the mark of a grant not found gone is already verified, and is sent on its
+// way. A pending challenge is served whatever the mark says: the mark may
+// be a copy kept past its grant's revocation, and only a checked code
+// answers "verified". It reports false when it has answered.
 func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool) {
 	if post && !g.sameOrigin(c) {
 		return User{}, nil, false
@@ -708,16 +724,25 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 		g.fail(c, err)
 		return u, nil, false
 	}
-	// A verified browser has nothing to do here — unless a step-up, an
-	// enrolment or a number change is pending, which is served even beside
-	// a valid grant.
-	if _, flow, _ := g.pendingAny(s, u); flow == FlowLogin {
-		if _, ok := g.grantID(c.Request, u); ok {
-			g.done(c, next(s))
+	if _, _, pending := g.pendingAny(s, u); !pending {
+		if id, ok := g.grantID(c.Request, u); ok && !noted(s, id) {
+			g.alreadyVerified(c, next(s))
 			return u, nil, false
 		}
 	}
 	return u, s, true
+}
+
+// alreadyVerified answers a guard route for a browser with nothing pending
+// that holds a mark: on to dest. JSON says so distinctly — no code was
+// checked, so it never says "verified".
+func (g *Guard) alreadyVerified(c *gin.Context, dest string) {
+	if wantsJSON(c.Request) {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, jsonBody{AlreadyVerified: true, Redirect: dest})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, dest)
 }
 
 // sameOrigin refuses a cross-origin POST (403) and reports whether the

@@ -21,6 +21,8 @@ type Messages struct {
 	Lang            string // the pages' lang attribute; set from the Language's tag
 	Title           string // page title and heading
 	Lead            string // under the heading, when a code was sent
+	StepUpTitle     string // the code page of a step-up: a sensitive action
+	StepUpLead      string // why a code is asked again; {length}, {phone}
 	CodeLabel       string // the input's label
 	Submit          string // the verify button
 	Resend          string // the resend button
@@ -58,6 +60,10 @@ type Messages struct {
 	RecoveredTitle  string
 	RecoveredLead   string // {codes_left}
 	RecoveryLow     string // few recovery codes are left
+	RecoveryUsed    string // the same recovery code, just spent by this browser
+	NoCodes         string // the user has no recovery codes: why to make them
+	HaveCodes       string // the recovery-codes page, for a user with some; {codes_left}
+	MakeCodes       string // its button
 	CodesTitle      string
 	CodesLead       string
 	CodesLabel      string
@@ -89,6 +95,8 @@ func English() Language {
 	return Language{Tag: language.English, Messages: Messages{
 		Title:           "Enter your code",
 		Lead:            "We sent a {length}-digit code by SMS to {phone}.",
+		StepUpTitle:     "Confirm it is you",
+		StepUpLead:      "What you are about to do is sensitive, so we ask for a new code. We sent a {length}-digit code by SMS to {phone}.",
 		CodeLabel:       "Code",
 		Submit:          "Verify",
 		Resend:          "Send a new code",
@@ -125,6 +133,10 @@ func English() Language {
 		RecoveredTitle:  "You are signed in",
 		RecoveredLead:   "You used a recovery code. {codes_left}.",
 		RecoveryLow:     "Few recovery codes are left: make new ones from your account.",
+		RecoveryUsed:    "That recovery code was just used to sign you in.",
+		NoCodes:         "You have no recovery codes. If you lose your phone, a recovery code is how you sign in without it: make a set and keep it somewhere safe.",
+		HaveCodes:       "{codes_left}. Making new ones replaces them all.",
+		MakeCodes:       "Make recovery codes",
 		CodesTitle:      "Your recovery codes",
 		CodesLead:       "Save these codes somewhere safe, such as a password manager. Each one signs you in once if you lose your phone. They will not be shown again.",
 		CodesLabel:      "Recovery codes",
@@ -146,6 +158,8 @@ func Hindi() Language {
 	return Language{Tag: language.Hindi, Messages: Messages{
 		Title:           "अपना कोड डालें",
 		Lead:            "हमने {phone} पर SMS से {length} अंकों का कोड भेजा है।",
+		StepUpTitle:     "पुष्टि करें कि यह आप ही हैं",
+		StepUpLead:      "आप जो करने जा रहे हैं वह संवेदनशील है, इसलिए हम एक नया कोड माँग रहे हैं। हमने {phone} पर SMS से {length} अंकों का कोड भेजा है।",
 		CodeLabel:       "कोड",
 		Submit:          "पुष्टि करें",
 		Resend:          "नया कोड भेजें",
@@ -182,6 +196,10 @@ func Hindi() Language {
 		RecoveredTitle:  "आप साइन इन हो गए हैं",
 		RecoveredLead:   "आपने एक रिकवरी कोड इस्तेमाल किया। {codes_left}।",
 		RecoveryLow:     "अब कुछ ही रिकवरी कोड बचे हैं: अपने खाते से नए कोड बना लें।",
+		RecoveryUsed:    "इस रिकवरी कोड से अभी-अभी आपको साइन इन किया गया है।",
+		NoCodes:         "आपके पास कोई रिकवरी कोड नहीं है। फ़ोन खो जाए तो रिकवरी कोड से ही आप उसके बिना साइन इन कर सकते हैं: कोड बनाएँ और उन्हें किसी सुरक्षित जगह रखें।",
+		HaveCodes:       "{codes_left}। नए कोड बनाने पर पुराने सभी कोड बदल जाएँगे।",
+		MakeCodes:       "रिकवरी कोड बनाएँ",
 		CodesTitle:      "आपके रिकवरी कोड",
 		CodesLead:       "इन कोड को किसी सुरक्षित जगह, जैसे पासवर्ड मैनेजर में, सहेज लें। फ़ोन खो जाए तो हर कोड से एक बार साइन इन किया जा सकता है। ये कोड दोबारा नहीं दिखाए जाएँगे।",
 		CodesLabel:      "रिकवरी कोड",

@@ -48,7 +48,7 @@ type Guard struct {
 	sessions sessions.Store
 	store    Store
 	sender   Sender
-	user     UserFunc
+	userFn   UserFunc
 	keys     keys
 	marks    *mark.Codec
 	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
@@ -142,7 +142,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sender: sender, user: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sender: sender, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
@@ -212,6 +212,7 @@ func (g *Guard) Mount(r gin.IRouter) {
 	r.POST(g.urls.enroll, g.handleEnroll)
 	r.GET(g.urls.recover, g.handleRecoverForm)
 	r.POST(g.urls.recover, g.handleRecover)
+	r.GET(g.urls.codes, g.handleCodesPage)
 	r.POST(g.urls.codes, g.handleRegenerate)
 	r.POST(g.urls.devices+"/:id/revoke", g.handleRevokeDevice)
 	r.POST(g.urls.remove, g.handleRemove)

@@ -149,6 +149,16 @@ func WithLockout(threshold int, d, maxD time.Duration) Option {
 	}
 }
 
+// WithMaxGrants caps a user's live grants — one per signed-in browser,
+// device or recovery — at n: the grant that would be one too many revokes
+// the oldest (why "cap"), whose browser is asked for a code again at its
+// next recheck. It bounds the rows a user's sign-ins can pile up (a script
+// signing in over and over) and how many browsers one account holds at
+// once. Default 50; 0 turns the cap off.
+func WithMaxGrants(n int) Option {
+	return func(c *config) error { c.policy.MaxGrants = n; return nil }
+}
+
 // validPrefix accepts a rooted path without a trailing slash, made of
 // characters that need no escaping in a route: /2fa, /auth/sms.
 func validPrefix(p string) bool {

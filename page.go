@@ -73,24 +73,30 @@ type Link struct{ URL, Text string }
 
 // jsonBody is every JSON answer of the guard; empty fields are left out.
 type jsonBody struct {
-	Error        string `json:"error,omitempty"`
-	Reason       string `json:"reason,omitempty"` // why no code was sent: locked, send_limited, phone_unusable
-	Message      string `json:"message,omitempty"`
-	Verified     bool   `json:"verified,omitempty"`
-	Redirect     string `json:"redirect,omitempty"`
-	Phone        string `json:"phone,omitempty"`
-	VerifyURL    string `json:"verify_url,omitempty"`
-	ResendURL    string `json:"resend_url,omitempty"`
-	AttemptsLeft *int   `json:"attempts_left,omitempty"`
-	ExpiresIn    *int   `json:"expires_in,omitempty"` // seconds
-	ResendIn     *int   `json:"resend_in,omitempty"`  // seconds
-	RetryAfter   int    `json:"retry_after,omitempty"`
-	SendFailed   bool   `json:"send_failed,omitempty"`
-	EnrollURL    string `json:"enroll_url,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Reason   string `json:"reason,omitempty"` // why no code was sent: locked, send_limited, phone_unusable
+	Message  string `json:"message,omitempty"`
+	Verified bool   `json:"verified,omitempty"`
+	// AlreadyVerified: nothing was pending and the browser holds a mark; no
+	// code was checked.
+	AlreadyVerified bool   `json:"already_verified,omitempty"`
+	Redirect        string `json:"redirect,omitempty"`
+	Phone           string `json:"phone,omitempty"`
+	VerifyURL       string `json:"verify_url,omitempty"`
+	ResendURL       string `json:"resend_url,omitempty"`
+	AttemptsLeft    *int   `json:"attempts_left,omitempty"`
+	ExpiresIn       *int   `json:"expires_in,omitempty"` // seconds
+	ResendIn        *int   `json:"resend_in,omitempty"`  // seconds
+	RetryAfter      int    `json:"retry_after,omitempty"`
+	SendFailed      bool   `json:"send_failed,omitempty"`
+	EnrollURL       string `json:"enroll_url,omitempty"`
 	// RecoveryCodes are shown once: after enrolling, or regenerating.
 	RecoveryCodes []string `json:"recovery_codes,omitempty"`
-	// RecoveryCodesLeft is set after a recovery code was used.
+	// RecoveryCodesLeft is set after a recovery code was used, and by GET
+	// {prefix}/recovery-codes.
 	RecoveryCodesLeft *int `json:"recovery_codes_left,omitempty"`
+	// NoRecoveryCodes: a right login code of a user without recovery codes.
+	NoRecoveryCodes bool `json:"no_recovery_codes,omitempty"`
 }
 
 // view is what one answer says, before it is rendered as the page or JSON.
@@ -204,7 +210,18 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 	// The page itself is the answer, so a browser gets 200 with the message
 	// in it: a 4xx document is logged in the console as a failed load, which
 	// nothing is. JSON clients get the precise status.
-	g.render(c, g.page, g.pageFor(a, v))
+	d := g.pageFor(a, v)
+	if d.RecoverURL != "" && a.user.ID != "" {
+		// The recovery link is for users who have codes to use.
+		n, err := g.store.RecoveryCodesLeft(c.Request.Context(), a.user.ID)
+		if err != nil {
+			g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: counting recovery codes", "error", err)
+		}
+		if err != nil || n == 0 {
+			d.RecoverURL, d.RecoverLink = "", ""
+		}
+	}
+	g.render(c, g.page, d)
 }
 
 // render executes t with data into a buffer and only then writes it: a
@@ -279,7 +296,13 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 		Units:     l.units,
 		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
 	}
-	if a.ch.ID != "" && !a.ch.SendFailed {
+	if a.ch.Flow == FlowStepUp || a.flow == FlowStepUp {
+		// A code asked for again says why: a sensitive action.
+		d.Title = m.StepUpTitle
+		if a.ch.ID != "" && !a.ch.SendFailed {
+			d.Lead = g.fill(m.StepUpLead, a, 0)
+		}
+	} else if a.ch.ID != "" && !a.ch.SendFailed {
 		d.Lead = g.fill(m.Lead, a, 0)
 	}
 	// Remembering a device and recovering apply to signing in only.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
 )
 
 // Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
@@ -157,10 +158,23 @@ func (g *Guard) handleRecover(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL}}
+	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL},
+		Session: g.submitter(s, u)}
 	left, gr, err := g.store.UseRecoveryCode(ctx, u.ID, keyedMAC(g.keys.rcode, u.ID, code), p)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrCodeUsed):
+		// This browser spent this very code a moment ago (a double
+		// click, a retried request): the first submission signed it in,
+		// so send it on rather than count a failure.
+		dest := next(s)
+		if wantsJSON(c.Request) {
+			c.Header("Cache-Control", "no-store")
+			c.JSON(http.StatusConflict, jsonBody{Error: codeUsed, Message: m.RecoveryUsed, Redirect: dest})
+			return
+		}
+		c.Redirect(http.StatusSeeOther, dest)
+		return
 	case errors.Is(err, ErrCodeInvalid):
 		g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
 		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
@@ -206,6 +220,19 @@ func (g *Guard) handleRecover(c *gin.Context) {
 	g.renderFlow(c, "done", d)
 }
 
+// submitter names, for the store, who submits a recovery code: the sign-in
+// (its tag), or, for an app that names none, this guard session (a tag of
+// its binding). "" when neither is known: every repeat is then a guess.
+func (g *Guard) submitter(s *sessions.Session, u User) string {
+	if t := g.loginTag(u); t != "" {
+		return t
+	}
+	if b, _ := s.Values[keyBinding].(string); b != "" {
+		return "session:" + hexTag(g.keys.login, b)
+	}
+	return ""
+}
+
 // handleRegenerate serves POST {prefix}/recovery-codes: new recovery codes,
 // shown once, for a browser with a fresh factor (otherwise a step-up first,
 // back to the page the form was on).
@@ -219,7 +246,56 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 		g.fail(c, err)
 		return
 	}
-	g.showCodes(c, codes, refererPath(c.Request), "")
+	dest := refererPath(c.Request)
+	if p := c.PostForm("next"); isLocalPath(p) { // from the recovery-codes page
+		dest = p
+	}
+	g.showCodes(c, codes, dest, "")
+}
+
+// handleCodesPage serves GET {prefix}/recovery-codes: for a verified user
+// with a number, how many recovery codes are left (or why to make some,
+// when there are none) and a button that makes a new set, shown once. The
+// query's same-origin "next" is where the codes page goes on to ("/" by
+// default). JSON: {"recovery_codes_left": n}.
+func (g *Guard) handleCodesPage(c *gin.Context) {
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
+	}
+	u, f, ok := g.factorOf(c, u)
+	if !ok {
+		return
+	}
+	if u = withEnrolled(u, f); u.Phone == "" {
+		g.withoutPhone(c, u, true)
+		return
+	}
+	if !g.signedIn(c, u, nextOf(c.Request)) {
+		return
+	}
+	left, err := g.RecoveryCodesLeft(c.Request.Context(), u.ID)
+	if err != nil {
+		g.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusOK, jsonBody{RecoveryCodesLeft: &left})
+		return
+	}
+	l := g.lang(c)
+	m := l.m
+	dest := c.Query("next")
+	if !isLocalPath(dest) {
+		dest = "/"
+	}
+	d := FlowData{Title: m.CodesTitle, Lead: m.NoCodes, Action: g.urls.codes, Submit: m.MakeCodes, Value: dest}
+	if left > 0 {
+		d.Lead = l.fill(m.HaveCodes, vars{left: left})
+	}
+	g.renderFlow(c, "make", d)
 }
 
 // showCodes answers with recovery codes, shown once, and a way on to dest.

@@ -24,6 +24,11 @@ const (
 	keyChallenge = "cid"   // the pending challenge's ID
 	keyPhone     = "phone" // a keyed tag of the number (E.164) the pending challenge went to
 	keyNext      = "next"  // where to go once verified: a same-origin path
+	// keyGone names the grant (hex ID) a handler of the guard found revoked
+	// or expired for this browser. A client that keeps the mark anyway — a
+	// copy of the cookies, a script that ignores the deletion — is not
+	// honoured by it on its next request, inside the recheck interval too.
+	keyGone = "gone"
 )
 
 // maxNext bounds the path remembered for after the code step: a cookie holds
@@ -33,7 +38,7 @@ const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
-	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext} {
+	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone} {
 		delete(s.Values, k)
 	}
 }
