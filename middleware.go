@@ -191,10 +191,12 @@ func contentName(base, ext string, body []byte) string {
 // Mount adds the guard's routes to r: GET {prefix} (the code page), POST
 // {prefix}/verify (form field "code", or a JSON body {"code": "…"}), POST
 // {prefix}/resend; the lifecycle's GET and POST {prefix}/enroll (field
-// "phone"), GET and POST {prefix}/recover (field "recovery_code"), POST
-// {prefix}/recovery-codes (new codes), POST {prefix}/devices/:id/revoke and
-// POST {prefix}/remove; and the pages' two static assets. Mount them outside
-// the groups that Require guards.
+// "phone"), GET and POST {prefix}/recover (field "recovery_code"), GET
+// {prefix}/recovery-codes (the page offering new codes) and POST (making
+// them), POST {prefix}/devices/:id/revoke and POST {prefix}/remove (the
+// user's number goes); and the pages' two static assets. Mount them outside
+// the groups that Require guards, after the app's session middleware: the
+// UserFunc runs in every one of them.
 //
 // Handed a *gin.Engine that believes X-Forwarded-For from any client (gin's
 // default until SetTrustedProxies is called), Mount logs a warning: the

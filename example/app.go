@@ -190,10 +190,19 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		c.Data(http.StatusOK, "text/css; charset=utf-8", b)
 	})
 
-	guard.Mount(r) // GET /2fa, POST /2fa/verify, POST /2fa/resend
+	guard.Mount(r) // the code page and its forms, enrolment, recovery, devices: see the README
 	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
 		id, _ := sms2fa.UserID(c)
-		show(c, http.StatusOK, "dashboard", gin.H{"User": id})
+		// A user whose number the app already knew was never shown
+		// recovery codes: offer them (never force them). This is the
+		// app's own read, one indexed lookup; a failure only hides the
+		// banner.
+		factor, err := guard.Factor(c.Request.Context(), id)
+		if err != nil {
+			logger.Error("reading the second factor", "error", err)
+		}
+		show(c, http.StatusOK, "dashboard", gin.H{"User": id, "NoRecoveryCodes": err == nil && factor.NoRecoveryCodes,
+			"CodesURL": "/2fa/recovery-codes?next=/dashboard"})
 	})
 	// A sensitive page: a code verified in the last SMS2FA_STEP_UP_AGE.
 	r.GET("/transfer", guard.RequireRecent(cfg.stepUpAge), func(c *gin.Context) {

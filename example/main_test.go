@@ -160,6 +160,20 @@ func TestDemoSignIn(t *testing.T) {
 	if path != "/dashboard" || !strings.Contains(body, "Signed in as alice") {
 		t.Fatalf("after the code: %s %s", path, body)
 	}
+	// Alice's number was known to the app: she has no recovery codes, and
+	// the dashboard offers them.
+	if !strings.Contains(body, `class="recovery-missing"`) || !strings.Contains(body, `href="/2fa/recovery-codes?next=/dashboard"`) {
+		t.Fatalf("no recovery-codes banner on the dashboard: %s", body)
+	}
+	if path, body := get("/2fa/recovery-codes?next=/dashboard"); path != "/2fa/recovery-codes" || !strings.Contains(body, "You have no recovery codes") {
+		t.Fatalf("the recovery-codes page: %s %s", path, body)
+	}
+	if _, body, status := post("/2fa/recovery-codes", url.Values{"next": {"/dashboard"}}); status != http.StatusOK || strings.Count(body, `class="recovery-code"`) != 10 {
+		t.Fatalf("making recovery codes: %d %s", status, body)
+	}
+	if _, body := get("/dashboard"); strings.Contains(body, `class="recovery-missing"`) {
+		t.Fatalf("the banner stays after making codes: %s", body)
+	}
 	if path, _, _ := post("/logout", nil); path != "/" {
 		t.Fatalf("after logout: %s", path)
 	}
