@@ -78,7 +78,8 @@ func (e Event) level() slog.Level {
 	return slog.LevelInfo
 }
 
-// LogValue lists the fields that are set.
+// LogValue lists the fields that are set, the numbers masked (again, should
+// an event carry a full one): a log line must never hold a full number.
 func (e Event) LogValue() slog.Value {
 	attrs := []slog.Attr{slog.String("kind", string(e.Kind)), slog.String("user", e.UserID)}
 	add := func(key, v string) {
@@ -86,7 +87,7 @@ func (e Event) LogValue() slog.Value {
 			attrs = append(attrs, slog.String(key, v))
 		}
 	}
-	add("phone", e.Phone)
+	add("phone", maskedPhone(e.Phone))
 	add("region", e.Region)
 	add("ip", e.IP)
 	add("challenge", e.ChallengeID)
@@ -94,7 +95,7 @@ func (e Event) LogValue() slog.Value {
 	add("provider_id", e.ProviderID)
 	add("grant", e.Grant)
 	add("how", e.How)
-	add("old_phone", e.OldPhone)
+	add("old_phone", maskedPhone(e.OldPhone))
 	add("device", e.Device)
 	switch e.Kind {
 	case EventGrantRevoked, EventDeviceRevoked, EventRecoveryUsed:

@@ -293,9 +293,6 @@ func (n Number) NonGeographic() bool {
 	return n.Region == RegionNonGeographic || (n.CountryCode > 0 && phonenumbers.GetSupportedGlobalNetworkCallingCodes()[n.CountryCode])
 }
 
-// String returns n.E164.
-func (n Number) String() string { return n.E164 }
-
 // Digits returns the E.164 form without "+", as SMS gateways such as Way2API
 // want it: "919876543210".
 func (n Number) Digits() string { return strings.TrimPrefix(n.E164, "+") }

@@ -316,7 +316,8 @@ func TestNumberMethods(t *testing.T) {
 		}
 		check("Digits", n.Digits(), tt.digits)
 		check("Masked", n.Masked(), tt.masked)
-		check("String", n.String(), tt.str)
+		check("E164", n.E164, tt.str)
+		check("String", n.String(), tt.masked)
 		check("Prefix(0)", n.Prefix(0), tt.prefix0)
 		check("Prefix(5)", n.Prefix(5), tt.prefix5)
 		check("Prefix(99)", n.Prefix(99), tt.big)
