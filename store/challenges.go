@@ -470,7 +470,9 @@ type newGrant struct {
 }
 
 // createGrant creates the grant n describes (none if its ID is empty) and
-// revokes the user's oldest live grants beyond the cap.
+// revokes the user's oldest unrevoked grants beyond the cap (an expired one
+// not purged yet counts too: it is the oldest, and revoking it changes
+// nothing).
 func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n newGrant, now time.Time) (sms2fa.Grant, error) {
 	if n.ID == "" {
 		return sms2fa.Grant{}, nil
@@ -484,8 +486,17 @@ func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n new
 		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
 	}
 	if n.cap > 0 {
-		if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), g.ID, n.cap-1); err != nil {
-			return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
+		// The probe reads only the index of unrevoked grants; a user within
+		// the cap (nearly everyone) writes nothing more.
+		var oldest int64
+		switch err := get(ctx, tx, s.q.grantBeyondCap, &oldest, userID, n.cap); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return sms2fa.Grant{}, fmt.Errorf("counting the live grants: %w", err)
+		default:
+			if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, oldest, g.ID); err != nil {
+				return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
+			}
 		}
 	}
 	return g.grant(now), nil

@@ -99,7 +99,7 @@ type queries struct {
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
-	capGrants, deviceGrant, revokeDeviceGrants                   *sqlx.Stmt
+	grantBeyondCap, capGrants, deviceGrant, revokeDeviceGrants   *sqlx.Stmt
 	recoverySpent, unlockPhoneBudgets                            *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
@@ -196,10 +196,10 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		// The user's live grants beyond the cap, oldest first, bar the one
 		// just created (it may share its millisecond with others).
+		{&q.grantBeyondCap, `SELECT created_at FROM sms2fa_grants
+			WHERE user_id = ? AND revoked_at = 0 ORDER BY created_at DESC LIMIT 1 OFFSET ?`, false},
 		{&q.capGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'cap'
-			WHERE id IN (SELECT g.id FROM sms2fa_grants AS g
-			             WHERE g.user_id = ? AND g.revoked_at = 0 AND g.expires_at > ? AND g.id <> ?
-			             ORDER BY g.created_at DESC, g.id DESC ` + offsetSQL(d) + `)`, false},
+			WHERE user_id = ? AND revoked_at = 0 AND created_at <= ? AND id <> ?`, false},
 		// The live grant a device made for a sign-in, handed back when the
 		// same browser shows the device's cookie again.
 		{&q.deviceGrant, `SELECT ` + grantCols + ` FROM sms2fa_grants
@@ -353,21 +353,12 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn, q.revokeSignIn, q.liveGrant,
-		q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
+		q.grantBeyondCap, q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
 	} {
 		if st != nil {
 			st.Close()
 		}
 	}
-}
-
-// offsetSQL skips the first ? rows of an ordered query, with no limit on
-// the rest: SQLite wants a LIMIT before an OFFSET, Postgres takes it alone.
-func offsetSQL(d Dialect) string {
-	if d == SQLite {
-		return `LIMIT -1 OFFSET ?`
-	}
-	return `OFFSET ?`
 }
 
 // takeBudgetsSQL reserves one send in each of n budgets in one statement. A
