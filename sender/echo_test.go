@@ -139,3 +139,37 @@ func TestWay2APIMasksEchoedKey(t *testing.T) {
 		t.Errorf("Code = %q, OrderID = %q; want the key and code masked", e.Code, e.OrderID)
 	}
 }
+
+// TestWay2APIMasksEchoedNumber: a gateway that echoes the request puts the
+// number, in any of its forms (E.164 with and without "+", the national
+// number), in no field of the receipt or the error and no rendering of
+// either; the masked number stands in its place.
+func TestWay2APIMasksEchoedNumber(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		ok     bool
+	}{
+		{"422 message echoes the request", 422, `{"success":false,"message":"number 919876543210 (+919876543210, national 9876543210) rejected","data":{"error_code":"INVALID_NUMBER"}}`, false},
+		{"422 order_id echoes the number", 422, `{"success":false,"message":"","data":{"error_code":"E919876543210","order_id":"W2A-919876543210"}}`, false},
+		{"202 order_id echoes the number", 202, `{"success":true,"message":"Accepted.","data":{"order_id":"9876543210"}}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp := way2apitest.Body(tt.status, "application/json", tt.body)
+			srv := newServer(t, resp, resp, resp)
+			w, _ := newSender(t, srv)
+			rec, err := w.Send(t.Context(), message())
+			if (err == nil) != tt.ok {
+				t.Fatalf("Send = %+v, %v; want an error: %v", rec, err, !tt.ok)
+			}
+			for name, s := range renderings(t, rec, err) {
+				if strings.Contains(s, "9876543210") {
+					t.Errorf("%s leaks the number: %s", name, s)
+				}
+			}
+		})
+	}
+}
