@@ -432,6 +432,11 @@ func holdsSecret(v reflect.Value, depth int) bool {
 	if depth > 8 || !v.IsValid() {
 		return false
 	}
+	// The standard library's servers and locks hold no planted secret, and
+	// a running server writes its own maps while we would read them.
+	if p := v.Type().PkgPath(); strings.HasPrefix(p, "net/") || p == "sync" || p == "sync/atomic" {
+		return false
+	}
 	switch v.Kind() {
 	case reflect.String:
 		return strings.Contains(v.String(), leakCode) || strings.Contains(v.String(), leakNational)
