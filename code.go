@@ -163,22 +163,23 @@ func scrub(err error, code string, num phone.Number) error {
 	return err
 }
 
-// scrubText replaces code with [code], and num in every form a provider
-// may write it — E.164 with and without "+", the national number — with
-// its masked form.
+// scrubText replaces num, in every form a provider may write it — E.164
+// with and without "+", the national number — with its masked form, and
+// then code with [code]. The number goes first: a code whose digits happen
+// to sit inside the number would otherwise break every form of it apart and
+// leave the digits around the mask readable.
 func scrubText(s, code string, num phone.Number) string {
+	if num.E164 != "" {
+		masked := num.Masked()
+		// Longest first: the national number is inside the other two.
+		for _, form := range [...]string{num.E164, num.Digits(), num.National} {
+			if form != "" {
+				s = strings.ReplaceAll(s, form, masked)
+			}
+		}
+	}
 	if code != "" {
 		s = strings.ReplaceAll(s, code, redactedCode)
-	}
-	if num.E164 == "" {
-		return s
-	}
-	masked := num.Masked()
-	// Longest first: the national number is inside the other two.
-	for _, form := range [...]string{num.E164, num.Digits(), num.National} {
-		if form != "" {
-			s = strings.ReplaceAll(s, form, masked)
-		}
 	}
 	return s
 }

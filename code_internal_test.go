@@ -1,6 +1,10 @@
 package sms2fa
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sms2fa/sms2fa/phone"
+)
 
 // Codes are n decimal digits, each uniform: a byte is used only below 250,
 // so b%10 favours no digit. A chi-square test over 300,000 digits, per
@@ -47,6 +51,21 @@ func TestNewCodeDigitsAreUniform(t *testing.T) {
 	for i, counts := range pos {
 		if x := chi(counts, codes); x > critical {
 			t.Errorf("digit %d: chi-square %.1f > %.1f: %v", i, x, critical, counts)
+		}
+	}
+}
+
+// scrubText masks the number before the code: a code whose digits sit inside
+// the number must not break the number's forms apart.
+func TestScrubTextNumberFirst(t *testing.T) {
+	num, err := phone.Parse("+919876543210", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"to +919876543210", "to 919876543210", "to 9876543210"} {
+		got := scrubText(text, "987654", num)
+		if got != "to "+num.Masked() {
+			t.Errorf("scrubText(%q) = %q, want the masked number %q", text, got, "to "+num.Masked())
 		}
 	}
 }

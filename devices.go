@@ -115,6 +115,10 @@ func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool)
 		g.fail(c, err)
 		return false, true
 	}
+	if err := g.forgetGone(c, u); err != nil {
+		g.fail(c, err)
+		return false, true
+	}
 	if gr.ID == gid { // not the device's grant of this sign-in, handed back
 		g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: id, IP: c.ClientIP()})
 	}

@@ -267,6 +267,31 @@ func (g *Guard) seenGone(c *gin.Context, id string) (bool, error) {
 	return noted(s, id), nil
 }
 
+// forgetGone drops the note of a grant gone once the browser holds a new
+// grant without a code (a remembered device): the session would otherwise
+// stay behind, and every verified request would read it. A session with
+// nothing else in it goes altogether.
+func (g *Guard) forgetGone(c *gin.Context, u User) error {
+	// Read whether or not the request has the cookie: the note may have
+	// been written earlier in this very request (the grant found gone just
+	// before the device signed in).
+	s, err := g.session(c)
+	if err != nil {
+		return err
+	}
+	if _, had := s.Values[keyGone]; !had {
+		return nil
+	}
+	delete(s.Values, keyGone)
+	if _, _, pending := g.pendingAny(s, u); !pending {
+		return g.drop(c, s)
+	}
+	if err := s.Save(c.Request, c.Writer); err != nil {
+		return fmt.Errorf("sms2fa: saving the session: %w", err)
+	}
+	return nil
+}
+
 // noted reports whether s notes grant id as gone.
 func noted(s *sessions.Session, id string) bool {
 	v, _ := s.Values[keyGone].(string)

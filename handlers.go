@@ -126,9 +126,15 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	if !ok {
 		return a.fellBack
 	}
-	if wantsJSON(r) {
+	switch {
+	case wantsJSON(r):
 		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, code))
-	} else {
+	case a.refused != nil && flow == FlowStepUp:
+		// No code went out, and the browser's mark is live: the code page
+		// would have nothing pending and send it straight back here. The
+		// refusal is the answer, with when to try again.
+		g.respond(c, a, g.refusalView(a, a.refused))
+	default:
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 	}
 	c.Abort()

@@ -455,3 +455,45 @@ func TestUserFuncPanicNamesTheCause(t *testing.T) {
 		t.Fatalf("no line naming the likely cause: %s", h.logs.String())
 	}
 }
+
+// Finding 2's rule, "/2fa never sends the browser back to the route that
+// sent it there for a code", holds when the step-up code is refused too: a
+// spent budget (or a lock) is answered with its message, never with a loop
+// between the route and /2fa.
+func TestRefusedStepUpDoesNotLoop(t *testing.T) {
+	h := newHarness(t, sms2fa.WithUserLimit(sms2fa.Rate{Limit: 1, Window: time.Hour}))
+	c := h.signIn("alice", alicePhone)
+	h.clock.Advance(6 * time.Minute)
+	for i := range 3 {
+		r := c.get("/secure/transfer")
+		if r.status == http.StatusSeeOther {
+			if next := c.get(r.location()); next.status == http.StatusSeeOther && next.location() == "/secure/transfer" {
+				t.Fatalf("round %d: the route and %s send the browser to each other", i, r.location())
+			}
+			continue
+		}
+		wantPage(t, "the refused step-up", r, "Too many codes have been sent")
+		if r.header.Get("Retry-After") == "" {
+			t.Fatalf("no Retry-After on the refusal: %v", r.header)
+		}
+	}
+	c.json = true
+	r := c.get("/secure/transfer")
+	if m := r.decode(t); r.status != http.StatusUnauthorized || m["reason"] != "send_limited" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("JSON: %d %v %s", r.status, r.header, r.body)
+	}
+}
+
+// A remembered device that signs a browser in again after its grant expired
+// leaves no guard session behind for every later request to read.
+func TestDeviceSignInLeavesNoSession(t *testing.T) {
+	h := newHarness(t)
+	c := h.rememberedBrowser().login("alice")
+	want(t, "signed in by the device", c.get("/app/home"), http.StatusOK, "")
+	h.clock.Advance(13 * time.Hour) // past the grant's lifetime
+	want(t, "the device again, the grant expired", c.get("/app/home"), http.StatusOK, "")
+	if v := c.cookie("sms2fa"); v != "" {
+		t.Fatalf("the guard's session stays behind (%d bytes): every verified request would read it", len(v))
+	}
+	want(t, "after", c.get("/app/home"), http.StatusOK, "")
+}

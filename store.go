@@ -328,9 +328,9 @@ type Policy struct {
 	MaxAttempts    int           // wrong guesses a challenge survives
 	ResendCooldown time.Duration // wait after the first send; doubles on each resend
 	Lockout        Lockout       // account-wide failure budget
-	// MaxGrants caps a user's unrevoked grants (an expired one counts until
-	// it is purged): creating one more revokes the oldest beyond it (why
-	// "cap"), in the same store step. 0: no cap.
+	// MaxGrants caps a user's live grants: creating one more revokes the
+	// oldest beyond it (by creation, then ID; why "cap"), in the same store
+	// step. 0: no cap.
 	MaxGrants int
 }
 

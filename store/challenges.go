@@ -470,9 +470,8 @@ type newGrant struct {
 }
 
 // createGrant creates the grant n describes (none if its ID is empty) and
-// revokes the user's oldest unrevoked grants beyond the cap (an expired one
-// not purged yet counts too: it is the oldest, and revoking it changes
-// nothing).
+// revokes the user's oldest live grants beyond the cap, oldest by creation
+// (then ID) first.
 func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n newGrant, now time.Time) (sms2fa.Grant, error) {
 	if n.ID == "" {
 		return sms2fa.Grant{}, nil
@@ -486,15 +485,18 @@ func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n new
 		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
 	}
 	if n.cap > 0 {
-		// The probe reads only the index of unrevoked grants; a user within
-		// the cap (nearly everyone) writes nothing more.
-		var oldest int64
-		switch err := get(ctx, tx, s.q.grantBeyondCap, &oldest, userID, n.cap); {
+		// The probe reads the index of unrevoked grants, newest first; a
+		// user within the cap (nearly everyone) writes nothing more.
+		var oldest struct {
+			CreatedAt int64  `db:"created_at"`
+			ID        string `db:"id"`
+		}
+		switch err := get(ctx, tx, s.q.grantBeyondCap, &oldest, userID, ms(now), n.cap); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return sms2fa.Grant{}, fmt.Errorf("counting the live grants: %w", err)
 		default:
-			if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, oldest, g.ID); err != nil {
+			if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), oldest.CreatedAt, oldest.CreatedAt, oldest.ID, g.ID); err != nil {
 				return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
 			}
 		}

@@ -196,10 +196,12 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		// The user's live grants beyond the cap, oldest first, bar the one
 		// just created (it may share its millisecond with others).
-		{&q.grantBeyondCap, `SELECT created_at FROM sms2fa_grants
-			WHERE user_id = ? AND revoked_at = 0 ORDER BY created_at DESC LIMIT 1 OFFSET ?`, false},
+		{&q.grantBeyondCap, `SELECT created_at, id FROM sms2fa_grants
+			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?
+			ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?`, false},
 		{&q.capGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'cap'
-			WHERE user_id = ? AND revoked_at = 0 AND created_at <= ? AND id <> ?`, false},
+			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?
+			  AND (created_at < ? OR created_at = ? AND id <= ?) AND id <> ?`, false},
 		// The live grant a device made for a sign-in, handed back when the
 		// same browser shows the device's cookie again.
 		{&q.deviceGrant, `SELECT ` + grantCols + ` FROM sms2fa_grants

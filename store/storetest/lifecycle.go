@@ -866,6 +866,25 @@ func testGrantCap(t *testing.T, o Opener) {
 	if n := e.liveGrants("alice"); n != 6 {
 		t.Fatalf("%d live grants without a cap; want 6", n)
 	}
+	// Grants made in the same millisecond are capped exactly, by ID.
+	e.pol.MaxGrants = 2
+	for i := range 4 {
+		e.signIn("carol", fmt.Sprintf("c%d", i), "")
+	}
+	if n := e.liveGrants("carol"); n != 2 {
+		t.Fatalf("%d live grants made in one millisecond; want the cap, 2", n)
+	}
+	// An expired grant is not live: it neither counts nor is revoked.
+	e.signIn("dave", "d-old", "")
+	e.clock.Advance(time.Hour) // grantParams' lifetime
+	e.signIn("dave", "d1", "")
+	e.signIn("dave", "d2", "")
+	if n := e.liveGrants("dave"); n != 2 {
+		t.Fatalf("%d live grants beside an expired one; want 2", n)
+	}
+	if gr, err := e.s.Grant(ctx, "d-old", "dave"); err != nil || !gr.RevokedAt.IsZero() {
+		t.Fatalf("the expired grant: %+v, %v; want it left as it was", gr, err)
+	}
 }
 
 func testDeviceRevocation(t *testing.T, o Opener) {

@@ -3,8 +3,8 @@
 -- spent them, and a user's live grants are capped. Idempotent.
 --
 -- sms2fa_verify takes p_grant_cap (Policy.MaxGrants): a grant it creates
--- revokes the user's oldest unrevoked grants beyond the cap, in the same
--- round trip. The rest of the function is version 5's. Version 5's signature
+-- revokes the user's oldest live grants beyond the cap, in the same round
+-- trip. The rest of the function is version 5's. Version 5's signature
 -- stays, uncapped, for the instances of the previous release during a
 -- rolling deploy.
 
@@ -47,6 +47,7 @@ DECLARE
     f_removed  INTEGER;
     f_phone    TEXT;
     v_oldest   BIGINT;
+    v_oldest_id TEXT;
 BEGIN
     o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
     g_id := '';
@@ -141,15 +142,18 @@ BEGIN
                 g_id := p_grant_id; g_user_id := c_user_id; g_login := p_grant_login; g_how := p_grant_how;
                 g_created_at := o_now; g_fresh_at := o_now; g_expires_at := o_now + p_grant_life_ms; g_revoked_at := 0;
                 -- At most p_grant_cap live grants: the oldest beyond it go.
-                -- The probe reads only the index of unrevoked grants; a
-                -- user within the cap (nearly everyone) writes nothing.
+                -- The probe reads the index of unrevoked grants, newest
+                -- first; a user within the cap (nearly everyone) writes
+                -- nothing more.
                 IF p_grant_cap > 0 THEN
-                    SELECT g.created_at INTO v_oldest FROM sms2fa_grants AS g
-                    WHERE g.user_id = c_user_id AND g.revoked_at = 0
-                    ORDER BY g.created_at DESC LIMIT 1 OFFSET p_grant_cap;
+                    SELECT g.created_at, g.id INTO v_oldest, v_oldest_id FROM sms2fa_grants AS g
+                    WHERE g.user_id = c_user_id AND g.revoked_at = 0 AND g.expires_at > o_now
+                    ORDER BY g.created_at DESC, g.id DESC LIMIT 1 OFFSET p_grant_cap;
                     IF FOUND THEN
                         UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'cap'
-                        WHERE user_id = c_user_id AND revoked_at = 0 AND created_at <= v_oldest AND id <> p_grant_id;
+                        WHERE user_id = c_user_id AND revoked_at = 0 AND expires_at > o_now
+                          AND (created_at < v_oldest OR created_at = v_oldest AND id <= v_oldest_id)
+                          AND id <> p_grant_id;
                     END IF;
                 END IF;
             END IF;
