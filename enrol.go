@@ -20,20 +20,30 @@ import (
 
 // handleEnrollForm serves GET {prefix}/enroll.
 func (g *Guard) handleEnrollForm(c *gin.Context) {
-	u, ok := g.user(c)
-	if !ok {
-		g.toLogin(c)
-		return
-	}
-	u, f, ok := g.factorOf(c, u)
+	u, ok := g.accountUser(c)
 	if !ok {
 		return
 	}
-	u = withEnrolled(u, f)
 	if u.Phone != "" && !g.signedIn(c, u, g.urls.enroll) {
 		return
 	}
 	g.enrollForm(c, u, http.StatusOK, "", false, "")
+}
+
+// accountUser starts an account page (GET): the signed-in user, with Phone
+// the enrolled number or "" (see withEnrolled). It reports false when it
+// has answered: nobody signed in, or a failure.
+func (g *Guard) accountUser(c *gin.Context) (User, bool) {
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return u, false
+	}
+	u, f, ok := g.factorOf(c, u)
+	if !ok {
+		return u, false
+	}
+	return withEnrolled(u, f), true
 }
 
 // withEnrolled is u with Phone set only if the store holds a number for u: an

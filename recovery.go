@@ -259,16 +259,11 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 // query's same-origin "next" is where the codes page goes on to ("/" by
 // default). JSON: {"recovery_codes_left": n}.
 func (g *Guard) handleCodesPage(c *gin.Context) {
-	u, ok := g.user(c)
-	if !ok {
-		g.toLogin(c)
-		return
-	}
-	u, f, ok := g.factorOf(c, u)
+	u, ok := g.accountUser(c)
 	if !ok {
 		return
 	}
-	if u = withEnrolled(u, f); u.Phone == "" {
+	if u.Phone == "" {
 		g.withoutPhone(c, u, true)
 		return
 	}
