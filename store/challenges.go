@@ -485,20 +485,8 @@ func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n new
 		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
 	}
 	if n.cap > 0 {
-		// The probe reads the index of unrevoked grants, newest first; a
-		// user within the cap (nearly everyone) writes nothing more.
-		var oldest struct {
-			CreatedAt int64  `db:"created_at"`
-			ID        string `db:"id"`
-		}
-		switch err := get(ctx, tx, s.q.grantBeyondCap, &oldest, userID, ms(now), n.cap); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return sms2fa.Grant{}, fmt.Errorf("counting the live grants: %w", err)
-		default:
-			if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), oldest.CreatedAt, oldest.CreatedAt, oldest.ID, g.ID); err != nil {
-				return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
-			}
+		if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), g.ID, userID, ms(now), n.cap); err != nil {
+			return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
 		}
 	}
 	return g.grant(now), nil

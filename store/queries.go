@@ -99,7 +99,7 @@ type queries struct {
 	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
 	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
 	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
-	grantBeyondCap, capGrants, deviceGrant, revokeDeviceGrants   *sqlx.Stmt
+	capGrants, deviceGrant, revokeDeviceGrants                   *sqlx.Stmt
 	recoverySpent, unlockPhoneBudgets                            *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
@@ -196,12 +196,14 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, false},
 		// The user's live grants beyond the cap, oldest first, bar the one
 		// just created (it may share its millisecond with others).
-		{&q.grantBeyondCap, `SELECT created_at, id FROM sms2fa_grants
-			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?
-			ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?`, false},
+		// One statement: the subquery finds, from the index of unrevoked
+		// grants alone, the newest grant beyond the cap — none for a user
+		// within it (nearly everyone), and then nothing is written.
 		{&q.capGrants, `UPDATE sms2fa_grants SET revoked_at = ?, revoked_how = 'cap'
-			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?
-			  AND (created_at < ? OR created_at = ? AND id <= ?) AND id <> ?`, false},
+			WHERE user_id = ? AND revoked_at = 0 AND expires_at > ? AND id <> ?
+			  AND (created_at, id) <= (SELECT g.created_at, g.id FROM sms2fa_grants AS g
+			                           WHERE g.user_id = ? AND g.revoked_at = 0 AND g.expires_at > ?
+			                           ORDER BY g.created_at DESC, g.id DESC LIMIT 1 OFFSET ?)`, false},
 		// The live grant a device made for a sign-in, handed back when the
 		// same browser shows the device's cookie again.
 		{&q.deviceGrant, `SELECT ` + grantCols + ` FROM sms2fa_grants
@@ -355,7 +357,7 @@ func (q queries) close() {
 		q.dropRecovery, q.addRecovery, q.useRecovery, q.recoveryLeft, q.readRecoveryLeft,
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn, q.revokeSignIn, q.liveGrant,
-		q.grantBeyondCap, q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
+		q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
 	} {
 		if st != nil {
 			st.Close()
