@@ -183,8 +183,7 @@ func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
 	if !valid {
 		return false, false
 	}
-	id := hex.EncodeToString(m.Grant[:])
-	switch gone, err := g.seenGone(c, id); {
+	switch gone, err := g.seenGone(c, m); {
 	case err != nil:
 		g.fail(c, err)
 		return false, true
@@ -197,6 +196,7 @@ func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
 	if !at.After(now) && now.Sub(at) < g.cfg.recheck {
 		return true, false
 	}
+	id := hex.EncodeToString(m.Grant[:])
 	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 	switch {
 	case err != nil && !errors.Is(err, ErrNotFound):
@@ -252,11 +252,11 @@ func (g *Guard) gone(c *gin.Context, id string) (answered bool) {
 	return false
 }
 
-// seenGone reports whether a handler of the guard found grant id gone for
-// this browser (see gone). A browser without the guard's session cookie —
-// every verified one: the session goes once the code is right — costs a
-// scan of its Cookie header and no decoding.
-func (g *Guard) seenGone(c *gin.Context, id string) (bool, error) {
+// seenGone reports whether a handler of the guard found the grant m names
+// gone for this browser (see gone). A browser without the guard's session
+// cookie — every verified one: the session goes once the code is right —
+// costs a scan of its Cookie header, no decoding and no allocation.
+func (g *Guard) seenGone(c *gin.Context, m mark.Mark) (bool, error) {
 	if _, ok := cookieValue(c.Request, g.cfg.sessionName); !ok {
 		return false, nil
 	}
@@ -264,7 +264,7 @@ func (g *Guard) seenGone(c *gin.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return noted(s, id), nil
+	return noted(s, hex.EncodeToString(m.Grant[:])), nil
 }
 
 // forgetGone drops the note of a grant gone once the browser holds a new
