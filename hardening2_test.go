@@ -194,9 +194,11 @@ func TestProviderEchoOfNumberIsScrubbed(t *testing.T) {
 func TestMarkBoundToItsGuard(t *testing.T) {
 	h := newHarness(t)
 	c := h.signIn("alice", alicePhone)
-	other := h.client()
+	// The same browser (the same app session, so the same user and
+	// sign-in) on a second guard with the same secret, the first guard's
+	// mark under the second's cookie name.
+	other := c.copyCookies()
 	other.base = h.instanceWith(sms2fa.WithSessionName("admin"))
-	other.login("alice")
 	other.setCookie("admin_mark", c.cookie("sms2fa_mark"))
 	want(t, "the first guard's mark on the second", other.get("/app/home"), http.StatusSeeOther, "/2fa")
 }
