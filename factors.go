@@ -84,12 +84,13 @@ type FactorInfo struct {
 	Region        string
 	Version       int64
 	RecoveryCodes int // unused recovery codes left
-	// NoRecoveryCodes: enrolled, without one unused recovery code — such as
-	// a user whose number the app already knew, adopted without the
-	// enrolment that shows a set. Offer GET {prefix}/recovery-codes, which
-	// makes a set and shows it once; never force it.
-	NoRecoveryCodes bool
 }
+
+// NoRecoveryCodes reports an enrolled user without one unused recovery code
+// — such as a user whose number the app already knew, adopted without the
+// enrolment that shows a set. Offer GET {prefix}/recovery-codes, which makes
+// a set and shows it once; never force it.
+func (x FactorInfo) NoRecoveryCodes() bool { return x.Enrolled && x.RecoveryCodes == 0 }
 
 // Factor describes userID's enrolled number, for an account page or an
 // admin. A user whose number was never adopted reports Enrolled false.
@@ -108,7 +109,6 @@ func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
 	info := FactorInfo{Enrolled: !f.Removed && f.Phone != "", Region: f.Region, Version: f.Version, RecoveryCodes: left}
 	if info.Enrolled {
 		info.Phone = phone.Mask(f.Phone)
-		info.NoRecoveryCodes = left == 0
 	}
 	return info, nil
 }

@@ -365,7 +365,7 @@ func (x FactorInfo) fields() *redact.Fields {
 		Str("Region", x.Region).
 		Int("Version", x.Version).
 		Int("RecoveryCodes", int64(x.RecoveryCodes)).
-		Bool("NoRecoveryCodes", x.NoRecoveryCodes)
+		Bool("NoRecoveryCodes", x.NoRecoveryCodes())
 }
 
 // String summarises x with the number masked (it is masked already; a

@@ -387,7 +387,7 @@ func TestRecoveryCodesOffered(t *testing.T) {
 		t.Fatalf("JSON verify without codes: %d %s", r.status, r.body)
 	}
 	info, err := h.guard.Factor(context.Background(), "alice")
-	if err != nil || !info.NoRecoveryCodes {
+	if err != nil || !info.NoRecoveryCodes() {
 		t.Fatalf("account information: %+v, %v; want NoRecoveryCodes", info, err)
 	}
 	c.json = false
@@ -400,7 +400,7 @@ func TestRecoveryCodesOffered(t *testing.T) {
 	if made.status != http.StatusOK || strings.Count(made.body, `class="recovery-code"`) != 10 || !strings.Contains(made.body, `href="/app/settings"`) {
 		t.Fatalf("making codes: %d %.1500s", made.status, made.body)
 	}
-	if info, _ := h.guard.Factor(context.Background(), "alice"); info.NoRecoveryCodes || info.RecoveryCodes != 10 {
+	if info, _ := h.guard.Factor(context.Background(), "alice"); info.NoRecoveryCodes() || info.RecoveryCodes != 10 {
 		t.Fatalf("after making codes: %+v", info)
 	}
 	wantPage(t, "the page with codes", c.get("/2fa/recovery-codes"), "10 recovery codes left")

@@ -201,7 +201,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		if err != nil {
 			logger.Error("reading the second factor", "error", err)
 		}
-		show(c, http.StatusOK, "dashboard", gin.H{"User": id, "NoRecoveryCodes": err == nil && factor.NoRecoveryCodes,
+		show(c, http.StatusOK, "dashboard", gin.H{"User": id, "NoRecoveryCodes": err == nil && factor.NoRecoveryCodes(),
 			"CodesURL": "/2fa/recovery-codes?next=/dashboard"})
 	})
 	// A sensitive page: a code verified in the last SMS2FA_STEP_UP_AGE.

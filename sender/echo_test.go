@@ -67,6 +67,20 @@ func renderings(t *testing.T, rec sms2fa.Receipt, err error) map[string]string {
 	return out
 }
 
+// sendEchoing sends message() to a stand-in that answers every try with
+// status and body, checks that Send succeeded exactly when ok, and returns
+// every rendering of the receipt and the error.
+func sendEchoing(t *testing.T, status int, body string, ok bool) map[string]string {
+	t.Helper()
+	resp := way2apitest.Body(status, "application/json", body)
+	w, _ := newSender(t, newServer(t, resp, resp, resp))
+	rec, err := w.Send(t.Context(), message())
+	if (err == nil) != ok {
+		t.Fatalf("Send = %+v, %v; want an error: %v", rec, err, !ok)
+	}
+	return renderings(t, rec, err)
+}
+
 // TestWay2APIMasksEchoedCode covers a provider that echoes the code back in
 // any field of its answer, failure or success: the code must reach no field
 // of the receipt or the error, and no rendering of either.
@@ -100,14 +114,7 @@ func TestWay2APIMasksEchoedCode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := way2apitest.Body(tt.status, "application/json", tt.body)
-			srv := newServer(t, resp, resp, resp)
-			w, _ := newSender(t, srv)
-			rec, err := w.Send(t.Context(), message())
-			if (err == nil) != tt.ok {
-				t.Fatalf("Send = %+v, %v; want an error: %v", rec, err, !tt.ok)
-			}
-			out := renderings(t, rec, err)
+			out := sendEchoing(t, tt.status, tt.body, tt.ok)
 			for name, s := range out {
 				if leaksCode(s) {
 					t.Errorf("%s leaks the code: %s", name, s)
@@ -158,14 +165,7 @@ func TestWay2APIMasksEchoedNumber(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := way2apitest.Body(tt.status, "application/json", tt.body)
-			srv := newServer(t, resp, resp, resp)
-			w, _ := newSender(t, srv)
-			rec, err := w.Send(t.Context(), message())
-			if (err == nil) != tt.ok {
-				t.Fatalf("Send = %+v, %v; want an error: %v", rec, err, !tt.ok)
-			}
-			for name, s := range renderings(t, rec, err) {
+			for name, s := range sendEchoing(t, tt.status, tt.body, tt.ok) {
 				if strings.Contains(s, "9876543210") {
 					t.Errorf("%s leaks the number: %s", name, s)
 				}
