@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // Remembered devices. A browser whose holder ticks "Remember this device"
@@ -30,7 +28,7 @@ const deviceGrace = 30 * time.Second
 
 // rememberDevice remembers this browser for u after a right login code,
 // which created grant grantID.
-func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor, grantID string) {
+func (g *Guard) rememberDevice(c *exchange, u User, f Factor, grantID string) {
 	if g.cfg.remember == 0 || u.Login == "" {
 		return
 	}
@@ -61,7 +59,7 @@ func (g *Guard) rememberDevice(c *gin.Context, u User, f Factor, grantID string)
 
 // deviceCookie returns the request's device cookie if a remembered device
 // could sign u in with it: devices are on and the app names sign-ins.
-func (g *Guard) deviceCookie(c *gin.Context, u User) (string, bool) {
+func (g *Guard) deviceCookie(c *exchange, u User) (string, bool) {
 	v, has := cookieValue(c.Request, g.cookies.device)
 	return v, has && g.cfg.remember != 0 && u.Login != ""
 }
@@ -69,7 +67,7 @@ func (g *Guard) deviceCookie(c *gin.Context, u User) (string, bool) {
 // deviceSignIn signs u in through this browser's device cookie, if it has a
 // live one for u's current number. It reports whether it did; failed means
 // the guard has answered (fail closed).
-func (g *Guard) deviceSignIn(c *gin.Context, u User, f Factor) (ok, failed bool) {
+func (g *Guard) deviceSignIn(c *exchange, u User, f Factor) (ok, failed bool) {
 	v, ok := g.deviceCookie(c, u)
 	if !ok {
 		return false, false
@@ -132,7 +130,7 @@ func nextDeviceToken(key []byte, id, token string) string {
 }
 
 // clearDevice deletes the device cookie.
-func (g *Guard) clearDevice(c *gin.Context) { g.setCookie(c, g.cookies.device, "", -1) }
+func (g *Guard) clearDevice(c *exchange) { g.setCookie(c, g.cookies.device, "", -1) }
 
 // Devices lists userID's remembered devices, most recently used first.
 func (g *Guard) Devices(ctx context.Context, userID string) ([]Device, error) {
@@ -158,12 +156,12 @@ func (g *Guard) RevokeDevice(ctx context.Context, userID, id string) error {
 }
 
 // handleRevokeDevice serves POST {prefix}/devices/:id/revoke.
-func (g *Guard) handleRevokeDevice(c *gin.Context) {
+func (g *Guard) handleRevokeDevice(c *exchange) {
 	u, ok := g.freshAction(c)
 	if !ok {
 		return
 	}
-	if err := g.RevokeDevice(c.Request.Context(), u.ID, c.Param("id")); err != nil {
+	if err := g.RevokeDevice(c.Request.Context(), u.ID, c.id); err != nil {
 		g.fail(c, err)
 		return
 	}

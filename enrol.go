@@ -3,7 +3,6 @@ package sms2fa
 import (
 	"net/http"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa/phone"
@@ -19,7 +18,7 @@ import (
 // every remembered device of the user.
 
 // handleEnrollForm serves GET {prefix}/enroll.
-func (g *Guard) handleEnrollForm(c *gin.Context) {
+func (g *Guard) handleEnrollForm(c *exchange) {
 	u, ok := g.accountUser(c)
 	if !ok {
 		return
@@ -33,7 +32,7 @@ func (g *Guard) handleEnrollForm(c *gin.Context) {
 // accountUser starts an account page (GET): the signed-in user, with Phone
 // the enrolled number or "" (see withEnrolled). It reports false when it
 // has answered: nobody signed in, or a failure.
-func (g *Guard) accountUser(c *gin.Context) (User, bool) {
+func (g *Guard) accountUser(c *exchange) (User, bool) {
 	u, ok := g.user(c)
 	if !ok {
 		g.toLogin(c)
@@ -58,7 +57,7 @@ func withEnrolled(u User, f Factor) User {
 
 // signedIn reports whether the browser holds a valid mark of u; otherwise it
 // sends the visitor through the code step first, back to back afterwards.
-func (g *Guard) signedIn(c *gin.Context, u User, back string) bool {
+func (g *Guard) signedIn(c *exchange, u User, back string) bool {
 	if _, ok := g.grantID(c.Request, u); ok {
 		return true
 	}
@@ -73,7 +72,7 @@ func (g *Guard) signedIn(c *gin.Context, u User, back string) bool {
 
 // enrollForm renders the form, for enrolling (u has no number) or changing,
 // with typed, what the visitor typed last, in the field.
-func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert bool, typed string) {
+func (g *Guard) enrollForm(c *exchange, u User, status int, msg string, alert bool, typed string) {
 	l := g.lang(c)
 	m := l.m
 	d := FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
@@ -86,7 +85,7 @@ func (g *Guard) enrollForm(c *gin.Context, u User, status int, msg string, alert
 }
 
 // handleEnroll serves POST {prefix}/enroll.
-func (g *Guard) handleEnroll(c *gin.Context) {
+func (g *Guard) handleEnroll(c *exchange) {
 	u, ok := g.formUser(c)
 	if !ok {
 		return
@@ -103,7 +102,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 	}
 	m := g.lang(c).m
 	raw, ok := readField(c, "phone")
-	form := func(c *gin.Context, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert, raw) }
+	form := func(c *exchange, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert, raw) }
 	num, err := g.number(raw)
 	if !ok || err != nil {
 		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(raw), IP: c.ClientIP(), Err: err})
@@ -132,7 +131,7 @@ func (g *Guard) handleEnroll(c *gin.Context) {
 // visitor to the code page. A refusal (a lock, a send budget) sent nothing:
 // it is answered as every refusal is — JSON 429 with Retry-After — or on
 // the form, with its message.
-func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID string, form func(*gin.Context, int, string, bool)) {
+func (g *Guard) openFlow(c *exchange, s *sessions.Session, u User, flow Flow, grantID string, form func(*exchange, int, string, bool)) {
 	a, ok := g.ensure(c, s, u, true, flow, grantID, false)
 	if !ok {
 		return
@@ -152,7 +151,7 @@ func (g *Guard) openFlow(c *gin.Context, s *sessions.Session, u User, flow Flow,
 // fresh returns the browser's grant if it is live and a code was verified in
 // it less than WithFreshFactor ago. Otherwise it has answered: a step-up to
 // the current number (back to back afterwards), a sign-in, or a failure.
-func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) (Grant, bool) {
+func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (Grant, bool) {
 	gr, fresh, answered := g.recentGrant(c, u, g.cfg.freshAge)
 	switch {
 	case answered:
@@ -169,7 +168,7 @@ func (g *Guard) fresh(c *gin.Context, s *sessions.Session, u User, back string) 
 // freshAction starts a sensitive account action (new recovery codes,
 // forgetting a device, removing the number): a same-origin POST by a user
 // with a number and a fresh factor. Otherwise it has answered.
-func (g *Guard) freshAction(c *gin.Context) (User, bool) {
+func (g *Guard) freshAction(c *exchange) (User, bool) {
 	u, ok := g.formUser(c)
 	if !ok {
 		return u, false
@@ -191,7 +190,7 @@ func (g *Guard) freshAction(c *gin.Context) (User, bool) {
 }
 
 // handleRemove serves POST {prefix}/remove: the user removes their number.
-func (g *Guard) handleRemove(c *gin.Context) {
+func (g *Guard) handleRemove(c *exchange) {
 	u, ok := g.freshAction(c)
 	if !ok {
 		return
@@ -205,7 +204,7 @@ func (g *Guard) handleRemove(c *gin.Context) {
 
 // afterAction answers a finished account action: 204 for JSON, else back to
 // the page the form was on.
-func (g *Guard) afterAction(c *gin.Context) {
+func (g *Guard) afterAction(c *exchange) {
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
 		c.Status(http.StatusNoContent)
@@ -217,7 +216,7 @@ func (g *Guard) afterAction(c *gin.Context) {
 // enrolled finishes a right code of an enrol or change challenge: the store
 // has saved the number (and, for a change, revoked the user's other grants
 // and devices). An enrolment shows the new recovery codes once.
-func (g *Guard) enrolled(c *gin.Context, s *sessions.Session, a attempt, old User, gr Grant) {
+func (g *Guard) enrolled(c *exchange, s *sessions.Session, a attempt, old User, gr Grant) {
 	dest, ok := g.settle(c, s, a, gr)
 	if !ok {
 		return

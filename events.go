@@ -46,7 +46,7 @@ type Event struct {
 	UserID       string
 	Phone        string        // masked: +91 ••••••3210
 	Region       string        // ISO 3166 region of the number
-	IP           string        // the client, as gin's ClientIP sees it
+	IP           string        // the client, as WithClientIP reads it
 	ChallengeID  string        // correlates the events of one challenge
 	AttemptsLeft int           // after a verify
 	Until        time.Time     // end of a lock or of a refused budget's window

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
@@ -18,7 +18,7 @@ import (
 
 // currentUser stands for the app's own first factor: whoever its password
 // login put in its session.
-func currentUser(*gin.Context) (sms2fa.User, bool) {
+func currentUser(*http.Request) (sms2fa.User, bool) {
 	return sms2fa.User{ID: "42", Phone: "+91 98765 43210"}, true
 }
 
@@ -41,14 +41,15 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r := gin.New()
-	r.SetTrustedProxies(nil) // or your load balancers' CIDRs: the per-IP send budget trusts no one else's X-Forwarded-For
-	guard.Mount(r)           // GET /2fa, POST /2fa/verify, POST /2fa/resend
-	app := r.Group("/app", guard.Require())
-	app.GET("/", func(c *gin.Context) { id, _ := sms2fa.UserID(c); c.String(200, "hello "+id) })
+	mux := http.NewServeMux()
+	guard.Mount(mux) // GET /2fa, POST /2fa/verify, POST /2fa/resend, …
+	mux.Handle("/app/", guard.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := sms2fa.UserID(r)
+		fmt.Fprintln(w, "hello", id)
+	})))
 
 	rec := httptest.NewRecorder()
-	r.ServeHTTP(rec, httptest.NewRequest("GET", "/app/", nil))
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/app/", nil))
 	fmt.Println(rec.Code, rec.Header().Get("Location"), sms.Count())
 	// Output: 303 /2fa 1
 }

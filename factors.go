@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -28,7 +26,7 @@ func (f Factor) proves(ch Challenge) bool {
 // removed). A User.Phone that cannot receive codes and was never adopted is
 // left as given, for the flow to refuse as before. On a store failure the
 // guard has answered (fail closed) and ok is false.
-func (g *Guard) factorOf(c *gin.Context, u User) (_ User, _ Factor, ok bool) {
+func (g *Guard) factorOf(c *exchange, u User) (_ User, _ Factor, ok bool) {
 	ctx := c.Request.Context()
 	f, err := g.store.Factor(ctx, u.ID)
 	switch {

@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/phone"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
@@ -103,6 +104,7 @@ var samples = map[string]func(t *testing.T) any{
 	"sms2fa.FlowData":     func(*testing.T) any { return plant(&sms2fa.FlowData{}) },
 	"way2apitest.Request": func(*testing.T) any { return plant(&way2apitest.Request{}) },
 	"sms2fa.Guard":        newSampleGuard,
+	"ginguard.Guard":      newSampleGinGuard,
 	"sender.Fake":         newSampleFake,
 	"way2apitest.Server":  newSampleServer,
 	"sender.Way2API":      newSampleWay2API,
@@ -110,7 +112,7 @@ var samples = map[string]func(t *testing.T) any{
 
 // pointerOnly are the sampled types only ever used through a pointer (they
 // hold a mutex, or are built by a constructor that returns one).
-var pointerOnly = map[string]bool{"sender.Fake": true, "way2apitest.Server": true, "sender.Way2API": true, "sms2fa.Guard": true}
+var pointerOnly = map[string]bool{"sender.Fake": true, "way2apitest.Server": true, "sender.Way2API": true, "sms2fa.Guard": true, "ginguard.Guard": true}
 
 // opaque are the sampled types whose secret reflection cannot see: the
 // sender keeps its API key (which holds the code's digits here) in a
@@ -518,6 +520,19 @@ func newSampleWay2API(t *testing.T) any {
 // called.
 func newSampleGuard(t *testing.T) any {
 	g, err := sms2fa.New(sessions.NewCookieStore([]byte("format-test-session-key-32-bytes")),
+		struct{ sms2fa.Store }{}, sender.NewFake(), leakSecret,
+		func(*http.Request) (sms2fa.User, bool) { return sms2fa.User{}, false },
+		sms2fa.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// newSampleGinGuard returns the Gin adapter's guard, which holds a core
+// guard.
+func newSampleGinGuard(t *testing.T) any {
+	g, err := ginguard.New(sessions.NewCookieStore([]byte("format-test-session-key-32-bytes")),
 		struct{ sms2fa.Store }{}, sender.NewFake(), leakSecret,
 		func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false },
 		sms2fa.WithLogger(slog.New(slog.DiscardHandler)))

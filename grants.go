@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa/internal/mark"
@@ -70,32 +69,32 @@ const (
 	Optional
 )
 
-// passed is what a guard leaves in the gin context for the handlers.
+// passed is what a guard leaves in the request's context for the handlers.
 type passed struct {
+	ok     bool
 	user   string
 	status Status
 }
 
-// passKey is the gin context key of passed.
+// passKey is the context key of the exchange that passed the request: one
+// allocation fewer than a passed of its own.
 type passKey struct{}
 
 // UserID returns the ID of the user the guard let through for this request,
 // and false outside a guarded route.
-func UserID(c *gin.Context) (string, bool) {
-	v, _ := c.Get(passKey{})
-	p, ok := v.(*passed)
+func UserID(r *http.Request) (string, bool) {
+	c, ok := r.Context().Value(passKey{}).(*exchange)
 	if !ok {
 		return "", false
 	}
-	return p.user, true
+	return c.pass.user, true
 }
 
 // StatusOf says how this request passed the guard: Verified, NoSecondFactor,
 // or NotChecked outside a guarded route.
-func StatusOf(c *gin.Context) Status {
-	v, _ := c.Get(passKey{})
-	if p, ok := v.(*passed); ok {
-		return p.status
+func StatusOf(r *http.Request) Status {
+	if c, ok := r.Context().Value(passKey{}).(*exchange); ok {
+		return c.pass.status
 	}
 	return NotChecked
 }
@@ -104,22 +103,21 @@ func StatusOf(c *gin.Context) Status {
 // again, for the app's recovery middleware to answer, after one log line
 // naming the likely cause: the app's session middleware does not run before
 // the guard's routes, so the session the UserFunc reads is not there.
-func (g *Guard) user(c *gin.Context) (User, bool) {
+func (g *Guard) user(c *exchange) (User, bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: the UserFunc panicked; most likely the app's session "+
-				"middleware is not registered before the guard's routes (r.Use(sessions...) must come before Mount and Require)",
+				"middleware does not run before the guard's routes (it must wrap the guard's Handler and Require)",
 				"panic", fmt.Sprint(p), "path", c.Request.URL.Path)
 			panic(p)
 		}
 	}()
-	return g.userFn(c)
+	return g.userFn(c.Request)
 }
 
 // let lets the request through as u, with status st.
-func let(c *gin.Context, u User, st Status) {
-	c.Set(passKey{}, &passed{user: u.ID, status: st})
-	c.Next()
+func let(c *exchange, u User, st Status) {
+	c.pass = passed{ok: true, user: u.ID, status: st}
 }
 
 // readMark returns the mark the request carries for u, if a valid one.
@@ -135,7 +133,7 @@ func (g *Guard) readMark(r *http.Request, u User) (mark.Mark, bool) {
 // live. A grant that ends within the recheck interval is marked as confirmed
 // earlier, so the first request after its end asks the store again rather
 // than riding on the mark.
-func (g *Guard) writeMark(c *gin.Context, u User, grantID string, now time.Time, left time.Duration) error {
+func (g *Guard) writeMark(c *exchange, u User, grantID string, now time.Time, left time.Duration) error {
 	var m mark.Mark
 	if n, err := hex.Decode(m.Grant[:], []byte(grantID)); err != nil || n != len(m.Grant) {
 		return fmt.Errorf("sms2fa: grant ID %q is not %d hex bytes", grantID, len(m.Grant))
@@ -146,9 +144,9 @@ func (g *Guard) writeMark(c *gin.Context, u User, grantID string, now time.Time,
 }
 
 // clearMark deletes the mark cookie.
-func (g *Guard) clearMark(c *gin.Context) { g.setCookie(c, g.cookies.mark, "", -1) }
+func (g *Guard) clearMark(c *exchange) { g.setCookie(c, g.cookies.mark, "", -1) }
 
-func (g *Guard) setCookie(c *gin.Context, name, value string, maxAge int) {
+func (g *Guard) setCookie(c *exchange, name, value string, maxAge int) {
 	ck := g.cfg.cookie
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: name, Value: value, Path: ck.Path, Domain: ck.Domain, MaxAge: maxAge,
@@ -178,7 +176,7 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 // response if the grant is live, and deleted if not. ok means the request
 // passes; answered means the store failed and the guard has answered (fail
 // closed). Neither: the code step.
-func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
+func (g *Guard) confirm(c *exchange, u User) (ok, answered bool) {
 	m, valid := g.readMark(c.Request, u)
 	if !valid {
 		return false, false
@@ -217,7 +215,7 @@ func (g *Guard) confirm(c *gin.Context, u User) (ok, answered bool) {
 // and was; a live but stale grant (fresh false, gr set) wants a step-up; a
 // zero gr means no live grant (its mark, if any, is deleted): a sign-in.
 // answered: the store failed and the guard has answered (fail closed).
-func (g *Guard) recentGrant(c *gin.Context, u User, d time.Duration) (gr Grant, fresh, answered bool) {
+func (g *Guard) recentGrant(c *exchange, u User, d time.Duration) (gr Grant, fresh, answered bool) {
 	id, ok := g.grantID(c.Request, u)
 	if !ok {
 		return Grant{}, false, false
@@ -239,7 +237,7 @@ func (g *Guard) recentGrant(c *gin.Context, u User, d time.Duration) (gr Grant, 
 // nor sent from the code page back to the route that sent it there. It
 // reports whether it has answered (a session that cannot be saved: fail
 // closed).
-func (g *Guard) gone(c *gin.Context, id string) (answered bool) {
+func (g *Guard) gone(c *exchange, id string) (answered bool) {
 	g.clearMark(c)
 	s, err := g.session(c)
 	if err == nil && set(s, keyGone, id) {
@@ -256,7 +254,7 @@ func (g *Guard) gone(c *gin.Context, id string) (answered bool) {
 // gone for this browser (see gone). A browser without the guard's session
 // cookie — every verified one: the session goes once the code is right —
 // costs a scan of its Cookie header, no decoding and no allocation.
-func (g *Guard) seenGone(c *gin.Context, m mark.Mark) (bool, error) {
+func (g *Guard) seenGone(c *exchange, m mark.Mark) (bool, error) {
 	if _, ok := cookieValue(c.Request, g.cfg.sessionName); !ok {
 		return false, nil
 	}
@@ -271,7 +269,7 @@ func (g *Guard) seenGone(c *gin.Context, m mark.Mark) (bool, error) {
 // grant without a code (a remembered device): the session would otherwise
 // stay behind, and every verified request would read it. A session with
 // nothing else in it goes altogether.
-func (g *Guard) forgetGone(c *gin.Context, u User) error {
+func (g *Guard) forgetGone(c *exchange, u User) error {
 	// Read whether or not the request has the cookie: the note may have
 	// been written earlier in this very request (the grant found gone just
 	// before the device signed in).
@@ -314,9 +312,11 @@ func (g *Guard) grantID(r *http.Request, u User) (string, bool) {
 // sign-ins (User.Login), the whole sign-in ends: every grant of it, such as
 // one a copied device cookie made meanwhile, and no remembered device brings
 // it back. Call it from the app's logout while the app still knows who is
-// signed in (the mark is bound to the user). The cookies are deleted even
-// when revoking fails, and the error is returned.
-func (g *Guard) Logout(c *gin.Context) error {
+// signed in (the mark is bound to the user), before anything is written to
+// w. The cookies are deleted even when revoking fails, and the error is
+// returned.
+func (g *Guard) Logout(w http.ResponseWriter, r *http.Request) error {
+	c := g.newExchange(w, r)
 	var err error
 	if u, ok := g.user(c); ok {
 		if u.Login != "" {
@@ -345,7 +345,7 @@ func (g *Guard) Logout(c *gin.Context) error {
 
 // revoke revokes one grant, says so in an event, and reports whether it was
 // live until now.
-func (g *Guard) revoke(c *gin.Context, userID, grantID, why string) (bool, error) {
+func (g *Guard) revoke(c *exchange, userID, grantID, why string) (bool, error) {
 	live, err := g.store.RevokeGrant(c.Request.Context(), grantID, userID, why)
 	if err != nil {
 		return false, fmt.Errorf("sms2fa: revoking the grant: %w", err)

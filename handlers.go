@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa/phone"
@@ -85,7 +84,7 @@ type attempt struct {
 // read the factor and u.Phone is the enrolled number (or, for an enrolment,
 // the number to enrol); Open confirms it under the lock all the same, and a
 // number changed since the read fails the request (503).
-func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow, grantID, next string, check bool) (fellBack bool) {
+func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow Flow, grantID, next string, check bool) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired
 	if flow == FlowStepUp {
@@ -93,11 +92,10 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		if wantsJSON(r) {
-			c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: code, VerifyURL: g.urls.verify, ResendURL: g.urls.resend})
+			c.JSON(http.StatusUnauthorized, jsonBody{Error: code, VerifyURL: g.urls.verify, ResendURL: g.urls.resend})
 			return
 		}
 		c.Redirect(http.StatusSeeOther, g.urls.page)
-		c.Abort()
 		return false
 	}
 	// A check that falls back leaves the session as it found it: the long
@@ -137,7 +135,6 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 	default:
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 	}
-	c.Abort()
 	return false
 }
 
@@ -145,7 +142,7 @@ func (g *Guard) challenge(c *gin.Context, s *sessions.Session, u User, flow Flow
 // one and sending its code if there is none. It saves the session when it
 // changed it, and reports false when it has already answered with a failure
 // — or, with check (see challenge), when it fell back without answering.
-func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
+func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	var (
 		num phone.Number
@@ -229,7 +226,7 @@ func (g *Guard) ensure(c *gin.Context, s *sessions.Session, u User, dirty bool, 
 }
 
 // save writes the session if dirty, failing closed if it cannot.
-func (g *Guard) save(c *gin.Context, s *sessions.Session, dirty bool) bool {
+func (g *Guard) save(c *exchange, s *sessions.Session, dirty bool) bool {
 	if !dirty {
 		return true
 	}
@@ -251,7 +248,7 @@ func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
 // deliver sends code, whose MAC is mac, for the challenge ref and records a
 // certain failure in the store, so the user can retry at once. It returns the
 // send's error.
-func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []byte, kind EventKind) error {
+func (g *Guard) deliver(c *exchange, a *attempt, ref Ref, code string, mac []byte, kind EventKind) error {
 	// Detached from the request: a visitor closing the tab must not cut an
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
@@ -286,7 +283,7 @@ func (g *Guard) deliver(c *gin.Context, a *attempt, ref Ref, code string, mac []
 // withdraw tells the store that the challenge ref, whose code MAC is mac, was
 // never sent, giving back its budgets. A failure to do so leaves the budgets
 // taken until their windows end.
-func (g *Guard) withdraw(c *gin.Context, ref Ref, mac []byte, budgets []Budget) {
+func (g *Guard) withdraw(c *exchange, ref Ref, mac []byte, budgets []Budget) {
 	g.bookkeep(c, "withdrawing an unsent challenge", func(ctx context.Context) error {
 		return g.store.Cancel(ctx, ref, mac, budgets)
 	})
@@ -294,7 +291,7 @@ func (g *Guard) withdraw(c *gin.Context, ref Ref, mac []byte, budgets []Budget) 
 
 // recordFailedSend tells the store that the code whose MAC is mac was never
 // sent. A failure to record it only costs the user one cooldown.
-func (g *Guard) recordFailedSend(c *gin.Context, ref Ref, mac []byte) bool {
+func (g *Guard) recordFailedSend(c *exchange, ref Ref, mac []byte) bool {
 	return g.bookkeep(c, "recording a failed send", func(ctx context.Context) error {
 		return g.store.SendFailed(ctx, ref, mac)
 	})
@@ -303,7 +300,7 @@ func (g *Guard) recordFailedSend(c *gin.Context, ref Ref, mac []byte) bool {
 // bookkeep runs a store write the guard owes after the request's own work,
 // on a context of its own (a send may have used up the request's, or the
 // request is being failed); a failure is logged and reported, not answered.
-func (g *Guard) bookkeep(c *gin.Context, what string, fn func(context.Context) error) bool {
+func (g *Guard) bookkeep(c *exchange, what string, fn func(context.Context) error) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), bookkeepingTimeout)
 	defer cancel()
 	if err := fn(ctx); err != nil {
@@ -315,7 +312,7 @@ func (g *Guard) bookkeep(c *gin.Context, what string, fn func(context.Context) e
 }
 
 // budgets lists the send budgets one send to num for u draws on.
-func (g *Guard) budgets(c *gin.Context, u User, num phone.Number) []Budget {
+func (g *Guard) budgets(c *exchange, u User, num phone.Number) []Budget {
 	var bs []Budget
 	add := func(name, key string, rates []Rate) {
 		for _, r := range rates {
@@ -392,7 +389,7 @@ func (g *Guard) allowed(n phone.Number) error {
 }
 
 // handlePage serves GET {prefix}: the code-entry page, or JSON state.
-func (g *Guard) handlePage(c *gin.Context) {
+func (g *Guard) handlePage(c *exchange) {
 	u, s, ok := g.begin(c, false)
 	if !ok {
 		return
@@ -440,7 +437,7 @@ func (g *Guard) handlePage(c *gin.Context) {
 // pendingFor returns the challenge the session waits on, its flow and, for a
 // step-up, the grant (from the mark) it refreshes. A step-up whose mark is
 // gone falls back to signing in.
-func (g *Guard) pendingFor(c *gin.Context, s *sessions.Session, u User) (Ref, Flow, string, bool) {
+func (g *Guard) pendingFor(c *exchange, s *sessions.Session, u User) (Ref, Flow, string, bool) {
 	ref, flow, ok := g.pending(s, u)
 	switch flow {
 	case FlowEnrol:
@@ -462,7 +459,7 @@ func (g *Guard) pendingFor(c *gin.Context, s *sessions.Session, u User) (Ref, Fl
 // handleVerify serves POST {prefix}/verify. What a right code does follows
 // the pending challenge's flow, recorded when it was opened: a login creates
 // a grant, a step-up freshens the grant it was opened for.
-func (g *Guard) handleVerify(c *gin.Context) {
+func (g *Guard) handleVerify(c *exchange) {
 	u, s, ok := g.begin(c, true)
 	if !ok {
 		return
@@ -556,7 +553,7 @@ func (g *Guard) handleVerify(c *gin.Context) {
 // or freshened, the pending state goes, and the visitor goes on to where they
 // were going. A step-up whose grant was revoked meanwhile has nothing to
 // freshen: the mark goes too, and the route asks for a sign-in code.
-func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant) {
+func (g *Guard) granted(c *exchange, s *sessions.Session, a attempt, gr Grant) {
 	dest, ok := g.settle(c, s, a, gr)
 	if !ok {
 		return
@@ -586,7 +583,7 @@ func (g *Guard) granted(c *gin.Context, s *sessions.Session, a attempt, gr Grant
 }
 
 // handleResend serves POST {prefix}/resend.
-func (g *Guard) handleResend(c *gin.Context) {
+func (g *Guard) handleResend(c *exchange) {
 	u, s, ok := g.begin(c, true)
 	if !ok {
 		return
@@ -677,7 +674,7 @@ func (g *Guard) handleResend(c *gin.Context) {
 // and returns where the visitor was going. It reports false when it has
 // answered: a failure, or a grant gone meanwhile (a step-up or change of a
 // revoked grant), which sends the visitor on to sign in again.
-func (g *Guard) settle(c *gin.Context, s *sessions.Session, a attempt, gr Grant) (string, bool) {
+func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr Grant) (string, bool) {
 	dest := next(s)
 	if err := g.drop(c, s); err != nil {
 		g.fail(c, err)
@@ -699,7 +696,7 @@ func (g *Guard) settle(c *gin.Context, s *sessions.Session, a attempt, gr Grant)
 // formUser starts a POST of the guard's own forms: same origin only, and
 // someone signed in with the first factor. It reports false when it has
 // answered.
-func (g *Guard) formUser(c *gin.Context) (User, bool) {
+func (g *Guard) formUser(c *exchange) (User, bool) {
 	if !g.sameOrigin(c) {
 		return User{}, false
 	}
@@ -716,7 +713,7 @@ func (g *Guard) formUser(c *gin.Context) (User, bool) {
 // way. A pending challenge is served whatever the mark says: the mark may
 // be a copy kept past its grant's revocation, and only a checked code
 // answers "verified". It reports false when it has answered.
-func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool) {
+func (g *Guard) begin(c *exchange, post bool) (User, *sessions.Session, bool) {
 	if post && !g.sameOrigin(c) {
 		return User{}, nil, false
 	}
@@ -742,7 +739,7 @@ func (g *Guard) begin(c *gin.Context, post bool) (User, *sessions.Session, bool)
 // alreadyVerified answers a guard route for a browser with nothing pending
 // that holds a mark: on to dest. JSON says so distinctly — no code was
 // checked, so it never says "verified".
-func (g *Guard) alreadyVerified(c *gin.Context, dest string) {
+func (g *Guard) alreadyVerified(c *exchange, dest string) {
 	if wantsJSON(c.Request) {
 		c.Header("Cache-Control", "no-store")
 		c.JSON(http.StatusOK, jsonBody{AlreadyVerified: true, Redirect: dest})
@@ -753,7 +750,7 @@ func (g *Guard) alreadyVerified(c *gin.Context, dest string) {
 
 // sameOrigin refuses a cross-origin POST (403) and reports whether the
 // request may go on.
-func (g *Guard) sameOrigin(c *gin.Context) bool {
+func (g *Guard) sameOrigin(c *exchange) bool {
 	if err := g.cop.Check(c.Request); err != nil {
 		g.respond(c, attempt{}, view{status: http.StatusForbidden, code: codeCrossOrigin, msg: g.lang(c).m.CrossOrigin, alert: true, bare: true})
 		return false
@@ -763,7 +760,7 @@ func (g *Guard) sameOrigin(c *gin.Context) bool {
 
 // load reads the challenge ref names, for a page after a refusal. A missing
 // one sends the visitor to the page, which opens a new one.
-func (g *Guard) load(c *gin.Context, ref Ref) (Challenge, bool) {
+func (g *Guard) load(c *exchange, ref Ref) (Challenge, bool) {
 	ch, err := g.store.Challenge(c.Request.Context(), ref)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -779,7 +776,7 @@ func (g *Guard) load(c *gin.Context, ref Ref) (Challenge, bool) {
 // noChallenge answers a verify with nothing (any more) to verify: code says
 // whether there never was a challenge or it was used. The page opens a new
 // one.
-func (g *Guard) noChallenge(c *gin.Context, code string) {
+func (g *Guard) noChallenge(c *exchange, code string) {
 	if wantsJSON(c.Request) {
 		c.JSON(http.StatusConflict, jsonBody{Error: code, ResendURL: g.urls.resend})
 		return
@@ -788,7 +785,7 @@ func (g *Guard) noChallenge(c *gin.Context, code string) {
 }
 
 // done answers a verified session: on to dest.
-func (g *Guard) done(c *gin.Context, dest string) {
+func (g *Guard) done(c *exchange, dest string) {
 	if wantsJSON(c.Request) {
 		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
 		return
@@ -800,7 +797,7 @@ func (g *Guard) done(c *gin.Context, dest string) {
 // {"code": "…"} — with the spaces and dashes people type removed, and false
 // for anything that cannot be a code of the configured length; and whether
 // the "remember" box was ticked (JSON "remember": true).
-func (g *Guard) readCode(c *gin.Context) (code string, remember, ok bool) {
+func (g *Guard) readCode(c *exchange) (code string, remember, ok bool) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
 	var raw string
 	if isJSONBody(c.Request) {
@@ -845,12 +842,12 @@ func isRefusal(err error) bool {
 
 // refusedPhone reports a number that cannot be sent to. The event masks the
 // number as the app gave it, unparsed.
-func (g *Guard) refusedPhone(c *gin.Context, u User, err error) {
+func (g *Guard) refusedPhone(c *exchange, u User, err error) {
 	g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
 }
 
 // refusedEvent reports a send a budget refused.
-func (g *Guard) refusedEvent(c *gin.Context, a attempt, err error) {
+func (g *Guard) refusedEvent(c *exchange, a attempt, err error) {
 	var le *LimitError
 	if !errors.As(err, &le) || !errors.Is(err, ErrBudgetExceeded) {
 		return // a lock was reported when it happened
@@ -864,7 +861,7 @@ func (g *Guard) refusedEvent(c *gin.Context, a attempt, err error) {
 }
 
 // event starts an event about a's user and number.
-func (g *Guard) event(c *gin.Context, a attempt, challengeID string) Event {
+func (g *Guard) event(c *exchange, a attempt, challengeID string) Event {
 	region := a.num.Region
 	if region == "" {
 		region = a.ch.Region

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/sms2fa/sms2fa"
 )
 
@@ -156,7 +154,7 @@ func TestProviderEchoOfNumberIsScrubbed(t *testing.T) {
 	)
 	g, err := sms2fa.New(h.cookies, h.store, numberEchoSender{h}, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))),
-		sms2fa.WithErrorHandler(func(_ *gin.Context, err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }),
+		sms2fa.WithErrorHandler(func(_ *http.Request, err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }),
 		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) { h.mu.Lock(); h.events = append(h.events, e); h.mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
@@ -439,18 +437,26 @@ func TestStepUpPageSaysWhy(t *testing.T) {
 // front of the guard) is logged with the likely cause, then re-raised.
 func TestUserFuncPanicNamesTheCause(t *testing.T) {
 	h := newHarness(t)
-	g, err := sms2fa.New(h.cookies, h.store, h.fake, secret, func(*gin.Context) (sms2fa.User, bool) {
+	g, err := sms2fa.New(h.cookies, h.store, h.fake, secret, func(*http.Request) (sms2fa.User, bool) {
 		panic("Key \"github.com/gin-contrib/sessions\" does not exist")
 	}, sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := gin.New()
-	r.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { c.AbortWithStatus(http.StatusInternalServerError) }))
-	g.Mount(r)
-	r.GET("/home", g.Require(), func(c *gin.Context) { c.Status(http.StatusOK) })
+	mux := http.NewServeMux()
+	g.Mount(mux)
+	mux.Handle("GET /home", g.Require()(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })))
+	// The app's recovery middleware.
+	recovering := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if recover() != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}()
+		mux.ServeHTTP(w, r)
+	})
 	c := h.client()
-	c.base = newServer(t, r)
+	c.base = newServer(t, recovering)
 	want(t, "the panicking UserFunc", c.get("/home"), http.StatusInternalServerError, "")
 	if !strings.Contains(h.logs.String(), "session middleware") {
 		t.Fatalf("no line naming the likely cause: %s", h.logs.String())

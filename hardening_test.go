@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store/postgres"
@@ -93,41 +91,6 @@ func TestLongLinksAreRememberedShort(t *testing.T) {
 		want(t, "guarded "+c.after, cl.get(c.path), http.StatusSeeOther, "/2fa")
 		want(t, "verified "+c.after, cl.verify(h.code(alicePhone)), http.StatusSeeOther, c.after)
 		h.clock.Advance(time.Hour) // out of every budget's short window
-	}
-}
-
-// Mount warns when the engine believes any client's X-Forwarded-For, and is
-// quiet once trusted proxies are set.
-func TestMountWarnsAboutTrustedProxies(t *testing.T) {
-	h := newHarness(t)
-	for _, c := range []struct {
-		name    string
-		proxies []string
-		warn    bool
-	}{
-		{"gin's default", nil, true},
-		{"no proxy trusted", []string{}, false},
-		{"a load balancer", []string{"10.0.0.0/8"}, false},
-	} {
-		var logs bytes.Buffer
-		g, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser, sms2fa.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := gin.New()
-		if c.proxies != nil {
-			var ps []string
-			if len(c.proxies) > 0 {
-				ps = c.proxies
-			}
-			if err := e.SetTrustedProxies(ps); err != nil {
-				t.Fatal(err)
-			}
-		}
-		g.Mount(e)
-		if got := strings.Contains(logs.String(), "SetTrustedProxies"); got != c.warn {
-			t.Errorf("%s: warned %v, want %v; logs %q", c.name, got, c.warn, logs.String())
-		}
 	}
 }
 
@@ -334,7 +297,7 @@ func TestEchoedCodeIsScrubbedAndDead(t *testing.T) {
 	var reported []error
 	g, err := sms2fa.New(h.cookies, h.store, echoSender{h}, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))),
-		sms2fa.WithErrorHandler(func(_ *gin.Context, err error) { reported = append(reported, err) }),
+		sms2fa.WithErrorHandler(func(_ *http.Request, err error) { reported = append(reported, err) }),
 		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) { h.mu.Lock(); h.events = append(h.events, e); h.mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +376,7 @@ func TestFailingTemplates(t *testing.T) {
 	odd := template.Must(template.New("page").Parse(`<p>{{.Title}}{{if eq .ResendWait 17}}{{index .Lang 99}}{{end}}</p>`))
 	var reported []error
 	g := h.newGuard(h.store, sms2fa.WithTemplate(odd), sms2fa.WithResendCooldown(17*time.Second),
-		sms2fa.WithErrorHandler(func(_ *gin.Context, err error) { reported = append(reported, err) }))
+		sms2fa.WithErrorHandler(func(_ *http.Request, err error) { reported = append(reported, err) }))
 	c := h.client().login("alice")
 	c.base = newServer(t, h.app(g))
 	c.get("/app/home")

@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 	"github.com/jmoiron/sqlx"
 
@@ -145,7 +145,6 @@ func newHarness(t testing.TB, opts ...sms2fa.Option) *harness {
 
 func newHarnessOn(t testing.TB, open opener, opts ...sms2fa.Option) *harness {
 	t.Helper()
-	gin.SetMode(gin.TestMode)
 	h := &harness{t: t, clock: testclock.New(testclock.Start), fake: sender.NewFake(), logs: &syncBuffer{}, open: open, opts: opts}
 	h.store = open(t, h.clock.Now)
 	h.cookies = sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!"))
@@ -161,6 +160,7 @@ func (h *harness) newGuard(st sms2fa.Store, opts ...sms2fa.Option) *sms2fa.Guard
 	h.t.Helper()
 	base := []sms2fa.Option{
 		sms2fa.WithClock(h.clock.Now),
+		sms2fa.WithClientIP(forwardedFor),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) {
 			h.mu.Lock()
@@ -176,8 +176,8 @@ func (h *harness) newGuard(st sms2fa.Store, opts ...sms2fa.Option) *sms2fa.Guard
 }
 
 // currentUser is the test app's first factor: the "app" session's user.
-func (h *harness) currentUser(c *gin.Context) (sms2fa.User, bool) {
-	s, err := h.cookies.Get(c.Request, "app")
+func (h *harness) currentUser(r *http.Request) (sms2fa.User, bool) {
+	s, err := h.cookies.Get(r, "app")
 	if err != nil {
 		return sms2fa.User{}, false
 	}
@@ -219,44 +219,69 @@ func phoneOf(name string) string {
 	return phones[name]
 }
 
-func (h *harness) app(g *sms2fa.Guard) *gin.Engine {
-	r := gin.New()
-	r.POST("/login", func(c *gin.Context) {
-		s, _ := h.cookies.Get(c.Request, "app")
-		s.Values["user"] = c.PostForm("user")
-		s.Values["login"] = fmt.Sprint(time.Now().UnixNano()) // names this sign-in: User.Login
-		if err := s.Save(c.Request, c.Writer); err != nil {
-			c.AbortWithError(500, err)
-			return
-		}
-		c.Status(http.StatusNoContent)
-	})
-	r.POST("/logout", func(c *gin.Context) {
-		if err := g.Logout(c); err != nil {
-			c.AbortWithError(500, err)
-			return
-		}
-		c.Status(http.StatusNoContent)
-	})
-	g.Mount(r)
-	app := r.Group("/app", g.Require())
-	app.GET("/*page", func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
-		if c.Param("page") == "/status" {
-			c.String(http.StatusOK, "%s %s", id, sms2fa.StatusOf(c))
-			return
-		}
-		c.String(http.StatusOK, "hello %s at %s", id, c.Param("page"))
-	})
-	// Sensitive routes: a code verified in the last 5 minutes.
-	secure := r.Group("/secure", g.RequireRecent(5*time.Minute))
-	secure.GET("/*page", func(c *gin.Context) { c.String(http.StatusOK, "secure %s", c.Param("page")) })
-	secure.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "secure post %s", c.Param("page")) })
-	app.POST("/*page", func(c *gin.Context) { c.String(http.StatusOK, "posted") })
-	for _, method := range []string{http.MethodHead, http.MethodOptions, http.MethodPut} {
-		app.Handle(method, "/*page", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+// forwardedFor is the test app's client IP: the first X-Forwarded-For
+// address, else X-Real-IP, else the TCP peer — the test server stands behind
+// a proxy it trusts, so tests can play clients from many addresses.
+func forwardedFor(r *http.Request) string {
+	if f := r.Header.Get("X-Forwarded-For"); f != "" {
+		first, _, _ := strings.Cut(f, ",")
+		return strings.TrimSpace(first)
 	}
-	return r
+	if ip := r.Header.Get("X-Real-IP"); ip != "" {
+		return ip
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return host
+}
+
+// app is the test app on net/http: a login, a logout, the guard's routes,
+// guarded pages under /app and sensitive ones under /secure.
+func (h *harness) app(g *sms2fa.Guard) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := h.cookies.Get(r, "app")
+		s.Values["user"] = r.PostFormValue("user")
+		s.Values["login"] = fmt.Sprint(time.Now().UnixNano()) // names this sign-in: User.Login
+		if err := s.Save(r, w); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := g.Logout(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	g.Mount(mux)
+	mux.Handle("/app/", g.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := strings.TrimPrefix(r.URL.Path, "/app")
+		switch r.Method {
+		case http.MethodGet:
+			id, _ := sms2fa.UserID(r)
+			if page == "/status" {
+				fmt.Fprintf(w, "%s %s", id, sms2fa.StatusOf(r))
+				return
+			}
+			fmt.Fprintf(w, "hello %s at %s", id, page)
+		case http.MethodPost:
+			fmt.Fprint(w, "posted")
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})))
+	// Sensitive routes: a code verified in the last 5 minutes.
+	mux.Handle("/secure/", g.RequireRecent(5*time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := strings.TrimPrefix(r.URL.Path, "/secure")
+		if r.Method == http.MethodPost {
+			fmt.Fprintf(w, "secure post %s", page)
+			return
+		}
+		fmt.Fprintf(w, "secure %s", page)
+	})))
+	return mux
 }
 
 // client is one browser: a cookie jar, and redirects left for the test to see.

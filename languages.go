@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 )
 
@@ -46,7 +45,7 @@ func WithLanguage(l Language) Option {
 // (from the user's profile, say) instead of reading Accept-Language. The
 // answer is matched against the guard's languages like a header would be;
 // language.Und means no preference. Default: Accept-Language.
-func WithLanguageFunc(f func(c *gin.Context) language.Tag) Option {
+func WithLanguageFunc(f func(r *http.Request) language.Tag) Option {
 	return func(c *config) error {
 		if f == nil {
 			return fmt.Errorf("sms2fa: WithLanguageFunc: nil function")
@@ -99,27 +98,24 @@ func unitsJSON(m Messages) string {
 
 // lang picks the request's language: WithLanguageFunc's answer, or the best
 // match of Accept-Language (q-values honoured), or English.
-func (g *Guard) lang(c *gin.Context) *lang {
+func (g *Guard) lang(c *exchange) *lang {
 	if c == nil || c.Request == nil {
 		return g.langs[0]
 	}
-	if v, ok := c.Get(langKey{}); ok {
-		return v.(*lang)
+	if c.lang != nil {
+		return c.lang
 	}
 	var i int
 	if g.cfg.langFunc != nil {
-		if t := g.cfg.langFunc(c); t != language.Und {
+		if t := g.cfg.langFunc(c.Request); t != language.Und {
 			_, i, _ = g.matcher.Match(t)
 		}
 	} else {
 		_, i = language.MatchStrings(g.matcher, acceptLanguage(c.Request))
 	}
 	l := g.langs[i]
-	c.Set(langKey{}, l)
+	c.lang = l
 	return l
 }
-
-// langKey caches a request's language in its gin context.
-type langKey struct{}
 
 func acceptLanguage(r *http.Request) string { return r.Header.Get("Accept-Language") }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 )
 
@@ -38,8 +37,7 @@ func TestLanguageNegotiation(t *testing.T) {
 		{"mr-IN, hi;q=0.7", "hi"}, // Marathi reader who also reads Hindi
 	} {
 		c := c
-		gc, _ := gin.CreateTestContext(httptest.NewRecorder())
-		gc.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+		gc := g.newExchange(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 		if c.accept != "" {
 			gc.Request.Header.Set("Accept-Language", c.accept)
 		}
@@ -48,9 +46,8 @@ func TestLanguageNegotiation(t *testing.T) {
 		}
 	}
 	// An app's own choice wins over the header.
-	_, g = testLangs(t, WithLanguageFunc(func(*gin.Context) language.Tag { return language.Hindi }))
-	gc, _ := gin.CreateTestContext(httptest.NewRecorder())
-	gc.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+	_, g = testLangs(t, WithLanguageFunc(func(*http.Request) language.Tag { return language.Hindi }))
+	gc := g.newExchange(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	gc.Request.Header.Set("Accept-Language", "en")
 	if got := g.lang(gc).m.Lang; got != "hi" {
 		t.Errorf("WithLanguageFunc: %s", got)
@@ -97,8 +94,7 @@ func TestPluralsAndWaits(t *testing.T) {
 func TestAddedLanguage(t *testing.T) {
 	fr := Language{Tag: language.French, Messages: Messages{Title: "Saisissez votre code", AttemptsLeft: Plural{One: "{n} essai restant", Other: "{n} essais restants"}}}
 	langs, g := testLangs(t, WithLanguage(fr), WithMessages(Messages{Submit: "Check"}))
-	gc, _ := gin.CreateTestContext(httptest.NewRecorder())
-	gc.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+	gc := g.newExchange(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	gc.Request.Header.Set("Accept-Language", "fr-CA")
 	l := g.lang(gc)
 	if l.m.Lang != "fr" || l.m.Title != "Saisissez votre code" || l.m.Resend != "Send a new code" {

@@ -1,6 +1,7 @@
 package sms2fa
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 	"golang.org/x/text/language"
 
@@ -38,7 +38,7 @@ type User struct {
 // UserFunc tells the guard who is signed in with the app's first factor, and
 // their phone number; ok = false means nobody is. It runs on every guarded
 // request, so it should be as cheap as the app's own session lookup.
-type UserFunc func(c *gin.Context) (u User, ok bool)
+type UserFunc func(r *http.Request) (u User, ok bool)
 
 // Guard is the SMS second factor: a middleware for protected routes
 // ([Guard.Require]) and the routes of its own code-entry flow
@@ -58,6 +58,7 @@ type Guard struct {
 	matcher  language.Matcher
 	cop      *http.CrossOriginProtection
 	urls     urls
+	routes   []route
 	cookies  cookieNames
 	css, js  asset
 }
@@ -157,6 +158,7 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device"}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
+	g.routes = g.routeTable()
 	g.langs, g.matcher = languagesFrom(cfg)
 	if g.flows, err = templates.Flows(); err != nil {
 		return nil, err
@@ -188,41 +190,98 @@ func contentName(base, ext string, body []byte) string {
 	return base + "." + hex.EncodeToString(sum[:5]) + ext
 }
 
-// Mount adds the guard's routes to r: GET {prefix} (the code page), POST
-// {prefix}/verify (form field "code", or a JSON body {"code": "…"}), POST
-// {prefix}/resend; the lifecycle's GET and POST {prefix}/enroll (field
+// Handler returns the guard's own routes, for the app to mount at the
+// guard's prefix (WithPrefix, default "/2fa") — with [Guard.Mount] on an
+// [http.ServeMux], or by hand on any router that takes an [http.Handler] for
+// a path and everything below it. It serves GET {prefix} (the code page),
+// POST {prefix}/verify (form field "code", or a JSON body {"code": "…"}),
+// POST {prefix}/resend; the lifecycle's GET and POST {prefix}/enroll (field
 // "phone"), GET and POST {prefix}/recover (field "recovery_code"), GET
 // {prefix}/recovery-codes (the page offering new codes) and POST (making
-// them), POST {prefix}/devices/:id/revoke and POST {prefix}/remove (the
-// user's number goes); and the pages' two static assets. Mount them outside
-// the groups that Require guards, after the app's session middleware: the
-// UserFunc runs in every one of them.
-//
-// Handed a *gin.Engine that believes X-Forwarded-For from any client (gin's
-// default until SetTrustedProxies is called), Mount logs a warning: the
-// per-IP send budget would count whatever IP a client claims.
-func (g *Guard) Mount(r gin.IRouter) {
-	if e, ok := r.(*gin.Engine); ok && trustsAnyProxy(e) {
-		g.cfg.logger.Warn("sms2fa: the gin engine trusts X-Forwarded-For from any client, so a client can claim any IP " +
-			"and get a fresh per-IP send budget each time: call engine.SetTrustedProxies with your load balancers' " +
-			"addresses, or nil when clients connect directly")
-	}
-	r.GET(g.urls.page, g.handlePage)
-	r.POST(g.urls.verify, g.handleVerify)
-	r.POST(g.urls.resend, g.handleResend)
-	r.GET(g.urls.enroll, g.handleEnrollForm)
-	r.POST(g.urls.enroll, g.handleEnroll)
-	r.GET(g.urls.recover, g.handleRecoverForm)
-	r.POST(g.urls.recover, g.handleRecover)
-	r.GET(g.urls.codes, g.handleCodesPage)
-	r.POST(g.urls.codes, g.handleRegenerate)
-	r.POST(g.urls.devices+"/:id/revoke", g.handleRevokeDevice)
-	r.POST(g.urls.remove, g.handleRemove)
-	r.GET(g.urls.css, g.css.serve)
-	r.GET(g.urls.js, g.js.serve)
+// them), POST {prefix}/devices/{id}/revoke and POST {prefix}/remove (the
+// user's number goes); and the pages' two static assets. Anything else is
+// 404. Mount them outside what Require guards, after the app's session
+// middleware: the UserFunc runs in every one of them.
+func (g *Guard) Handler() http.Handler { return http.HandlerFunc(g.serve) }
+
+// Mount registers [Guard.Handler] on mux at the guard's prefix and below.
+func (g *Guard) Mount(mux *http.ServeMux) {
+	mux.Handle(g.cfg.prefix, g.Handler())
+	mux.Handle(g.cfg.prefix+"/", g.Handler())
 }
 
-func (a asset) serve(c *gin.Context) {
+// Route is one of the guard's routes, for routers that register each: a
+// method and a path in net/http's pattern syntax ({id} is a path segment).
+type Route struct{ Method, Path string }
+
+// Routes lists the routes [Guard.Handler] serves.
+func (g *Guard) Routes() []Route {
+	rs := make([]Route, 0, len(g.routes)+1)
+	for _, rt := range g.routes {
+		rs = append(rs, rt.Route)
+	}
+	return append(rs, Route{http.MethodPost, g.urls.devices + "/{id}/revoke"})
+}
+
+// route is a Route and its handler.
+type route struct {
+	Route
+	h func(*exchange)
+}
+
+// routeTable lists the guard's fixed routes (the device route has an ID in
+// its path and is matched in serve).
+func (g *Guard) routeTable() []route {
+	get, post := http.MethodGet, http.MethodPost
+	return []route{
+		{Route{get, g.urls.page}, g.handlePage},
+		{Route{post, g.urls.verify}, g.handleVerify},
+		{Route{post, g.urls.resend}, g.handleResend},
+		{Route{get, g.urls.enroll}, g.handleEnrollForm},
+		{Route{post, g.urls.enroll}, g.handleEnroll},
+		{Route{get, g.urls.recover}, g.handleRecoverForm},
+		{Route{post, g.urls.recover}, g.handleRecover},
+		{Route{get, g.urls.codes}, g.handleCodesPage},
+		{Route{post, g.urls.codes}, g.handleRegenerate},
+		{Route{post, g.urls.remove}, g.handleRemove},
+		{Route{get, g.urls.css}, g.css.serve},
+		{Route{get, g.urls.js}, g.js.serve},
+	}
+}
+
+// serve routes a request to the guard's handler for its method and path.
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request) {
+	c := g.newExchange(w, r)
+	if h := g.route(c); h != nil {
+		h(c)
+		c.finish()
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// route finds the handler for c's method and path, nil for none.
+func (g *Guard) route(c *exchange) func(*exchange) {
+	m, p := c.Request.Method, c.Request.URL.Path
+	for _, rt := range g.routes {
+		if rt.Method == m && rt.Path == p {
+			return rt.h
+		}
+	}
+	// POST {prefix}/devices/{id}/revoke
+	if rest, ok := strings.CutPrefix(p, g.urls.devices+"/"); ok && m == http.MethodPost {
+		if id, ok := strings.CutSuffix(rest, "/revoke"); ok && id != "" && !strings.Contains(id, "/") {
+			c.id = id
+			return g.handleRevokeDevice
+		}
+	}
+	return nil
+}
+
+// Logger is the logger the guard writes to (WithLogger), for adapters.
+func (g *Guard) Logger() *slog.Logger { return g.cfg.logger }
+
+func (a asset) serve(c *exchange) {
 	c.Header("Cache-Control", "public, max-age=31536000, immutable")
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Data(http.StatusOK, a.ctype, a.body)
@@ -236,23 +295,70 @@ func (a asset) serve(c *gin.Context) {
 // visitor is sent to log in, or a challenge is made sure of (a live one is
 // reused: reloading never sends a second SMS) and the visitor is sent to the
 // code page; JSON clients get 401 with the verify and resend URLs instead.
-// Anything that cannot be checked fails closed with 503.
-func (g *Guard) Require() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		u, ok := g.user(c)
-		if !ok {
-			g.toLogin(c)
-			return
-		}
-		// The hot path: a valid mark, confirmed recently, is all it takes.
-		if ok, answered := g.confirm(c, u); ok || answered {
-			if ok {
-				let(c, u, Verified)
-			}
-			return
-		}
-		g.secondFactor(c, u, FlowLogin, "", false)
+// Anything that cannot be checked fails closed with 503. The handler behind
+// it reads the user with [UserID] and [StatusOf].
+func (g *Guard) Require() func(http.Handler) http.Handler { return g.middleware(0) }
+
+// RequireRecent returns the middleware for sensitive routes (a transfer, a
+// change of email): besides what Require asks, a code must have been
+// verified in this grant less than d ago — a remembered device never counts.
+// Otherwise a step-up challenge is opened (reused on reload; its code goes
+// out with the step-up purpose) and, once verified, marks the grant fresh.
+// A GET comes back to the route; any other method is never replayed: the
+// browser goes to the code page, then to the same-origin Referer (else "/").
+// JSON clients get 401 recent_second_factor_required. Every request reads the
+// grant from the store: these routes are few, and a revocation reaches them
+// at once. It panics if d is not positive: that is a programming error.
+func (g *Guard) RequireRecent(d time.Duration) func(http.Handler) http.Handler {
+	if d <= 0 {
+		panic(fmt.Sprintf("sms2fa: RequireRecent needs a positive age, got %v", d))
 	}
+	return g.middleware(d)
+}
+
+func (g *Guard) middleware(recent time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r, ok := g.Check(w, r, recent); ok {
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// Check is Require (recent = 0) or RequireRecent(recent) for one request,
+// for routers whose middleware is not func(http.Handler) http.Handler: it
+// either answers the request itself and returns false, or returns true and
+// the request to pass on, which carries the user for [UserID] and
+// [StatusOf].
+func (g *Guard) Check(w http.ResponseWriter, r *http.Request, recent time.Duration) (*http.Request, bool) {
+	c := g.newExchange(w, r)
+	if recent > 0 {
+		g.requireRecent(c, recent)
+	} else {
+		g.require(c)
+	}
+	if !c.pass.ok {
+		c.finish()
+		return r, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), passKey{}, c)), true
+}
+
+func (g *Guard) require(c *exchange) {
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
+	}
+	// The hot path: a valid mark, confirmed recently, is all it takes.
+	if ok, answered := g.confirm(c, u); ok || answered {
+		if ok {
+			let(c, u, Verified)
+		}
+		return
+	}
+	g.secondFactor(c, u, FlowLogin, "", false)
 }
 
 // secondFactor answers a request that holds no valid mark: the user's
@@ -260,7 +366,7 @@ func (g *Guard) Require() gin.HandlerFunc {
 // optional user passes (not on a RequireRecent route: recent) and a required
 // one is sent to enrol; a remembered device signs the user in; otherwise a
 // code is sent.
-func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, recent bool) {
+func (g *Guard) secondFactor(c *exchange, u User, flow Flow, grantID string, recent bool) {
 	// Usually the app's number is the enrolled one and no remembered device
 	// is offered: then the challenge opens with the store confirming the
 	// number in the same call, rather than after a read of the factor. No
@@ -304,40 +410,25 @@ func (g *Guard) secondFactor(c *gin.Context, u User, flow Flow, grantID string, 
 	g.challenge(c, s, u, flow, grantID, "", false)
 }
 
-// RequireRecent returns the middleware for sensitive routes (a transfer, a
-// change of email): besides what Require asks, a code must have been
-// verified in this grant less than d ago — a remembered device never counts.
-// Otherwise a step-up challenge is opened (reused on reload; its code goes
-// out with the step-up purpose) and, once verified, marks the grant fresh.
-// A GET comes back to the route; any other method is never replayed: the
-// browser goes to the code page, then to the same-origin Referer (else "/").
-// JSON clients get 401 recent_second_factor_required. Every request reads the
-// grant from the store: these routes are few, and a revocation reaches them
-// at once. It panics if d is not positive: that is a programming error.
-func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
-	if d <= 0 {
-		panic(fmt.Sprintf("sms2fa: RequireRecent needs a positive age, got %v", d))
+func (g *Guard) requireRecent(c *exchange, d time.Duration) {
+	u, ok := g.user(c)
+	if !ok {
+		g.toLogin(c)
+		return
 	}
-	return func(c *gin.Context) {
-		u, ok := g.user(c)
-		if !ok {
-			g.toLogin(c)
+	gr, fresh, answered := g.recentGrant(c, u, d)
+	switch {
+	case answered:
+	case fresh:
+		if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
+			g.fail(c, err)
 			return
 		}
-		gr, fresh, answered := g.recentGrant(c, u, d)
-		switch {
-		case answered:
-		case fresh:
-			if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
-				g.fail(c, err)
-				return
-			}
-			let(c, u, Verified)
-		case gr.ID != "":
-			g.secondFactor(c, u, FlowStepUp, gr.ID, true)
-		default:
-			g.secondFactor(c, u, FlowLogin, "", true)
-		}
+		let(c, u, Verified)
+	case gr.ID != "":
+		g.secondFactor(c, u, FlowStepUp, gr.ID, true)
+	default:
+		g.secondFactor(c, u, FlowLogin, "", true)
 	}
 }
 
@@ -345,14 +436,14 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 // a Require'd route without a second factor; a required one — and anyone on
 // a RequireRecent route, where a fresh code is the point — is sent to enrol
 // one (JSON: 401 enrolment_required), and comes back here afterwards.
-func (g *Guard) withoutPhone(c *gin.Context, u User, recent bool) {
+func (g *Guard) withoutPhone(c *exchange, u User, recent bool) {
 	if u.SecondFactor == Optional && !recent {
 		let(c, u, NoSecondFactor)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
-		c.AbortWithStatusJSON(http.StatusUnauthorized, jsonBody{Error: codeEnrolmentRequired, EnrollURL: g.urls.enroll})
+		c.JSON(http.StatusUnauthorized, jsonBody{Error: codeEnrolmentRequired, EnrollURL: g.urls.enroll})
 		return
 	}
 	if c.Request.Method == http.MethodGet {
@@ -366,53 +457,36 @@ func (g *Guard) withoutPhone(c *gin.Context, u User, recent bool) {
 		}
 	}
 	c.Redirect(http.StatusSeeOther, g.urls.enroll)
-	c.Abort()
-}
-
-// trustsAnyProxy probes e, whose trusted proxies gin keeps unexported: a
-// request from a documentation address (TEST-NET-3, never a real proxy)
-// carrying a forwarded address gets that address as its client IP only if
-// every proxy is trusted.
-func trustsAnyProxy(e *gin.Engine) bool {
-	const claimed = "198.51.100.7"
-	c := gin.CreateTestContextOnly(nil, e)
-	c.Request = &http.Request{Header: http.Header{}, RemoteAddr: "203.0.113.9:4242"}
-	for _, h := range e.RemoteIPHeaders {
-		c.Request.Header.Set(h, claimed)
-	}
-	return c.ClientIP() == claimed
 }
 
 // toLogin answers a request nobody has signed in for.
-func (g *Guard) toLogin(c *gin.Context) {
+func (g *Guard) toLogin(c *exchange) {
 	if wantsJSON(c.Request) {
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": codeUnauthenticated, "login_url": g.cfg.loginURL})
+		c.JSON(http.StatusUnauthorized, map[string]string{"error": codeUnauthenticated, "login_url": g.cfg.loginURL})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, g.cfg.loginURL)
-	c.Abort()
 }
 
 // fail answers a store or session failure: logged, reported, 503. The guard
 // never lets a request through that it could not check.
-func (g *Guard) fail(c *gin.Context, err error) {
+func (g *Guard) fail(c *exchange, err error) {
 	g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: failing closed", "error", err, "path", c.Request.URL.Path)
 	g.report(c, err)
 	if wantsJSON(c.Request) {
 		c.Header("Retry-After", "5")
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": codeUnavailable, "message": g.lang(c).m.Unavailable})
+		c.JSON(http.StatusServiceUnavailable, map[string]string{"error": codeUnavailable, "message": g.lang(c).m.Unavailable})
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Retry-After", "5")
 	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(g.lang(c).m.Unavailable+"\n"))
-	c.Abort()
 }
 
 // report hands err to the app's error handler, if it has one.
-func (g *Guard) report(c *gin.Context, err error) {
+func (g *Guard) report(c *exchange, err error) {
 	if g.cfg.onError != nil {
-		g.cfg.onError(c, err)
+		g.cfg.onError(c.Request, err)
 	}
 }
 

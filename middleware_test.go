@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
@@ -486,7 +485,7 @@ func TestFailClosedWhenSessionsFail(t *testing.T) {
 	broken := &brokenSessions{CookieStore: h.cookies}
 	g, err := sms2fa.New(broken, h.store, h.fake, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))),
-		sms2fa.WithErrorHandler(func(_ *gin.Context, err error) { handled = append(handled, err) }))
+		sms2fa.WithErrorHandler(func(_ *http.Request, err error) { handled = append(handled, err) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +663,7 @@ func TestGlobalBudgetStopsEveryone(t *testing.T) {
 
 func TestNewRefusesBadConfiguration(t *testing.T) {
 	h := newHarness(t)
-	user := func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false }
+	user := func(*http.Request) (sms2fa.User, bool) { return sms2fa.User{}, false }
 	for name, tc := range map[string]struct {
 		secret []byte
 		opts   []sms2fa.Option

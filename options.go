@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 	"golang.org/x/text/language"
 
@@ -49,12 +48,13 @@ type config struct {
 	page        *template.Template
 	messages    Messages // WithMessages: English overrides
 	languages   []Language
-	langFunc    func(*gin.Context) language.Tag
+	langFunc    func(*http.Request) language.Tag
 	content     Content
 	purposes    map[Flow]string
 	cookie      Cookie
 	sendTimeout time.Duration
-	onError     func(*gin.Context, error)
+	onError     func(*http.Request, error)
+	clientIP    func(*http.Request) string
 	onEvent     []func(context.Context, Event)
 	logger      *slog.Logger
 	now         func() time.Time
@@ -72,6 +72,7 @@ func defaultConfig() config {
 		codeLength:  DefaultCodeLength,
 		policy:      DefaultPolicy(),
 		prefix:      "/2fa",
+		clientIP:    peerIP,
 		loginURL:    "/login",
 		sessionName: "sms2fa",
 		grantTTL:    12 * time.Hour,
@@ -390,8 +391,23 @@ func WithSendTimeout(d time.Duration) Option {
 // WithErrorHandler is called with every store, session or sender failure,
 // after it is logged and before the user gets a plain 503 (or, for a failed
 // send, the page saying so). Default: none.
-func WithErrorHandler(f func(c *gin.Context, err error)) Option {
+func WithErrorHandler(f func(r *http.Request, err error)) Option {
 	return func(c *config) error { c.onError = f; return nil }
+}
+
+// WithClientIP sets how the guard reads a request's client address, for the
+// per-IP send budget and for events. Default: the TCP peer (RemoteAddr), which
+// behind a proxy or load balancer is the proxy: give a function that
+// believes X-Forwarded-For only from your own proxies. The Gin adapter sets
+// it to Gin's ClientIP, which follows the engine's trusted proxies.
+func WithClientIP(f func(r *http.Request) string) Option {
+	return func(c *config) error {
+		if f == nil {
+			return fmt.Errorf("sms2fa: WithClientIP: nil function")
+		}
+		c.clientIP = f
+		return nil
+	}
 }
 
 // WithEvents receives an [Event] for every send, verification, failure, lock
@@ -457,10 +473,10 @@ func WithPhoneLimit(rates ...Rate) Option {
 	return budgetOption(rates, func(c *config) *[]Rate { return &c.perPhone })
 }
 
-// WithIPLimit sets the send budgets per client IP, as gin's Context.ClientIP
-// reports it: configure the engine's trusted proxies, or every user behind
-// your load balancer shares one budget — and never trust a header a client
-// can set. Default 20 per hour (Auth0 allows 50). No rates turns it off.
+// WithIPLimit sets the send budgets per client IP, as WithClientIP reports
+// it: behind a load balancer, say how to read the client's address, or every
+// user behind it shares one budget — and never trust a header a client can
+// set. Default 20 per hour (Auth0 allows 50). No rates turns it off.
 func WithIPLimit(rates ...Rate) Option {
 	return budgetOption(rates, func(c *config) *[]Rate { return &c.perIP })
 }

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -193,18 +191,17 @@ func (g *Guard) resendWait(a attempt, v view) time.Duration {
 }
 
 // respond renders v, with a's state, as the page or as JSON.
-func (g *Guard) respond(c *gin.Context, a attempt, v view) {
+func (g *Guard) respond(c *exchange, a attempt, v view) {
 	if v.retry > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(v.retry/time.Second)))
 	}
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
-		c.AbortWithStatusJSON(v.status, g.jsonFor(a, v))
+		c.JSON(v.status, g.jsonFor(a, v))
 		return
 	}
 	if v.bare {
 		c.Data(v.status, "text/plain; charset=utf-8", []byte(v.msg+"\n"))
-		c.Abort()
 		return
 	}
 	// The page itself is the answer, so a browser gets 200 with the message
@@ -227,7 +224,7 @@ func (g *Guard) respond(c *gin.Context, a attempt, v view) {
 // render executes t with data into a buffer and only then writes it: a
 // template that fails halfway must not leave a 200 with half a page (or
 // none). A failure is logged, reported and answered with a plain 500.
-func (g *Guard) render(c *gin.Context, t *template.Template, data any) {
+func (g *Guard) render(c *exchange, t *template.Template, data any) {
 	// The guard's pages are where a login can be phished or framed: never
 	// cached, no framing, no third-party anything, forms post only here.
 	h := c.Writer.Header()
@@ -243,11 +240,9 @@ func (g *Guard) render(c *gin.Context, t *template.Template, data any) {
 		g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: page failed", "error", err)
 		g.report(c, err)
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte(g.lang(c).m.Unavailable+"\n"))
-		c.Abort()
 		return
 	}
 	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
-	c.Abort()
 }
 
 // checkTemplate executes the page once with sample data of every kind it
@@ -316,7 +311,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 }
 
 // renderFlow renders one of the flow pages with the page's security headers.
-func (g *Guard) renderFlow(c *gin.Context, name string, d FlowData) {
+func (g *Guard) renderFlow(c *exchange, name string, d FlowData) {
 	d.Lang, d.StyleURL = g.lang(c).m.Lang, g.urls.css
 	g.render(c, g.flows.Lookup(name), d)
 }

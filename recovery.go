@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 )
 
@@ -114,7 +113,7 @@ func (g *Guard) RecoveryCodesLeft(ctx context.Context, userID string) (int, erro
 }
 
 // handleRecoverForm serves GET {prefix}/recover.
-func (g *Guard) handleRecoverForm(c *gin.Context) {
+func (g *Guard) handleRecoverForm(c *exchange) {
 	if _, ok := g.user(c); !ok {
 		g.toLogin(c)
 		return
@@ -122,7 +121,7 @@ func (g *Guard) handleRecoverForm(c *gin.Context) {
 	g.recoverForm(c, http.StatusOK, "", false)
 }
 
-func (g *Guard) recoverForm(c *gin.Context, status int, msg string, alert bool) {
+func (g *Guard) recoverForm(c *exchange, status int, msg string, alert bool) {
 	m := g.lang(c).m
 	c.Status(status)
 	g.renderFlow(c, "recover", FlowData{
@@ -134,7 +133,7 @@ func (g *Guard) recoverForm(c *gin.Context, status int, msg string, alert bool) 
 
 // handleRecover serves POST {prefix}/recover: a right recovery code creates a
 // grant (how "recovery", a fresh factor) as a right SMS code would.
-func (g *Guard) handleRecover(c *gin.Context) {
+func (g *Guard) handleRecover(c *exchange) {
 	u, ok := g.formUser(c)
 	if !ok {
 		return
@@ -236,7 +235,7 @@ func (g *Guard) submitter(s *sessions.Session, u User) string {
 // handleRegenerate serves POST {prefix}/recovery-codes: new recovery codes,
 // shown once, for a browser with a fresh factor (otherwise a step-up first,
 // back to the page the form was on).
-func (g *Guard) handleRegenerate(c *gin.Context) {
+func (g *Guard) handleRegenerate(c *exchange) {
 	u, ok := g.freshAction(c)
 	if !ok {
 		return
@@ -258,7 +257,7 @@ func (g *Guard) handleRegenerate(c *gin.Context) {
 // when there are none) and a button that makes a new set, shown once. The
 // query's same-origin "next" is where the codes page goes on to ("/" by
 // default). JSON: {"recovery_codes_left": n}.
-func (g *Guard) handleCodesPage(c *gin.Context) {
+func (g *Guard) handleCodesPage(c *exchange) {
 	u, ok := g.accountUser(c)
 	if !ok {
 		return
@@ -294,7 +293,7 @@ func (g *Guard) handleCodesPage(c *gin.Context) {
 }
 
 // showCodes answers with recovery codes, shown once, and a way on to dest.
-func (g *Guard) showCodes(c *gin.Context, codes []string, dest, msg string) {
+func (g *Guard) showCodes(c *exchange, codes []string, dest, msg string) {
 	m := g.lang(c).m
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
@@ -308,7 +307,7 @@ func (g *Guard) showCodes(c *gin.Context, codes []string, dest, msg string) {
 }
 
 // readField reads one form field, or the same key of a JSON body, bounded.
-func readField(c *gin.Context, name string) (string, bool) {
+func readField(c *exchange, name string) (string, bool) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
 	if !isJSONBody(c.Request) {
 		return c.PostForm(name), true
@@ -323,7 +322,7 @@ func readField(c *gin.Context, name string) (string, bool) {
 
 // flowRefusal answers a refused form: JSON with its code, or the form again
 // with the message.
-func (g *Guard) flowRefusal(c *gin.Context, status int, code, msg string, retry time.Duration, form func(*gin.Context, int, string, bool)) {
+func (g *Guard) flowRefusal(c *exchange, status int, code, msg string, retry time.Duration, form func(*exchange, int, string, bool)) {
 	if retry > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	}
@@ -333,7 +332,7 @@ func (g *Guard) flowRefusal(c *gin.Context, status int, code, msg string, retry 
 		if retry > 0 {
 			b.RetryAfter = int(retry / time.Second)
 		}
-		c.AbortWithStatusJSON(status, b)
+		c.JSON(status, b)
 		return
 	}
 	// The form is the answer, as with the code page: 200 with the message.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 )
 
@@ -48,7 +47,7 @@ func forget(s *sessions.Session) {
 // a rotated key, an edited cookie, a server-side session that is gone — gives
 // a fresh session: the visitor is simply not verified. Any other failure is
 // an error, and the caller fails closed.
-func (g *Guard) session(c *gin.Context) (*sessions.Session, error) {
+func (g *Guard) session(c *exchange) (*sessions.Session, error) {
 	s, err := g.sessions.Get(c.Request, g.cfg.sessionName)
 	var decode interface{ IsDecode() bool }
 	if err != nil && (s == nil || !(errors.As(err, &decode) && decode.IsDecode() || errors.Is(err, fs.ErrNotExist))) {
@@ -146,7 +145,7 @@ func nextOf(r *http.Request) string {
 
 // drop deletes the guard's session: once verified, nothing is pending, and
 // a verified request reads only the mark.
-func (g *Guard) drop(c *gin.Context, s *sessions.Session) error {
+func (g *Guard) drop(c *exchange, s *sessions.Session) error {
 	forget(s)
 	opts := *s.Options // the guard's shared options are never written to
 	opts.MaxAge = -1

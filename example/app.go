@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/metrics"
 )
 
@@ -122,7 +123,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	opts = append(opts, sms2fa.WithEvents(m.Hook))
-	guard, err := sms2fa.New(cookies, st, snd, cfg.secret, signedIn, opts...)
+	guard, err := ginguard.New(cookies, st, snd, cfg.secret, signedIn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("configuring sms2fa: %w", err)
 	}
@@ -192,7 +193,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 
 	guard.Mount(r) // the code page and its forms, enrolment, recovery, devices: see the README
 	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
+		id, _ := ginguard.UserID(c)
 		// A user whose number the app already knew was never shown
 		// recovery codes: offer them (never force them). This is the
 		// app's own read, one indexed lookup; a failure only hides the
@@ -206,12 +207,12 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	})
 	// A sensitive page: a code verified in the last SMS2FA_STEP_UP_AGE.
 	r.GET("/transfer", guard.RequireRecent(cfg.stepUpAge), func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
+		id, _ := ginguard.UserID(c)
 		show(c, http.StatusOK, "transfer", gin.H{"User": id})
 	})
 	account := r.Group("/account", guard.Require())
 	account.GET("", func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
+		id, _ := ginguard.UserID(c)
 		ctx := c.Request.Context()
 		factor, err := guard.Factor(ctx, id)
 		if err != nil {
@@ -229,7 +230,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices"})
 	})
 	account.POST("/signout-everywhere", func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
+		id, _ := ginguard.UserID(c)
 		if _, err := guard.SignOutEverywhere(c.Request.Context(), id); err != nil {
 			logger.Error("sign out everywhere", "error", err)
 			c.AbortWithStatus(http.StatusServiceUnavailable)

@@ -17,11 +17,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
 // Most Gin apps keep their sessions with github.com/gin-contrib/sessions.
-// Its stores wrap gorilla's, so the app hands the same store to sms2fa.New:
+// Its stores wrap gorilla's, so the app hands the same store to ginguard.New:
 // this app signs in with gin-contrib's API, and the guard keeps its own
 // session beside the app's, in the same cookie store.
 func TestGinContribSessions(t *testing.T) {
@@ -46,7 +47,7 @@ func TestGinContribSessions(t *testing.T) {
 		u, ok := lookupUser(name)
 		return sms2fa.User{ID: name, Phone: u.phone, Login: login}, ok
 	}
-	guard, err := sms2fa.New(cookies, st, fake, secret, signedIn,
+	guard, err := ginguard.New(cookies, st, fake, secret, signedIn,
 		sms2fa.WithLoginURL("/login"),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
@@ -73,7 +74,7 @@ func TestGinContribSessions(t *testing.T) {
 	})
 	guard.Mount(r)
 	r.GET("/account", guard.Require(), func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
+		id, _ := ginguard.UserID(c)
 		c.String(http.StatusOK, "account of "+id)
 	})
 	srv := httptest.NewServer(r)

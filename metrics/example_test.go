@@ -35,7 +35,7 @@ func Example() {
 	// What the guard does when it sends a code:
 	m.Hook(context.Background(), sms2fa.Event{Kind: sms2fa.EventCodeSent, Region: "IN", Latency: 300 * time.Millisecond})
 
-	// r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	// mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{})) (Gin: gin.WrapH)
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	sc := bufio.NewScanner(rec.Body)

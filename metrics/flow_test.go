@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
@@ -24,7 +24,7 @@ import (
 
 const userPhone = "+919876543210"
 
-// A real guard on a real Gin engine, SQLite store and HTTP server, with the
+// A real guard on a real net/http mux, SQLite store and HTTP server, with the
 // metrics' hook beside an app's own: one sign-in with a wrong code, then the
 // right one, moves exactly the counters it should.
 func TestRealFlow(t *testing.T) {
@@ -41,7 +41,7 @@ func TestRealFlow(t *testing.T) {
 	guard, err := sms2fa.New(
 		sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!")), st, fake,
 		[]byte("0123456789abcdef0123456789abcdef"),
-		func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{ID: "alice", Phone: userPhone}, true },
+		func(*http.Request) (sms2fa.User, bool) { return sms2fa.User{ID: "alice", Phone: userPhone}, true },
 		sms2fa.WithCountries("IN"),
 		sms2fa.WithLogger(slog.New(slog.DiscardHandler)),
 		sms2fa.WithEvents(m.Hook),
@@ -54,10 +54,9 @@ func TestRealFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
+	r := http.NewServeMux()
 	guard.Mount(r)
-	r.GET("/app", guard.Require(), func(c *gin.Context) { c.String(http.StatusOK, "hello") })
+	r.Handle("GET /app", guard.Require()(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") })))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 

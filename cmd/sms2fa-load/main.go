@@ -34,7 +34,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -238,13 +237,12 @@ func phoneOf(i int64) string {
 // serve starts the app: a one-field login (this measures the second factor,
 // not passwords), the guard, and a guarded dashboard.
 func serve(st sms2fa.Store, logger *slog.Logger) (*http.Server, *lastCodes, error) {
-	gin.SetMode(gin.ReleaseMode)
 	key := make([]byte, 32)
 	rand.Read(key)
 	cookies := sessions.NewCookieStore(key)
 	cookies.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	user := func(c *gin.Context) (sms2fa.User, bool) {
-		s, _ := cookies.Get(c.Request, "app")
+	user := func(r *http.Request) (sms2fa.User, bool) {
+		s, _ := cookies.Get(r, "app")
 		name, _ := s.Values["user"].(string)
 		var i int64
 		if _, err := fmt.Sscanf(name, "user-%d", &i); err != nil {
@@ -261,21 +259,21 @@ func serve(st sms2fa.Store, logger *slog.Logger) (*http.Server, *lastCodes, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	r := gin.New()
-	r.POST("/login", func(c *gin.Context) {
-		s, _ := cookies.Get(c.Request, "app")
-		s.Values["user"] = c.PostForm("username")
-		if err := s.Save(c.Request, c.Writer); err != nil {
-			c.AbortWithStatus(http.StatusInternalServerError)
+	r := http.NewServeMux()
+	r.HandleFunc("POST /login", func(w http.ResponseWriter, req *http.Request) {
+		s, _ := cookies.Get(req, "app")
+		s.Values["user"] = req.PostFormValue("username")
+		if err := s.Save(req, w); err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
-		c.Redirect(http.StatusSeeOther, "/dashboard")
+		http.Redirect(w, req, "/dashboard", http.StatusSeeOther)
 	})
 	guard.Mount(r)
-	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
-		id, _ := sms2fa.UserID(c)
-		c.String(http.StatusOK, "Signed in as %s", id)
-	})
+	r.Handle("GET /dashboard", guard.Require()(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id, _ := sms2fa.UserID(req)
+		fmt.Fprintf(w, "Signed in as %s", id)
+	})))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
