@@ -58,3 +58,48 @@ func TestEachPackageCompilesOnlyItsDriver(t *testing.T) {
 		}
 	}
 }
+
+// Gin is one adapter among routers, not the core's: only the adapter
+// (ginguard) and the Gin example import it, and the root package compiles
+// no web framework at all — `go list` is the judge, over the module's
+// non-test code.
+func TestOnlyTheGinAdapterImportsGin(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the go command is not on PATH; under CI this check must run")
+		}
+		t.Skip("dependency check skipped: the go command is not on PATH")
+	}
+	const gin = "github.com/gin-gonic/"
+	allowed := map[string]bool{"github.com/sms2fa/sms2fa/ginguard": true, "github.com/sms2fa/sms2fa/example": true}
+	out, err := exec.Command(goCmd, "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "github.com/sms2fa/sms2fa/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		pkg, imports := fields[0], fields[1:]
+		for _, imp := range imports {
+			if strings.HasPrefix(imp, gin) {
+				seen++
+				if !allowed[pkg] {
+					t.Errorf("%s imports %s: only ginguard and the Gin example may", pkg, imp)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no package imports Gin: the check looks at the wrong names")
+	}
+	deps, err := exec.Command(goCmd, "list", "-deps", "github.com/sms2fa/sms2fa").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, d := range strings.Fields(string(deps)) {
+		if strings.HasPrefix(d, gin) {
+			t.Errorf("the root package compiles %s", d)
+		}
+	}
+}

@@ -3,9 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"embed"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 
@@ -13,44 +11,19 @@ import (
 	"github.com/gin-gonic/gin/render"
 	"github.com/gorilla/sessions"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/example/internal/demo"
 	"github.com/sms2fa/sms2fa/ginguard"
-	"github.com/sms2fa/sms2fa/metrics"
 )
 
-//go:embed pages.html demo.css
-var assets embed.FS
-
-// defaultPrefixDigits is the guard's default number-prefix length: the
-// demo's SMS2FA_PREFIX_LIMIT changes the prefix budget's rates, not what a
-// prefix is.
-const defaultPrefixDigits = 6
-
-// demoUser is the demo's whole first factor: a password and a phone the app
-// has verified itself (carol has none: she enrols one on her first visit).
-type demoUser struct{ password, phone string }
-
-func lookupUser(name string) (demoUser, bool) {
-	switch name {
-	case "alice":
-		return demoUser{"alice-password", "+91 98765 43210"}, true
-	case "bob":
-		return demoUser{"bob-password", "+91 98123 45678"}, true
-	case "carol":
-		return demoUser{"carol-password", ""}, true
-	}
-	return demoUser{}, false
-}
-
 // newApp wires the demo: its own login, the guard, and the pages.
-func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger) (http.Handler, error) {
+func newApp(cfg demo.Config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger) (http.Handler, error) {
 	// One cookie store for the app's session ("demo") and the guard's own
 	// ("sms2fa"). Secure is off because the demo runs on plain http://
 	// localhost; turn it on behind HTTPS.
-	cookies := sessions.NewCookieStore(cfg.sessionKey)
+	cookies := sessions.NewCookieStore(cfg.SessionKey)
 	cookies.Options = &sessions.Options{Path: "/", MaxAge: 12 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 
 	// Who passed the first factor, and their phone: the guard asks this on
@@ -62,75 +35,26 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		}
 		name, _ := s.Values["user"].(string)
 		login, _ := s.Values["login"].(string)
-		u, ok := lookupUser(name)
+		u, ok := demo.LookupUser(name)
 		// Login ties the second factor to this sign-in: signing in again asks
 		// for a new code.
-		return sms2fa.User{ID: name, Phone: u.phone, Login: login}, ok
+		return sms2fa.User{ID: name, Phone: u.Phone, Login: login}, ok
 	}
 
-	// The guard's own cookies (its pending state and the signed mark of a
-	// completed second factor) are Secure by default; the demo serves plain
-	// http://, where a browser would drop them. Behind HTTPS, leave Secure on.
-	guardCookie := sms2fa.DefaultCookie()
-	guardCookie.Secure = false
-	opts := []sms2fa.Option{
-		sms2fa.WithLoginURL("/login"),
-		sms2fa.WithCountries("IN"), // Way2API delivers to +91 only; refuse the rest before any send
-		sms2fa.WithLogger(logger),
-		sms2fa.WithCookie(guardCookie),
-	}
-	if cfg.recheck > 0 {
-		opts = append(opts, sms2fa.WithRecheck(cfg.recheck))
-	}
-	if cfg.clock != nil {
-		opts = append(opts, sms2fa.WithClock(cfg.clock))
-	}
-	if cfg.codeTTL > 0 {
-		opts = append(opts, sms2fa.WithCodeLifetime(cfg.codeTTL))
-	}
-	if cfg.cooldownSet {
-		opts = append(opts, sms2fa.WithResendCooldown(cfg.cooldown))
-	}
-	if cfg.maxAttempts > 0 {
-		opts = append(opts, sms2fa.WithMaxAttempts(cfg.maxAttempts))
-	}
-	// Send budgets from SMS2FA_*_LIMIT; an unset one keeps the guard's
-	// default, "off" passes no rates, which turns that budget off.
-	for _, b := range []struct {
-		budget
-		option func(...sms2fa.Rate) sms2fa.Option
-	}{
-		{cfg.userLimit, sms2fa.WithUserLimit},
-		{cfg.phoneLimit, sms2fa.WithPhoneLimit},
-		{cfg.ipLimit, sms2fa.WithIPLimit},
-		{cfg.prefixLimit, func(rates ...sms2fa.Rate) sms2fa.Option {
-			return sms2fa.WithPrefixLimit(defaultPrefixDigits, rates...)
-		}},
-		{cfg.globalLimit, sms2fa.WithGlobalLimit},
-	} {
-		if b.set {
-			opts = append(opts, b.option(b.rates...))
-		}
-	}
-	// Metrics: counters and histograms fed by the guard's events, beside any
-	// event hook of the app's own.
-	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}})
+	// The guard's options from the environment, the same in both examples
+	// (see internal/demo), and the registry of its metrics.
+	opts, registry, err := demo.GuardOptions(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, err
 	}
-	registry := prometheus.NewRegistry()
-	if err := m.Register(registry); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	opts = append(opts, sms2fa.WithEvents(m.Hook))
-	guard, err := ginguard.New(cookies, st, snd, cfg.secret, signedIn, opts...)
+	guard, err := ginguard.New(cookies, st, snd, cfg.Secret, signedIn, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("configuring sms2fa: %w", err)
 	}
 
-	pages, err := template.ParseFS(assets, "pages.html")
+	pages, err := demo.Pages()
 	if err != nil {
-		return nil, fmt.Errorf("parsing pages: %w", err)
+		return nil, err
 	}
 	show := func(c *gin.Context, status int, name string, data any) {
 		c.Render(status, render.HTML{Template: pages, Name: name, Data: data})
@@ -142,7 +66,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	// the header for a fresh budget on each request. Only the proxies named
 	// in TRUSTED_PROXIES may say who the client is; with none (nil), the TCP
 	// peer is the client.
-	if err := r.SetTrustedProxies(cfg.trustedProxies); err != nil {
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	r.Use(gin.Recovery())
@@ -150,8 +74,8 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 	r.GET("/login", func(c *gin.Context) { show(c, http.StatusOK, "login", nil) })
 	r.POST("/login", func(c *gin.Context) {
 		name := c.PostForm("username")
-		u, ok := lookupUser(name)
-		if !ok || subtle.ConstantTimeCompare([]byte(c.PostForm("password")), []byte(u.password)) != 1 {
+		u, ok := demo.LookupUser(name)
+		if !ok || subtle.ConstantTimeCompare([]byte(c.PostForm("password")), []byte(u.Password)) != 1 {
 			show(c, http.StatusUnauthorized, "login", gin.H{"Error": "Wrong username or password.", "Username": name})
 			return
 		}
@@ -186,10 +110,8 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 		}
 	})
 	r.GET("/favicon.ico", func(c *gin.Context) { c.Status(http.StatusNoContent) }) // browsers ask; a 404 would be logged
-	r.GET("/demo.css", func(c *gin.Context) {
-		b, _ := assets.ReadFile("demo.css")
-		c.Data(http.StatusOK, "text/css; charset=utf-8", b)
-	})
+	css := demo.CSS()
+	r.GET("/demo.css", func(c *gin.Context) { c.Data(http.StatusOK, "text/css; charset=utf-8", css) })
 
 	guard.Mount(r) // the code page and its forms, enrolment, recovery, devices: see the README
 	r.GET("/dashboard", guard.Require(), func(c *gin.Context) {
@@ -206,7 +128,7 @@ func newApp(cfg config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger)
 			"CodesURL": "/2fa/recovery-codes?next=/dashboard"})
 	})
 	// A sensitive page: a code verified in the last SMS2FA_STEP_UP_AGE.
-	r.GET("/transfer", guard.RequireRecent(cfg.stepUpAge), func(c *gin.Context) {
+	r.GET("/transfer", guard.RequireRecent(cfg.StepUpAge), func(c *gin.Context) {
 		id, _ := ginguard.UserID(c)
 		show(c, http.StatusOK, "transfer", gin.H{"User": id})
 	})

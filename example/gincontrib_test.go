@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/example/internal/demo"
 	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/sender"
 )
@@ -31,7 +32,7 @@ func TestGinContribSessions(t *testing.T) {
 	cookies := cookie.NewStore(key)
 	cookies.Options(sessions.Options{Path: "/", MaxAge: 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 
-	st, err := openStore(t.Context(), filepath.Join(t.TempDir(), "gincontrib.db"))
+	st, err := demo.OpenStore(t.Context(), filepath.Join(t.TempDir(), "gincontrib.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +45,8 @@ func TestGinContribSessions(t *testing.T) {
 		s := sessions.Default(c)
 		name, _ := s.Get("user").(string)
 		login, _ := s.Get("login").(string)
-		u, ok := lookupUser(name)
-		return sms2fa.User{ID: name, Phone: u.phone, Login: login}, ok
+		u, ok := demo.LookupUser(name)
+		return sms2fa.User{ID: name, Phone: u.Phone, Login: login}, ok
 	}
 	guard, err := ginguard.New(cookies, st, fake, secret, signedIn,
 		sms2fa.WithLoginURL("/login"),
@@ -58,8 +59,8 @@ func TestGinContribSessions(t *testing.T) {
 	r.Use(sessions.Sessions("app", cookies))
 	r.POST("/login", func(c *gin.Context) {
 		name := c.PostForm("username")
-		u, ok := lookupUser(name)
-		if !ok || c.PostForm("password") != u.password {
+		u, ok := demo.LookupUser(name)
+		if !ok || c.PostForm("password") != u.Password {
 			c.String(http.StatusUnauthorized, "wrong password")
 			return
 		}

@@ -4,7 +4,8 @@
 // /transfer asks for a fresh code; /account shows the number, the recovery
 // codes left and the remembered devices, and signs out everywhere; /metrics
 // serves Prometheus metrics. Pages speak English or Hindi (Accept-Language).
-// Read it as the integration guide.
+// Read it (app.go) as the Gin integration guide; ./example/nethttp is the
+// same demo on the standard library's http.ServeMux.
 //
 //	go run ./example
 //
@@ -37,152 +38,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sms2fa/sms2fa"
-	"github.com/sms2fa/sms2fa/sender"
-	"github.com/sms2fa/sms2fa/store"
-	"github.com/sms2fa/sms2fa/store/postgres"
-	"github.com/sms2fa/sms2fa/store/sqlite"
+	"github.com/sms2fa/sms2fa/example/internal/demo"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, nil, serverTimeouts); err != nil {
+	gin.SetMode(gin.ReleaseMode)
+	if err := demo.Run(ctx, os.Getenv, os.Stdout, nil, demo.ServerTimeouts, newApp); err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(1)
 	}
-}
-
-// run starts the demo and serves until ctx is done. ready, if not nil,
-// receives the listening address; limits are the server's timeouts,
-// serverTimeouts except in tests, which shorten them to watch them act.
-func run(ctx context.Context, getenv func(string) string, out io.Writer, ready chan<- string, limits timeouts) error {
-	cfg, err := configFrom(getenv)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(out, nil))
-	for _, w := range cfg.warnings {
-		logger.Warn(w)
-	}
-
-	st, err := openStore(ctx, cfg.databaseURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Expired challenges and closed budget windows are deleted every minute.
-	if err := st.StartJanitor(ctx, time.Minute, func(err error) { logger.Error("purge failed", "error", err) }); err != nil {
-		return err
-	}
-
-	var snd sms2fa.Sender
-	if cfg.way2apiKey != "" {
-		opts := []sender.Way2APIOption{}
-		if cfg.way2apiBase != "" {
-			opts = append(opts, sender.WithBaseURL(cfg.way2apiBase))
-		}
-		if snd, err = sender.NewWay2API(cfg.way2apiKey, opts...); err != nil {
-			return fmt.Errorf("WAY2API_API_KEY / WAY2API_BASE_URL: %w", err)
-		}
-	} else {
-		fmt.Fprintln(out, "*** WAY2API_API_KEY is not set: codes are printed here by the console sender (development only) ***")
-		snd = sender.NewConsole(out)
-	}
-
-	gin.SetMode(gin.ReleaseMode)
-	handler, err := newApp(cfg, st, snd, logger)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("ADDR: %w", err)
-	}
-	srv := newServer(handler, limits)
-	logger.Info("sms2fa example listening", "url", "http://"+ln.Addr().String(), "store", st.Dialect())
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	// Graceful shutdown: finish the requests in flight (a send can take a
-	// few seconds), then close the store.
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-// timeouts bound how long one connection may hold the server.
-type timeouts struct {
-	readHeader, read, write, idle time.Duration
-}
-
-// serverTimeouts are the demo's. Without them a client that sends its
-// headers or body a byte at a time, or opens keep-alive connections and
-// idles, holds a goroutine and a socket for as long as it likes: 150 of each
-// were all still held after 40 s.
-var serverTimeouts = timeouts{
-	readHeader: 5 * time.Second,  // request line and headers: a browser sends them at once
-	read:       15 * time.Second, // the whole request; the demo's forms are a few hundred bytes
-	// write runs from the end of the headers to the end of the response, and
-	// a request that sends a code waits for the SMS provider: it must exceed
-	// the guard's send timeout (15 s by default, WithSendTimeout), or the
-	// connection is cut after the SMS went out and the user never sees the
-	// page asking for it.
-	write: 30 * time.Second,
-	idle:  60 * time.Second, // a keep-alive connection between requests
-}
-
-// newServer is the demo's http.Server: handler behind the timeouts t.
-func newServer(handler http.Handler, t timeouts) *http.Server {
-	return &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: t.readHeader,
-		ReadTimeout:       t.read,
-		WriteTimeout:      t.write,
-		IdleTimeout:       t.idle,
-	}
-}
-
-// openStore picks the dialect from DATABASE_URL.
-func openStore(ctx context.Context, databaseURL string) (*store.SQL, error) {
-	if isPostgresURL(databaseURL) {
-		st, err := postgres.Open(ctx, databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
-		}
-		return st, nil
-	}
-	st, err := sqlite.Open(ctx, databaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	return st, nil
 }

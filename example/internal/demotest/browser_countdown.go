@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 // and seconds, hours and minutes rounded up — since a budget's wait can be
 // hours. It runs here on a bare page, started by hand, so that each case
 // can begin at any wait.
-func TestBrowserCountdownUnits(t *testing.T) {
-	srv, _ := demo(t)
+func (s Suite) BrowserCountdownUnits(t *testing.T) {
+	srv, _ := s.demo(t)
 	tb := openTab(t, srv.URL, 60*time.Second)
 	units := `{"s":{"one":"{n} sec","other":"{n} secs"},"min":{"other":"{n} min"},"h":{"one":"{n} hour","other":"{n} hours"}}`
 	for _, tc := range []struct {

@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"bufio"
@@ -11,42 +11,22 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestServerTimeouts(t *testing.T) {
-	srv := newServer(http.NotFoundHandler(), serverTimeouts)
-	for _, f := range []struct {
-		name      string
-		got, want time.Duration
-	}{
-		{"ReadHeaderTimeout", srv.ReadHeaderTimeout, 5 * time.Second},
-		{"ReadTimeout", srv.ReadTimeout, 15 * time.Second},
-		{"WriteTimeout", srv.WriteTimeout, 30 * time.Second},
-		{"IdleTimeout", srv.IdleTimeout, 60 * time.Second},
-	} {
-		if f.got != f.want {
-			t.Errorf("%s = %v, want %v", f.name, f.got, f.want)
-		}
-	}
-	// A response that waits for an SMS must outlive the send it waits for.
-	const guardSendTimeout = 15 * time.Second // sms2fa's default; the demo keeps it
-	if srv.WriteTimeout <= guardSendTimeout {
-		t.Errorf("WriteTimeout %v does not exceed the guard's send timeout %v", srv.WriteTimeout, guardSendTimeout)
-	}
-}
+	"github.com/sms2fa/sms2fa/example/internal/demo"
+)
 
 // The demo, started as main starts it, drops a client that stops halfway
 // through its request line or its headers (slowloris), and a keep-alive
 // connection left idle. The
 // timeouts are shortened so the test is quick; the client reads EOF well
 // before its own read deadline.
-func TestRunDropsSlowAndIdleClients(t *testing.T) {
-	short := timeouts{readHeader: 200 * time.Millisecond, read: 5 * time.Second, write: 5 * time.Second, idle: 200 * time.Millisecond}
+func (s Suite) RunDropsSlowAndIdleClients(t *testing.T) {
+	short := demo.Timeouts{ReadHeader: 200 * time.Millisecond, Read: 5 * time.Second, Write: 5 * time.Second, Idle: 200 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	vars := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": filepath.Join(t.TempDir(), "demo.db")}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, env(vars), io.Discard, ready, short) }()
+	go func() { done <- demo.Run(ctx, env(vars), io.Discard, ready, short, s.app) }()
 	var addr string
 	select {
 	case addr = <-ready:

@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"encoding/json"
@@ -7,126 +7,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
 )
-
-func TestParseRates(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []sms2fa.Rate // nil with ok: off
-		ok   bool
-	}{
-		{"20/1h", []sms2fa.Rate{{Limit: 20, Window: time.Hour}}, true},
-		{"10/24h", []sms2fa.Rate{{Limit: 10, Window: 24 * time.Hour}}, true},
-		{"3/10m,10/24h", []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
-		{"3/10m, 10/24h", []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
-		{"1/1s", []sms2fa.Rate{{Limit: 1, Window: time.Second}}, true},
-		{"5/1h30m", []sms2fa.Rate{{Limit: 5, Window: 90 * time.Minute}}, true},
-		{"off", nil, true},
-		{"0/1h", nil, false},
-		{"-1/1h", nil, false},
-		{"+5/1h", nil, false},
-		{"5", nil, false},
-		{"5/", nil, false},
-		{"/1h", nil, false},
-		{"5/xyz", nil, false},
-		{"5/1", nil, false}, // a duration needs its unit
-		{"5/0s", nil, false},
-		{"5/-1h", nil, false},
-		{"5/500ms", nil, false}, // the guard needs windows ≥ 1s
-		{"3/10m,", nil, false},
-		{",3/10m", nil, false},
-		{"3/10m,,10/24h", nil, false},
-		{" ", nil, false},
-		{"off,3/10m", nil, false},
-		{"OFF", nil, false},
-		{"99999999999999999999/1h", nil, false},
-	} {
-		got, err := parseRates(tc.in)
-		switch {
-		case tc.ok && err != nil:
-			t.Errorf("parseRates(%q): %v", tc.in, err)
-		case tc.ok && !reflect.DeepEqual(got, tc.want):
-			t.Errorf("parseRates(%q) = %v, want %v", tc.in, got, tc.want)
-		case !tc.ok && err == nil:
-			t.Errorf("parseRates(%q) = %v, want an error", tc.in, got)
-		}
-	}
-}
-
-var budgetVars = []string{"SMS2FA_USER_LIMIT", "SMS2FA_PHONE_LIMIT", "SMS2FA_IP_LIMIT", "SMS2FA_PREFIX_LIMIT", "SMS2FA_GLOBAL_LIMIT"}
-
-// Every bad budget or proxy list stops the demo with one line that names
-// its variable, like the other settings.
-func TestConfigRefusesBadBudgetsAndProxies(t *testing.T) {
-	type bad struct{ name, value string }
-	var cases []bad
-	for _, name := range budgetVars {
-		for _, v := range []string{"0/1h", "5", "5/xyz", "5/0s", "-1/1h", "5/500ms", "3/10m,", "3/10m,,10/24h", "off,1/1h"} {
-			cases = append(cases, bad{name, v})
-		}
-	}
-	for _, v := range []string{"10.0.0.0/33", "not-an-ip", "10.0.0.1,", ",10.0.0.1", "10.0.0.0/8,,192.168.0.1", "fe80::1%eth0", "1.2.3.4:80"} {
-		cases = append(cases, bad{"TRUSTED_PROXIES", v})
-	}
-	for _, tc := range cases {
-		_, err := configFrom(env(map[string]string{tc.name: tc.value}))
-		if err == nil || !strings.HasPrefix(err.Error(), tc.name+": ") || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%s=%q: error %v, want one line naming %s", tc.name, tc.value, err, tc.name)
-		}
-	}
-	// run refuses before it listens or opens a store.
-	err := run(t.Context(), env(map[string]string{"SMS2FA_IP_LIMIT": "5/500ms", "DATABASE_URL": t.TempDir() + "/x.db"}), io.Discard, nil, serverTimeouts)
-	if err == nil || !strings.HasPrefix(err.Error(), "SMS2FA_IP_LIMIT: ") {
-		t.Errorf("run with a bad SMS2FA_IP_LIMIT: %v", err)
-	}
-}
-
-func TestConfigBudgetsAndProxies(t *testing.T) {
-	c, err := configFrom(env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []budget{c.userLimit, c.phoneLimit, c.ipLimit, c.prefixLimit, c.globalLimit} {
-		if b.set {
-			t.Errorf("unset budget read as %+v; want the guard's default", b)
-		}
-	}
-	if c.trustedProxies != nil {
-		t.Errorf("TRUSTED_PROXIES unset: %v, want nil (trust no proxy)", c.trustedProxies)
-	}
-	c, err = configFrom(env(map[string]string{
-		"SMS2FA_USER_LIMIT":   "3/10m,10/24h",
-		"SMS2FA_PHONE_LIMIT":  "off",
-		"SMS2FA_IP_LIMIT":     "20/1h",
-		"SMS2FA_PREFIX_LIMIT": "50/1h",
-		"SMS2FA_GLOBAL_LIMIT": "500/24h",
-		"TRUSTED_PROXIES":     "10.0.0.0/8, 192.168.1.7,::1",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]budget{
-		"user":   {true, []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}},
-		"phone":  {true, nil},
-		"ip":     {true, []sms2fa.Rate{{Limit: 20, Window: time.Hour}}},
-		"prefix": {true, []sms2fa.Rate{{Limit: 50, Window: time.Hour}}},
-		"global": {true, []sms2fa.Rate{{Limit: 500, Window: 24 * time.Hour}}},
-	}
-	got := map[string]budget{"user": c.userLimit, "phone": c.phoneLimit, "ip": c.ipLimit, "prefix": c.prefixLimit, "global": c.globalLimit}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("budgets = %+v, want %+v", got, want)
-	}
-	if want := []string{"10.0.0.0/8", "192.168.1.7", "::1"}; !reflect.DeepEqual(c.trustedProxies, want) {
-		t.Errorf("trusted proxies = %q, want %q", c.trustedProxies, want)
-	}
-}
 
 // visitor is one browser-less client of the demo: its own cookies, no
 // redirects followed, JSON answers from the guard.
@@ -197,7 +82,7 @@ func (v *visitor) send(fake *sender.Fake, first bool, forwarded string) (bool, s
 // With TRUSTED_PROXIES unset the demo ignores X-Forwarded-For: a client
 // that spoofs a new address on every request still spends one IP budget.
 // Naming the proxy makes the header count, one budget per forwarded client.
-func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
+func (s Suite) ForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	vars := func(proxies string) map[string]string {
 		return map[string]string{
 			"SMS2FA_IP_LIMIT":        "3/1h",
@@ -210,7 +95,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	spoofed := []string{"203.0.113.9", "198.51.100.77", "192.0.2.200", "203.0.113.54"}
 
 	t.Run("untrusted", func(t *testing.T) {
-		srv, fake := demoEnv(t, vars(""))
+		srv, fake := s.demoEnv(t, vars(""))
 		alice, bob := newVisitor(t, srv.URL), newVisitor(t, srv.URL)
 		alice.login("alice")
 		bob.login("bob")
@@ -233,7 +118,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	})
 
 	t.Run("trusted", func(t *testing.T) {
-		srv, fake := demoEnv(t, vars("127.0.0.1/32"))
+		srv, fake := s.demoEnv(t, vars("127.0.0.1/32"))
 		alice, bob := newVisitor(t, srv.URL), newVisitor(t, srv.URL)
 		alice.login("alice")
 		bob.login("bob")
@@ -264,7 +149,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 
 // Each SMS2FA_*_LIMIT reaches its guard option: with that budget at one
 // send an hour and the others off, the second send is refused.
-func TestEachLimitReachesTheGuard(t *testing.T) {
+func (s Suite) EachLimitReachesTheGuard(t *testing.T) {
 	for _, name := range budgetVars {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{"SMS2FA_RESEND_COOLDOWN": "0s"}
@@ -272,7 +157,7 @@ func TestEachLimitReachesTheGuard(t *testing.T) {
 				vars[other] = "off"
 			}
 			vars[name] = "1/1h"
-			srv, fake := demoEnv(t, vars)
+			srv, fake := s.demoEnv(t, vars)
 			alice := newVisitor(t, srv.URL)
 			alice.login("alice")
 			if sent, answer := alice.send(fake, true, ""); !sent {
@@ -289,7 +174,7 @@ func TestEachLimitReachesTheGuard(t *testing.T) {
 	for _, name := range budgetVars {
 		vars[name] = "off"
 	}
-	srv, fake := demoEnv(t, vars)
+	srv, fake := s.demoEnv(t, vars)
 	alice := newVisitor(t, srv.URL)
 	alice.login("alice")
 	for i := range 25 { // past every default: 3 per user, per phone; 20 per IP, per prefix
@@ -298,3 +183,6 @@ func TestEachLimitReachesTheGuard(t *testing.T) {
 		}
 	}
 }
+
+// budgetVars are the examples' send-budget variables.
+var budgetVars = []string{"SMS2FA_USER_LIMIT", "SMS2FA_PHONE_LIMIT", "SMS2FA_IP_LIMIT", "SMS2FA_PREFIX_LIMIT", "SMS2FA_GLOBAL_LIMIT"}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"path/filepath"
@@ -22,7 +22,7 @@ func TestOpenStorePicksDialect(t *testing.T) {
 		{"postgres", func(t *testing.T) string { return pgtest.Fresh(t) }, store.Postgres},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := openStore(t.Context(), tc.url(t))
+			st, err := OpenStore(t.Context(), tc.url(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -32,7 +32,7 @@ func TestOpenStorePicksDialect(t *testing.T) {
 			}
 		})
 	}
-	_, err := openStore(t.Context(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
+	_, err := OpenStore(t.Context(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
 	if err == nil || !strings.HasPrefix(err.Error(), "DATABASE_URL: ") {
 		t.Fatalf("an unreachable Postgres: %v, want an error naming DATABASE_URL", err)
 	}

@@ -1,4 +1,9 @@
-package main
+// Package demo is what the two examples share: their configuration from the
+// environment, their users, pages and metrics, the guard's options, and the
+// server they run. Each example builds its own routes (./example on Gin,
+// ./example/nethttp on the standard library) from it, so that both serve the
+// same HTTP surface.
+package demo
 
 import (
 	"crypto/rand"
@@ -11,24 +16,25 @@ import (
 	"github.com/sms2fa/sms2fa"
 )
 
-// config is the example's configuration, read from the environment.
-type config struct {
+// Config is the examples' configuration, read from the environment.
+type Config struct {
 	addr        string
 	databaseURL string
 	way2apiKey  string
 	way2apiBase string
-	sessionKey  []byte
-	secret      []byte
+	SessionKey  []byte        // SESSION_KEY: the app's session cookies
+	Secret      []byte        // SMS2FA_SECRET: the guard's secret
 	codeTTL     time.Duration // 0: the guard's default
 	cooldown    time.Duration // 0 with cooldownSet false: the default
 	cooldownSet bool
 	maxAttempts int              // 0: the default
 	recheck     time.Duration    // 0: the guard's default
-	stepUpAge   time.Duration    // RequireRecent's age for /transfer
-	clock       func() time.Time // tests only: the guard's clock (nil: the real one)
-	// trustedProxies are the CIDRs and IPs whose X-Forwarded-For gin believes; nil
-	// trusts none, so the per-IP send budget keys on the TCP peer.
-	trustedProxies []string
+	StepUpAge   time.Duration    // SMS2FA_STEP_UP_AGE: RequireRecent's age for /transfer
+	Clock       func() time.Time // tests only: the guard's clock (nil: the real one)
+	// TrustedProxies (TRUSTED_PROXIES) are the CIDRs and IPs whose
+	// X-Forwarded-For the app believes; nil trusts none, so the per-IP send
+	// budget keys on the TCP peer.
+	TrustedProxies []string
 	// The send budgets, one per SMS2FA_*_LIMIT variable.
 	userLimit, phoneLimit, ipLimit, prefixLimit, globalLimit budget
 	warnings                                                 []string
@@ -41,10 +47,10 @@ type budget struct {
 	rates []sms2fa.Rate
 }
 
-// configFrom reads the configuration. A bad value is an error naming its
+// ConfigFrom reads the configuration. A bad value is an error naming its
 // variable, so the demo fails at start with one line that says what to fix.
-func configFrom(getenv func(string) string) (config, error) {
-	c := config{
+func ConfigFrom(getenv func(string) string) (Config, error) {
+	c := Config{
 		addr:        orDefault(getenv("ADDR"), "127.0.0.1:8080"),
 		databaseURL: orDefault(getenv("DATABASE_URL"), "sms2fa-example.db"),
 		way2apiKey:  getenv("WAY2API_API_KEY"),
@@ -57,10 +63,10 @@ func configFrom(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("WAY2API_BASE_URL is set but WAY2API_API_KEY is not")
 	}
 	var err error
-	if c.sessionKey, err = key(getenv, "SESSION_KEY", &c, "sessions"); err != nil {
+	if c.SessionKey, err = key(getenv, "SESSION_KEY", &c, "sessions"); err != nil {
 		return c, err
 	}
-	if c.secret, err = key(getenv, "SMS2FA_SECRET", &c, "pending codes"); err != nil {
+	if c.Secret, err = key(getenv, "SMS2FA_SECRET", &c, "pending codes"); err != nil {
 		return c, err
 	}
 	if c.codeTTL, _, err = duration(getenv, "SMS2FA_CODE_TTL"); err != nil {
@@ -76,14 +82,14 @@ func configFrom(getenv func(string) string) (config, error) {
 	if c.recheck, _, err = duration(getenv, "SMS2FA_RECHECK"); err != nil {
 		return c, err
 	}
-	c.stepUpAge = 5 * time.Minute
+	c.StepUpAge = 5 * time.Minute
 	if d, set, err := duration(getenv, "SMS2FA_STEP_UP_AGE"); err != nil {
 		return c, err
 	} else if set {
 		if d <= 0 {
 			return c, fmt.Errorf("SMS2FA_STEP_UP_AGE: %q must be a positive duration", getenv("SMS2FA_STEP_UP_AGE"))
 		}
-		c.stepUpAge = d
+		c.StepUpAge = d
 	}
 	if v := getenv("SMS2FA_MAX_ATTEMPTS"); v != "" {
 		if c.maxAttempts, err = strconv.Atoi(v); err != nil || c.maxAttempts < 1 {
@@ -111,7 +117,7 @@ func configFrom(getenv func(string) string) (config, error) {
 		*b.dst = budget{set: true, rates: rates}
 	}
 	if v := getenv("TRUSTED_PROXIES"); v != "" {
-		if c.trustedProxies, err = parseProxies(v); err != nil {
+		if c.TrustedProxies, err = parseProxies(v); err != nil {
 			return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 		}
 	}
@@ -175,7 +181,7 @@ func parseProxies(v string) ([]string, error) {
 
 // key reads a secret of at least 32 bytes, or makes a random one for this
 // run and says what that costs.
-func key(getenv func(string) string, name string, c *config, lost string) ([]byte, error) {
+func key(getenv func(string) string, name string, c *Config, lost string) ([]byte, error) {
 	if v := getenv(name); v != "" {
 		if len(v) < 32 {
 			return nil, fmt.Errorf("%s: need at least 32 bytes, got %d", name, len(v))

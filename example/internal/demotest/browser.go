@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"context"
@@ -125,8 +125,8 @@ func (p *problems) watch(ctx context.Context) {
 // TestBrowserSignIn signs in as a person would, in headless Chromium: the
 // dashboard sends to the login, the login to the code page, a wrong code
 // says so, the right one opens the dashboard.
-func TestBrowserSignIn(t *testing.T) {
-	srv, fake := demo(t)
+func (s Suite) BrowserSignIn(t *testing.T) {
+	srv, fake := s.demo(t)
 	tb := openTab(t, srv.URL, 90*time.Second) // phone-sized, with the page-problem watcher
 	ctx, seen := tb.ctx, tb.seen
 
@@ -256,7 +256,7 @@ func saveArtifact(t *testing.T, name string, b []byte) {
 
 // A set SMS2FA_CHROMIUM must name something runnable; only an unset one
 // falls back to the usual names.
-func TestFindChromium(t *testing.T) {
+func (s Suite) FindChromium(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "chromium")
 	plain := filepath.Join(dir, "not-executable")

@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"context"
@@ -234,8 +234,8 @@ var recoveryCodeShape = regexp.MustCompile(`^[0-9a-z]{5}-[0-9a-z]{5}$`)
 // saves her recovery codes, signs in with one of them, then with an SMS code
 // ticking "remember this device", and finally signs in on that device
 // without any SMS.
-func TestBrowserEnrolRecoverRemember(t *testing.T) {
-	d := demoClocked(t, nil)
+func (s Suite) BrowserEnrolRecoverRemember(t *testing.T) {
+	d := s.demoClocked(t, nil)
 	b := openTab(t, d.srv.URL, 60*time.Second)
 	const carol = "+919812300000"
 	// later moves the demo's clock past the resend cooldown before the
@@ -371,8 +371,8 @@ func TestBrowserEnrolRecoverRemember(t *testing.T) {
 // the code page is Hindi, its countdown ticks in Hindi under the page's
 // strict CSP, nothing spills out of a phone's width, the Devanagari is drawn
 // with a real font, and a wrong code is told in Hindi.
-func TestBrowserHindiCodePage(t *testing.T) {
-	srv, fake := demo(t)
+func (s Suite) BrowserHindiCodePage(t *testing.T) {
+	srv, fake := s.demo(t)
 	b := openTab(t, srv.URL, 60*time.Second)
 	// Without a font for Devanagari on the machine the page can only be drawn
 	// as boxes: that is a skip (apt-get install -y fonts-noto-core), or a

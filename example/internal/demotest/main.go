@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"context"
@@ -13,59 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sms2fa/sms2fa/example/internal/demo"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
-}
-
-func TestConfigRefusesBadValues(t *testing.T) {
-	for name, vars := range map[string]map[string]string{
-		"ADDR":                   {"ADDR": "8080"},
-		"SESSION_KEY":            {"SESSION_KEY": "short"},
-		"SMS2FA_SECRET":          {"SMS2FA_SECRET": "short"},
-		"SMS2FA_CODE_TTL":        {"SMS2FA_CODE_TTL": "five minutes"},
-		"SMS2FA_CODE_TTL 20m":    {"SMS2FA_CODE_TTL": "20m"},
-		"SMS2FA_RESEND_COOLDOWN": {"SMS2FA_RESEND_COOLDOWN": "-1s"},
-		"SMS2FA_MAX_ATTEMPTS":    {"SMS2FA_MAX_ATTEMPTS": "0"},
-		"SMS2FA_RECHECK":         {"SMS2FA_RECHECK": "soon"},
-		"SMS2FA_STEP_UP_AGE":     {"SMS2FA_STEP_UP_AGE": "0s"},
-		"WAY2API_BASE_URL":       {"WAY2API_BASE_URL": "http://127.0.0.1:1"},
-	} {
-		_, err := configFrom(env(vars))
-		if err == nil || !strings.HasPrefix(err.Error(), strings.Fields(name)[0]) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%v: error %v, want one line naming %s", vars, err, name)
-		}
-	}
-	c, err := configFrom(env(nil))
-	if err != nil || c.addr != "127.0.0.1:8080" || c.databaseURL != "sms2fa-example.db" || len(c.warnings) != 2 {
-		t.Fatalf("defaults: %+v, %v", c, err)
-	}
-}
-
-func TestRunFailsAtStartOnBadValues(t *testing.T) {
-	dir := t.TempDir()
-	for name, vars := range map[string]map[string]string{
-		"DATABASE_URL":    {"DATABASE_URL": filepath.Join(dir, "no", "such", "dir", "x.db")},
-		"WAY2API_API_KEY": {"DATABASE_URL": filepath.Join(dir, "a.db"), "WAY2API_API_KEY": "key with spaces"},
-		"SMS2FA_CODE_TTL": {"DATABASE_URL": filepath.Join(dir, "b.db"), "SMS2FA_CODE_TTL": "20m"},
-	} {
-		err := run(context.Background(), env(vars), io.Discard, nil, serverTimeouts)
-		if err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("%s: run = %v", name, err)
-		}
-	}
-}
-
 // The demo starts, serves, and shuts down gracefully when its context ends.
-func TestRunServesAndShutsDown(t *testing.T) {
+func (s Suite) RunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	vars := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": filepath.Join(t.TempDir(), "demo.db")}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, env(vars), io.Discard, ready, serverTimeouts) }()
+	go func() { done <- demo.Run(ctx, env(vars), io.Discard, ready, demo.ServerTimeouts, s.app) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -93,15 +52,15 @@ func TestRunServesAndShutsDown(t *testing.T) {
 }
 
 // demo serves the example's handlers with the fake sender on a SQLite file.
-func demo(t testing.TB) (*httptest.Server, *sender.Fake) {
+func (s Suite) demo(t testing.TB) (*httptest.Server, *sender.Fake) {
 	t.Helper()
-	return demoEnv(t, map[string]string{"SMS2FA_RESEND_COOLDOWN": "30s"})
+	return s.demoEnv(t, map[string]string{"SMS2FA_RESEND_COOLDOWN": "30s"})
 }
 
 // demoEnv is demo configured from vars, as the environment would.
-func demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fake) {
+func (s Suite) demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fake) {
 	t.Helper()
-	cfg, err := configFrom(env(vars))
+	cfg, err := demo.ConfigFrom(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +70,7 @@ func demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fa
 	}
 	t.Cleanup(func() { st.Close() })
 	fake := sender.NewFake()
-	h, err := newApp(cfg, st, fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := s.app(cfg, st, fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +79,8 @@ func demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fa
 	return srv, fake
 }
 
-func TestDemoSignIn(t *testing.T) {
-	srv, fake := demo(t)
+func (s Suite) DemoSignIn(t *testing.T) {
+	srv, fake := s.demo(t)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	get := func(path string) (string, string) {

@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"encoding/json"
@@ -8,7 +8,9 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -25,8 +27,8 @@ import (
 // testdata/surface.golden. A change of the surface shows as a diff of that
 // file: rewrite it with SMS2FA_UPDATE_SURFACE=1 only when the change is
 // meant, and say so in the README.
-func TestHTTPSurface(t *testing.T) {
-	srv, fake := demo(t)
+func (s Suite) HTTPSurface(t *testing.T) {
+	srv, fake := s.demo(t)
 	var out strings.Builder
 	browser := newSurfer(t, srv.URL, fake, &out)
 
@@ -89,11 +91,11 @@ func TestHTTPSurface(t *testing.T) {
 	api.step("cross-origin post", "POST-CROSS", "/2fa/verify", map[string]any{"code": "000000"})
 
 	got := out.String()
-	const golden = "testdata/surface.golden"
+	// One golden file for both examples, beside this source: the same
+	// surface from Gin and from net/http.
+	_, self, _, _ := runtime.Caller(0)
+	golden := filepath.Join(filepath.Dir(self), "testdata", "surface.golden")
 	if os.Getenv("SMS2FA_UPDATE_SURFACE") == "1" {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package demotest
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sms2fa/sms2fa/example/internal/demo"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
@@ -29,19 +30,19 @@ type clocked struct {
 	clock *testclock.Clock
 }
 
-func demoClocked(t *testing.T, vars map[string]string) *clocked {
-	cfg, err := configFrom(env(vars))
+func (s Suite) demoClocked(t *testing.T, vars map[string]string) *clocked {
+	cfg, err := demo.ConfigFrom(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &clocked{t: t, fake: sender.NewFake(), clock: testclock.New(testclock.Start)}
-	cfg.clock = d.clock.Now
+	cfg.Clock = d.clock.Now
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "demo.db"), store.WithClock(d.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h, err := newApp(cfg, st, d.fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := s.app(cfg, st, d.fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +101,8 @@ func (b *browser) copy() *browser {
 	return c
 }
 
-func TestDemoTransferNeedsAFreshCode(t *testing.T) {
-	d := demoClocked(t, map[string]string{"SMS2FA_STEP_UP_AGE": "5m"})
+func (s Suite) DemoTransferNeedsAFreshCode(t *testing.T) {
+	d := s.demoClocked(t, map[string]string{"SMS2FA_STEP_UP_AGE": "5m"})
 	b := d.browser()
 	b.signIn("alice")
 	if path, body := b.do(http.MethodGet, "/transfer", nil); path != "/transfer" || !strings.Contains(body, "Transfer") || !strings.Contains(body, "alice") {
@@ -121,8 +122,8 @@ func TestDemoTransferNeedsAFreshCode(t *testing.T) {
 	}
 }
 
-func TestDemoSignOutEverywhere(t *testing.T) {
-	d := demoClocked(t, map[string]string{"SMS2FA_RECHECK": "30s"})
+func (s Suite) DemoSignOutEverywhere(t *testing.T) {
+	d := s.demoClocked(t, map[string]string{"SMS2FA_RECHECK": "30s"})
 	laptop, phone := d.browser(), d.browser()
 	laptop.signIn("alice")
 	d.clock.Advance(time.Minute) // past the resend cooldown of alice's number
@@ -142,8 +143,8 @@ func TestDemoSignOutEverywhere(t *testing.T) {
 	}
 }
 
-func TestDemoLogoutRevokesCopies(t *testing.T) {
-	d := demoClocked(t, nil)
+func (s Suite) DemoLogoutRevokesCopies(t *testing.T) {
+	d := s.demoClocked(t, nil)
 	b := d.browser()
 	b.signIn("alice")
 	thief := b.copy()
@@ -162,8 +163,8 @@ func TestDemoLogoutRevokesCopies(t *testing.T) {
 // the code goes to the number she types; the recovery codes are shown once,
 // each as the whole text of a .recovery-code element; /account then shows the
 // masked number, the codes left and the remembered devices.
-func TestDemoCarolEnrols(t *testing.T) {
-	d := demoClocked(t, nil)
+func (s Suite) DemoCarolEnrols(t *testing.T) {
+	d := s.demoClocked(t, nil)
 	b := d.browser()
 	path, body := b.do(http.MethodPost, "/login", url.Values{"username": {"carol"}, "password": {"carol-password"}})
 	if path != "/2fa/enroll" || !strings.Contains(body, `name="phone"`) || !strings.Contains(body, `autocomplete="tel"`) {
