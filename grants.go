@@ -76,25 +76,41 @@ type passed struct {
 	status Status
 }
 
-// passKey is the context key of the exchange that passed the request: one
-// allocation fewer than a passed of its own.
+// passKey is the context key of a passCtx.
 type passKey struct{}
+
+// passCtx is the request's context once the guard let it through: its
+// parent, and what the guard decided, in one allocation (a context.WithValue
+// holding a passed would be two).
+type passCtx struct {
+	context.Context
+	pass passed
+}
+
+// Value returns the passCtx itself for passKey, and asks the parent
+// otherwise.
+func (p *passCtx) Value(key any) any {
+	if key == (passKey{}) {
+		return p
+	}
+	return p.Context.Value(key)
+}
 
 // UserID returns the ID of the user the guard let through for this request,
 // and false outside a guarded route.
 func UserID(r *http.Request) (string, bool) {
-	c, ok := r.Context().Value(passKey{}).(*exchange)
+	p, ok := r.Context().Value(passKey{}).(*passCtx)
 	if !ok {
 		return "", false
 	}
-	return c.pass.user, true
+	return p.pass.user, true
 }
 
 // StatusOf says how this request passed the guard: Verified, NoSecondFactor,
 // or NotChecked outside a guarded route.
 func StatusOf(r *http.Request) Status {
-	if c, ok := r.Context().Value(passKey{}).(*exchange); ok {
-		return c.pass.status
+	if p, ok := r.Context().Value(passKey{}).(*passCtx); ok {
+		return p.pass.status
 	}
 	return NotChecked
 }

@@ -1,7 +1,6 @@
 package sms2fa
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -319,30 +318,37 @@ func (g *Guard) RequireRecent(d time.Duration) func(http.Handler) http.Handler {
 func (g *Guard) middleware(recent time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r, ok := g.Check(w, r, recent); ok {
-				next.ServeHTTP(w, r)
+			if p, ok := g.check(w, r, recent); ok {
+				next.ServeHTTP(w, r.WithContext(&passCtx{Context: r.Context(), pass: p}))
 			}
 		})
 	}
 }
 
-// Check is Require (recent = 0) or RequireRecent(recent) for one request,
-// for routers whose middleware is not func(http.Handler) http.Handler: it
-// either answers the request itself and returns false, or returns true and
-// the request to pass on, which carries the user for [UserID] and
-// [StatusOf].
-func (g *Guard) Check(w http.ResponseWriter, r *http.Request, recent time.Duration) (*http.Request, bool) {
-	c := g.newExchange(w, r)
+// Check is Require (recent = 0) or RequireRecent(recent) for routers whose
+// middleware is not func(http.Handler) http.Handler: it either answers the
+// request itself and returns false, or returns true and how the request
+// passed (Verified or NoSecondFactor), and the caller serves it. Unlike the
+// middlewares it leaves the request as it is: [UserID] and [StatusOf] do not
+// see it.
+func (g *Guard) Check(w http.ResponseWriter, r *http.Request, recent time.Duration) (Status, bool) {
+	p, ok := g.check(w, r, recent)
+	return p.status, ok
+}
+
+// check runs the guard on one request: it answers it, or returns what let
+// it through.
+func (g *Guard) check(w http.ResponseWriter, r *http.Request, recent time.Duration) (passed, bool) {
+	c := exchange{Request: r, Writer: w, guard: g}
 	if recent > 0 {
-		g.requireRecent(c, recent)
+		g.requireRecent(&c, recent)
 	} else {
-		g.require(c)
+		g.require(&c)
 	}
 	if !c.pass.ok {
 		c.finish()
-		return r, false
 	}
-	return r.WithContext(context.WithValue(r.Context(), passKey{}, c)), true
+	return c.pass, c.pass.ok
 }
 
 func (g *Guard) require(c *exchange) {

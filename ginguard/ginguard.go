@@ -49,36 +49,56 @@ func New(sessionStore sessions.Store, store sms2fa.Store, sender sms2fa.Sender, 
 	return g, nil
 }
 
-// ginKey is the request-context key of the request's *gin.Context, through
-// which the core guard's user and client-IP functions reach it.
+// ginKey is the context key of a ginCtx.
 type ginKey struct{}
 
-// withGin returns c's request carrying c.
-func withGin(c *gin.Context) *http.Request {
-	return c.Request.WithContext(context.WithValue(c.Request.Context(), ginKey{}, c))
+// ginCtx is the request's context while the core guard runs, and after: it
+// carries the *gin.Context to the core's user and client-IP functions, and
+// what the guard decided to UserID and StatusOf, in one allocation.
+type ginCtx struct {
+	context.Context
+	c      *gin.Context
+	user   string        // the user the app's function named
+	status sms2fa.Status // NotChecked until the guard lets the request through
 }
 
-func ginOf(r *http.Request) (*gin.Context, bool) {
-	c, ok := r.Context().Value(ginKey{}).(*gin.Context)
-	return c, ok
+// Value returns the ginCtx itself for ginKey, and asks the parent otherwise.
+func (g *ginCtx) Value(key any) any {
+	if key == (ginKey{}) {
+		return g
+	}
+	return g.Context.Value(key)
+}
+
+// withGin returns c's request carrying c.
+func withGin(c *gin.Context) (*http.Request, *ginCtx) {
+	gc := &ginCtx{Context: c.Request.Context(), c: c}
+	return c.Request.WithContext(gc), gc
+}
+
+func ginOf(r *http.Request) (*ginCtx, bool) {
+	gc, ok := r.Context().Value(ginKey{}).(*ginCtx)
+	return gc, ok
 }
 
 // userOf turns the app's Gin user function into the core's.
 func userOf(user func(*gin.Context) (sms2fa.User, bool)) sms2fa.UserFunc {
 	return func(r *http.Request) (sms2fa.User, bool) {
-		c, ok := ginOf(r)
+		gc, ok := ginOf(r)
 		if !ok {
 			// Only the adapter calls the core, always with the context.
 			return sms2fa.User{}, false
 		}
-		return user(c)
+		u, ok := user(gc.c)
+		gc.user = u.ID
+		return u, ok
 	}
 }
 
 // clientIP is Gin's ClientIP, which follows the engine's trusted proxies.
 func clientIP(r *http.Request) string {
-	if c, ok := ginOf(r); ok {
-		return c.ClientIP()
+	if gc, ok := ginOf(r); ok {
+		return gc.c.ClientIP()
 	}
 	return r.RemoteAddr
 }
@@ -99,7 +119,8 @@ func (g *Guard) Mount(r gin.IRouter) {
 	}
 	h := g.Handler()
 	serve := func(c *gin.Context) {
-		h.ServeHTTP(c.Writer, withGin(c))
+		r, _ := withGin(c)
+		h.ServeHTTP(c.Writer, r)
 		c.Abort()
 	}
 	for _, rt := range g.Routes() {
@@ -139,26 +160,41 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 
 func (g *Guard) middleware(recent time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, ok := g.Check(c.Writer, withGin(c), recent)
+		r, gc := withGin(c)
+		st, ok := g.Check(c.Writer, r, recent)
 		if !ok {
 			c.Abort()
 			return
 		}
+		gc.status = st
 		c.Request = r
 		c.Next()
 	}
 }
 
 // Logout is [sms2fa.Guard.Logout] for Gin.
-func (g *Guard) Logout(c *gin.Context) error { return g.Guard.Logout(c.Writer, withGin(c)) }
+func (g *Guard) Logout(c *gin.Context) error {
+	r, _ := withGin(c)
+	return g.Guard.Logout(c.Writer, r)
+}
 
 // UserID returns the ID of the user the guard let through for this request,
 // and false outside a guarded route.
-func UserID(c *gin.Context) (string, bool) { return sms2fa.UserID(c.Request) }
+func UserID(c *gin.Context) (string, bool) {
+	if gc, ok := ginOf(c.Request); ok && gc.status != sms2fa.NotChecked {
+		return gc.user, true
+	}
+	return "", false
+}
 
 // StatusOf says how this request passed the guard: Verified, NoSecondFactor,
 // or NotChecked outside a guarded route.
-func StatusOf(c *gin.Context) sms2fa.Status { return sms2fa.StatusOf(c.Request) }
+func StatusOf(c *gin.Context) sms2fa.Status {
+	if gc, ok := ginOf(c.Request); ok {
+		return gc.status
+	}
+	return sms2fa.NotChecked
+}
 
 // trustsAnyProxy probes e, whose trusted proxies Gin keeps unexported: a
 // request from a documentation address (TEST-NET-3, never a real proxy)
