@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/sender"
@@ -54,7 +55,7 @@ type benchApp struct {
 	engine  *http.ServeMux
 }
 
-func newBenchApp(b testing.TB, st sms2fa.Store, opts ...sms2fa.Option) *benchApp {
+func newBenchApp(b testing.TB, st contract.Store, opts ...sms2fa.Option) *benchApp {
 	a := &benchApp{cookies: sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!")), fake: sender.NewFake()}
 	opts = append([]sms2fa.Option{sms2fa.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
 	g, err := sms2fa.New(a.cookies, st, a.fake, secret, benchUser, opts...)

@@ -12,14 +12,6 @@ import (
 	"github.com/sms2fa/sms2fa/phone"
 )
 
-// Code lengths Way2API accepts in its `value` field; NIST SP 800-63B asks for
-// at least 6 digits, which is the default.
-const (
-	MinCodeLength     = 4
-	MaxCodeLength     = 8
-	DefaultCodeLength = 6
-)
-
 // MinSecretLength is the shortest secret [New] accepts: 256 bits, the size of
 // the HMAC-SHA256 key derived from it.
 const MinSecretLength = 32

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Remembered devices. A browser whose holder ticks "Remember this device"
@@ -28,7 +30,7 @@ const deviceGrace = 30 * time.Second
 
 // rememberDevice remembers this browser for u after a right login code,
 // which created grant grantID.
-func (g *Guard) rememberDevice(c *exchange, u User, f Factor, grantID string) {
+func (g *Guard) rememberDevice(c *exchange, u User, f contract.Factor, grantID string) {
 	if g.cfg.remember == 0 || u.Login == "" {
 		return
 	}
@@ -37,7 +39,7 @@ func (g *Guard) rememberDevice(c *exchange, u User, f Factor, grantID string) {
 	if err == nil {
 		var token string
 		if token, err = newID(); err == nil {
-			d := NewDevice{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version,
+			d := contract.NewDevice{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version,
 				Lifetime: g.cfg.remember, MAC: keyedMAC(g.keys.dev, id, token)}
 			err = g.store.AddDevice(ctx, u.ID, grantID, d)
 			switch {
@@ -45,7 +47,7 @@ func (g *Guard) rememberDevice(c *exchange, u User, f Factor, grantID string) {
 				g.setCookie(c, g.cookies.device, id+"."+token, int(g.cfg.remember/time.Second))
 				g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
 				return
-			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, contract.ErrNotFound):
 				// The sign-in was revoked, or the number changed, since
 				// the code was checked: nothing to remember.
 				return
@@ -67,7 +69,7 @@ func (g *Guard) deviceCookie(c *exchange, u User) (string, bool) {
 // deviceSignIn signs u in through this browser's device cookie, if it has a
 // live one for u's current number. It reports whether it did; failed means
 // the guard has answered (fail closed).
-func (g *Guard) deviceSignIn(c *exchange, u User, f Factor) (ok, failed bool) {
+func (g *Guard) deviceSignIn(c *exchange, u User, f contract.Factor) (ok, failed bool) {
 	v, ok := g.deviceCookie(c, u)
 	if !ok {
 		return false, false
@@ -87,18 +89,18 @@ func (g *Guard) deviceSignIn(c *exchange, u User, f Factor) (ok, failed bool) {
 		return false, true
 	}
 	ctx := c.Request.Context()
-	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: gid, Login: g.loginTag(u), How: howDevice, Lifetime: g.cfg.grantTTL}}
+	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: gid, Login: g.loginTag(u), How: howDevice, Lifetime: g.cfg.grantTTL}}
 	gr, rotated, err := g.store.UseDevice(ctx, u.ID, id, keyedMAC(g.keys.dev, id, token), keyedMAC(g.keys.dev, id, next), f.Version, deviceGrace, p)
 	switch {
-	case errors.Is(err, ErrDeviceReuse):
+	case errors.Is(err, contract.ErrDeviceReuse):
 		g.emit(ctx, Event{Kind: EventDeviceReuse, UserID: u.ID, Device: id, IP: c.ClientIP()})
 		g.clearDevice(c)
 		return false, false
-	case errors.Is(err, ErrNotFound), isRefusal(err):
+	case errors.Is(err, contract.ErrNotFound), isRefusal(err):
 		// Another user's, revoked, expired, from before a number change, of
 		// a signed-out sign-in — or the user is locked: the code step
 		// decides.
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			g.clearDevice(c)
 		}
 		return false, false
@@ -133,7 +135,7 @@ func nextDeviceToken(key []byte, id, token string) string {
 func (g *Guard) clearDevice(c *exchange) { g.setCookie(c, g.cookies.device, "", -1) }
 
 // Devices lists userID's remembered devices, most recently used first.
-func (g *Guard) Devices(ctx context.Context, userID string) ([]Device, error) {
+func (g *Guard) Devices(ctx context.Context, userID string) ([]contract.Device, error) {
 	ds, err := g.store.Devices(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sms2fa: listing devices: %w", err)

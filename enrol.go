@@ -5,6 +5,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -48,7 +49,7 @@ func (g *Guard) accountUser(c *exchange) (User, bool) {
 // withEnrolled is u with Phone set only if the store holds a number for u: an
 // app's number that could never be adopted (not a mobile number, a country
 // not served) is no number to change — its holder enrols one.
-func withEnrolled(u User, f Factor) User {
+func withEnrolled(u User, f contract.Factor) User {
 	if f.Version == 0 || f.Removed {
 		u.Phone = ""
 	}
@@ -151,7 +152,7 @@ func (g *Guard) openFlow(c *exchange, s *sessions.Session, u User, flow Flow, gr
 // fresh returns the browser's grant if it is live and a code was verified in
 // it less than WithFreshFactor ago. Otherwise it has answered: a step-up to
 // the current number (back to back afterwards), a sign-in, or a failure.
-func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (Grant, bool) {
+func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (contract.Grant, bool) {
 	gr, fresh, answered := g.recentGrant(c, u, g.cfg.freshAge)
 	switch {
 	case answered:
@@ -162,7 +163,7 @@ func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (Gr
 	default:
 		g.challenge(c, s, u, FlowStepUp, gr.ID, back, false)
 	}
-	return Grant{}, false
+	return contract.Grant{}, false
 }
 
 // freshAction starts a sensitive account action (new recovery codes,
@@ -216,7 +217,7 @@ func (g *Guard) afterAction(c *exchange) {
 // enrolled finishes a right code of an enrol or change challenge: the store
 // has saved the number (and, for a change, revoked the user's other grants
 // and devices). An enrolment shows the new recovery codes once.
-func (g *Guard) enrolled(c *exchange, s *sessions.Session, a attempt, old User, gr Grant) {
+func (g *Guard) enrolled(c *exchange, s *sessions.Session, a attempt, old User, gr contract.Grant) {
 	dest, ok := g.settle(c, s, a, gr)
 	if !ok {
 		return

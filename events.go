@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // EventKind names what happened.
@@ -87,7 +89,7 @@ func (e Event) LogValue() slog.Value {
 			attrs = append(attrs, slog.String(key, v))
 		}
 	}
-	add("phone", maskedPhone(e.Phone))
+	add("phone", contract.MaskPhone(e.Phone))
 	add("region", e.Region)
 	add("ip", e.IP)
 	add("challenge", e.ChallengeID)
@@ -95,7 +97,7 @@ func (e Event) LogValue() slog.Value {
 	add("provider_id", e.ProviderID)
 	add("grant", e.Grant)
 	add("how", e.How)
-	add("old_phone", maskedPhone(e.OldPhone))
+	add("old_phone", contract.MaskPhone(e.OldPhone))
 	add("device", e.Device)
 	switch e.Kind {
 	case EventGrantRevoked, EventDeviceRevoked, EventRecoveryUsed:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -15,40 +16,34 @@ import (
 // reported once (phone_mismatch) and ignored, and the app moves a number with
 // EnrolFactor. A removed factor stays removed: nothing is adopted again.
 
-// proves reports whether a right code of ch proves f: the code went to f's
-// number, which is still enrolled.
-func (f Factor) proves(ch Challenge) bool {
-	return !f.Removed && f.Phone != "" && f.Phone == ch.Phone
-}
-
 // factorOf resolves the number u's codes go to, returning u with Phone set
 // to it (E.164), or to "" when the user has none (never had one, or it was
 // removed). A User.Phone that cannot receive codes and was never adopted is
 // left as given, for the flow to refuse as before. On a store failure the
 // guard has answered (fail closed) and ok is false.
-func (g *Guard) factorOf(c *exchange, u User) (_ User, _ Factor, ok bool) {
+func (g *Guard) factorOf(c *exchange, u User) (_ User, _ contract.Factor, ok bool) {
 	ctx := c.Request.Context()
 	f, err := g.store.Factor(ctx, u.ID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, contract.ErrNotFound):
 		if u.Phone == "" {
-			return u, Factor{}, true
+			return u, contract.Factor{}, true
 		}
 		num, perr := g.number(u.Phone)
 		if perr != nil {
-			return u, Factor{}, true
+			return u, contract.Factor{}, true
 		}
 		var adopted bool
 		if f, adopted, err = g.store.AdoptFactor(ctx, u.ID, num.E164, num.Region); err != nil {
 			g.fail(c, fmt.Errorf("sms2fa: adopting the number: %w", err))
-			return u, Factor{}, false
+			return u, contract.Factor{}, false
 		}
 		if adopted {
 			g.emit(ctx, Event{Kind: EventFactorAdopted, UserID: u.ID, Phone: num.Masked(), Region: num.Region})
 		}
 	case err != nil:
 		g.fail(c, fmt.Errorf("sms2fa: reading the factor: %w", err))
-		return u, Factor{}, false
+		return u, contract.Factor{}, false
 	}
 	if f.Removed {
 		u.Phone = ""
@@ -94,7 +89,7 @@ func (x FactorInfo) NoRecoveryCodes() bool { return x.Enrolled && x.RecoveryCode
 // admin. A user whose number was never adopted reports Enrolled false.
 func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
 	f, err := g.store.Factor(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return FactorInfo{}, nil
 	}
 	if err != nil {
@@ -130,7 +125,7 @@ func (g *Guard) EnrolFactor(ctx context.Context, userID, number string) error {
 }
 
 // emitFactorSet reports a number stored over old.
-func (g *Guard) emitFactorSet(ctx context.Context, userID string, f, old Factor) {
+func (g *Guard) emitFactorSet(ctx context.Context, userID string, f, old contract.Factor) {
 	ev := Event{Kind: EventFactorEnrolled, UserID: userID, Phone: phone.Mask(f.Phone), Region: f.Region}
 	if old.Phone != "" && !old.Removed {
 		ev.Kind, ev.OldPhone = EventFactorChanged, phone.Mask(old.Phone)
@@ -149,4 +144,10 @@ func (g *Guard) RemoveFactor(ctx context.Context, userID string) error {
 	}
 	g.emit(ctx, Event{Kind: EventFactorRemoved, UserID: userID, OldPhone: phone.Mask(old.Phone)})
 	return nil
+}
+
+// proves reports whether a right code of ch proves f: the code went to f's
+// number, which is still enrolled.
+func proves(f contract.Factor, ch contract.Challenge) bool {
+	return !f.Removed && f.Phone != "" && f.Phone == ch.Phone
 }

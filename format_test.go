@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/phone"
 	"github.com/sms2fa/sms2fa/sender"
@@ -89,14 +90,14 @@ var exempt = map[string]string{
 // fails for a type the parser flags that has no entry here.
 var samples = map[string]func(t *testing.T) any{
 	"phone.Number":        func(*testing.T) any { return plant(&phone.Number{}) },
-	"sms2fa.Message":      func(*testing.T) any { return plant(&sms2fa.Message{}) },
-	"sms2fa.Challenge":    func(*testing.T) any { return plant(&sms2fa.Challenge{}) },
-	"sms2fa.Factor":       func(*testing.T) any { return plant(&sms2fa.Factor{}) },
-	"sms2fa.Budget":       func(*testing.T) any { return plant(&sms2fa.Budget{}) },
-	"sms2fa.OpenParams":   func(*testing.T) any { return plant(&sms2fa.OpenParams{}) },
-	"sms2fa.ResendParams": func(*testing.T) any { return plant(&sms2fa.ResendParams{}) },
-	"sms2fa.VerifyParams": func(*testing.T) any { return plant(&sms2fa.VerifyParams{}) },
-	"sms2fa.NewDevice":    func(*testing.T) any { return plant(&sms2fa.NewDevice{}) },
+	"contract.Message":      func(*testing.T) any { return plant(&contract.Message{}) },
+	"contract.Challenge":    func(*testing.T) any { return plant(&contract.Challenge{}) },
+	"contract.Factor":       func(*testing.T) any { return plant(&contract.Factor{}) },
+	"contract.Budget":       func(*testing.T) any { return plant(&contract.Budget{}) },
+	"contract.OpenParams":   func(*testing.T) any { return plant(&contract.OpenParams{}) },
+	"contract.ResendParams": func(*testing.T) any { return plant(&contract.ResendParams{}) },
+	"contract.VerifyParams": func(*testing.T) any { return plant(&contract.VerifyParams{}) },
+	"contract.NewDevice":    func(*testing.T) any { return plant(&contract.NewDevice{}) },
 	"sms2fa.User":         func(*testing.T) any { return plant(&sms2fa.User{}) },
 	"sms2fa.Event":        func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
 	"sms2fa.FactorInfo":   func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
@@ -230,7 +231,7 @@ func sensitiveTypes(t *testing.T) []string {
 		"mac": true, // keyed MACs of codes and tokens
 	}
 	// Types that hold a secret whatever their fields are called.
-	sensitive := map[string]bool{"phone.Number": true, "sms2fa.Message": true}
+	sensitive := map[string]bool{"phone.Number": true, "contract.Message": true}
 
 	type structType struct {
 		pkg      string            // package name
@@ -355,7 +356,7 @@ func sensitiveTypes(t *testing.T) []string {
 	}
 	slices.Sort(out)
 	t.Logf("types that hold a code, a number or a MAC: %v", out)
-	for _, want := range []string{"phone.Number", "sms2fa.Message", "sms2fa.Challenge", "sms2fa.OpenParams"} {
+	for _, want := range []string{"phone.Number", "contract.Message", "contract.Challenge", "contract.OpenParams"} {
 		if !slices.Contains(out, want) {
 			t.Fatalf("the parser misses %s: it looks at the wrong names", want)
 		}
@@ -474,8 +475,8 @@ func holdsSecret(v reflect.Value, depth int) bool {
 }
 
 // sampleMessage is the message the senders' samples hold.
-func sampleMessage() sms2fa.Message {
-	return sms2fa.Message{To: leakNumber, Code: leakCode, Content: sms2fa.ContentOTP, Purpose: sms2fa.PurposeLogin}
+func sampleMessage() contract.Message {
+	return contract.Message{To: leakNumber, Code: leakCode, Content: sms2fa.ContentOTP, Purpose: contract.PurposeLogin}
 }
 
 // newSampleFake returns a Fake that recorded a message.
@@ -520,7 +521,7 @@ func newSampleWay2API(t *testing.T) any {
 // called.
 func newSampleGuard(t *testing.T) any {
 	g, err := sms2fa.New(sessions.NewCookieStore([]byte("format-test-session-key-32-bytes")),
-		struct{ sms2fa.Store }{}, sender.NewFake(), leakSecret,
+		struct{ contract.Store }{}, sender.NewFake(), leakSecret,
 		func(*http.Request) (sms2fa.User, bool) { return sms2fa.User{}, false },
 		sms2fa.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
@@ -533,7 +534,7 @@ func newSampleGuard(t *testing.T) any {
 // guard.
 func newSampleGinGuard(t *testing.T) any {
 	g, err := ginguard.New(sessions.NewCookieStore([]byte("format-test-session-key-32-bytes")),
-		struct{ sms2fa.Store }{}, sender.NewFake(), leakSecret,
+		struct{ contract.Store }{}, sender.NewFake(), leakSecret,
 		func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false },
 		sms2fa.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/mark"
 )
 
@@ -213,7 +214,7 @@ func (g *Guard) confirm(c *exchange, u User) (ok, answered bool) {
 	id := hex.EncodeToString(m.Grant[:])
 	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
+	case err != nil && !errors.Is(err, contract.ErrNotFound):
 		g.fail(c, fmt.Errorf("sms2fa: confirming the grant: %w", err))
 		return false, true
 	case err != nil || !gr.Live():
@@ -231,18 +232,18 @@ func (g *Guard) confirm(c *exchange, u User) (ok, answered bool) {
 // and was; a live but stale grant (fresh false, gr set) wants a step-up; a
 // zero gr means no live grant (its mark, if any, is deleted): a sign-in.
 // answered: the store failed and the guard has answered (fail closed).
-func (g *Guard) recentGrant(c *exchange, u User, d time.Duration) (gr Grant, fresh, answered bool) {
+func (g *Guard) recentGrant(c *exchange, u User, d time.Duration) (gr contract.Grant, fresh, answered bool) {
 	id, ok := g.grantID(c.Request, u)
 	if !ok {
-		return Grant{}, false, false
+		return contract.Grant{}, false, false
 	}
 	gr, err := g.store.Grant(c.Request.Context(), id, u.ID)
 	switch {
-	case err != nil && !errors.Is(err, ErrNotFound):
+	case err != nil && !errors.Is(err, contract.ErrNotFound):
 		g.fail(c, fmt.Errorf("sms2fa: reading the grant: %w", err))
-		return Grant{}, false, true
+		return contract.Grant{}, false, true
 	case err != nil || !gr.Live():
-		return Grant{}, false, g.gone(c, id)
+		return contract.Grant{}, false, g.gone(c, id)
 	}
 	return gr, gr.FreshWithin(d), false
 }

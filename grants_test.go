@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // copyCookies gives another browser every cookie of c: what a thief of the
@@ -83,9 +84,9 @@ type brokenGrants struct {
 	fail bool
 }
 
-func (b *brokenGrants) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error) {
+func (b *brokenGrants) Grant(ctx context.Context, id, userID string) (contract.Grant, error) {
 	if b.fail {
-		return sms2fa.Grant{}, errors.New("connection reset")
+		return contract.Grant{}, errors.New("connection reset")
 	}
 	return b.Store.Grant(ctx, id, userID)
 }

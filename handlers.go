@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -58,13 +59,13 @@ const bookkeepingTimeout = 5 * time.Second
 // attempt is what one request knows about the user's challenge.
 type attempt struct {
 	user    User
-	flow    Flow         // what the challenge is for
-	lang    *lang        // the request's language
-	num     phone.Number // zero when the number is unusable, or was not needed
-	ch      Challenge    // zero when there is none
-	created bool         // this request opened ch and sent its code
-	refused error        // why no challenge could be opened or resent
-	sendErr error        // the send this request made failed
+	flow    Flow               // what the challenge is for
+	lang    *lang              // the request's language
+	num     phone.Number       // zero when the number is unusable, or was not needed
+	ch      contract.Challenge // zero when there is none
+	created bool               // this request opened ch and sent its code
+	refused error              // why no challenge could be opened or resent
+	sendErr error              // the send this request made failed
 	// fellBack: with check (see ensure), the app's number is not the
 	// enrolled one (or cannot be parsed); nothing was answered or opened.
 	fellBack bool
@@ -171,7 +172,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		}
 		s.Values[keyBinding], dirty = bind, true
 	}
-	ref := Ref{UserID: u.ID, Binding: bind}
+	ref := contract.Ref{UserID: u.ID, Binding: bind}
 	if ref.ID, err = newID(); err != nil {
 		g.fail(c, err)
 		return a, false
@@ -187,14 +188,14 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 	// it was read from the factor a moment ago, and a change since then
 	// is a failure (503) rather than a code to a number no longer the
 	// user's. (check comes only with those two flows.)
-	ch, created, err := g.store.Open(c.Request.Context(), OpenParams{
+	ch, created, err := g.store.Open(c.Request.Context(), contract.OpenParams{
 		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
 		CheckFactor: flow == FlowLogin || flow == FlowStepUp,
 	})
 	switch {
 	// A lock is checked before the number: for a locked user the long way
 	// finds what to show (the enrolled number, or enrolment if it is gone).
-	case check && (errors.Is(err, ErrFactorChanged) || errors.Is(err, ErrLocked)):
+	case check && (errors.Is(err, contract.ErrFactorChanged) || errors.Is(err, contract.ErrLocked)):
 		a.fellBack = true
 		return a, false
 	case isRefusal(err):
@@ -248,13 +249,13 @@ func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
 // deliver sends code, whose MAC is mac, for the challenge ref and records a
 // certain failure in the store, so the user can retry at once. It returns the
 // send's error.
-func (g *Guard) deliver(c *exchange, a *attempt, ref Ref, code string, mac []byte, kind EventKind) error {
+func (g *Guard) deliver(c *exchange, a *attempt, ref contract.Ref, code string, mac []byte, kind EventKind) error {
 	// Detached from the request: a visitor closing the tab must not cut an
 	// SMS off halfway, leaving its fate unknown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
 	defer cancel()
 	start := time.Now()
-	receipt, err := g.sender.Send(ctx, Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
+	receipt, err := g.sender.Send(ctx, contract.Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
 	took := time.Since(start)
 	if err != nil {
 		err = scrub(err, code, a.num) // a provider may echo the request; logs and events must not
@@ -270,7 +271,7 @@ func (g *Guard) deliver(c *exchange, a *attempt, ref Ref, code string, mac []byt
 	ev.Kind, ev.Err = EventSendFailed, err
 	g.emit(c.Request.Context(), ev)
 	g.report(c, fmt.Errorf("sms2fa: sending the code: %w", err))
-	if errors.Is(err, ErrMaybeSent) {
+	if errors.Is(err, contract.ErrMaybeSent) {
 		return err // the code may arrive: keep the cooldown
 	}
 	if g.recordFailedSend(c, ref, mac) {
@@ -283,7 +284,7 @@ func (g *Guard) deliver(c *exchange, a *attempt, ref Ref, code string, mac []byt
 // withdraw tells the store that the challenge ref, whose code MAC is mac, was
 // never sent, giving back its budgets. A failure to do so leaves the budgets
 // taken until their windows end.
-func (g *Guard) withdraw(c *exchange, ref Ref, mac []byte, budgets []Budget) {
+func (g *Guard) withdraw(c *exchange, ref contract.Ref, mac []byte, budgets []contract.Budget) {
 	g.bookkeep(c, "withdrawing an unsent challenge", func(ctx context.Context) error {
 		return g.store.Cancel(ctx, ref, mac, budgets)
 	})
@@ -291,7 +292,7 @@ func (g *Guard) withdraw(c *exchange, ref Ref, mac []byte, budgets []Budget) {
 
 // recordFailedSend tells the store that the code whose MAC is mac was never
 // sent. A failure to record it only costs the user one cooldown.
-func (g *Guard) recordFailedSend(c *exchange, ref Ref, mac []byte) bool {
+func (g *Guard) recordFailedSend(c *exchange, ref contract.Ref, mac []byte) bool {
 	return g.bookkeep(c, "recording a failed send", func(ctx context.Context) error {
 		return g.store.SendFailed(ctx, ref, mac)
 	})
@@ -312,11 +313,11 @@ func (g *Guard) bookkeep(c *exchange, what string, fn func(context.Context) erro
 }
 
 // budgets lists the send budgets one send to num for u draws on.
-func (g *Guard) budgets(c *exchange, u User, num phone.Number) []Budget {
-	var bs []Budget
+func (g *Guard) budgets(c *exchange, u User, num phone.Number) []contract.Budget {
+	var bs []contract.Budget
 	add := func(name, key string, rates []Rate) {
 		for _, r := range rates {
-			bs = append(bs, Budget{Name: name, Key: key, Limit: r.Limit, Window: r.Window})
+			bs = append(bs, contract.Budget{Name: name, Key: key, Limit: r.Limit, Window: r.Window})
 		}
 	}
 	add("user", u.ID, g.cfg.perUser)
@@ -402,7 +403,7 @@ func (g *Guard) handlePage(c *exchange) {
 	if ok {
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, contract.ErrNotFound):
 			ok = false
 		case err != nil:
 			g.fail(c, err)
@@ -437,7 +438,7 @@ func (g *Guard) handlePage(c *exchange) {
 // pendingFor returns the challenge the session waits on, its flow and, for a
 // step-up, the grant (from the mark) it refreshes. A step-up whose mark is
 // gone falls back to signing in.
-func (g *Guard) pendingFor(c *exchange, s *sessions.Session, u User) (Ref, Flow, string, bool) {
+func (g *Guard) pendingFor(c *exchange, s *sessions.Session, u User) (contract.Ref, Flow, string, bool) {
 	ref, flow, ok := g.pending(s, u)
 	switch flow {
 	case FlowEnrol:
@@ -489,7 +490,7 @@ func (g *Guard) handleVerify(c *exchange) {
 	}
 	// The sign-in goes with every flow: a step-up or change freshens only
 	// a grant of this very sign-in.
-	p := VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy, Grant: GrantParams{Login: g.loginTag(u)}}
+	p := contract.VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy, Grant: contract.GrantParams{Login: g.loginTag(u)}}
 	if flow == FlowLogin || flow == FlowEnrol {
 		id, err := newID()
 		if err != nil {
@@ -511,13 +512,13 @@ func (g *Guard) handleVerify(c *exchange) {
 			// changed in between would tie the device to a number this
 			// code never went to. A change after this read bumps the
 			// version, which retires the device.
-			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil && f.proves(ch) {
+			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil && proves(f, ch) {
 				g.rememberDevice(c, u, f, gr.ID)
 			}
 		}
 		g.granted(c, s, a, gr)
 		return
-	case errors.Is(err, ErrCodeInvalid):
+	case errors.Is(err, contract.ErrCodeInvalid):
 		g.emit(ctx, g.event(c, a, ref.ID).with(EventCodeInvalid))
 		if ch.AttemptsLeft() == 0 {
 			g.emit(ctx, g.event(c, a, ref.ID).with(EventChallengeDead))
@@ -526,20 +527,20 @@ func (g *Guard) handleVerify(c *exchange) {
 		}
 		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: g.fill(m.CodeInvalid, a, 0), alert: true})
 		return
-	case errors.Is(err, ErrLocked):
+	case errors.Is(err, contract.ErrLocked):
 		if ch.ID != "" { // this very guess locked the user (a refusal before the guess returns no challenge)
 			ev := g.event(c, a, ref.ID)
 			g.emit(ctx, ev.with(EventCodeInvalid))
 			ev.Until = ch.LockedUntil
 			g.emit(ctx, ev.with(EventUserLocked))
 		}
-	case errors.Is(err, ErrCodeUsed):
+	case errors.Is(err, contract.ErrCodeUsed):
 		g.noChallenge(c, codeUsed)
 		return
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, contract.ErrNotFound):
 		g.noChallenge(c, codeNoChallenge)
 		return
-	case errors.Is(err, ErrCodeExpired), errors.Is(err, ErrTooManyAttempts):
+	case errors.Is(err, contract.ErrCodeExpired), errors.Is(err, contract.ErrTooManyAttempts):
 	default:
 		g.fail(c, err)
 		return
@@ -553,7 +554,7 @@ func (g *Guard) handleVerify(c *exchange) {
 // or freshened, the pending state goes, and the visitor goes on to where they
 // were going. A step-up whose grant was revoked meanwhile has nothing to
 // freshen: the mark goes too, and the route asks for a sign-in code.
-func (g *Guard) granted(c *exchange, s *sessions.Session, a attempt, gr Grant) {
+func (g *Guard) granted(c *exchange, s *sessions.Session, a attempt, gr contract.Grant) {
 	dest, ok := g.settle(c, s, a, gr)
 	if !ok {
 		return
@@ -598,7 +599,7 @@ func (g *Guard) handleResend(c *exchange) {
 		// The new number lives in the challenge row only.
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		if !ok || err != nil || !ch.ConsumedAt.IsZero() {
-			if err != nil && !errors.Is(err, ErrNotFound) {
+			if err != nil && !errors.Is(err, contract.ErrNotFound) {
 				g.fail(c, err)
 				return
 			}
@@ -622,13 +623,13 @@ func (g *Guard) handleResend(c *exchange) {
 			g.fail(c, err)
 			return
 		}
-		p := ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)}
+		p := contract.ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)}
 		a.ch, err = g.store.Resend(c.Request.Context(), ref, p)
 		switch {
 		case err == nil:
 			a.created = true
 			a.sendErr = g.deliver(c, &a, ref, code, mac, EventCodeResent)
-		case errors.Is(err, ErrNotFound), errors.Is(err, ErrCodeUsed), errors.Is(err, ErrTooManyAttempts):
+		case errors.Is(err, contract.ErrNotFound), errors.Is(err, contract.ErrCodeUsed), errors.Is(err, contract.ErrTooManyAttempts):
 			ok = false // nothing to resend: open a new challenge below
 		case isRefusal(err):
 			a.refused = err
@@ -651,7 +652,7 @@ func (g *Guard) handleResend(c *exchange) {
 		}
 	}
 	switch {
-	case a.sendErr != nil && !errors.Is(a.sendErr, ErrMaybeSent):
+	case a.sendErr != nil && !errors.Is(a.sendErr, contract.ErrMaybeSent):
 		g.respond(c, a, view{status: http.StatusBadGateway, code: codeSendFailed, msg: a.lang.m.SendFailed, alert: true})
 	case !a.created:
 		// Another request of this session opened a challenge meanwhile and
@@ -674,7 +675,7 @@ func (g *Guard) handleResend(c *exchange) {
 // and returns where the visitor was going. It reports false when it has
 // answered: a failure, or a grant gone meanwhile (a step-up or change of a
 // revoked grant), which sends the visitor on to sign in again.
-func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr Grant) (string, bool) {
+func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr contract.Grant) (string, bool) {
 	dest := next(s)
 	if err := g.drop(c, s); err != nil {
 		g.fail(c, err)
@@ -760,10 +761,10 @@ func (g *Guard) sameOrigin(c *exchange) bool {
 
 // load reads the challenge ref names, for a page after a refusal. A missing
 // one sends the visitor to the page, which opens a new one.
-func (g *Guard) load(c *exchange, ref Ref) (Challenge, bool) {
+func (g *Guard) load(c *exchange, ref contract.Ref) (contract.Challenge, bool) {
 	ch, err := g.store.Challenge(c.Request.Context(), ref)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, contract.ErrNotFound):
 		g.noChallenge(c, codeNoChallenge)
 		return ch, false
 	case err != nil:
@@ -817,7 +818,7 @@ func (g *Guard) readCode(c *exchange) (code string, remember, ok bool) {
 }
 
 func normalizeCode(raw string, length int) (string, bool) {
-	if len(raw) > 4*MaxCodeLength {
+	if len(raw) > 4*contract.MaxCodeLength {
 		return "", false
 	}
 	var b strings.Builder
@@ -836,7 +837,7 @@ func normalizeCode(raw string, length int) (string, bool) {
 // isRefusal reports a refusal that ends at a known time or concerns the
 // number: answers for the user, not failures.
 func isRefusal(err error) bool {
-	var le *LimitError
+	var le *contract.LimitError
 	return errors.As(err, &le) || errors.Is(err, ErrInvalidPhone) || errors.Is(err, ErrCountryNotAllowed)
 }
 
@@ -848,8 +849,8 @@ func (g *Guard) refusedPhone(c *exchange, u User, err error) {
 
 // refusedEvent reports a send a budget refused.
 func (g *Guard) refusedEvent(c *exchange, a attempt, err error) {
-	var le *LimitError
-	if !errors.As(err, &le) || !errors.Is(err, ErrBudgetExceeded) {
+	var le *contract.LimitError
+	if !errors.As(err, &le) || !errors.Is(err, contract.ErrBudgetExceeded) {
 		return // a lock was reported when it happened
 	}
 	ev := g.event(c, a, a.ch.ID)

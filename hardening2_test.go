@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // The second hardening round: each test stages one finding of the attack
@@ -140,10 +141,10 @@ func TestRevokedMarkNeverVerifiesAWrongCode(t *testing.T) {
 // event or reported error, in any of its forms.
 type numberEchoSender struct{ h *harness }
 
-func (e numberEchoSender) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (e numberEchoSender) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	e.h.fake.Send(ctx, m)
 	digits := strings.TrimPrefix(m.To, "+")
-	return sms2fa.Receipt{ProviderID: "W2A-" + digits}, fmt.Errorf("400 INVALID_NUMBER: to=%s msisdn=%s local=0%s national=%s", m.To, digits, digits[2:], digits[2:])
+	return contract.Receipt{ProviderID: "W2A-" + digits}, fmt.Errorf("400 INVALID_NUMBER: to=%s msisdn=%s local=0%s national=%s", m.To, digits, digits[2:], digits[2:])
 }
 
 func TestProviderEchoOfNumberIsScrubbed(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store/postgres"
 )
@@ -285,9 +286,9 @@ func TestCookieHoldsNoPhoneOrCode(t *testing.T) {
 // its error, as a careless 422 would.
 type echoSender struct{ h *harness }
 
-func (e echoSender) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (e echoSender) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	e.h.fake.Send(ctx, m) // remembered, so the test knows the code
-	return sms2fa.Receipt{}, fmt.Errorf("422 VALIDATION_ERROR: value %s rejected (order W2A-%s)", m.Code, m.Code)
+	return contract.Receipt{}, fmt.Errorf("422 VALIDATION_ERROR: value %s rejected (order W2A-%s)", m.Code, m.Code)
 }
 
 // A provider that echoes the code puts no live code anywhere: not in the

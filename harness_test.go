@@ -23,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
@@ -156,7 +157,7 @@ func newHarnessOn(t testing.TB, open opener, opts ...sms2fa.Option) *harness {
 }
 
 // newGuard builds a guard like the harness's on the given store.
-func (h *harness) newGuard(st sms2fa.Store, opts ...sms2fa.Option) *sms2fa.Guard {
+func (h *harness) newGuard(st contract.Store, opts ...sms2fa.Option) *sms2fa.Guard {
 	h.t.Helper()
 	base := []sms2fa.Option{
 		sms2fa.WithClock(h.clock.Now),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/store"
 )
 
@@ -281,7 +282,7 @@ type changeFirst struct {
 	change func(context.Context) // run once, before the next Factor
 }
 
-func (s *changeFirst) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+func (s *changeFirst) Factor(ctx context.Context, userID string) (contract.Factor, error) {
 	s.mu.Lock()
 	change := s.change
 	s.change = nil

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/text/language"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/mark"
 	"github.com/sms2fa/sms2fa/templates"
 )
@@ -45,8 +46,8 @@ type UserFunc func(r *http.Request) (u User, ok bool)
 type Guard struct {
 	cfg      config
 	sessions sessions.Store
-	store    Store
-	sender   Sender
+	store    contract.Store
+	sender   contract.Sender
 	userFn   UserFunc
 	keys     keys
 	marks    *mark.Codec
@@ -93,7 +94,7 @@ const sampleNumber = "+919876543210"
 // that says who is signed in. Everything else is an [Option] with a
 // documented default. A configuration that cannot work is an error here, not
 // a failure at the first request.
-func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte, user UserFunc, opts ...Option) (*Guard, error) {
+func New(sessionStore sessions.Store, store contract.Store, sender contract.Sender, secret []byte, user UserFunc, opts ...Option) (*Guard, error) {
 	switch {
 	case sessionStore == nil:
 		return nil, errors.New("sms2fa: New needs a session store")
@@ -129,9 +130,9 @@ func New(sessionStore sessions.Store, store Store, sender Sender, secret []byte,
 			return nil, fmt.Errorf("sms2fa: trusted origin: %w", err)
 		}
 	}
-	if mc, ok := sender.(MessageChecker); ok {
+	if mc, ok := sender.(contract.MessageChecker); ok {
 		for _, f := range flows {
-			sample := Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purposes[f]}
+			sample := contract.Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purposes[f]}
 			if err := mc.CheckMessage(sample); err != nil {
 				return nil, fmt.Errorf("sms2fa: the sender refuses the %s message: %w", f, err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
@@ -536,7 +537,7 @@ func TestSendFailureThenRetry(t *testing.T) {
 
 func TestMaybeSentKeepsCooldown(t *testing.T) {
 	h := newHarness(t)
-	h.fake.FailNext(1, fmt.Errorf("timeout after writing: %w", sms2fa.ErrMaybeSent))
+	h.fake.FailNext(1, fmt.Errorf("timeout after writing: %w", contract.ErrMaybeSent))
 	c := h.client().login("alice")
 	c.get("/app/home")
 	p := c.get("/2fa")
@@ -716,36 +717,36 @@ func newServer(t *testing.T, handler http.Handler) string {
 // countingStore counts the calls the guard makes to its store: the store is
 // the guard's only way to the database.
 type countingStore struct {
-	sms2fa.Store
+	contract.Store
 	calls atomic.Int64
 }
 
-func (s *countingStore) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+func (s *countingStore) Open(ctx context.Context, p contract.OpenParams) (contract.Challenge, bool, error) {
 	s.calls.Add(1)
 	return s.Store.Open(ctx, p)
 }
 
-func (s *countingStore) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
+func (s *countingStore) Challenge(ctx context.Context, ref contract.Ref) (contract.Challenge, error) {
 	s.calls.Add(1)
 	return s.Store.Challenge(ctx, ref)
 }
 
-func (s *countingStore) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
+func (s *countingStore) Verify(ctx context.Context, ref contract.Ref, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
 	s.calls.Add(1)
 	return s.Store.Verify(ctx, ref, p)
 }
 
-func (s *countingStore) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error) {
+func (s *countingStore) Grant(ctx context.Context, id, userID string) (contract.Grant, error) {
 	s.calls.Add(1)
 	return s.Store.Grant(ctx, id, userID)
 }
 
-func (s *countingStore) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+func (s *countingStore) Resend(ctx context.Context, ref contract.Ref, p contract.ResendParams) (contract.Challenge, error) {
 	s.calls.Add(1)
 	return s.Store.Resend(ctx, ref, p)
 }
 
-func (s *countingStore) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
+func (s *countingStore) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) error {
 	s.calls.Add(1)
 	return s.Store.SendFailed(ctx, ref, mac)
 }
@@ -754,10 +755,10 @@ func (s *countingStore) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []by
 // code. Only the calls that path may make are passed on to real: any other
 // method is the nil embedded Store's, and panics, failing the request.
 type callLog struct {
-	sms2fa.Store // nil
-	real         sms2fa.Store
-	mu           sync.Mutex
-	calls        []string
+	contract.Store // nil
+	real           contract.Store
+	mu             sync.Mutex
+	calls          []string
 }
 
 func (s *callLog) log(name string) {
@@ -775,12 +776,12 @@ func (s *callLog) take() string {
 	return calls
 }
 
-func (s *callLog) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+func (s *callLog) Factor(ctx context.Context, userID string) (contract.Factor, error) {
 	s.log("Factor")
 	return s.real.Factor(ctx, userID)
 }
 
-func (s *callLog) AdoptFactor(ctx context.Context, userID, phone, region string) (sms2fa.Factor, bool, error) {
+func (s *callLog) AdoptFactor(ctx context.Context, userID, phone, region string) (contract.Factor, bool, error) {
 	s.log("AdoptFactor")
 	return s.real.AdoptFactor(ctx, userID, phone, region)
 }
@@ -790,7 +791,7 @@ func (s *callLog) NoteMismatch(ctx context.Context, userID, tag string) (bool, e
 	return s.real.NoteMismatch(ctx, userID, tag)
 }
 
-func (s *callLog) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+func (s *callLog) Open(ctx context.Context, p contract.OpenParams) (contract.Challenge, bool, error) {
 	if p.CheckFactor {
 		s.log("Open+check")
 	} else {
@@ -842,15 +843,15 @@ func TestChallengeIsOneStoreCall(t *testing.T) {
 // before its second Open: on a guarded request, the one the long way makes
 // after reading the factor.
 type changeBeforeOpen struct {
-	sms2fa.Store
+	contract.Store
 	opens  atomic.Int32
 	change func(context.Context) error
 }
 
-func (s *changeBeforeOpen) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+func (s *changeBeforeOpen) Open(ctx context.Context, p contract.OpenParams) (contract.Challenge, bool, error) {
 	if s.opens.Add(1) == 2 {
 		if err := s.change(ctx); err != nil {
-			return sms2fa.Challenge{}, false, err
+			return contract.Challenge{}, false, err
 		}
 	}
 	return s.Store.Open(ctx, p)

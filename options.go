@@ -16,18 +16,13 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/text/language"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
 // Option configures a [Guard]. Options are applied in order after the
 // defaults; an invalid value makes [New] return an error.
 type Option func(*config) error
-
-// Rate is one send budget: Limit sends per Window.
-type Rate struct {
-	Limit  int
-	Window time.Duration
-}
 
 // maxCodeLifetime is NIST SP 800-63B's ceiling for an SMS code (§5.1.3.2:
 // "valid for at most 10 minutes"); longer needs AllowLongCodeLifetime.
@@ -36,7 +31,7 @@ const maxCodeLifetime = 10 * time.Minute
 // config is every setting of a Guard, resolved.
 type config struct {
 	codeLength  int
-	policy      Policy
+	policy      contract.Policy
 	longTTL     bool
 	prefix      string
 	loginURL    string
@@ -69,8 +64,8 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		codeLength:  DefaultCodeLength,
-		policy:      DefaultPolicy(),
+		codeLength:  contract.DefaultCodeLength,
+		policy:      contract.DefaultPolicy(),
 		prefix:      "/2fa",
 		clientIP:    peerIP,
 		loginURL:    "/login",
@@ -90,13 +85,13 @@ func defaultConfig() config {
 		// per 10 minutes and Sentry 3 per phone per 5 minutes; 3 per 10 minutes
 		// with 10 a day is stricter than both. Per IP: Auth0 allows 50 an hour;
 		// 20 is enough for an office behind one NAT.
-		perUser:      []Rate{{3, 10 * time.Minute}, {10, 24 * time.Hour}},
-		perPhone:     []Rate{{3, 10 * time.Minute}, {10, 24 * time.Hour}},
-		perIP:        []Rate{{20, time.Hour}},
-		perPrefix:    []Rate{{20, time.Hour}},
+		perUser:      []Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}},
+		perPhone:     []Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}},
+		perIP:        []Rate{{Limit: 20, Window: time.Hour}},
+		perPrefix:    []Rate{{Limit: 20, Window: time.Hour}},
 		prefixDigits: 6,
 		ipv6Bits:     64,
-		global:       []Rate{{10000, 24 * time.Hour}},
+		global:       []Rate{{Limit: 10000, Window: 24 * time.Hour}},
 	}
 }
 
@@ -104,8 +99,8 @@ func defaultConfig() config {
 // limits). Default 6, the minimum NIST SP 800-63B accepts.
 func WithCodeLength(n int) Option {
 	return func(c *config) error {
-		if n < MinCodeLength || n > MaxCodeLength {
-			return fmt.Errorf("sms2fa: code length must be %d to %d digits, got %d", MinCodeLength, MaxCodeLength, n)
+		if n < contract.MinCodeLength || n > contract.MaxCodeLength {
+			return fmt.Errorf("sms2fa: code length must be %d to %d digits, got %d", contract.MinCodeLength, contract.MaxCodeLength, n)
 		}
 		c.codeLength = n
 		return nil
@@ -145,7 +140,7 @@ func WithResendCooldown(d time.Duration) Option {
 // Default 10, 15 minutes, 24 hours. A threshold of 0 turns lockout off.
 func WithLockout(threshold int, d, maxD time.Duration) Option {
 	return func(c *config) error {
-		c.policy.Lockout = Lockout{Threshold: threshold, Duration: d, Max: maxD}
+		c.policy.Lockout = contract.Lockout{Threshold: threshold, Duration: d, Max: maxD}
 		return nil
 	}
 }
@@ -551,24 +546,12 @@ func (c *config) validate() error {
 	return nil
 }
 
-// Flow names why a code is sent. Each flow has its own provider purpose
-// (WithPurpose).
-type Flow string
-
-// The flows of the guard.
-const (
-	FlowLogin  Flow = "login"   // the second factor of a sign-in
-	FlowStepUp Flow = "step_up" // a fresh code for a sensitive route
-	FlowEnrol  Flow = "enrol"   // proving a new user's number
-	FlowChange Flow = "change"  // proving a new number
-)
-
 // flows lists every flow, in a fixed order for New's checks.
 var flows = [...]Flow{FlowLogin, FlowStepUp, FlowEnrol, FlowChange}
 
 func defaultPurposes() map[Flow]string {
 	return map[Flow]string{
-		FlowLogin:  PurposeLogin,
+		FlowLogin:  contract.PurposeLogin,
 		FlowStepUp: "transaction",
 		FlowEnrol:  "account_verification",
 		FlowChange: "profile_update",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
@@ -88,7 +89,7 @@ type checkingSender struct {
 	refuse string
 }
 
-func (s checkingSender) CheckMessage(m sms2fa.Message) error {
+func (s checkingSender) CheckMessage(m contract.Message) error {
 	if m.Purpose == s.refuse {
 		return errors.New("unknown purpose " + m.Purpose)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -120,7 +121,7 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 	case a.ch.Locked():
 		v.retry = ceilSeconds(a.ch.Until(a.ch.LockedUntil))
 		v.msg, v.alert, v.reason = g.fill(m.Locked, a, v.retry), true, codeLocked
-	case a.sendErr != nil && errors.Is(a.sendErr, ErrMaybeSent):
+	case a.sendErr != nil && errors.Is(a.sendErr, contract.ErrMaybeSent):
 		v.msg = m.SendDelayed
 	case a.ch.SendFailed:
 		v.msg, v.alert = m.SendFailed, true
@@ -136,18 +137,18 @@ func (g *Guard) stateView(a attempt, status int, code string) view {
 // that cannot be used, or a code that is expired or out of attempts.
 func (g *Guard) refusalView(a attempt, err error) view {
 	m := g.l(a).m
-	retry, _ := RetryAfter(err)
+	retry, _ := contract.RetryAfter(err)
 	v := view{status: http.StatusTooManyRequests, alert: true, retry: retry}
 	switch {
-	case errors.Is(err, ErrLocked):
+	case errors.Is(err, contract.ErrLocked):
 		v.code, v.msg = codeLocked, g.fill(m.Locked, a, retry)
-	case errors.Is(err, ErrResendTooSoon):
+	case errors.Is(err, contract.ErrResendTooSoon):
 		v.code, v.msg = codeResendTooSoon, g.fill(m.ResendTooSoon, a, retry)
-	case errors.Is(err, ErrBudgetExceeded):
+	case errors.Is(err, contract.ErrBudgetExceeded):
 		v.code, v.msg = codeSendLimited, g.fill(m.SendLimited, a, retry)
 	case errors.Is(err, ErrInvalidPhone), errors.Is(err, ErrCountryNotAllowed):
 		v.status, v.code, v.msg = http.StatusForbidden, codePhoneUnusable, m.PhoneUnusable
-	case errors.Is(err, ErrCodeExpired):
+	case errors.Is(err, contract.ErrCodeExpired):
 		v.status, v.code, v.msg = http.StatusGone, codeExpired, m.CodeExpired
 	default: // ErrTooManyAttempts
 		v.status, v.code, v.msg = http.StatusGone, codeTooManyAttempts, g.fill(m.TooManyAttempts, a, 0)
@@ -250,7 +251,7 @@ func (g *Guard) render(c *exchange, t *template.Template, data any) {
 // template that fails is refused by New, not discovered by a user.
 func (g *Guard) checkTemplate() error {
 	now := time.Now()
-	ch := Challenge{
+	ch := contract.Challenge{
 		ID: "sample", Phone: sampleNumber, Region: "IN", CreatedAt: now, ExpiresAt: now.Add(time.Minute),
 		MaxAttempts: 5, Attempts: 1, Sends: 1, NextSendAt: now.Add(30 * time.Second), Now: now,
 	}
@@ -279,7 +280,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 	l := g.l(a)
 	m := l.m
 	wait := g.resendWait(a, v)
-	locked := a.ch.Locked() || errors.Is(a.refused, ErrLocked) || v.code == codeLocked
+	locked := a.ch.Locked() || errors.Is(a.refused, contract.ErrLocked) || v.code == codeLocked
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
 	d := PageData{
 		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
@@ -157,12 +158,12 @@ func (g *Guard) handleRecover(c *exchange) {
 		return
 	}
 	ctx := c.Request.Context()
-	p := VerifyParams{Policy: g.cfg.policy, Grant: GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL},
+	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL},
 		Session: g.submitter(s, u)}
 	left, gr, err := g.store.UseRecoveryCode(ctx, u.ID, keyedMAC(g.keys.rcode, u.ID, code), p)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrCodeUsed):
+	case errors.Is(err, contract.ErrCodeUsed):
 		// This browser spent this very code a moment ago (a double
 		// click, a retried request): the first submission signed it in,
 		// so send it on rather than count a failure.
@@ -174,13 +175,13 @@ func (g *Guard) handleRecover(c *exchange) {
 		}
 		c.Redirect(http.StatusSeeOther, dest)
 		return
-	case errors.Is(err, ErrCodeInvalid):
+	case errors.Is(err, contract.ErrCodeInvalid):
 		g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
 		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
 		return
-	case errors.Is(err, ErrLocked):
-		retry, _ := RetryAfter(err)
-		if le := (*LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
+	case errors.Is(err, contract.ErrLocked):
+		retry, _ := contract.RetryAfter(err)
+		if le := (*contract.LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
 			g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
 			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: howRecovery})
 		}

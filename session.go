@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/gorilla/sessions"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // The guard's session values. They live in a session of the guard's own (see
@@ -62,7 +63,7 @@ func (g *Guard) session(c *exchange) (*sessions.Session, error) {
 // pending returns the challenge the session is waiting on for u. A challenge
 // opened for another phone number than u's is not pending any more: the
 // user's number changed, and the code went to the old one.
-func (g *Guard) pending(s *sessions.Session, u User) (Ref, Flow, bool) {
+func (g *Guard) pending(s *sessions.Session, u User) (contract.Ref, Flow, bool) {
 	ref, flow, ok := g.pendingAny(s, u)
 	num, _ := s.Values[keyPhone].(string)
 	// An enrolment or a change goes to a new number, which only its
@@ -75,14 +76,14 @@ func (g *Guard) pending(s *sessions.Session, u User) (Ref, Flow, bool) {
 // itself refuses to let a code to a number that is no longer the user's
 // sign anyone in, under the user's lock, and sparing the verify a read of
 // the factor keeps it one round trip.
-func (g *Guard) pendingAny(s *sessions.Session, u User) (Ref, Flow, bool) {
+func (g *Guard) pendingAny(s *sessions.Session, u User) (contract.Ref, Flow, bool) {
 	id, _ := s.Values[keyChallenge].(string)
 	bind, _ := s.Values[keyBinding].(string)
 	flow := FlowLogin
 	if f, _ := s.Values[keyFlow].(string); f != "" {
 		flow = Flow(f)
 	}
-	return Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != ""
+	return contract.Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != ""
 }
 
 // loginTag is what a grant keeps of User.Login: a keyed tag, so that a session

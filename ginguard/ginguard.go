@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Guard is an [sms2fa.Guard] for Gin. Its admin calls (SignOutEverywhere,
@@ -31,7 +32,7 @@ type Guard struct {
 // New builds the core guard with sms2fa.New, reading the signed-in user with
 // user, which gets the request's *gin.Context, and the client's IP with
 // Gin's ClientIP. The other arguments and options are sms2fa.New's.
-func New(sessionStore sessions.Store, store sms2fa.Store, sender sms2fa.Sender, secret []byte,
+func New(sessionStore sessions.Store, store contract.Store, sender contract.Sender, secret []byte,
 	user func(c *gin.Context) (sms2fa.User, bool), opts ...sms2fa.Option) (*Guard, error) {
 	if user == nil {
 		return nil, errors.New("ginguard: New needs a user function")

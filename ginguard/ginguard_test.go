@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store/sqlite"
@@ -233,7 +234,7 @@ func TestMountWarnsAboutTrustedProxies(t *testing.T) {
 		{"a load balancer", []string{"10.0.0.0/8"}, false},
 	} {
 		var logs bytes.Buffer
-		g, err := ginguard.New(sessions.NewCookieStore(secret), struct{ sms2fa.Store }{}, sender.NewFake(), secret,
+		g, err := ginguard.New(sessions.NewCookieStore(secret), struct{ contract.Store }{}, sender.NewFake(), secret,
 			func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false },
 			sms2fa.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 		if err != nil {
@@ -259,10 +260,10 @@ func TestMountWarnsAboutTrustedProxies(t *testing.T) {
 // New refuses a missing user function, and the core's own refusals come
 // through.
 func TestNewRefuses(t *testing.T) {
-	if _, err := ginguard.New(sessions.NewCookieStore(secret), struct{ sms2fa.Store }{}, sender.NewFake(), secret, nil); err == nil {
+	if _, err := ginguard.New(sessions.NewCookieStore(secret), struct{ contract.Store }{}, sender.NewFake(), secret, nil); err == nil {
 		t.Fatal("no user function: no error")
 	}
-	if _, err := ginguard.New(sessions.NewCookieStore(secret), struct{ sms2fa.Store }{}, sender.NewFake(), []byte("short"),
+	if _, err := ginguard.New(sessions.NewCookieStore(secret), struct{ contract.Store }{}, sender.NewFake(), []byte("short"),
 		func(*gin.Context) (sms2fa.User, bool) { return sms2fa.User{}, false }); err == nil {
 		t.Fatal("a short secret: no error")
 	}

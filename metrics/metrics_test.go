@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/metrics"
 )
 
@@ -211,7 +212,7 @@ func TestHook(t *testing.T) {
 	m, reg := newMetrics(t, "IN", "001")
 	ctx := context.Background()
 	budget := func(name string) error {
-		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Budget: name, Until: time.Now()}
+		return &contract.LimitError{Err: contract.ErrBudgetExceeded, Budget: name, Until: time.Now()}
 	}
 	for _, e := range []sms2fa.Event{
 		{Kind: sms2fa.EventCodeSent, Region: "IN", Flow: sms2fa.FlowLogin, Latency: 300 * time.Millisecond, UserID: "u1", Phone: "+91 ••••••3210", IP: "192.0.2.1", ProviderID: "order-1"},
@@ -220,7 +221,7 @@ func TestHook(t *testing.T) {
 		{Kind: sms2fa.EventCodeSent, Region: "", Latency: time.Second},          // no region: other
 		{Kind: sms2fa.EventCodeResent, Region: "001", Latency: 2 * time.Second}, //
 		{Kind: sms2fa.EventSendFailed, Region: "IN", Latency: 15 * time.Second, Err: errors.New("provider said: 500 internal")},
-		{Kind: sms2fa.EventSendFailed, Region: "IN", Latency: -time.Second, Err: sms2fa.ErrMaybeSent},
+		{Kind: sms2fa.EventSendFailed, Region: "IN", Latency: -time.Second, Err: contract.ErrMaybeSent},
 
 		{Kind: sms2fa.EventSendRefused, Region: "IN", Budget: "user", Err: budget("user")},
 		{Kind: sms2fa.EventSendRefused, Region: "IN", Budget: "phone", Err: budget("phone")},

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/sms2fa/sms2fa/internal/redact"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // String returns the masked number, "+91 ••••••3210", as [Number.Masked]
@@ -17,7 +17,7 @@ import (
 // E164 field, as [Mask] does.
 func (n Number) String() string {
 	if n.CountryCode > 0 && n.National != "" {
-		return mask(strconv.Itoa(n.CountryCode), n.National)
+		return contract.MaskPhone("+" + strconv.Itoa(n.CountryCode) + n.National)
 	}
 	return Mask(n.E164)
 }
@@ -25,7 +25,7 @@ func (n Number) String() string {
 // Format prints [Number.String] for every verb — %v, %+v, %#v, %s, %x, %d, …,
 // and %q quoted — so that no verb can print a field, and with it the full
 // number, in a log or an error.
-func (n Number) Format(f fmt.State, verb rune) { redact.Format(f, verb, n.String()) }
+func (n Number) Format(f fmt.State, verb rune) { contract.FormatMasked(f, verb, n.String()) }
 
 // LogValue logs the masked number, [Number.String], for log/slog: a log line
 // must never hold a full number.

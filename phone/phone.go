@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Sentinel errors of [Parse]; match them with [errors.Is].
@@ -305,7 +306,7 @@ func (n Number) Masked() string {
 	if n.E164 == "" {
 		return ""
 	}
-	return mask(strconv.Itoa(n.CountryCode), n.National)
+	return contract.MaskPhone(n.E164)
 }
 
 // Prefix returns "+", the country code and the first digits of the national
@@ -320,60 +321,11 @@ func (n Number) Prefix(digits int) string {
 	return "+" + strconv.Itoa(n.CountryCode) + n.National[:digits]
 }
 
-// Mask masks a number that is already in E.164 form without validating it,
-// for logs. It keeps the country code when phonenumbers knows it and the
-// string starts with "+"; otherwise only the last digits. It shows at most the
-// last four digits and at most half of the digits after the country code, so
-// it never returns the whole number, whatever the input. Characters other than
-// ASCII digits are dropped.
+// Mask masks a number for logs, as [contract.MaskPhone] does, without
+// validating it; a string with no digits gives "".
 func Mask(e164 string) string {
-	digits := make([]byte, 0, len(e164))
-	for i := 0; i < len(e164); i++ {
-		if c := e164[i]; c >= '0' && c <= '9' {
-			digits = append(digits, c)
-		}
-	}
-	if len(digits) == 0 {
+	if !strings.ContainsAny(e164, "0123456789") {
 		return ""
 	}
-	if strings.HasPrefix(strings.TrimSpace(e164), "+") {
-		if cc := countryCode(digits); cc > 0 {
-			return mask(string(digits[:cc]), string(digits[cc:]))
-		}
-	}
-	return hide(string(digits))
-}
-
-// countryCode returns the length of the country code that digits starts with,
-// or 0 if phonenumbers knows none. Country codes are a prefix code (ITU-T
-// E.164 §6.2.1): at most one of the 1-, 2- and 3-digit prefixes is assigned.
-// At least one digit is left for the national number.
-func countryCode(digits []byte) int {
-	const maxCountryCode = 3 // digits, ITU-T E.164
-	if digits[0] == '0' {
-		return 0
-	}
-	for n := 1; n <= maxCountryCode && n < len(digits); n++ {
-		cc, _ := strconv.Atoi(string(digits[:n]))
-		if phonenumbers.GetRegionCodeForCountryCode(cc) != phonenumbers.UNKNOWN_REGION {
-			return n
-		}
-	}
-	return 0
-}
-
-// shown is how many trailing digits a masked number keeps: the last four, the
-// convention of banks and of the code-entry page ("+91 ••••••3210").
-const shown = 4
-
-// mask formats a country code and a national number as "+cc ••••1234".
-func mask(cc, national string) string {
-	return "+" + cc + " " + hide(national)
-}
-
-// hide replaces all but the last digits of s with "•": at most shown digits,
-// and never more than half of s, so that short inputs stay mostly hidden.
-func hide(s string) string {
-	keep := min(shown, len(s)/2)
-	return strings.Repeat("•", len(s)-keep) + s[len(s)-keep:]
+	return contract.MaskPhone(e164)
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
@@ -15,7 +15,7 @@ import (
 // benchBody is the JSON the Way2API sender writes for benchMessage.
 const benchBody = `{"number":"919876543210","content":"OTP","value":"123456","purpose":"login","share_with":"no_one"}`
 
-var benchMessage = sms2fa.Message{To: "+919876543210", Code: "123456"}
+var benchMessage = contract.Message{To: "+919876543210", Code: "123456"}
 
 // BenchmarkWay2APISend is one send through the Way2API sender to a local
 // stand-in server: validation, encoding, the request, and parsing the answer.

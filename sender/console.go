@@ -11,11 +11,11 @@ import (
 	"sync"
 	"unicode"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
-var _ sms2fa.Sender = (*Console)(nil)
+var _ contract.Sender = (*Console)(nil)
 
 // Console "sends" codes by writing them to a writer, for local development:
 // the code is the point, so it is printed in full, under a marker no one can
@@ -41,20 +41,20 @@ const consoleMarker = "*** sms2fa DEVELOPMENT ONLY — not for production ***"
 // Send writes one line with the code and returns Receipt{ProviderID:
 // "console-N", Status: "sent"}. It fails only if ctx is done or the write
 // fails.
-func (c *Console) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (c *Console) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	if err := ctx.Err(); err != nil {
-		return sms2fa.Receipt{}, fmt.Errorf("sender: console: %w", err)
+		return contract.Receipt{}, fmt.Errorf("sender: console: %w", err)
 	}
 	line := fmt.Sprintf("%s %s %s for %s (purpose %s)\n", consoleMarker,
-		printable(string(cmp.Or(m.Content, sms2fa.ContentOTP))), printable(m.Code),
-		cmp.Or(phone.Mask(m.To), `""`), printable(cmp.Or(m.Purpose, sms2fa.PurposeLogin)))
+		printable(string(cmp.Or(m.Content, contract.ContentOTP))), printable(m.Code),
+		cmp.Or(phone.Mask(m.To), `""`), printable(cmp.Or(m.Purpose, contract.PurposeLogin)))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := io.WriteString(c.w, line); err != nil {
-		return sms2fa.Receipt{}, fmt.Errorf("sender: console: writing the code: %w", err)
+		return contract.Receipt{}, fmt.Errorf("sender: console: writing the code: %w", err)
 	}
 	c.n++
-	return sms2fa.Receipt{ProviderID: "console-" + strconv.Itoa(c.n), Status: statusSent}, nil
+	return contract.Receipt{ProviderID: "console-" + strconv.Itoa(c.n), Status: statusSent}, nil
 }
 
 // printable returns s as is when it is printable text without spaces, and

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
@@ -17,8 +17,8 @@ func TestConsole(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	c := sender.NewConsole(&buf)
-	rec, err := c.Send(t.Context(), sms2fa.Message{To: "+919876543210", Code: "482913", Purpose: "registration"})
-	if err != nil || rec != (sms2fa.Receipt{ProviderID: "console-1", Status: "sent"}) {
+	rec, err := c.Send(t.Context(), contract.Message{To: "+919876543210", Code: "482913", Purpose: "registration"})
+	if err != nil || rec != (contract.Receipt{ProviderID: "console-1", Status: "sent"}) {
 		t.Fatalf("Send = %+v, %v", rec, err)
 	}
 	out := buf.String()
@@ -39,7 +39,7 @@ func TestConsoleQuotesHostileInput(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	c := sender.NewConsole(&buf)
-	if _, err := c.Send(t.Context(), sms2fa.Message{To: "+919876543210", Code: "12\n*** forged line\x1b[2J", Purpose: "a b"}); err != nil {
+	if _, err := c.Send(t.Context(), contract.Message{To: "+919876543210", Code: "12\n*** forged line\x1b[2J", Purpose: "a b"}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -55,13 +55,13 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestConsoleErrors(t *testing.T) {
 	t.Parallel()
 	c := sender.NewConsole(failingWriter{})
-	if _, err := c.Send(t.Context(), sms2fa.Message{To: "+919876543210", Code: "123456"}); err == nil || !strings.Contains(err.Error(), "disk full") {
+	if _, err := c.Send(t.Context(), contract.Message{To: "+919876543210", Code: "123456"}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Send to a failing writer = %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var buf bytes.Buffer
-	if _, err := sender.NewConsole(&buf).Send(ctx, sms2fa.Message{To: "+919876543210", Code: "123456"}); !errors.Is(err, context.Canceled) || buf.Len() != 0 {
+	if _, err := sender.NewConsole(&buf).Send(ctx, contract.Message{To: "+919876543210", Code: "123456"}); !errors.Is(err, context.Canceled) || buf.Len() != 0 {
 		t.Errorf("Send with a cancelled context = %v, wrote %q", err, buf.String())
 	}
 	if sender.NewConsole(nil) == nil {
@@ -80,7 +80,7 @@ func TestConsoleConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			if _, err := c.Send(t.Context(), sms2fa.Message{To: "+919876543210", Code: fmt.Sprintf("%06d", i)}); err != nil {
+			if _, err := c.Send(t.Context(), contract.Message{To: "+919876543210", Code: fmt.Sprintf("%06d", i)}); err != nil {
 				t.Error(err)
 			}
 		})

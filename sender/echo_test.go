@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
@@ -34,7 +34,7 @@ func leaksCode(s string) bool {
 
 // renderings returns every way the guard or an app might print err or rec:
 // the fields, err.Error(), fmt's verbs, and slog's JSON and text handlers.
-func renderings(t *testing.T, rec sms2fa.Receipt, err error) map[string]string {
+func renderings(t *testing.T, rec contract.Receipt, err error) map[string]string {
 	t.Helper()
 	out := map[string]string{
 		"Receipt.ProviderID": rec.ProviderID,

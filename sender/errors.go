@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
@@ -100,7 +100,7 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.kind)
 	}
 	if e.maybeSent {
-		errs = append(errs, sms2fa.ErrMaybeSent)
+		errs = append(errs, contract.ErrMaybeSent)
 	}
 	if e.cause != nil {
 		errs = append(errs, e.cause)

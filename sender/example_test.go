@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
@@ -23,29 +23,29 @@ type gateway struct {
 	client *http.Client
 }
 
-func (g gateway) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (g gateway) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	form := url.Values{"To": {m.To}, "Body": {"Your code is " + m.Code}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url, strings.NewReader(form.Encode()))
 	if err != nil {
-		return sms2fa.Receipt{}, err
+		return contract.Receipt{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return sms2fa.Receipt{}, fmt.Errorf("gateway: %w: %w", sms2fa.ErrMaybeSent, err)
+		return contract.Receipt{}, fmt.Errorf("gateway: %w: %w", contract.ErrMaybeSent, err)
 	}
 	defer resp.Body.Close()
 	var out struct{ SID, Status string }
 	if resp.StatusCode != http.StatusCreated {
-		return sms2fa.Receipt{}, fmt.Errorf("gateway: HTTP %d", resp.StatusCode)
+		return contract.Receipt{}, fmt.Errorf("gateway: HTTP %d", resp.StatusCode)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
-		return sms2fa.Receipt{}, fmt.Errorf("gateway: %w: %w", sms2fa.ErrMaybeSent, err)
+		return contract.Receipt{}, fmt.Errorf("gateway: %w: %w", contract.ErrMaybeSent, err)
 	}
-	return sms2fa.Receipt{ProviderID: out.SID, Status: out.Status}, nil
+	return contract.Receipt{ProviderID: out.SID, Status: out.Status}, nil
 }
 
-var _ sms2fa.Sender = gateway{}
+var _ contract.Sender = gateway{}
 
 // A Sender is one method; this one talks to a Twilio-like gateway.
 func Example_customSender() {
@@ -55,8 +55,8 @@ func Example_customSender() {
 	}))
 	defer srv.Close()
 
-	var s sms2fa.Sender = gateway{url: srv.URL, client: srv.Client()}
-	rec, err := s.Send(context.Background(), sms2fa.Message{To: "+919876543210", Code: "482913"})
+	var s contract.Sender = gateway{url: srv.URL, client: srv.Client()}
+	rec, err := s.Send(context.Background(), contract.Message{To: "+919876543210", Code: "482913"})
 	fmt.Println(rec.ProviderID, rec.Status, err)
 	// Output: SM123 queued <nil>
 }
@@ -71,7 +71,7 @@ func ExampleNewWay2API() {
 		fmt.Println(err)
 		return
 	}
-	rec, err := w.Send(context.Background(), sms2fa.Message{To: "+919876543210", Code: "482913"})
+	rec, err := w.Send(context.Background(), contract.Message{To: "+919876543210", Code: "482913"})
 	fmt.Println(rec.ProviderID, rec.Status, err)
 	fmt.Println(srv.Requests()[0].Number, srv.Requests()[0].Purpose)
 	// Output:
@@ -81,7 +81,7 @@ func ExampleNewWay2API() {
 
 func ExampleFake() {
 	f := sender.NewFake()
-	f.Send(context.Background(), sms2fa.Message{To: "+919876543210", Code: "482913"})
+	f.Send(context.Background(), contract.Message{To: "+919876543210", Code: "482913"})
 
 	m, _ := f.Last("+919876543210")
 	fmt.Println(f.Count(), m.Code)
@@ -90,7 +90,7 @@ func ExampleFake() {
 
 func ExampleConsole() {
 	c := sender.NewConsole(nil) // os.Stderr
-	c.Send(context.Background(), sms2fa.Message{To: "+919876543210", Code: "482913"})
+	c.Send(context.Background(), contract.Message{To: "+919876543210", Code: "482913"})
 	// Prints to stderr:
 	// *** sms2fa DEVELOPMENT ONLY — not for production *** OTP 482913 for +91 ••••••3210 (purpose login)
 }

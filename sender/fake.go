@@ -7,16 +7,16 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
-var _ sms2fa.Sender = (*Fake)(nil)
+var _ contract.Sender = (*Fake)(nil)
 
 // Fake is a [sms2fa.Sender] for tests: it records every message it accepts
 // and can be told to fail. It sends nothing. It is safe for concurrent use.
 type Fake struct {
 	mu       sync.Mutex
-	msgs     []sms2fa.Message
+	msgs     []contract.Message
 	failures int
 	err      error // set by Fail: returned by every Send until cleared
 	next     int   // set by FailNext: how many Sends still fail with nextErr
@@ -31,7 +31,7 @@ func NewFake() *Fake { return &Fake{} }
 // because of FailNext, Fail or a done ctx returns that error (as is, so that
 // errors.Is and == both work) and is counted by Failures, not recorded in
 // Messages. FailNext takes precedence over Fail.
-func (f *Fake) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (f *Fake) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var err error
@@ -46,14 +46,14 @@ func (f *Fake) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, erro
 	}
 	if err != nil {
 		f.failures++
-		return sms2fa.Receipt{}, err
+		return contract.Receipt{}, err
 	}
 	f.msgs = append(f.msgs, m)
-	return sms2fa.Receipt{ProviderID: "fake-" + strconv.Itoa(len(f.msgs)), Status: statusSent}, nil
+	return contract.Receipt{ProviderID: "fake-" + strconv.Itoa(len(f.msgs)), Status: statusSent}, nil
 }
 
 // Messages returns a copy of the accepted messages, oldest first.
-func (f *Fake) Messages() []sms2fa.Message {
+func (f *Fake) Messages() []contract.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.msgs)
@@ -61,7 +61,7 @@ func (f *Fake) Messages() []sms2fa.Message {
 
 // Last returns the latest accepted message to number (E.164, as in
 // Message.To), and whether there is one.
-func (f *Fake) Last(number string) (sms2fa.Message, bool) {
+func (f *Fake) Last(number string) (contract.Message, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := len(f.msgs) - 1; i >= 0; i-- {
@@ -69,7 +69,7 @@ func (f *Fake) Last(number string) (sms2fa.Message, bool) {
 			return f.msgs[i], true
 		}
 	}
-	return sms2fa.Message{}, false
+	return contract.Message{}, false
 }
 
 // Count returns how many messages were accepted.

@@ -7,19 +7,19 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
 func TestFake(t *testing.T) {
 	t.Parallel()
 	f := sender.NewFake()
-	a := sms2fa.Message{To: "+919876543210", Code: "111111"}
-	b := sms2fa.Message{To: "+919812345678", Code: "222222", Content: sms2fa.ContentPIN}
-	a2 := sms2fa.Message{To: "+919876543210", Code: "333333"}
-	for i, m := range []sms2fa.Message{a, b, a2} {
+	a := contract.Message{To: "+919876543210", Code: "111111"}
+	b := contract.Message{To: "+919812345678", Code: "222222", Content: contract.ContentPIN}
+	a2 := contract.Message{To: "+919876543210", Code: "333333"}
+	for i, m := range []contract.Message{a, b, a2} {
 		rec, err := f.Send(t.Context(), m)
-		if want := (sms2fa.Receipt{ProviderID: fmt.Sprintf("fake-%d", i+1), Status: "sent"}); err != nil || rec != want {
+		if want := (contract.Receipt{ProviderID: fmt.Sprintf("fake-%d", i+1), Status: "sent"}); err != nil || rec != want {
 			t.Fatalf("Send %d = %+v, %v; want %+v", i, rec, err, want)
 		}
 	}
@@ -46,7 +46,7 @@ func TestFake(t *testing.T) {
 func TestFakeFail(t *testing.T) {
 	t.Parallel()
 	f := sender.NewFake()
-	m := sms2fa.Message{To: "+919876543210", Code: "123456"}
+	m := contract.Message{To: "+919876543210", Code: "123456"}
 	boom := errors.New("boom")
 	f.Fail(boom)
 	for range 3 {
@@ -62,11 +62,11 @@ func TestFakeFail(t *testing.T) {
 		t.Errorf("Send after Fail(nil) = %+v, %v", rec, err)
 	}
 
-	maybe := fmt.Errorf("timeout: %w", sms2fa.ErrMaybeSent)
+	maybe := fmt.Errorf("timeout: %w", contract.ErrMaybeSent)
 	f.FailNext(2, maybe)
 	f.Fail(boom) // FailNext goes first
 	for i := range 2 {
-		if _, err := f.Send(t.Context(), m); !errors.Is(err, sms2fa.ErrMaybeSent) {
+		if _, err := f.Send(t.Context(), m); !errors.Is(err, contract.ErrMaybeSent) {
 			t.Fatalf("Send %d after FailNext = %v", i, err)
 		}
 	}
@@ -109,7 +109,7 @@ func TestFakeConcurrent(t *testing.T) {
 	ids := make(chan string, n)
 	for i := range n {
 		wg.Go(func() {
-			rec, err := f.Send(t.Context(), sms2fa.Message{To: fmt.Sprintf("+9198765%05d", i), Code: "123456"})
+			rec, err := f.Send(t.Context(), contract.Message{To: fmt.Sprintf("+9198765%05d", i), Code: "123456"})
 			if err == nil {
 				ids <- rec.ProviderID
 			}

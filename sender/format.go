@@ -4,15 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/sms2fa/sms2fa/internal/redact"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // fields summarises f: how many messages it holds and how many sends
 // failed, never the messages, which carry live codes and full numbers.
-func (f *Fake) fields() *redact.Fields {
+func (f *Fake) fields() *contract.Summary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return redact.Of("sender.Fake").
+	return contract.Summarize("sender.Fake").
 		Int("Messages", int64(len(f.msgs))).
 		Int("Failures", int64(f.failures)).
 		Bool("Failing", f.err != nil || f.next > 0)
@@ -31,7 +31,7 @@ func (f *Fake) String() string {
 
 // Format prints [Fake.String] for every verb (%v, %+v, %#v, %s, %q, %x, %d,
 // …): without it %v would print the recorded codes and numbers.
-func (f *Fake) Format(s fmt.State, verb rune) { redact.Format(s, verb, f.String()) }
+func (f *Fake) Format(s fmt.State, verb rune) { contract.FormatMasked(s, verb, f.String()) }
 
 // LogValue logs f as a group of counts, for log/slog, without the recorded
 // messages: a log line must never hold a code or a full number.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
@@ -31,7 +31,7 @@ func TestFormattingHidesTheKey(t *testing.T) {
 		{"[]any{*Way2API}", []any{w}},
 		{"struct holding *Way2API", struct{ S *sender.Way2API }{w}},
 		{"Way2APIOption", sender.WithBaseURL(srv.URL())},
-		{"[]Way2APIOption", []sender.Way2APIOption{sender.WithContent(sms2fa.ContentPIN), sender.WithMaxTries(2), sender.WithTimeBudget(time.Second)}},
+		{"[]Way2APIOption", []sender.Way2APIOption{sender.WithContent(contract.ContentPIN), sender.WithMaxTries(2), sender.WithTimeBudget(time.Second)}},
 		{"*way2apitest.Server", srv},
 		{"struct holding *way2apitest.Server", struct{ S *way2apitest.Server }{srv}},
 	}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 )
 
@@ -14,9 +14,9 @@ import (
 func TestWay2APISendsTheMessagesPurposeAndContent(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
-	w, _ := newSender(t, srv, sender.WithPurpose("login"), sender.WithContent(sms2fa.ContentOTP))
+	w, _ := newSender(t, srv, sender.WithPurpose("login"), sender.WithContent(contract.ContentOTP))
 	m := message()
-	m.Purpose, m.Content = "transaction", sms2fa.ContentPIN
+	m.Purpose, m.Content = "transaction", contract.ContentPIN
 	if err := w.CheckMessage(m); err != nil {
 		t.Fatalf("CheckMessage: %v", err)
 	}
@@ -35,15 +35,15 @@ func TestWay2APISendsTheMessagesPurposeAndContent(t *testing.T) {
 func TestWay2APIPurposePerFlow(t *testing.T) {
 	t.Parallel()
 	flows := []string{"login", "transaction", "account_verification", "profile_update", ""}
-	contents := []sms2fa.Content{sms2fa.ContentOTP, sms2fa.ContentPIN, ""}
+	contents := []contract.Content{contract.ContentOTP, contract.ContentPIN, ""}
 	defaults := []struct {
-		content sms2fa.Content
+		content contract.Content
 		purpose string
-	}{{sms2fa.ContentOTP, "login"}, {sms2fa.ContentPIN, "withdrawal"}}
+	}{{contract.ContentOTP, "login"}, {contract.ContentPIN, "withdrawal"}}
 	for _, d := range defaults {
 		srv := newServer(t)
 		w, _ := newSender(t, srv, sender.WithContent(d.content), sender.WithPurpose(d.purpose))
-		var want []sms2fa.Message
+		var want []contract.Message
 		for _, p := range flows {
 			for _, c := range contents {
 				m := message()
@@ -83,15 +83,15 @@ func TestWay2APIPurposePerFlow(t *testing.T) {
 func TestWay2APICheckMessageAgreesWithSend(t *testing.T) {
 	t.Parallel()
 	purposes := []string{"", "login", "transaction", "account_verification", "profile_update", "Login", "signup", " login"}
-	contents := []sms2fa.Content{"", sms2fa.ContentOTP, sms2fa.ContentPIN, "otp", "SMS"}
+	contents := []contract.Content{"", contract.ContentOTP, contract.ContentPIN, "otp", "SMS"}
 	srv := newServer(t)
-	w, _ := newSender(t, srv, sender.WithPurpose("login"), sender.WithContent(sms2fa.ContentOTP))
+	w, _ := newSender(t, srv, sender.WithPurpose("login"), sender.WithContent(contract.ContentOTP))
 	for _, p := range purposes {
 		for _, c := range contents {
 			m := message()
 			m.Purpose, m.Content = p, c
 			valid := (p == "" || p == "login" || p == "transaction" || p == "account_verification" || p == "profile_update") &&
-				(c == "" || c == sms2fa.ContentOTP || c == sms2fa.ContentPIN)
+				(c == "" || c == contract.ContentOTP || c == contract.ContentPIN)
 			calls := srv.Calls()
 			cerr := w.CheckMessage(m)
 			_, serr := w.Send(t.Context(), m)

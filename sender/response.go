@@ -11,7 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Limits on what is read from and kept of a response.
@@ -53,15 +53,15 @@ const (
 // maxResponseBody, which means it was cut. now is used for a Retry-After
 // given as an HTTP date. Every text kept from the body, in the receipt or the
 // error, has sec masked. The error's Tries is left for the caller.
-func parseResponse(status int, h http.Header, body []byte, now time.Time, sec secrets) (sms2fa.Receipt, *Error) {
+func parseResponse(status int, h http.Header, body []byte, now time.Time, sec secrets) (contract.Receipt, *Error) {
 	r, problem := decode(h, body, sec)
 	switch {
 	case status == http.StatusOK && problem == "" && r.hasSuccess && r.success && r.smsStatus == sentStatus && r.orderID != "":
-		return sms2fa.Receipt{ProviderID: r.orderID, Status: statusSent}, nil
+		return contract.Receipt{ProviderID: r.orderID, Status: statusSent}, nil
 	case status == http.StatusAccepted:
 		// Accepted or the provider was slow: charged, must not be retried, and
 		// the status alone says so, whatever the body.
-		return sms2fa.Receipt{ProviderID: r.orderID, Status: statusAccepted}, nil
+		return contract.Receipt{ProviderID: r.orderID, Status: statusAccepted}, nil
 	}
 	// The outcomes above return before the Error is made: a send that
 	// succeeds should not pay for one.
@@ -85,7 +85,7 @@ func parseResponse(status int, h http.Header, body []byte, now time.Time, sec se
 			e.kind, e.maybeSent = ErrUnavailable, true
 			e.note("response has no order_id")
 		}
-		return sms2fa.Receipt{}, e
+		return contract.Receipt{}, e
 	case http.StatusUnauthorized, http.StatusForbidden:
 		e.kind = ErrUnauthorized
 	case http.StatusPaymentRequired:
@@ -115,7 +115,7 @@ func parseResponse(status int, h http.Header, body []byte, now time.Time, sec se
 	if problem != "" {
 		e.note("%s", problem)
 	}
-	return sms2fa.Receipt{}, e
+	return contract.Receipt{}, e
 }
 
 // decode reads what it can of a response body. problem is "" when the body is

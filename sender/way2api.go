@@ -18,16 +18,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
 // Compile-time checks.
 var (
-	_ sms2fa.Sender         = (*Way2API)(nil)
-	_ sms2fa.MessageChecker = (*Way2API)(nil)
-	_ slog.LogValuer        = (*Way2API)(nil)
-	_ fmt.Formatter         = (*Way2API)(nil)
+	_ contract.Sender         = (*Way2API)(nil)
+	_ contract.MessageChecker = (*Way2API)(nil)
+	_ slog.LogValuer          = (*Way2API)(nil)
+	_ fmt.Formatter           = (*Way2API)(nil)
 )
 
 // The endpoint, from Way2API's documentation of send_otppin_sms.
@@ -99,7 +99,7 @@ type Way2API struct {
 	bearer    func() string // "Bearer " + the key, built once; a closure for the same reason
 	endpoint  string
 	client    *http.Client
-	content   sms2fa.Content
+	content   contract.Content
 	purpose   string
 	shareWith string
 	maxTries  int
@@ -117,7 +117,7 @@ type Way2APIOption func(*way2apiConfig)
 type way2apiConfig struct {
 	baseURL   string
 	client    *http.Client
-	content   sms2fa.Content
+	content   contract.Content
 	purpose   string
 	shareWith string
 	maxTries  int
@@ -149,8 +149,8 @@ func WithHTTPClient(c *http.Client) Way2APIOption {
 // WithContent sets the default content, "OTP" or "PIN", sent only for a
 // message whose Content is empty. A message that names its content is sent
 // with exactly that content, never this one: the guard chooses it per flow.
-// Defaults to [sms2fa.ContentOTP].
-func WithContent(c sms2fa.Content) Way2APIOption {
+// Defaults to [contract.ContentOTP].
+func WithContent(c contract.Content) Way2APIOption {
 	return func(cfg *way2apiConfig) { cfg.content = c }
 }
 
@@ -193,8 +193,8 @@ func WithTimeBudget(d time.Duration) Way2APIOption {
 func NewWay2API(apiKey string, opts ...Way2APIOption) (*Way2API, error) {
 	c := way2apiConfig{
 		baseURL:   defaultBaseURL,
-		content:   sms2fa.ContentOTP,
-		purpose:   sms2fa.PurposeLogin,
+		content:   contract.ContentOTP,
+		purpose:   contract.PurposeLogin,
 		shareWith: defaultShareWith,
 		maxTries:  defaultMaxTries,
 		budget:    defaultTimeBudget,
@@ -310,10 +310,10 @@ func newClient() *http.Client {
 // A retry is started only if its wait leaves at least a second for the
 // request; otherwise Send returns at once, with the wait in
 // [Error.RetryAfter]. Cancelling ctx stops Send at once, waits included.
-func (w *Way2API) Send(ctx context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (w *Way2API) Send(ctx context.Context, m contract.Message) (contract.Receipt, error) {
 	body, err := w.body(m)
 	if err != nil {
-		return sms2fa.Receipt{}, err
+		return contract.Receipt{}, err
 	}
 	sec := newSecrets(w.key(), m.Code, m.To)
 	ctx, cancel := context.WithTimeout(ctx, w.budget)
@@ -360,7 +360,7 @@ func joinCause(first, then error) error {
 // runs the very validation Send runs first (content and purpose as m names
 // them, or the defaults for those m leaves empty; code; number), so the two
 // cannot disagree.
-func (w *Way2API) CheckMessage(m sms2fa.Message) error {
+func (w *Way2API) CheckMessage(m contract.Message) error {
 	_, err := w.body(m)
 	return err
 }
@@ -368,7 +368,7 @@ func (w *Way2API) CheckMessage(m sms2fa.Message) error {
 // body validates m against the contract and encodes the request body. m's
 // Content and Purpose win; the configured ones only fill empty fields. Its
 // errors never contain the code or the full number.
-func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
+func (w *Way2API) body(m contract.Message) ([]byte, error) {
 	content := cmp.Or(m.Content, w.content)
 	purpose := cmp.Or(m.Purpose, w.purpose)
 	var problems []string
@@ -378,7 +378,7 @@ func (w *Way2API) body(m sms2fa.Message) ([]byte, error) {
 	}
 	if !validCode(m.Code) {
 		problems = append(problems, fmt.Sprintf("code must be %d to %d ASCII digits, got %d characters",
-			sms2fa.MinCodeLength, sms2fa.MaxCodeLength, len(m.Code)))
+			contract.MinCodeLength, contract.MaxCodeLength, len(m.Code)))
 	}
 	if !validContent(content) {
 		problems = append(problems, fmt.Sprintf("content %q is not OTP or PIN", content))
@@ -421,9 +421,9 @@ func encodeRequest(number, content, value, purpose, shareWith string) []byte {
 }
 
 // try makes one HTTP attempt. sec is masked in what it keeps of the answer.
-func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (sms2fa.Receipt, *Error) {
+func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (contract.Receipt, *Error) {
 	if err := ctx.Err(); err != nil {
-		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err, Retryable: true}
+		return contract.Receipt{}, &Error{kind: ErrUnavailable, cause: err, Retryable: true}
 	}
 	// The contract forbids retrying a request that may have reached Way2API.
 	// The transport reports whether it began (GetConn) and whether the
@@ -433,7 +433,7 @@ func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (sms2fa.Rec
 	pr := newProgress()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &pr.trace), http.MethodPost, w.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return sms2fa.Receipt{}, &Error{kind: ErrUnavailable, cause: err}
+		return contract.Receipt{}, &Error{kind: ErrUnavailable, cause: err}
 	}
 	req.Header.Set("Authorization", w.bearer())
 	req.Header.Set("Content-Type", "application/json")
@@ -447,7 +447,7 @@ func (w *Way2API) try(ctx context.Context, body []byte, sec secrets) (sms2fa.Rec
 		} else {
 			e.maybeSent = true
 		}
-		return sms2fa.Receipt{}, e
+		return contract.Receipt{}, e
 	}
 	defer resp.Body.Close()
 	buf := readBufs.Get().(*[]byte)
@@ -580,8 +580,8 @@ const (
 	shareWiths = "no_one, executive, manager, support_team, admin"
 )
 
-func validContent(c sms2fa.Content) bool {
-	return c == sms2fa.ContentOTP || c == sms2fa.ContentPIN
+func validContent(c contract.Content) bool {
+	return c == contract.ContentOTP || c == contract.ContentPIN
 }
 
 func validPurpose(p string) bool {
@@ -604,7 +604,7 @@ func validShareWith(s string) bool {
 // validCode: Way2API's value is 4 to 8 digits, the limits sms2fa's code
 // length settings share.
 func validCode(c string) bool {
-	return len(c) >= sms2fa.MinCodeLength && len(c) <= sms2fa.MaxCodeLength && isDigits(c)
+	return len(c) >= contract.MinCodeLength && len(c) <= contract.MaxCodeLength && isDigits(c)
 }
 
 // validNumber: "+", a country code that does not start with 0, and a total of

@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // The documented bodies, from Way2API's documentation of send_otppin_sms.
@@ -43,12 +43,12 @@ func TestParseResponseDocumented(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	rec, e := parseResponse(200, http.Header{"Content-Type": {"application/json"}}, []byte(docSuccess), now, secrets{})
-	if e != nil || rec != (sms2fa.Receipt{ProviderID: "W2A_SAMPLE_ORDER", Status: "sent"}) {
+	if e != nil || rec != (contract.Receipt{ProviderID: "W2A_SAMPLE_ORDER", Status: "sent"}) {
 		t.Errorf("documented success: %+v, %v", rec, e)
 	}
 	for _, status := range []int{400, 422} {
 		rec, e = parseResponse(status, nil, []byte(docFailure), now, secrets{})
-		if e == nil || !errors.Is(e, ErrRejected) || e.Code != "VALIDATION_ERROR" || e.Message != `content must be either "OTP" or "PIN".` || e.Retryable || rec != (sms2fa.Receipt{}) {
+		if e == nil || !errors.Is(e, ErrRejected) || e.Code != "VALIDATION_ERROR" || e.Message != `content must be either "OTP" or "PIN".` || e.Retryable || rec != (contract.Receipt{}) {
 			t.Errorf("documented failure on %d: %+v, %#v", status, rec, e)
 		}
 	}
@@ -106,7 +106,7 @@ func TestParseResponseShapes(t *testing.T) {
 			if e == nil {
 				t.Fatalf("receipt %+v, want an error", rec)
 			}
-			if !errors.Is(e, tt.kind) || errors.Is(e, sms2fa.ErrMaybeSent) != tt.maybeSent {
+			if !errors.Is(e, tt.kind) || errors.Is(e, contract.ErrMaybeSent) != tt.maybeSent {
 				t.Errorf("error %q: want %v, maybe sent %v", e, tt.kind, tt.maybeSent)
 			}
 			if e.OrderID != tt.orderID {
@@ -251,7 +251,7 @@ func FuzzParseResponse(f *testing.F) {
 			}
 			return
 		}
-		if rec != (sms2fa.Receipt{}) {
+		if rec != (contract.Receipt{}) {
 			t.Fatalf("receipt %+v along with error %v", rec, e)
 		}
 		n := 0
@@ -266,10 +266,10 @@ func FuzzParseResponse(f *testing.F) {
 		if want := status == 429 || status == 500 || status == 503; e.Retryable != want {
 			t.Fatalf("status %d: Retryable = %v", status, e.Retryable)
 		}
-		if e.Retryable && errors.Is(e, sms2fa.ErrMaybeSent) {
+		if e.Retryable && errors.Is(e, contract.ErrMaybeSent) {
 			t.Fatalf("status %d: retryable yet maybe sent", status)
 		}
-		if status == 200 && !errors.Is(e, ErrRejected) && !errors.Is(e, sms2fa.ErrMaybeSent) {
+		if status == 200 && !errors.Is(e, ErrRejected) && !errors.Is(e, contract.ErrMaybeSent) {
 			t.Fatalf("a failed 200 is charged, so it must be maybe-sent or a rejection: %v", e)
 		}
 		if e.RetryAfter < 0 || e.RetryAfter > maxRetryAfter {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
@@ -27,8 +27,8 @@ const testKey = "w2a_live_SECRET_9f3c2e71"
 // an error.
 const testCode = "528914"
 
-func message() sms2fa.Message {
-	return sms2fa.Message{To: "+919876543210", Code: testCode}
+func message() contract.Message {
+	return contract.Message{To: "+919876543210", Code: testCode}
 }
 
 // waits records the waits a Way2API asks for instead of sleeping.
@@ -89,7 +89,7 @@ func checkErr(t *testing.T, err, want error, maybeSent bool) *sender.Error {
 			t.Errorf("error %q also wraps %v", err, s)
 		}
 	}
-	if got := errors.Is(err, sms2fa.ErrMaybeSent); got != maybeSent {
+	if got := errors.Is(err, contract.ErrMaybeSent); got != maybeSent {
 		t.Errorf("errors.Is(%q, ErrMaybeSent) = %v, want %v", err, got, maybeSent)
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
@@ -119,8 +119,8 @@ func TestWay2APIStatuses(t *testing.T) {
 	tests := []struct {
 		name      string
 		script    []way2apitest.Response
-		receipt   sms2fa.Receipt // when no error is expected
-		err       error          // the expected sentinel
+		receipt   contract.Receipt // when no error is expected
+		err       error            // the expected sentinel
 		maybeSent bool
 		retryable bool
 		calls     int
@@ -128,9 +128,9 @@ func TestWay2APIStatuses(t *testing.T) {
 		code      string // of the *Error
 		orderID   string // of the *Error
 	}{
-		{name: "200 sent", script: rep(way2apitest.Reply(200), 1), receipt: sms2fa.Receipt{ProviderID: order1, Status: "sent"}, calls: 1},
-		{name: "202 accepted", script: rep(way2apitest.Reply(202), 1), receipt: sms2fa.Receipt{ProviderID: order1, Status: "accepted"}, calls: 1},
-		{name: "202 without body", script: rep(way2apitest.Empty(202), 1), receipt: sms2fa.Receipt{Status: "accepted"}, calls: 1},
+		{name: "200 sent", script: rep(way2apitest.Reply(200), 1), receipt: contract.Receipt{ProviderID: order1, Status: "sent"}, calls: 1},
+		{name: "202 accepted", script: rep(way2apitest.Reply(202), 1), receipt: contract.Receipt{ProviderID: order1, Status: "accepted"}, calls: 1},
+		{name: "202 without body", script: rep(way2apitest.Empty(202), 1), receipt: contract.Receipt{Status: "accepted"}, calls: 1},
 		{name: "200 success false", script: rep(way2apitest.Refused(), 1), err: sender.ErrRejected, calls: 1, status: 200, code: "VALIDATION_ERROR"},
 		{name: "200 sms_status queued", script: rep(way2apitest.SMSStatus("queued"), 1), err: sender.ErrUnavailable, maybeSent: true, calls: 1, status: 200, orderID: order1},
 		{name: "200 sms_status missing", script: rep(way2apitest.SMSStatus(""), 1), err: sender.ErrUnavailable, maybeSent: true, calls: 1, status: 200, orderID: order1},
@@ -153,10 +153,10 @@ func TestWay2APIStatuses(t *testing.T) {
 		{name: "503 until tries run out", script: rep(way2apitest.Reply(503), 3), err: sender.ErrUnavailable, retryable: true, calls: 3, status: 503},
 		{name: "500 HTML until tries run out", script: rep(way2apitest.HTML(500), 3), err: sender.ErrUnavailable, retryable: true, calls: 3, status: 500},
 		{name: "500 keeps order_id", script: rep(way2apitest.FailureWithOrder(500), 3), err: sender.ErrUnavailable, retryable: true, calls: 3, status: 500, orderID: "W2A_TEST_000003"},
-		{name: "500 then 200", script: []way2apitest.Response{way2apitest.Reply(500), way2apitest.Reply(200)}, receipt: sms2fa.Receipt{ProviderID: order2, Status: "sent"}, calls: 2},
-		{name: "503 then 429 then 200", script: []way2apitest.Response{way2apitest.Reply(503), way2apitest.RateLimited("1"), way2apitest.Reply(200)}, receipt: sms2fa.Receipt{ProviderID: "W2A_TEST_000003", Status: "sent"}, calls: 3},
-		{name: "429 then 202", script: []way2apitest.Response{way2apitest.RateLimited("1"), way2apitest.Reply(202)}, receipt: sms2fa.Receipt{ProviderID: order2, Status: "accepted"}, calls: 2},
-		{name: "202 is never retried", script: []way2apitest.Response{way2apitest.Reply(202), way2apitest.Reply(200)}, receipt: sms2fa.Receipt{ProviderID: order1, Status: "accepted"}, calls: 1},
+		{name: "500 then 200", script: []way2apitest.Response{way2apitest.Reply(500), way2apitest.Reply(200)}, receipt: contract.Receipt{ProviderID: order2, Status: "sent"}, calls: 2},
+		{name: "503 then 429 then 200", script: []way2apitest.Response{way2apitest.Reply(503), way2apitest.RateLimited("1"), way2apitest.Reply(200)}, receipt: contract.Receipt{ProviderID: "W2A_TEST_000003", Status: "sent"}, calls: 3},
+		{name: "429 then 202", script: []way2apitest.Response{way2apitest.RateLimited("1"), way2apitest.Reply(202)}, receipt: contract.Receipt{ProviderID: order2, Status: "accepted"}, calls: 2},
+		{name: "202 is never retried", script: []way2apitest.Response{way2apitest.Reply(202), way2apitest.Reply(200)}, receipt: contract.Receipt{ProviderID: order1, Status: "accepted"}, calls: 1},
 		{name: "502 undocumented 5xx", script: rep(way2apitest.Reply(502), 1), err: sender.ErrUnavailable, maybeSent: true, calls: 1, status: 502},
 		{name: "504 undocumented 5xx", script: rep(way2apitest.HTML(504), 1), err: sender.ErrUnavailable, maybeSent: true, calls: 1, status: 504},
 		{name: "redirect is not followed", script: rep(way2apitest.Empty(307).WithHeader("Location", "/elsewhere"), 1), err: sender.ErrUnavailable, calls: 1, status: 307},
@@ -180,7 +180,7 @@ func TestWay2APIStatuses(t *testing.T) {
 				}
 				return
 			}
-			if rec != (sms2fa.Receipt{}) {
+			if rec != (contract.Receipt{}) {
 				t.Errorf("receipt %+v along with an error", rec)
 			}
 			e := checkErr(t, err, tt.err, tt.maybeSent)
@@ -227,12 +227,12 @@ func TestWay2APIRequest(t *testing.T) {
 func TestWay2APIMessageOverridesDefaults(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
-	w, _ := newSender(t, srv, sender.WithContent(sms2fa.ContentPIN), sender.WithPurpose("registration"), sender.WithShareWith("support_team"))
+	w, _ := newSender(t, srv, sender.WithContent(contract.ContentPIN), sender.WithPurpose("registration"), sender.WithShareWith("support_team"))
 	if _, err := w.Send(t.Context(), message()); err != nil {
 		t.Fatal(err)
 	}
 	m := message()
-	m.Content, m.Purpose = sms2fa.ContentOTP, "withdrawal"
+	m.Content, m.Purpose = contract.ContentOTP, "withdrawal"
 	if _, err := w.Send(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -558,23 +558,23 @@ func TestWay2APIValidatesLocally(t *testing.T) {
 	ok := message()
 	tests := []struct {
 		name   string
-		change func(*sms2fa.Message)
+		change func(*contract.Message)
 		says   string
 	}{
-		{"content", func(m *sms2fa.Message) { m.Content = "SMS" }, "content"},
-		{"content lower case", func(m *sms2fa.Message) { m.Content = "otp" }, "content"},
-		{"purpose", func(m *sms2fa.Message) { m.Purpose = "signup" }, "purpose"},
-		{"number without +", func(m *sms2fa.Message) { m.To = "919876543210" }, "number"},
-		{"number with spaces", func(m *sms2fa.Message) { m.To = "+91 98765 43210" }, "number"},
-		{"number too short", func(m *sms2fa.Message) { m.To = "+12345" }, "number"},
-		{"number too long", func(m *sms2fa.Message) { m.To = "+1234567890123456" }, "number"},
-		{"number with country code 0", func(m *sms2fa.Message) { m.To = "+0919876543" }, "number"},
-		{"number empty", func(m *sms2fa.Message) { m.To = "" }, "number"},
-		{"code too short", func(m *sms2fa.Message) { m.Code = "528" }, "code"},
-		{"code too long", func(m *sms2fa.Message) { m.Code = "528914528" }, "code"},
-		{"code with a letter", func(m *sms2fa.Message) { m.Code = "52891a" }, "code"},
-		{"code in fullwidth digits", func(m *sms2fa.Message) { m.Code = "５２８９" }, "code"},
-		{"code empty", func(m *sms2fa.Message) { m.Code = "" }, "code"},
+		{"content", func(m *contract.Message) { m.Content = "SMS" }, "content"},
+		{"content lower case", func(m *contract.Message) { m.Content = "otp" }, "content"},
+		{"purpose", func(m *contract.Message) { m.Purpose = "signup" }, "purpose"},
+		{"number without +", func(m *contract.Message) { m.To = "919876543210" }, "number"},
+		{"number with spaces", func(m *contract.Message) { m.To = "+91 98765 43210" }, "number"},
+		{"number too short", func(m *contract.Message) { m.To = "+12345" }, "number"},
+		{"number too long", func(m *contract.Message) { m.To = "+1234567890123456" }, "number"},
+		{"number with country code 0", func(m *contract.Message) { m.To = "+0919876543" }, "number"},
+		{"number empty", func(m *contract.Message) { m.To = "" }, "number"},
+		{"code too short", func(m *contract.Message) { m.Code = "528" }, "code"},
+		{"code too long", func(m *contract.Message) { m.Code = "528914528" }, "code"},
+		{"code with a letter", func(m *contract.Message) { m.Code = "52891a" }, "code"},
+		{"code in fullwidth digits", func(m *contract.Message) { m.Code = "５２８９" }, "code"},
+		{"code empty", func(m *contract.Message) { m.Code = "" }, "code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,7 +605,7 @@ func TestWay2APIValidatesLocally(t *testing.T) {
 	}
 	srv := newServer(t)
 	w, _ := newSender(t, srv)
-	for _, m := range []sms2fa.Message{ok, {To: "+447400123456", Code: "1234", Content: sms2fa.ContentPIN, Purpose: "withdrawal"}, {To: "+16502530000", Code: "12345678"}} {
+	for _, m := range []contract.Message{ok, {To: "+447400123456", Code: "1234", Content: contract.ContentPIN, Purpose: "withdrawal"}, {To: "+16502530000", Code: "12345678"}} {
 		if err := w.CheckMessage(m); err != nil {
 			t.Errorf("CheckMessage(%+v) = %v", m, err)
 		}

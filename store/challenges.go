@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // inTx runs fn in one transaction and commits it if fn returns nil. On SQLite
@@ -100,9 +99,9 @@ func (s *SQL) beginSQLite(ctx context.Context) (*sqlx.Tx, context.Context, func(
 // isRefusal reports the errors that are answers, not failures: they pass
 // through unwrapped so that callers and logs see the sentinel's own words.
 func isRefusal(err error) bool {
-	for _, s := range []error{sms2fa.ErrNotFound, sms2fa.ErrCodeInvalid, sms2fa.ErrCodeExpired,
-		sms2fa.ErrCodeUsed, sms2fa.ErrTooManyAttempts, sms2fa.ErrLocked,
-		sms2fa.ErrResendTooSoon, sms2fa.ErrBudgetExceeded, sms2fa.ErrFactorChanged} {
+	for _, s := range []error{contract.ErrNotFound, contract.ErrCodeInvalid, contract.ErrCodeExpired,
+		contract.ErrCodeUsed, contract.ErrTooManyAttempts, contract.ErrLocked,
+		contract.ErrResendTooSoon, contract.ErrBudgetExceeded, contract.ErrFactorChanged} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -149,7 +148,7 @@ func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string) (userRow
 	}
 	now := fromMS(u.Now)
 	if u.LockedUntil > u.Now {
-		return u, now, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
+		return u, now, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
 	}
 	return u, now, nil
 }
@@ -159,7 +158,7 @@ func (s *SQL) lockUser(ctx context.Context, tx *sqlx.Tx, userID string) (userRow
 // store's "now" whether or not the user is locked.
 func (s *SQL) holdUser(ctx context.Context, tx *sqlx.Tx, userID string) (time.Time, error) {
 	_, now, err := s.lockUser(ctx, tx, userID)
-	if errors.Is(err, sms2fa.ErrLocked) {
+	if errors.Is(err, contract.ErrLocked) {
 		err = nil
 	}
 	return now, err
@@ -199,23 +198,23 @@ func (s *SQL) Now(ctx context.Context) (time.Time, error) {
 }
 
 // Open implements [sms2fa.Store].
-func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, bool, error) {
+func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challenge, bool, error) {
 	if err := validOpen(p); err != nil {
-		return sms2fa.Challenge{}, false, err
+		return contract.Challenge{}, false, err
 	}
 	flow := p.Flow
 	if flow == "" {
-		flow = sms2fa.FlowLogin
+		flow = contract.FlowLogin
 	}
 	if s.dialect == Postgres {
 		return s.openOnce(ctx, p, flow) // one round trip: see oneshot.go
 	}
 	plan, err := s.planBudgets(ctx, p.Budgets)
 	if err != nil {
-		return sms2fa.Challenge{}, false, err
+		return contract.Challenge{}, false, err
 	}
 	var (
-		c       sms2fa.Challenge
+		c       contract.Challenge
 		created bool
 	)
 	err = s.inTx(ctx, "open", func(ctx context.Context, tx *sqlx.Tx) error {
@@ -236,9 +235,9 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		now := fromMS(nowMS)
 		switch {
 		case lockedUntil > nowMS:
-			return &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(lockedUntil), Now: now}
+			return &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(lockedUntil), Now: now}
 		case p.CheckFactor && !factorOK:
-			return sms2fa.ErrFactorChanged
+			return contract.ErrFactorChanged
 		case live.ID != "":
 			c = live.challenge(now)
 			return nil
@@ -260,41 +259,41 @@ func (s *SQL) Open(ctx context.Context, p sms2fa.OpenParams) (sms2fa.Challenge, 
 		return nil
 	})
 	if err != nil {
-		return sms2fa.Challenge{}, false, err
+		return contract.Challenge{}, false, err
 	}
 	return c, created, nil
 }
 
 // Challenge implements [sms2fa.Store].
-func (s *SQL) Challenge(ctx context.Context, ref sms2fa.Ref) (sms2fa.Challenge, error) {
+func (s *SQL) Challenge(ctx context.Context, ref contract.Ref) (contract.Challenge, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var r challengeRow
 	err := s.q.getChallenge.GetContext(ctx, &r, s.nowArg(), ref.ID, ref.UserID, ref.Binding)
 	if errors.Is(err, sql.ErrNoRows) {
-		return sms2fa.Challenge{}, sms2fa.ErrNotFound
+		return contract.Challenge{}, contract.ErrNotFound
 	}
 	if err != nil {
-		return sms2fa.Challenge{}, fmt.Errorf("store: reading challenge: %w", err)
+		return contract.Challenge{}, fmt.Errorf("store: reading challenge: %w", err)
 	}
 	return r.challenge(fromMS(r.Now)), nil
 }
 
 // Verify implements [sms2fa.Store].
-func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
+func (s *SQL) Verify(ctx context.Context, ref contract.Ref, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
 	pol, mac := p.Policy, p.MAC
 	if err := pol.Validate(); err != nil {
-		return sms2fa.Challenge{}, sms2fa.Grant{}, err
+		return contract.Challenge{}, contract.Grant{}, err
 	}
 	if err := validGrant("verify", p.Grant); err != nil {
-		return sms2fa.Challenge{}, sms2fa.Grant{}, err
+		return contract.Challenge{}, contract.Grant{}, err
 	}
 	if s.dialect == Postgres {
 		return s.verifyOnce(ctx, ref, p) // one round trip: see oneshot.go
 	}
 	var (
-		c       sms2fa.Challenge
-		granted sms2fa.Grant
+		c       contract.Challenge
+		granted contract.Grant
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
 	err := s.inTx(ctx, "verify", func(ctx context.Context, tx *sqlx.Tx) error {
@@ -317,9 +316,9 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 		case err != nil:
 			return fmt.Errorf("reading the user and the challenge: %w", err)
 		case u.LockedUntil > nowMS:
-			return &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
+			return &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(u.LockedUntil), Now: now}
 		case !found:
-			return sms2fa.ErrNotFound
+			return contract.ErrNotFound
 		}
 		if err := deadReason(r, now); err != nil {
 			return err
@@ -346,14 +345,14 @@ func (s *SQL) Verify(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams)
 		if outcome, err = s.countFailure(ctx, tx, ref.UserID, u, pol.Lockout, now); err != nil {
 			return err
 		}
-		var le *sms2fa.LimitError
+		var le *contract.LimitError
 		if errors.As(outcome, &le) {
 			c.LockedUntil = le.Until
 		}
 		return nil
 	})
 	if err != nil {
-		return c, sms2fa.Grant{}, err
+		return c, contract.Grant{}, err
 	}
 	return c, granted, outcome
 }
@@ -377,13 +376,13 @@ func (s *SQL) resetFailures(ctx context.Context, tx *sqlx.Tx, userID string, u u
 // ErrCodeInvalid, or, for the failure that reaches the threshold, the lock
 // it starts (doubled per lock since the last success). The refusal is an
 // answer, not a failure: the caller's transaction must commit.
-func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u userRow, l sms2fa.Lockout, now time.Time) (outcome, err error) {
+func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u userRow, l contract.Lockout, now time.Time) (outcome, err error) {
 	u.Failures++
-	outcome = sms2fa.ErrCodeInvalid
+	outcome = contract.ErrCodeInvalid
 	if l.Threshold > 0 && u.Failures >= l.Threshold {
 		until := now.Add(l.LockFor(u.Locks))
 		u = userRow{Failures: 0, Locks: u.Locks + 1, LockedUntil: ms(until)}
-		outcome = &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(u.LockedUntil), Now: now, Started: true}
+		outcome = &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(u.LockedUntil), Now: now, Started: true}
 	}
 	if err := exec(ctx, tx, s.q.setUser, u.Failures, u.Locks, u.LockedUntil, ms(now), userID); err != nil {
 		return nil, fmt.Errorf("counting the failure: %w", err)
@@ -394,35 +393,35 @@ func (s *SQL) countFailure(ctx context.Context, tx *sqlx.Tx, userID string, u us
 // numberGone reports whether a challenge of flow to number is a login or
 // step-up code to a number that, by f, is no longer the user's: one that
 // proves nothing about the account today.
-func numberGone(flow sms2fa.Flow, number string, f sms2fa.Factor) bool {
-	return (flow == sms2fa.FlowLogin || flow == sms2fa.FlowStepUp) && f.Version > 0 && (f.Removed || f.Phone != number)
+func numberGone(flow contract.Flow, number string, f contract.Factor) bool {
+	return (flow == contract.FlowLogin || flow == contract.FlowStepUp) && f.Version > 0 && (f.Removed || f.Phone != number)
 }
 
 // completeFlow does, inside Verify's transaction, what a right code of c's
 // flow is for (see [sms2fa.Store.Verify]), given the user's factor f, and
 // returns the grant it created or freshened.
-func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, f sms2fa.Factor, p sms2fa.GrantParams, maxGrants int, now time.Time) (sms2fa.Grant, error) {
+func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c contract.Challenge, f contract.Factor, p contract.GrantParams, maxGrants int, now time.Time) (contract.Grant, error) {
 	// f is the user's factor as it is now, read under the lock: the code
 	// proves the challenge's number, and a challenge opened for a number
 	// that is no longer the user's — or an enrolment since overtaken by
 	// another — proves nothing about the account today.
 	known := f.Version > 0 // the store has (or had) a number for the user
 	switch {
-	case c.Flow == sms2fa.FlowEnrol && known && !f.Removed:
-		return sms2fa.Grant{}, nil // enrolled meanwhile: a change needs a fresh factor
-	case c.Flow == sms2fa.FlowChange && (!known || f.Removed):
-		return sms2fa.Grant{}, nil // removed meanwhile: nothing to change
+	case c.Flow == contract.FlowEnrol && known && !f.Removed:
+		return contract.Grant{}, nil // enrolled meanwhile: a change needs a fresh factor
+	case c.Flow == contract.FlowChange && (!known || f.Removed):
+		return contract.Grant{}, nil // removed meanwhile: nothing to change
 	case numberGone(c.Flow, c.Phone, f):
-		return sms2fa.Grant{}, nil // the number changed since the code was sent
+		return contract.Grant{}, nil // the number changed since the code was sent
 	}
 	switch c.Flow {
-	case sms2fa.FlowStepUp:
+	case contract.FlowStepUp:
 		return s.freshen(ctx, tx, c, p.Login, now)
-	case sms2fa.FlowEnrol:
+	case contract.FlowEnrol:
 		if _, err := s.putFactor(ctx, tx, c.UserID, c.Phone, c.Region, false, now); err != nil {
-			return sms2fa.Grant{}, err
+			return contract.Grant{}, err
 		}
-	case sms2fa.FlowChange:
+	case contract.FlowChange:
 		// The grant first: a browser whose grant was revoked meanwhile has
 		// no business changing the number, however right its code.
 		g, err := s.freshen(ctx, tx, c, p.Login, now)
@@ -430,15 +429,15 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 			return g, err
 		}
 		if _, err := s.putFactor(ctx, tx, c.UserID, c.Phone, c.Region, false, now); err != nil {
-			return sms2fa.Grant{}, err
+			return contract.Grant{}, err
 		}
 		// Whoever else holds the account — another browser, a remembered
 		// device — proved the old number, not this one.
 		if err := exec(ctx, tx, s.q.revokeGrants, ms(now), "number_change", c.UserID, c.GrantID, ms(now)); err != nil {
-			return sms2fa.Grant{}, fmt.Errorf("revoking the other grants: %w", err)
+			return contract.Grant{}, fmt.Errorf("revoking the other grants: %w", err)
 		}
 		if err := exec(ctx, tx, s.q.revokeDevices, ms(now), c.UserID, ms(now)); err != nil {
-			return sms2fa.Grant{}, fmt.Errorf("revoking the devices: %w", err)
+			return contract.Grant{}, fmt.Errorf("revoking the devices: %w", err)
 		}
 		return g, nil
 	}
@@ -448,21 +447,21 @@ func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge,
 // freshen marks the grant c was opened for fresh, if it is still live and
 // belongs to the sign-in login (a step-up begun under one sign-in never
 // freshens another's grant); a zero Grant means it does not.
-func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c sms2fa.Challenge, login string, now time.Time) (sms2fa.Grant, error) {
+func (s *SQL) freshen(ctx context.Context, tx *sqlx.Tx, c contract.Challenge, login string, now time.Time) (contract.Grant, error) {
 	var g grantRow
 	err := get(ctx, tx, s.q.freshenGrant, &g, ms(now), c.GrantID, c.UserID, login, ms(now))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return sms2fa.Grant{}, nil
+		return contract.Grant{}, nil
 	case err != nil:
-		return sms2fa.Grant{}, fmt.Errorf("freshening the grant: %w", err)
+		return contract.Grant{}, fmt.Errorf("freshening the grant: %w", err)
 	}
 	return g.grant(now), nil
 }
 
 // newGrant is a grant to create inside a transaction.
 type newGrant struct {
-	sms2fa.GrantParams
+	contract.GrantParams
 	how    string // earned how, whatever p.How says for devices and recovery codes
 	fresh  bool   // a code was verified in it just now — never for a remembered device, which proves a cookie, not the number
 	device string // the remembered device that made it, if one did
@@ -472,9 +471,9 @@ type newGrant struct {
 // createGrant creates the grant n describes (none if its ID is empty) and
 // revokes the user's oldest live grants beyond the cap, oldest by creation
 // (then ID) first.
-func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n newGrant, now time.Time) (sms2fa.Grant, error) {
+func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n newGrant, now time.Time) (contract.Grant, error) {
 	if n.ID == "" {
-		return sms2fa.Grant{}, nil
+		return contract.Grant{}, nil
 	}
 	g := grantRow{ID: n.ID, UserID: userID, Login: n.Login, How: n.how,
 		CreatedAt: ms(now), ExpiresAt: ms(now.Add(n.Lifetime))}
@@ -482,18 +481,18 @@ func (s *SQL) createGrant(ctx context.Context, tx *sqlx.Tx, userID string, n new
 		g.FreshAt = ms(now)
 	}
 	if err := exec(ctx, tx, s.q.insertGrant, g.ID, g.UserID, g.Login, g.How, g.CreatedAt, g.FreshAt, g.ExpiresAt, n.device); err != nil {
-		return sms2fa.Grant{}, fmt.Errorf("creating the grant: %w", err)
+		return contract.Grant{}, fmt.Errorf("creating the grant: %w", err)
 	}
 	if n.cap > 0 {
 		if err := exec(ctx, tx, s.q.capGrants, ms(now), userID, ms(now), g.ID, userID, ms(now), n.cap); err != nil {
-			return sms2fa.Grant{}, fmt.Errorf("capping the live grants: %w", err)
+			return contract.Grant{}, fmt.Errorf("capping the live grants: %w", err)
 		}
 	}
 	return g.grant(now), nil
 }
 
 // validGrant checks the grant a successful call would create.
-func validGrant(op string, p sms2fa.GrantParams) error {
+func validGrant(op string, p contract.GrantParams) error {
 	if p.ID != "" && p.Lifetime <= 0 {
 		return fmt.Errorf("store: %s: grant lifetime must be positive, got %v", op, p.Lifetime)
 	}
@@ -506,28 +505,28 @@ func validGrant(op string, p sms2fa.GrantParams) error {
 func deadReason(r challengeRow, now time.Time) error {
 	switch {
 	case r.ConsumedAt != 0:
-		return sms2fa.ErrCodeUsed
+		return contract.ErrCodeUsed
 	case r.Attempts >= r.MaxAttempts:
-		return sms2fa.ErrTooManyAttempts
+		return contract.ErrTooManyAttempts
 	case r.ExpiresAt <= ms(now), r.SendFailed != 0:
-		return sms2fa.ErrCodeExpired
+		return contract.ErrCodeExpired
 	}
 	return nil
 }
 
 // Resend implements [sms2fa.Store].
-func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendParams) (contract.Challenge, error) {
 	if err := validResend(p); err != nil {
-		return sms2fa.Challenge{}, err
+		return contract.Challenge{}, err
 	}
 	if s.dialect == Postgres {
 		return s.resendOnce(ctx, ref, p) // one round trip: see oneshot.go
 	}
 	plan, err := s.planBudgets(ctx, p.Budgets)
 	if err != nil {
-		return sms2fa.Challenge{}, err
+		return contract.Challenge{}, err
 	}
-	var c sms2fa.Challenge
+	var c contract.Challenge
 	err = s.inTx(ctx, "resend", func(ctx context.Context, tx *sqlx.Tx) error {
 		_, now, err := s.lockUser(ctx, tx, ref.UserID)
 		if err != nil {
@@ -536,7 +535,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		var r challengeRow
 		err = get(ctx, tx, s.q.getOwned, &r, ref.ID, ref.UserID, ref.Binding)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && p.Phone != "" && p.Phone != r.Phone {
-			return sms2fa.ErrNotFound
+			return contract.ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("reading challenge: %w", err)
@@ -544,14 +543,14 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 		switch f, err := s.readFactor(ctx, tx, ref.UserID); {
 		case err != nil:
 			return err
-		case numberGone(sms2fa.Flow(r.Flow), r.Phone, f):
-			return sms2fa.ErrNotFound // as Verify judges it, under the lock
+		case numberGone(contract.Flow(r.Flow), r.Phone, f):
+			return contract.ErrNotFound // as Verify judges it, under the lock
 		}
-		if err := deadReason(r, now); err != nil && !errors.Is(err, sms2fa.ErrCodeExpired) {
+		if err := deadReason(r, now); err != nil && !errors.Is(err, contract.ErrCodeExpired) {
 			return err
 		}
 		if r.NextSendAt > ms(now) {
-			return &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.NextSendAt), Now: now}
+			return &contract.LimitError{Err: contract.ErrResendTooSoon, Until: fromMS(r.NextSendAt), Now: now}
 		}
 		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
 			return err
@@ -568,7 +567,7 @@ func (s *SQL) Resend(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams)
 }
 
 // SendFailed implements [sms2fa.Store].
-func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error {
+func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) error {
 	// One statement, no transaction of its own: it takes back the send the
 	// challenge counted (the statistics count sends from there), lifts the
 	// cooldown and kills the code. A missing, used, replaced or already
@@ -582,7 +581,7 @@ func (s *SQL) SendFailed(ctx context.Context, ref sms2fa.Ref, mac []byte) error 
 }
 
 // Cancel implements [sms2fa.Store].
-func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []sms2fa.Budget) error {
+func (s *SQL) Cancel(ctx context.Context, ref contract.Ref, mac []byte, budgets []contract.Budget) error {
 	if err := validBudgets(budgets); err != nil {
 		return err
 	}
@@ -613,14 +612,14 @@ func (s *SQL) Cancel(ctx context.Context, ref sms2fa.Ref, mac []byte, budgets []
 // budgetPlan is the budgets of one send, in the order they are taken, and
 // the statement that takes them.
 type budgetPlan struct {
-	budgets []sms2fa.Budget
+	budgets []contract.Budget
 	stmt    *sqlx.Stmt
 }
 
 // planBudgets sorts and de-duplicates bs and finds their statement. It runs
 // before the transaction starts: preparing needs a connection, and on SQLite
 // the transaction holds the only one.
-func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, error) {
+func (s *SQL) planBudgets(ctx context.Context, bs []contract.Budget) (budgetPlan, error) {
 	if len(bs) == 0 {
 		return budgetPlan{}, nil
 	}
@@ -631,11 +630,11 @@ func (s *SQL) planBudgets(ctx context.Context, bs []sms2fa.Budget) (budgetPlan, 
 
 // sortBudgets returns bs sorted and de-duplicated, in the order budgets are
 // taken.
-func sortBudgets(bs []sms2fa.Budget) []sms2fa.Budget {
+func sortBudgets(bs []contract.Budget) []contract.Budget {
 	bs = slices.Clone(bs)
 	// One fixed order, so that two Postgres transactions never wait on each
 	// other's rows in opposite orders.
-	slices.SortFunc(bs, func(a, b sms2fa.Budget) int {
+	slices.SortFunc(bs, func(a, b contract.Budget) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
@@ -644,7 +643,7 @@ func sortBudgets(bs []sms2fa.Budget) []sms2fa.Budget {
 		}
 		return int(a.Window - b.Window)
 	})
-	return slices.CompactFunc(bs, func(a, b sms2fa.Budget) bool { // one statement may upsert a row only once
+	return slices.CompactFunc(bs, func(a, b contract.Budget) bool { // one statement may upsert a row only once
 		return a.Name == b.Name && a.Key == b.Key && a.Window.Milliseconds() == b.Window.Milliseconds()
 	})
 }
@@ -697,7 +696,7 @@ func (s *SQL) takeBudgets(ctx context.Context, tx *sqlx.Tx, p budgetPlan, now ti
 		if err := get(ctx, tx, s.q.budgetStart, &started, b.Name, b.Key, window); err != nil {
 			return fmt.Errorf("reading budget %s: %w", b.Name, err)
 		}
-		return &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(started + window), Now: now, Budget: b.Name}
+		return &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(started + window), Now: now, Budget: b.Name}
 	}
 	return fmt.Errorf("taking budgets: %d of %d rows came back, none missing", got, len(p.budgets))
 }
@@ -718,7 +717,7 @@ func (s *SQL) budgetStmt(ctx context.Context, n int) (*sqlx.Stmt, error) {
 	return st, nil
 }
 
-func validOpen(p sms2fa.OpenParams) error {
+func validOpen(p contract.OpenParams) error {
 	switch {
 	case p.ID == "" || p.UserID == "" || p.Binding == "":
 		return errors.New("store: open: challenge ID, user ID and binding are required")
@@ -726,7 +725,7 @@ func validOpen(p sms2fa.OpenParams) error {
 		return errors.New("store: open: phone is required")
 	case len(p.MAC) == 0:
 		return errors.New("store: open: code MAC is required")
-	case p.CheckFactor && p.Flow != "" && p.Flow != sms2fa.FlowLogin && p.Flow != sms2fa.FlowStepUp:
+	case p.CheckFactor && p.Flow != "" && p.Flow != contract.FlowLogin && p.Flow != contract.FlowStepUp:
 		return fmt.Errorf("store: open: CheckFactor is for login and step-up codes, not %s", p.Flow)
 	}
 	if err := p.Policy.Validate(); err != nil {
@@ -735,7 +734,7 @@ func validOpen(p sms2fa.OpenParams) error {
 	return validBudgets(p.Budgets)
 }
 
-func validResend(p sms2fa.ResendParams) error {
+func validResend(p contract.ResendParams) error {
 	if len(p.MAC) == 0 {
 		return errors.New("store: resend: code MAC is required")
 	}
@@ -745,7 +744,7 @@ func validResend(p sms2fa.ResendParams) error {
 	return validBudgets(p.Budgets)
 }
 
-func validBudgets(bs []sms2fa.Budget) error {
+func validBudgets(bs []contract.Budget) error {
 	for _, b := range bs {
 		if b.Name == "" || b.Limit < 1 || b.Window < time.Millisecond {
 			return fmt.Errorf("store: budget %q: need a name, a limit ≥ 1 and a window ≥ 1ms, got %d per %v", b.Name, b.Limit, b.Window)

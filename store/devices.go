@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // AddDevice implements [sms2fa.Store]. Its creation, first use and expiry
 // are by the store's clock, like every other time it keeps.
-func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.NewDevice) error {
+func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d contract.NewDevice) error {
 	switch {
 	case userID == "" || d.ID == "":
 		return errors.New("store: add device: user ID and device ID are required")
@@ -40,7 +39,7 @@ func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.Ne
 		case err != nil:
 			return err
 		case live == 0, f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
-			return sms2fa.ErrNotFound // as UseDevice would judge it
+			return contract.ErrNotFound // as UseDevice would judge it
 		}
 		return exec(ctx, tx, s.q.addDevice, d.ID, userID, d.MAC, d.FactorVersion, d.Label, ms(now.Add(d.Lifetime)), ms(now), ms(now))
 	})
@@ -49,18 +48,18 @@ func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d sms2fa.Ne
 // UseDevice implements [sms2fa.Store]. Everything happens under the user's
 // lock: a locked user is refused first, and two tabs showing one token at
 // once are decided one after the other (the second within the grace).
-func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p sms2fa.VerifyParams) (sms2fa.Grant, bool, error) {
+func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p contract.VerifyParams) (contract.Grant, bool, error) {
 	switch {
 	case len(mac) == 0 || len(next) == 0:
-		return sms2fa.Grant{}, false, errors.New("store: use device: token MACs are required")
+		return contract.Grant{}, false, errors.New("store: use device: token MACs are required")
 	case grace < 0:
-		return sms2fa.Grant{}, false, fmt.Errorf("store: use device: grace must not be negative, got %v", grace)
+		return contract.Grant{}, false, fmt.Errorf("store: use device: grace must not be negative, got %v", grace)
 	}
 	if err := validGrant("use device", p.Grant); err != nil {
-		return sms2fa.Grant{}, false, err
+		return contract.Grant{}, false, err
 	}
 	var (
-		granted sms2fa.Grant
+		granted contract.Grant
 		rotated bool
 		outcome error // ErrDeviceReuse: the revocation still commits
 	)
@@ -74,12 +73,12 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		err = get(ctx, tx, s.q.getDevice, &d, id, userID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return sms2fa.ErrNotFound
+			return contract.ErrNotFound
 		case err != nil:
 			return fmt.Errorf("reading the device: %w", err)
 		case d.RevokedAt != 0 || d.ExpiresAt <= ms(now) || d.FactorVersion != factorVersion:
 			// A device remembered under another number proved that number.
-			return sms2fa.ErrNotFound
+			return contract.ErrNotFound
 		}
 		// The version the caller read may be stale: judge by the factor as
 		// it is now, under the lock (an admin may have moved the number).
@@ -87,7 +86,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		case err != nil:
 			return err
 		case f.Version > 0 && (f.Removed || f.Version != d.FactorVersion):
-			return sms2fa.ErrNotFound
+			return contract.ErrNotFound
 		}
 		if login != "" {
 			// A sign-in ended by a logout (or any revocation) stays ended:
@@ -98,7 +97,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return fmt.Errorf("checking the sign-in: %w", err)
 			}
 			if revoked > 0 {
-				return sms2fa.ErrNotFound
+				return contract.ErrNotFound
 			}
 		}
 		switch {
@@ -108,7 +107,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return fmt.Errorf("rotating the token: %w", err)
 			}
 			if n != 1 {
-				return sms2fa.ErrNotFound
+				return contract.ErrNotFound
 			}
 			rotated = true
 		case login != "" && login == d.RotatedLogin && ms(now)-d.RotatedAt < grace.Milliseconds() &&
@@ -123,7 +122,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 				return fmt.Errorf("recording the use: %w", err)
 			}
 			if n != 1 {
-				return sms2fa.ErrNotFound // revoked between the read and now
+				return contract.ErrNotFound // revoked between the read and now
 			}
 			rotated = subtle.ConstantTimeCompare(d.MAC, next) == 1
 		default:
@@ -137,7 +136,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 			if err := exec(ctx, tx, s.q.revokeDeviceGrants, ms(now), userID, id, ms(now)); err != nil {
 				return fmt.Errorf("revoking the device's grants: %w", err)
 			}
-			outcome = sms2fa.ErrDeviceReuse
+			outcome = contract.ErrDeviceReuse
 			return nil
 		}
 		if login != "" {
@@ -157,20 +156,20 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 		return err
 	})
 	if err != nil {
-		return sms2fa.Grant{}, false, err
+		return contract.Grant{}, false, err
 	}
 	return granted, rotated, outcome
 }
 
 // Devices implements [sms2fa.Store]. It reads from the readers' pool.
-func (s *SQL) Devices(ctx context.Context, userID string) ([]sms2fa.Device, error) {
+func (s *SQL) Devices(ctx context.Context, userID string) ([]contract.Device, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var rows []deviceRow
 	if err := s.q.listDevices.SelectContext(ctx, &rows, userID, s.nowArg()); err != nil {
 		return nil, fmt.Errorf("store: listing devices: %w", err)
 	}
-	out := make([]sms2fa.Device, 0, len(rows))
+	out := make([]contract.Device, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, r.device())
 	}

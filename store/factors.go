@@ -8,22 +8,21 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Factor implements [sms2fa.Store]. It reads from the readers' pool: the
 // guard asks on every sign-in, and on SQLite this never waits for a writer.
-func (s *SQL) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+func (s *SQL) Factor(ctx context.Context, userID string) (contract.Factor, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var r factorRow
 	err := s.q.getFactor.GetContext(ctx, &r, userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return sms2fa.Factor{}, sms2fa.ErrNotFound
+		return contract.Factor{}, contract.ErrNotFound
 	}
 	if err != nil {
-		return sms2fa.Factor{}, fmt.Errorf("store: reading factor: %w", err)
+		return contract.Factor{}, fmt.Errorf("store: reading factor: %w", err)
 	}
 	return r.factor(), nil
 }
@@ -31,12 +30,12 @@ func (s *SQL) Factor(ctx context.Context, userID string) (sms2fa.Factor, error) 
 // AdoptFactor implements [sms2fa.Store]. The insert does nothing when any
 // row exists, removed or not, and the read that follows sees whichever
 // adoption won: every caller answers with the stored number.
-func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (sms2fa.Factor, bool, error) {
+func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (contract.Factor, bool, error) {
 	if userID == "" || phone == "" {
-		return sms2fa.Factor{}, false, errors.New("store: adopt factor: user ID and phone are required")
+		return contract.Factor{}, false, errors.New("store: adopt factor: user ID and phone are required")
 	}
 	var (
-		f       sms2fa.Factor
+		f       contract.Factor
 		adopted bool
 	)
 	err := s.inTx(ctx, "adopt factor", func(ctx context.Context, tx *sqlx.Tx) error {
@@ -55,17 +54,17 @@ func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (sm
 		return err
 	})
 	if err != nil {
-		return sms2fa.Factor{}, false, err
+		return contract.Factor{}, false, err
 	}
 	return f, adopted, nil
 }
 
 // SetFactor implements [sms2fa.Store].
-func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (sms2fa.Factor, sms2fa.Factor, error) {
+func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (contract.Factor, contract.Factor, error) {
 	if userID == "" || phone == "" {
-		return sms2fa.Factor{}, sms2fa.Factor{}, errors.New("store: set factor: user ID and phone are required")
+		return contract.Factor{}, contract.Factor{}, errors.New("store: set factor: user ID and phone are required")
 	}
-	var f, old sms2fa.Factor
+	var f, old contract.Factor
 	err := s.inTx(ctx, "set factor", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
@@ -78,18 +77,18 @@ func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (sms2
 		return err
 	})
 	if err != nil {
-		return sms2fa.Factor{}, sms2fa.Factor{}, err
+		return contract.Factor{}, contract.Factor{}, err
 	}
 	return f, old, nil
 }
 
 // RemoveFactor implements [sms2fa.Store]. The row stays, as the marker that
 // stops the app's number from being adopted again.
-func (s *SQL) RemoveFactor(ctx context.Context, userID string) (sms2fa.Factor, error) {
+func (s *SQL) RemoveFactor(ctx context.Context, userID string) (contract.Factor, error) {
 	if userID == "" {
-		return sms2fa.Factor{}, errors.New("store: remove factor: user ID is required")
+		return contract.Factor{}, errors.New("store: remove factor: user ID is required")
 	}
-	var old sms2fa.Factor
+	var old contract.Factor
 	err := s.inTx(ctx, "remove factor", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
 		if err != nil {
@@ -102,7 +101,7 @@ func (s *SQL) RemoveFactor(ctx context.Context, userID string) (sms2fa.Factor, e
 		return err
 	})
 	if err != nil {
-		return sms2fa.Factor{}, err
+		return contract.Factor{}, err
 	}
 	return old, nil
 }
@@ -125,14 +124,14 @@ func (s *SQL) NoteMismatch(ctx context.Context, userID, tag string) (bool, error
 }
 
 // readFactor reads userID's factor inside tx; the zero Factor if none.
-func (s *SQL) readFactor(ctx context.Context, tx *sqlx.Tx, userID string) (sms2fa.Factor, error) {
+func (s *SQL) readFactor(ctx context.Context, tx *sqlx.Tx, userID string) (contract.Factor, error) {
 	var r factorRow
 	err := get(ctx, tx, s.q.readFactor, &r, userID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return sms2fa.Factor{}, nil
+		return contract.Factor{}, nil
 	case err != nil:
-		return sms2fa.Factor{}, fmt.Errorf("reading the factor: %w", err)
+		return contract.Factor{}, fmt.Errorf("reading the factor: %w", err)
 	}
 	return r.factor(), nil
 }
@@ -140,14 +139,14 @@ func (s *SQL) readFactor(ctx context.Context, tx *sqlx.Tx, userID string) (sms2f
 // putFactor stores phone and region as userID's factor, enrolled now — or,
 // removed, the marker of a removed one (no number, no enrolment time) — and
 // bumps its version. The caller holds the user's lock.
-func (s *SQL) putFactor(ctx context.Context, tx *sqlx.Tx, userID, phone, region string, removed bool, now time.Time) (sms2fa.Factor, error) {
+func (s *SQL) putFactor(ctx context.Context, tx *sqlx.Tx, userID, phone, region string, removed bool, now time.Time) (contract.Factor, error) {
 	enrolled, flag := ms(now), 0
 	if removed {
 		enrolled, flag = 0, 1
 	}
 	var r factorRow
 	if err := get(ctx, tx, s.q.putFactor, &r, userID, phone, region, enrolled, flag, ms(now)); err != nil {
-		return sms2fa.Factor{}, fmt.Errorf("storing the factor: %w", err)
+		return contract.Factor{}, fmt.Errorf("storing the factor: %w", err)
 	}
 	return r.factor(), nil
 }

@@ -9,22 +9,21 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Grant implements [sms2fa.Store]. It reads from the readers' pool: on
 // SQLite it never waits for a writer.
-func (s *SQL) Grant(ctx context.Context, id, userID string) (sms2fa.Grant, error) {
+func (s *SQL) Grant(ctx context.Context, id, userID string) (contract.Grant, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var r grantRow
 	err := s.q.getGrant.GetContext(ctx, &r, s.nowArg(), id, userID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return sms2fa.Grant{}, sms2fa.ErrNotFound
+		return contract.Grant{}, contract.ErrNotFound
 	}
 	if err != nil {
-		return sms2fa.Grant{}, fmt.Errorf("store: reading grant: %w", err)
+		return contract.Grant{}, fmt.Errorf("store: reading grant: %w", err)
 	}
 	return r.grant(fromMS(r.Now)), nil
 }

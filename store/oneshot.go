@@ -27,7 +27,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // oneshotCols lists, for a function's result, its challenge columns
@@ -104,7 +104,7 @@ func (s *SQL) oneshot(ctx context.Context, query string, dest []any, args ...any
 }
 
 // verifyOnce is Verify on Postgres: one call of sms2fa_verify. p is valid.
-func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyParams) (sms2fa.Challenge, sms2fa.Grant, error) {
+func (s *SQL) verifyOnce(ctx context.Context, ref contract.Ref, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	l, g := p.Policy.Lockout, p.Grant
@@ -112,32 +112,32 @@ func (s *SQL) verifyOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.VerifyPar
 	err := s.oneshot(ctx, s.q.verifyOnce, r.dest(true, false), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.MAC,
 		l.Threshold, int64(l.Duration), int64(l.Max), g.ID, g.Login, g.How, g.Lifetime.Milliseconds(), p.Policy.MaxGrants)
 	if err != nil {
-		return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: %w", err)
+		return contract.Challenge{}, contract.Grant{}, fmt.Errorf("store: verify: %w", err)
 	}
 	now := fromMS(r.Now)
 	switch r.Outcome {
 	case "user_locked":
-		return sms2fa.Challenge{}, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+		return contract.Challenge{}, contract.Grant{}, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "not_found":
-		return sms2fa.Challenge{}, sms2fa.Grant{}, sms2fa.ErrNotFound
+		return contract.Challenge{}, contract.Grant{}, contract.ErrNotFound
 	case "dead":
-		return sms2fa.Challenge{}, sms2fa.Grant{}, deadReason(r.C, now)
+		return contract.Challenge{}, contract.Grant{}, deadReason(r.C, now)
 	}
 	c := r.C.challenge(now)
 	switch r.Outcome {
 	case "ok":
-		var granted sms2fa.Grant
+		var granted contract.Grant
 		if r.G.ID != "" {
 			granted = r.G.grant(now)
 		}
 		return c, granted, nil
 	case "invalid":
-		return c, sms2fa.Grant{}, sms2fa.ErrCodeInvalid
+		return c, contract.Grant{}, contract.ErrCodeInvalid
 	case "locked":
 		c.LockedUntil = fromMS(r.LockedUntil)
-		return c, sms2fa.Grant{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: c.LockedUntil, Now: now, Started: true}
+		return c, contract.Grant{}, &contract.LimitError{Err: contract.ErrLocked, Until: c.LockedUntil, Now: now, Started: true}
 	}
-	return sms2fa.Challenge{}, sms2fa.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
+	return contract.Challenge{}, contract.Grant{}, fmt.Errorf("store: verify: unknown outcome %q", r.Outcome)
 }
 
 // resendSQL calls sms2fa_resend.
@@ -148,7 +148,7 @@ func resendSQL() string {
 
 // budgetArrays are budgets as the functions take them: one array per
 // field, in the order given (sortBudgets's).
-func budgetArrays(bs []sms2fa.Budget) (names, keys []string, windows []int64, limits []int32) {
+func budgetArrays(bs []contract.Budget) (names, keys []string, windows []int64, limits []int32) {
 	names, keys = make([]string, len(bs)), make([]string, len(bs))
 	windows, limits = make([]int64, len(bs)), make([]int32, len(bs))
 	for i, b := range bs {
@@ -158,7 +158,7 @@ func budgetArrays(bs []sms2fa.Budget) (names, keys []string, windows []int64, li
 }
 
 // openOnce is Open on Postgres: one call of sms2fa_open. p is valid.
-func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flow) (sms2fa.Challenge, bool, error) {
+func (s *SQL) openOnce(ctx context.Context, p contract.OpenParams, flow contract.Flow) (contract.Challenge, bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
@@ -167,24 +167,24 @@ func (s *SQL) openOnce(ctx context.Context, p sms2fa.OpenParams, flow sms2fa.Flo
 		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
 		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor)
 	if err != nil {
-		return sms2fa.Challenge{}, false, fmt.Errorf("store: open: %w", err)
+		return contract.Challenge{}, false, fmt.Errorf("store: open: %w", err)
 	}
 	now := fromMS(r.Now)
 	switch r.Outcome {
 	case "user_locked":
-		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+		return contract.Challenge{}, false, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "factor_changed":
-		return sms2fa.Challenge{}, false, sms2fa.ErrFactorChanged
+		return contract.Challenge{}, false, contract.ErrFactorChanged
 	case "budget":
-		return sms2fa.Challenge{}, false, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+		return contract.Challenge{}, false, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
 	case "live", "created":
 		return r.C.challenge(now), r.Outcome == "created", nil
 	}
-	return sms2fa.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
+	return contract.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
 }
 
 // resendOnce is Resend on Postgres: one call of sms2fa_resend. p is valid.
-func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendParams) (sms2fa.Challenge, error) {
+func (s *SQL) resendOnce(ctx context.Context, ref contract.Ref, p contract.ResendParams) (contract.Challenge, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
@@ -192,22 +192,22 @@ func (s *SQL) resendOnce(ctx context.Context, ref sms2fa.Ref, p sms2fa.ResendPar
 	err := s.oneshot(ctx, s.q.resendOnce, r.dest(false, true), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
 		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
 	if err != nil {
-		return sms2fa.Challenge{}, fmt.Errorf("store: resend: %w", err)
+		return contract.Challenge{}, fmt.Errorf("store: resend: %w", err)
 	}
 	now := fromMS(r.Now)
 	switch r.Outcome {
 	case "user_locked":
-		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
+		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "not_found":
-		return sms2fa.Challenge{}, sms2fa.ErrNotFound
+		return contract.Challenge{}, contract.ErrNotFound
 	case "dead":
-		return sms2fa.Challenge{}, deadReason(r.C, now)
+		return contract.Challenge{}, deadReason(r.C, now)
 	case "too_soon":
-		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrResendTooSoon, Until: fromMS(r.C.NextSendAt), Now: now}
+		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrResendTooSoon, Until: fromMS(r.C.NextSendAt), Now: now}
 	case "budget":
-		return sms2fa.Challenge{}, &sms2fa.LimitError{Err: sms2fa.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
 	case "resent":
 		return r.C.challenge(now), nil
 	}
-	return sms2fa.Challenge{}, fmt.Errorf("store: resend: unknown outcome %q", r.Outcome)
+	return contract.Challenge{}, fmt.Errorf("store: resend: unknown outcome %q", r.Outcome)
 }

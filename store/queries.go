@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // queryer is what *sqlx.DB and *sqlx.Tx have in common that the schema
@@ -406,11 +405,11 @@ type challengeRow struct {
 }
 
 // challenge converts r; now is the store's clock for this answer.
-func (r challengeRow) challenge(now time.Time) sms2fa.Challenge {
-	return sms2fa.Challenge{
+func (r challengeRow) challenge(now time.Time) contract.Challenge {
+	return contract.Challenge{
 		ID:          r.ID,
 		UserID:      r.UserID,
-		Flow:        sms2fa.Flow(r.Flow),
+		Flow:        contract.Flow(r.Flow),
 		GrantID:     r.GrantID,
 		Phone:       r.Phone,
 		Region:      r.Region,
@@ -440,8 +439,8 @@ type grantRow struct {
 	Now       int64  `db:"now_ms"`
 }
 
-func (r grantRow) grant(now time.Time) sms2fa.Grant {
-	return sms2fa.Grant{
+func (r grantRow) grant(now time.Time) contract.Grant {
+	return contract.Grant{
 		ID: r.ID, UserID: r.UserID, Login: r.Login, How: r.How,
 		CreatedAt: fromMS(r.CreatedAt), FreshAt: fromMS(r.FreshAt), ExpiresAt: fromMS(r.ExpiresAt),
 		RevokedAt: fromMS(r.RevokedAt), Now: now,
@@ -479,8 +478,8 @@ type factorRow struct {
 	Removed    int    `db:"removed"`
 }
 
-func (r factorRow) factor() sms2fa.Factor {
-	return sms2fa.Factor{UserID: r.UserID, Phone: r.Phone, Region: r.Region,
+func (r factorRow) factor() contract.Factor {
+	return contract.Factor{UserID: r.UserID, Phone: r.Phone, Region: r.Region,
 		EnrolledAt: fromMS(r.EnrolledAt), Version: r.Version, Removed: r.Removed != 0}
 }
 
@@ -499,7 +498,7 @@ type deviceRow struct {
 	RevokedAt     int64  `db:"revoked_at"`
 }
 
-func (r deviceRow) device() sms2fa.Device {
-	return sms2fa.Device{ID: r.ID, Label: r.Label, FactorVersion: r.FactorVersion,
+func (r deviceRow) device() contract.Device {
+	return contract.Device{ID: r.ID, Label: r.Label, FactorVersion: r.FactorVersion,
 		CreatedAt: fromMS(r.CreatedAt), LastUsedAt: fromMS(r.LastUsedAt), ExpiresAt: fromMS(r.ExpiresAt)}
 }

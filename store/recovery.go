@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // ReplaceRecoveryCodes implements [sms2fa.Store]: the old codes, used or
@@ -51,19 +50,19 @@ const recoveryRepeat = 30 * time.Second
 // UseRecoveryCode implements [sms2fa.Store]. The code is spent by one
 // conditional UPDATE under the user's lock, so of concurrent uses exactly
 // one finds it unused; every other is a wrong code and counts as one.
-func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p sms2fa.VerifyParams) (int, sms2fa.Grant, error) {
+func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p contract.VerifyParams) (int, contract.Grant, error) {
 	if err := p.Policy.Validate(); err != nil {
-		return 0, sms2fa.Grant{}, err
+		return 0, contract.Grant{}, err
 	}
 	if err := validGrant("use recovery code", p.Grant); err != nil {
-		return 0, sms2fa.Grant{}, err
+		return 0, contract.Grant{}, err
 	}
 	if userID == "" {
-		return 0, sms2fa.Grant{}, errors.New("store: use recovery code: user ID is required")
+		return 0, contract.Grant{}, errors.New("store: use recovery code: user ID is required")
 	}
 	var (
 		left    int
-		granted sms2fa.Grant
+		granted contract.Grant
 		outcome error // ErrCodeInvalid or a lock: the transaction still commits
 	)
 	err := s.inTx(ctx, "use recovery code", func(ctx context.Context, tx *sqlx.Tx) error {
@@ -96,7 +95,7 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 				return err
 			}
 		case repeated > 0:
-			outcome = sms2fa.ErrCodeUsed
+			outcome = contract.ErrCodeUsed
 		default:
 			if outcome, err = s.countFailure(ctx, tx, userID, u, p.Policy.Lockout, now); err != nil {
 				return err
@@ -108,7 +107,7 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 		return nil
 	})
 	if err != nil {
-		return 0, sms2fa.Grant{}, err
+		return 0, contract.Grant{}, err
 	}
 	return left, granted, outcome
 }

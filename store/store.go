@@ -37,12 +37,11 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Compile-time proof that *SQL is what the guard consumes.
-var _ sms2fa.Store = (*SQL)(nil)
+var _ contract.Store = (*SQL)(nil)
 
 // Dialect names a supported database.
 type Dialect string

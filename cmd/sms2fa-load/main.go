@@ -39,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
@@ -236,7 +237,7 @@ func phoneOf(i int64) string {
 
 // serve starts the app: a one-field login (this measures the second factor,
 // not passwords), the guard, and a guarded dashboard.
-func serve(st sms2fa.Store, logger *slog.Logger) (*http.Server, *lastCodes, error) {
+func serve(st contract.Store, logger *slog.Logger) (*http.Server, *lastCodes, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	cookies := sessions.NewCookieStore(key)
@@ -290,11 +291,11 @@ type lastCodes struct {
 	m  map[string]string
 }
 
-func (l *lastCodes) Send(_ context.Context, m sms2fa.Message) (sms2fa.Receipt, error) {
+func (l *lastCodes) Send(_ context.Context, m contract.Message) (contract.Receipt, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.m[m.To] = m.Code
-	return sms2fa.Receipt{ProviderID: "load", Status: "sent"}, nil
+	return contract.Receipt{ProviderID: "load", Status: "sent"}, nil
 }
 
 func (l *lastCodes) take(number string) (string, bool) {

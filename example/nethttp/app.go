@@ -12,11 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/example/internal/demo"
 )
 
 // newApp wires the demo: its own login, the guard, and the pages.
-func newApp(cfg demo.Config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger) (http.Handler, error) {
+func newApp(cfg demo.Config, st contract.Store, snd contract.Sender, logger *slog.Logger) (http.Handler, error) {
 	// One cookie store for the app's session ("demo") and the guard's own
 	// ("sms2fa"). Secure is off because the demo runs on plain http://
 	// localhost; turn it on behind HTTPS.

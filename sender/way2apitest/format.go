@@ -5,15 +5,15 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/sms2fa/sms2fa/internal/redact"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
 )
 
 // fields summarises r: the number masked, the code (Value) hidden, the
 // headers (the API key among them) and the body (which holds all three) as
 // counts.
-func (r Request) fields() *redact.Fields {
-	b := redact.Of("way2apitest.Request").
+func (r Request) fields() *contract.Summary {
+	b := contract.Summarize("way2apitest.Request").
 		Str("Number", maskedNumber(r.Number)).
 		Str("Content", r.Content).
 		Hidden("Value", r.Value != "", "[code]").
@@ -44,7 +44,7 @@ func (r Request) String() string { return r.fields().String() }
 
 // Format prints [Request.String] for every verb (%v, %+v, %#v, %s, %q, %x,
 // %d, …), so that no verb reaches the code, the number or the key.
-func (r Request) Format(f fmt.State, verb rune) { redact.Format(f, verb, r.String()) }
+func (r Request) Format(f fmt.State, verb rune) { contract.FormatMasked(f, verb, r.String()) }
 
 // LogValue logs r as a group, masked as [Request.String] is, for log/slog.
 func (r Request) LogValue() slog.Value { return r.fields().LogValue() }

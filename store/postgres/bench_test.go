@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
@@ -30,9 +30,9 @@ func benchStore(b *testing.B) *store.SQL {
 	return s
 }
 
-func benchOpen(b *testing.B, s *store.SQL, i int, budgets bool) (sms2fa.Ref, sms2fa.OpenParams) {
-	ref := sms2fa.Ref{ID: fmt.Sprintf("bench-%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d", i)}
-	p := sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("mac:1"), Policy: sms2fa.DefaultPolicy()}
+func benchOpen(b *testing.B, s *store.SQL, i int, budgets bool) (contract.Ref, contract.OpenParams) {
+	ref := contract.Ref{ID: fmt.Sprintf("bench-%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d", i)}
+	p := contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("mac:1"), Policy: contract.DefaultPolicy()}
 	if budgets {
 		p.Budgets = fiveBudgets(ref.UserID)
 		for j := range p.Budgets {
@@ -43,10 +43,10 @@ func benchOpen(b *testing.B, s *store.SQL, i int, budgets bool) (sms2fa.Ref, sms
 }
 
 // openedChallenges opens b.N challenges, one per user, before the timer.
-func openedChallenges(b *testing.B) (*store.SQL, []sms2fa.Ref) {
+func openedChallenges(b *testing.B) (*store.SQL, []contract.Ref) {
 	ctx := context.Background()
 	s := benchStore(b)
-	refs := make([]sms2fa.Ref, b.N)
+	refs := make([]contract.Ref, b.N)
 	for i := range b.N {
 		ref, p := benchOpen(b, s, i, false)
 		if _, _, err := s.Open(ctx, p); err != nil {
@@ -61,12 +61,12 @@ func openedChallenges(b *testing.B) (*store.SQL, []sms2fa.Ref) {
 func BenchmarkStoreVerifyPostgres(b *testing.B) {
 	ctx := context.Background()
 	s, refs := openedChallenges(b)
-	pol := sms2fa.DefaultPolicy()
+	pol := contract.DefaultPolicy()
 	defer cost.Start(b)()
 	b.ResetTimer()
 	for i := range b.N {
-		g := sms2fa.GrantParams{ID: "g-" + refs[i].ID, How: "sms", Lifetime: time.Hour}
-		if _, gr, err := s.Verify(ctx, refs[i], sms2fa.VerifyParams{MAC: []byte("mac:1"), Policy: pol, Grant: g}); err != nil || gr.ID == "" {
+		g := contract.GrantParams{ID: "g-" + refs[i].ID, How: "sms", Lifetime: time.Hour}
+		if _, gr, err := s.Verify(ctx, refs[i], contract.VerifyParams{MAC: []byte("mac:1"), Policy: pol, Grant: g}); err != nil || gr.ID == "" {
 			b.Fatalf("verify: %v", err)
 		}
 	}

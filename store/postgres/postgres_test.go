@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
@@ -83,9 +83,9 @@ func TestStuckRowLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pol := sms2fa.DefaultPolicy()
-	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
-	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+	pol := contract.DefaultPolicy()
+	ref := contract.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
 		t.Fatal(err)
 	}
 	holder, err := s.DB().BeginTx(ctx, nil)
@@ -97,12 +97,12 @@ func TestStuckRowLock(t *testing.T) {
 	}
 	ops := map[string]func() error{
 		"Open": func() error {
-			r := sms2fa.Ref{ID: "c2", UserID: "alice", Binding: "b2"}
-			_, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
+			r := contract.Ref{ID: "c2", UserID: "alice", Binding: "b2"}
+			_, _, err := s.Open(ctx, contract.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
 			return err
 		},
 		"Verify": func() error {
-			_, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: []byte("m"), Policy: pol})
+			_, _, err := s.Verify(ctx, ref, contract.VerifyParams{MAC: []byte("m"), Policy: pol})
 			return err
 		},
 		"SetFactor": func() error {

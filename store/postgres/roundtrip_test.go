@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/store"
@@ -55,8 +55,8 @@ func openCounting(t testing.TB, writes *atomic.Int64, opts ...store.Option) *sto
 }
 
 // fiveBudgets are five budgets like the guard's defaults, for one user.
-func fiveBudgets(user string) []sms2fa.Budget {
-	return []sms2fa.Budget{
+func fiveBudgets(user string) []contract.Budget {
+	return []contract.Budget{
 		{Name: "user", Key: user, Limit: 1000, Window: time.Hour},
 		{Name: "phone", Key: "+919876543210", Limit: 1000, Window: time.Hour},
 		{Name: "ip", Key: "203.0.113.7", Limit: 1000, Window: time.Hour},
@@ -77,19 +77,19 @@ func TestRoundTripsPerOperation(t *testing.T) {
 	clock := testclock.New(testclock.Start)
 	var writes atomic.Int64
 	s := openCounting(t, &writes, store.WithClock(clock.Now))
-	pol := sms2fa.DefaultPolicy()
+	pol := contract.DefaultPolicy()
 	mac := func(code string) []byte { return []byte("mac:" + code) }
 
 	n := 0
-	ref := func(user string) sms2fa.Ref {
+	ref := func(user string) contract.Ref {
 		n++
-		return sms2fa.Ref{ID: "rt-" + string(rune('a'+n)), UserID: user, Binding: "b-" + string(rune('a'+n))}
+		return contract.Ref{ID: "rt-" + string(rune('a'+n)), UserID: user, Binding: "b-" + string(rune('a'+n))}
 	}
-	openP := func(r sms2fa.Ref) sms2fa.OpenParams {
-		return sms2fa.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: mac("1"), Policy: pol, Budgets: fiveBudgets(r.UserID)}
+	openP := func(r contract.Ref) contract.OpenParams {
+		return contract.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: mac("1"), Policy: pol, Budgets: fiveBudgets(r.UserID)}
 	}
-	grant := func(r sms2fa.Ref) sms2fa.GrantParams {
-		return sms2fa.GrantParams{ID: "g-" + r.ID, How: "sms", Lifetime: time.Hour}
+	grant := func(r contract.Ref) contract.GrantParams {
+		return contract.GrantParams{ID: "g-" + r.ID, How: "sms", Lifetime: time.Hour}
 	}
 	type op struct {
 		name string
@@ -99,7 +99,7 @@ func TestRoundTripsPerOperation(t *testing.T) {
 	// One round of every operation; warm-up runs the same round on another
 	// user first, so every statement is prepared on the connection.
 	round := func(user string) []op {
-		var a, b sms2fa.Ref
+		var a, b contract.Ref
 		return []op{
 			{"Open (new challenge, five budgets)", 1, func() error {
 				a = ref(user)
@@ -107,21 +107,21 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				return err
 			}},
 			{"Open (reusing a live one)", 1, func() error {
-				_, created, err := s.Open(ctx, openP(sms2fa.Ref{ID: "unused", UserID: a.UserID, Binding: a.Binding}))
+				_, created, err := s.Open(ctx, openP(contract.Ref{ID: "unused", UserID: a.UserID, Binding: a.Binding}))
 				if err == nil && created {
 					t.Errorf("Open created a second challenge")
 				}
 				return err
 			}},
 			{"Verify (wrong code)", 1, func() error {
-				_, _, err := s.Verify(ctx, a, sms2fa.VerifyParams{MAC: mac("2"), Policy: pol})
-				if err != sms2fa.ErrCodeInvalid {
+				_, _, err := s.Verify(ctx, a, contract.VerifyParams{MAC: mac("2"), Policy: pol})
+				if err != contract.ErrCodeInvalid {
 					t.Errorf("wrong code: %v", err)
 				}
 				return nil
 			}},
 			{"Verify (right code, grant written)", 1, func() error {
-				_, g, err := s.Verify(ctx, a, sms2fa.VerifyParams{MAC: mac("1"), Policy: pol, Grant: grant(a)})
+				_, g, err := s.Verify(ctx, a, contract.VerifyParams{MAC: mac("1"), Policy: pol, Grant: grant(a)})
 				if err == nil && g.ID == "" {
 					t.Errorf("no grant written")
 				}
@@ -135,7 +135,7 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				clock.Advance(pol.CooldownAfter(1))
 				time.Sleep(1100 * time.Millisecond) // idle again after the Open above
 				writes.Store(0)
-				_, err := s.Resend(ctx, b, sms2fa.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user)})
+				_, err := s.Resend(ctx, b, contract.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user)})
 				return err
 			}},
 			{"Open (the number checked against the factor)", 1, func() error {

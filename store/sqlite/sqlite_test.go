@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/sqlite"
@@ -55,8 +55,8 @@ func TestPanicInsideATransaction(t *testing.T) {
 	}
 	defer s.Close()
 	open := func(id string) error {
-		p := sms2fa.OpenParams{Ref: sms2fa.Ref{ID: id, UserID: "alice", Binding: id}, Phone: "+919876543210",
-			Region: "IN", MAC: []byte("m"), Policy: sms2fa.DefaultPolicy()}
+		p := contract.OpenParams{Ref: contract.Ref{ID: id, UserID: "alice", Binding: id}, Phone: "+919876543210",
+			Region: "IN", MAC: []byte("m"), Policy: contract.DefaultPolicy()}
 		_, _, err := s.Open(context.Background(), p)
 		return err
 	}
@@ -98,9 +98,9 @@ func TestStuckWriter(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	pol := sms2fa.DefaultPolicy()
-	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
-	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+	pol := contract.DefaultPolicy()
+	ref := contract.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -126,8 +126,8 @@ func TestStuckWriter(t *testing.T) {
 	for i := range writers {
 		wg.Go(func() {
 			start := time.Now()
-			r := sms2fa.Ref{ID: fmt.Sprintf("w%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: "b"}
-			_, _, errs[i] = s.Open(ctx, sms2fa.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
+			r := contract.Ref{ID: fmt.Sprintf("w%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: "b"}
+			_, _, errs[i] = s.Open(ctx, contract.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol})
 			took[i] = time.Since(start)
 		})
 	}
@@ -218,13 +218,13 @@ func TestRevokedRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pol := sms2fa.DefaultPolicy()
-	ref := sms2fa.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
-	if _, _, err := s.Open(ctx, sms2fa.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
+	pol := contract.DefaultPolicy()
+	ref := contract.Ref{ID: "c1", UserID: "alice", Binding: "b1"}
+	if _, _, err := s.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("m"), Policy: pol}); err != nil {
 		t.Fatal(err)
 	}
-	g := sms2fa.GrantParams{ID: "g1", Login: "L1", How: "sms", Lifetime: time.Hour}
-	if _, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: []byte("m"), Policy: pol, Grant: g}); err != nil {
+	g := contract.GrantParams{ID: "g1", Login: "L1", How: "sms", Lifetime: time.Hour}
+	if _, _, err := s.Verify(ctx, ref, contract.VerifyParams{MAC: []byte("m"), Policy: pol, Grant: g}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 )
 
@@ -54,7 +54,7 @@ const (
 
 // openFlow creates a challenge of flow for user, to number, with code
 // "111111".
-func (e *env) openFlow(user string, flow sms2fa.Flow, grantID, number string) sms2fa.Ref {
+func (e *env) openFlow(user string, flow contract.Flow, grantID, number string) contract.Ref {
 	e.t.Helper()
 	ref := e.ref(user)
 	p := e.params(ref, "111111")
@@ -67,18 +67,18 @@ func (e *env) openFlow(user string, flow sms2fa.Flow, grantID, number string) sm
 
 // signIn completes a login challenge of user, creating grant id of sign-in
 // login.
-func (e *env) signIn(user, id, login string) sms2fa.Grant {
+func (e *env) signIn(user, id, login string) contract.Grant {
 	e.t.Helper()
 	g := grantParams(id)
 	g.Login = login
-	_, gr, err := e.s.Verify(ctx, e.open(user), sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g})
+	_, gr, err := e.s.Verify(ctx, e.open(user), contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g})
 	if err != nil || gr.ID != id {
 		e.t.Fatalf("sign in %s: %+v, %v", id, gr, err)
 	}
 	return gr
 }
 
-func (e *env) factor(user string) sms2fa.Factor {
+func (e *env) factor(user string) contract.Factor {
 	e.t.Helper()
 	f, err := e.s.Factor(ctx, user)
 	if err != nil {
@@ -93,7 +93,7 @@ func (e *env) factor(user string) sms2fa.Factor {
 func testOpenChecksFactor(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	b := budget(1, time.Hour)
-	try := func(number string, flow sms2fa.Flow) (sms2fa.OpenParams, error) {
+	try := func(number string, flow contract.Flow) (contract.OpenParams, error) {
 		p := e.params(e.ref("alice"), "111111", b)
 		p.Phone, p.Flow, p.CheckFactor = number, flow, true
 		_, _, err := e.s.Open(ctx, p)
@@ -101,11 +101,11 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 	}
 	refused := func(why, number string) {
 		t.Helper()
-		p, err := try(number, sms2fa.FlowLogin)
-		if !errors.Is(err, sms2fa.ErrFactorChanged) {
+		p, err := try(number, contract.FlowLogin)
+		if !errors.Is(err, contract.ErrFactorChanged) {
 			t.Fatalf("%s: Open = %v, want ErrFactorChanged", why, err)
 		}
-		if _, err := e.s.Challenge(ctx, p.Ref); !errors.Is(err, sms2fa.ErrNotFound) {
+		if _, err := e.s.Challenge(ctx, p.Ref); !errors.Is(err, contract.ErrNotFound) {
 			t.Fatalf("%s: a refused Open left a challenge: %v", why, err)
 		}
 	}
@@ -120,18 +120,18 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 	}
 	refused("another number", otherPhone)
 	// The refusals took no budget: the one send of the hour is still there.
-	live, err := try(phone, sms2fa.FlowLogin)
+	live, err := try(phone, contract.FlowLogin)
 	if err != nil {
 		t.Fatalf("the enrolled number: %v", err)
 	}
-	if _, err := try(phone, sms2fa.FlowLogin); !errors.Is(err, sms2fa.ErrBudgetExceeded) {
+	if _, err := try(phone, contract.FlowLogin); !errors.Is(err, contract.ErrBudgetExceeded) {
 		t.Fatalf("a second send in the budget: %v, want ErrBudgetExceeded", err)
 	}
 	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// A live challenge to a number removed since is not reused.
-	if _, _, err := e.s.Open(ctx, live); !errors.Is(err, sms2fa.ErrFactorChanged) {
+	if _, _, err := e.s.Open(ctx, live); !errors.Is(err, contract.ErrFactorChanged) {
 		t.Fatalf("reopening a live challenge after the number was removed: %v, want ErrFactorChanged", err)
 	}
 	e.clock.Advance(time.Hour)
@@ -140,26 +140,26 @@ func testOpenChecksFactor(t *testing.T, o Opener) {
 	bob := e.open("bob")
 	locking := e.pol
 	locking.Lockout.Threshold = 1
-	if _, _, err := e.s.Verify(ctx, bob, sms2fa.VerifyParams{MAC: mac("000000"), Policy: locking}); !errors.Is(err, sms2fa.ErrLocked) {
+	if _, _, err := e.s.Verify(ctx, bob, contract.VerifyParams{MAC: mac("000000"), Policy: locking}); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("locking bob: %v", err)
 	}
 	p := e.params(e.ref("bob"), "111111")
 	p.CheckFactor = true
-	if _, _, err := e.s.Open(ctx, p); !errors.Is(err, sms2fa.ErrLocked) {
+	if _, _, err := e.s.Open(ctx, p); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("a locked user without a factor: %v, want ErrLocked", err)
 	}
-	if _, err := try(phone, sms2fa.FlowEnrol); err == nil || errors.Is(err, sms2fa.ErrFactorChanged) {
+	if _, err := try(phone, contract.FlowEnrol); err == nil || errors.Is(err, contract.ErrFactorChanged) {
 		t.Fatalf("CheckFactor on an enrolment: %v, want a usage error", err)
 	}
 }
 
 func testFactorAdoptionRace(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("Factor before any: %v", err)
 	}
 	const n = 20
-	got := make([]sms2fa.Factor, n)
+	got := make([]contract.Factor, n)
 	adopted := make([]bool, n)
 	errs := parallel(n, func(i int) error {
 		var err error
@@ -222,7 +222,7 @@ func testFactorLifecycle(t *testing.T, o Opener) {
 	// Removing a user who never had a factor leaves the marker too; setting
 	// one for a user without any starts at version 1.
 	old, err = e.s.RemoveFactor(ctx, "bob")
-	if err != nil || old != (sms2fa.Factor{}) {
+	if err != nil || old != (contract.Factor{}) {
 		t.Fatalf("remove without a factor: old %+v, %v", old, err)
 	}
 	if f := e.factor("bob"); !f.Removed || f.Version != 1 {
@@ -232,13 +232,13 @@ func testFactorLifecycle(t *testing.T, o Opener) {
 		t.Fatal("bob's number was adopted over the removal marker")
 	}
 	f, old, err = e.s.SetFactor(ctx, "carol", phone, "IN")
-	if err != nil || f.Version != 1 || old != (sms2fa.Factor{}) {
+	if err != nil || f.Version != 1 || old != (contract.Factor{}) {
 		t.Fatalf("set without a factor: %+v (old %+v), %v", f, old, err)
 	}
 	// A locked user's factor can still be changed: a lock stops guesses,
 	// not administration.
 	e.pol.Lockout.Threshold = 1
-	if _, err := e.verify(e.open("carol"), "9"); !errors.Is(err, sms2fa.ErrLocked) {
+	if _, err := e.verify(e.open("carol"), "9"); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("locking carol: %v", err)
 	}
 	if f, _, err := e.s.SetFactor(ctx, "carol", otherPhone, "IN"); err != nil || f.Version != 2 {
@@ -266,11 +266,11 @@ func testNoteMismatch(t *testing.T, o Opener) {
 	errs := parallel(10, func(int) error {
 		fresh, err := e.s.NoteMismatch(ctx, "alice", "t3")
 		if err == nil && !fresh {
-			err = sms2fa.ErrNotFound // counted as "not fresh"
+			err = contract.ErrNotFound // counted as "not fresh"
 		}
 		return err
 	})
-	if got := tally(t, errs, sms2fa.ErrNotFound); got["ok"] != 1 {
+	if got := tally(t, errs, contract.ErrNotFound); got["ok"] != 1 {
 		t.Fatalf("10 concurrent notes of one tag: %v; want one fresh", got)
 	}
 	// A new number is a new situation: the same tag is news again.
@@ -284,16 +284,16 @@ func testNoteMismatch(t *testing.T, o Opener) {
 
 func testEnrol(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	ref := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone)
+	ref := e.openFlow("alice", contract.FlowEnrol, "", otherPhone)
 	// A wrong code stores nothing.
-	if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if _, _, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("wrong enrol code: %v", err)
 	}
-	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Factor(ctx, "alice"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a wrong code enrolled: %v", err)
 	}
 	e.clock.Advance(time.Minute)
-	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
+	_, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
 	if err != nil || gr.ID != "g1" || !gr.Live() || !gr.FreshWithin(time.Second) || gr.How != "sms" {
 		t.Fatalf("enrol: grant %+v, %v", gr, err)
 	}
@@ -308,8 +308,8 @@ func testEnrol(t *testing.T, o Opener) {
 	if _, err := e.s.RemoveFactor(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	ref = e.openFlow("bob", sms2fa.FlowEnrol, "", otherPhone)
-	if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
+	ref = e.openFlow("bob", contract.FlowEnrol, "", otherPhone)
+	if _, _, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
 		t.Fatal(err)
 	}
 	if f := e.factor("bob"); f.Phone != otherPhone || f.Version != 3 || f.Removed {
@@ -320,7 +320,7 @@ func testEnrol(t *testing.T, o Opener) {
 // changeSetup gives alice a factor (phone), two sign-ins (g1, g2), a device
 // d1 and a live change challenge of g1 to otherPhone; bob gets a grant and
 // a device.
-func changeSetup(e *env) sms2fa.Ref {
+func changeSetup(e *env) contract.Ref {
 	e.t.Helper()
 	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
 		e.t.Fatal(err)
@@ -330,7 +330,7 @@ func changeSetup(e *env) sms2fa.Ref {
 	e.signIn("bob", "b1", "L3")
 	e.addDevice("alice", "d1", "A", 1, time.Hour)
 	e.addDevice("bob", "e1", "A", 1, time.Hour)
-	return e.openFlow("alice", sms2fa.FlowChange, "g1", otherPhone)
+	return e.openFlow("alice", contract.FlowChange, "g1", otherPhone)
 }
 
 func testChange(t *testing.T, o Opener) {
@@ -340,11 +340,11 @@ func testChange(t *testing.T, o Opener) {
 	// The change freshens g1 only for g1's own sign-in (L1).
 	g9 := grantParams("g9")
 	g9.Login = "L1"
-	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g9})
+	_, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: g9})
 	if err != nil || gr.ID != "g1" || !gr.FreshWithin(time.Second) {
 		t.Fatalf("change: grant %+v, %v", gr, err)
 	}
-	if _, err := e.s.Grant(ctx, "g9", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Grant(ctx, "g9", "alice"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a change created a grant: %v", err)
 	}
 	if f := e.factor("alice"); f.Phone != otherPhone || f.Version != 2 || !f.EnrolledAt.Equal(e.clock.Now()) {
@@ -377,8 +377,8 @@ func testChangeRevoked(t *testing.T, o Opener) {
 	if live, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil || !live {
 		t.Fatalf("revoke g1: %v, %v", live, err)
 	}
-	c, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol})
-	if err != nil || gr != (sms2fa.Grant{}) || c.ConsumedAt.IsZero() {
+	c, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol})
+	if err != nil || gr != (contract.Grant{}) || c.ConsumedAt.IsZero() {
 		t.Fatalf("change of a revoked grant: %+v, grant %+v, %v; want the code consumed and no grant", c, gr, err)
 	}
 	if f := e.factor("alice"); f.Phone != phone || f.Version != 1 {
@@ -391,12 +391,12 @@ func testChangeRevoked(t *testing.T, o Opener) {
 		t.Fatalf("a change without a live grant revoked devices: %+v", ds)
 	}
 	// Expired works the same as revoked.
-	ref = e.openFlow("alice", sms2fa.FlowChange, "g2", otherPhone)
+	ref = e.openFlow("alice", contract.FlowChange, "g2", otherPhone)
 	e.clock.Advance(time.Hour) // g2 expires; the code was renewed below
-	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
+	if _, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("111111"), Policy: e.pol}); err != nil {
 		t.Fatal(err)
 	}
-	if _, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil || gr.ID != "" {
+	if _, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol}); err != nil || gr.ID != "" {
 		t.Fatalf("change of an expired grant: %+v, %v", gr, err)
 	}
 	if f := e.factor("alice"); f.Version != 1 {
@@ -413,13 +413,13 @@ func codes(user, set string, n int) [][]byte {
 	return out
 }
 
-func (e *env) useCode(user string, m []byte, grantID string) (int, sms2fa.Grant, error) {
-	g := sms2fa.GrantParams{}
+func (e *env) useCode(user string, m []byte, grantID string) (int, contract.Grant, error) {
+	g := contract.GrantParams{}
 	if grantID != "" {
 		g = grantParams(grantID)
 		g.How = "sms" // the store says how, whatever the caller asks
 	}
-	return e.s.UseRecoveryCode(ctx, user, m, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+	return e.s.UseRecoveryCode(ctx, user, m, contract.VerifyParams{Policy: e.pol, Grant: g})
 }
 
 func testRecoveryCodes(t *testing.T, o Opener) {
@@ -443,11 +443,11 @@ func testRecoveryCodes(t *testing.T, o Opener) {
 		t.Fatalf("the recovery grant: %+v, %v", g, err)
 	}
 	// A used code is spent.
-	if _, gr, err := e.useCode("alice", alice[3], "g2"); !errors.Is(err, sms2fa.ErrCodeInvalid) || gr.ID != "" {
+	if _, gr, err := e.useCode("alice", alice[3], "g2"); !errors.Is(err, contract.ErrCodeInvalid) || gr.ID != "" {
 		t.Fatalf("a used code again: %+v, %v", gr, err)
 	}
 	// Another user's code never works, and is not spent by trying.
-	if left, _, err := e.useCode("alice", bob[0], ""); !errors.Is(err, sms2fa.ErrCodeInvalid) || left != 9 {
+	if left, _, err := e.useCode("alice", bob[0], ""); !errors.Is(err, contract.ErrCodeInvalid) || left != 9 {
 		t.Fatalf("bob's code for alice: left %d, %v", left, err)
 	}
 	if n, _ := e.s.RecoveryCodesLeft(ctx, "bob"); n != 10 {
@@ -461,7 +461,7 @@ func testRecoveryCodes(t *testing.T, o Opener) {
 	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 10 {
 		t.Fatalf("after replacing: %d left", n)
 	}
-	if _, _, err := e.useCode("alice", alice[0], ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if _, _, err := e.useCode("alice", alice[0], ""); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("an old code after replacing: %v", err)
 	}
 	if left, _, err := e.useCode("alice", fresh[0], ""); err != nil || left != 9 {
@@ -487,8 +487,8 @@ func testRecoveryRace(t *testing.T, o Opener) {
 		_, _, err := e.useCode("alice", cs[0], fmt.Sprintf("g%d", i))
 		return err
 	})
-	got := tally(t, errs, sms2fa.ErrCodeInvalid)
-	if got["ok"] != 1 || got[sms2fa.ErrCodeInvalid.Error()] != n-1 {
+	got := tally(t, errs, contract.ErrCodeInvalid)
+	if got["ok"] != 1 || got[contract.ErrCodeInvalid.Error()] != n-1 {
 		t.Fatalf("%d concurrent uses of one code: %v; want exactly one success", n, got)
 	}
 	if left, _ := e.s.RecoveryCodesLeft(ctx, "alice"); left != 9 {
@@ -506,66 +506,66 @@ func testRecoveryRace(t *testing.T, o Opener) {
 // wrong code as before.
 func testRecoveryRepeat(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	e.pol.Lockout = contract.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
 	cs := codes("alice", "1", 10)
 	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
 		t.Fatal(err)
 	}
 	use := func(code []byte, session, grant string) error {
-		_, _, err := e.s.UseRecoveryCode(ctx, "alice", code, sms2fa.VerifyParams{Policy: e.pol, Grant: grantParams(grant), Session: session})
+		_, _, err := e.s.UseRecoveryCode(ctx, "alice", code, contract.VerifyParams{Policy: e.pol, Grant: grantParams(grant), Session: session})
 		return err
 	}
 	const n = 12
 	errs := parallel(n, func(i int) error { return use(cs[0], "S1", fmt.Sprintf("p%d", i)) })
-	if got := tally(t, errs, sms2fa.ErrCodeUsed); got["ok"] != 1 || got[sms2fa.ErrCodeUsed.Error()] != n-1 {
+	if got := tally(t, errs, contract.ErrCodeUsed); got["ok"] != 1 || got[contract.ErrCodeUsed.Error()] != n-1 {
 		t.Fatalf("%d parallel submissions of one right code: %v; want 1 in, the rest used", n, got)
 	}
 	e.clock.Advance(29 * time.Second)
-	if err := use(cs[0], "S1", "x1"); !errors.Is(err, sms2fa.ErrCodeUsed) {
+	if err := use(cs[0], "S1", "x1"); !errors.Is(err, contract.ErrCodeUsed) {
 		t.Fatalf("the same session 29 s later: %v; want ErrCodeUsed", err)
 	}
 	// Not one failure was counted: three wrong codes are needed to lock.
 	for i := range 2 {
-		if err := use(mac("nope"), "S1", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		if err := use(mac("nope"), "S1", ""); !errors.Is(err, contract.ErrCodeInvalid) {
 			t.Fatalf("wrong code %d: %v", i+1, err)
 		}
 	}
-	if err := use(cs[0], "S2", ""); !errors.Is(err, sms2fa.ErrLocked) {
+	if err := use(cs[0], "S2", ""); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("the spent code from another session: %v; want it counted (the third failure, locking)", err)
 	}
 	e.clock.Advance(15 * time.Minute)
-	if err := use(cs[0], "S1", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if err := use(cs[0], "S1", ""); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("the same session much later: %v; want a wrong code", err)
 	}
 	if err := use(cs[1], "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := use(cs[1], "", ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if err := use(cs[1], "", ""); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("a repeat with no session named: %v; want a wrong code", err)
 	}
 }
 
 func testRecoveryLockout(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	e.pol.Lockout = contract.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
 	cs := codes("alice", "1", 10)
 	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
 		t.Fatal(err)
 	}
 	// A wrong SMS code and a wrong recovery code draw on one budget.
-	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("wrong sms code: %v", err)
 	}
-	if left, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, sms2fa.ErrCodeInvalid) || left != 10 {
+	if left, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, contract.ErrCodeInvalid) || left != 10 {
 		t.Fatalf("wrong recovery code: left %d, %v", left, err)
 	}
 	until := e.clock.Now().Add(15 * time.Minute)
 	_, _, err := e.useCode("alice", mac("nope"), "")
-	wantUntil(t, "the failure at the threshold", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "the failure at the threshold", err, contract.ErrLocked, until)
 	wantStarted(t, "the failure at the threshold", err, true)
 	// Locked: a right code is refused before it is looked at, and not spent.
 	_, gr, err := e.useCode("alice", cs[0], "g1")
-	wantUntil(t, "a right code while locked", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "a right code while locked", err, contract.ErrLocked, until)
 	wantStarted(t, "a right code while locked", err, false)
 	if n, _ := e.s.RecoveryCodesLeft(ctx, "alice"); n != 10 || gr.ID != "" {
 		t.Fatalf("a locked use spent a code (%d left) or granted %+v", n, gr)
@@ -576,12 +576,12 @@ func testRecoveryLockout(t *testing.T, o Opener) {
 		t.Fatalf("right code after the lock: %v", err)
 	}
 	for range 2 {
-		if _, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+		if _, _, err := e.useCode("alice", mac("nope"), ""); !errors.Is(err, contract.ErrCodeInvalid) {
 			t.Fatalf("wrong code after a success: %v", err)
 		}
 	}
 	_, _, err = e.useCode("alice", mac("nope"), "")
-	wantUntil(t, "lock after success (not doubled)", err, sms2fa.ErrLocked, e.clock.Now().Add(15*time.Minute))
+	wantUntil(t, "lock after success (not doubled)", err, contract.ErrLocked, e.clock.Now().Add(15*time.Minute))
 }
 
 // addDevice remembers device id of user with token, under factor version,
@@ -596,26 +596,26 @@ func (e *env) addDevice(user, id, token string, version int64, life time.Duratio
 
 // device describes device id with first token, under factor version, for
 // life.
-func (e *env) device(id, token string, version int64, life time.Duration) sms2fa.NewDevice {
-	return sms2fa.NewDevice{ID: id, Label: "Firefox on Linux", FactorVersion: version, Lifetime: life, MAC: mac(token)}
+func (e *env) device(id, token string, version int64, life time.Duration) contract.NewDevice {
+	return contract.NewDevice{ID: id, Label: "Firefox on Linux", FactorVersion: version, Lifetime: life, MAC: mac(token)}
 }
 
 // useDevice shows token on device id of user, rotating it to next, under
 // factor version 1 and sign-in login.
-func (e *env) useDevice(user, id, token, next, login string) (sms2fa.Grant, error) {
+func (e *env) useDevice(user, id, token, next, login string) (contract.Grant, error) {
 	return e.useDeviceV(user, id, token, next, login, 1)
 }
 
-func (e *env) useDeviceV(user, id, token, next, login string, version int64) (sms2fa.Grant, error) {
+func (e *env) useDeviceV(user, id, token, next, login string, version int64) (contract.Grant, error) {
 	gr, _, err := e.useDeviceR(user, id, token, next, login, version)
 	return gr, err
 }
 
 // useDeviceR is useDeviceV, reporting whether the token rotated.
-func (e *env) useDeviceR(user, id, token, next, login string, version int64) (sms2fa.Grant, bool, error) {
+func (e *env) useDeviceR(user, id, token, next, login string, version int64) (contract.Grant, bool, error) {
 	g := grantParams("dg-" + next)
 	g.Login, g.How = login, "sms" // the store says how, whatever the caller asks
-	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+	return e.s.UseDevice(ctx, user, id, mac(token), mac(next), version, grace, contract.VerifyParams{Policy: e.pol, Grant: g})
 }
 
 func testDeviceRotation(t *testing.T, o Opener) {
@@ -655,23 +655,23 @@ func testDeviceRotation(t *testing.T, o Opener) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Hour / 2)
-	if _, err := e.useDevice("alice", "d2", "P", "S", ""); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+	if _, err := e.useDevice("alice", "d2", "P", "S", ""); !errors.Is(err, contract.ErrDeviceReuse) {
 		t.Fatalf("a token two rotations old: %v", err)
 	}
-	if _, err := e.useDevice("alice", "d2", "R", "T", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d2", "R", "T", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("the current token of a device revoked for reuse: %v", err)
 	}
-	if _, err := e.useDevice("alice", "d1", "Z", "Y", "other-user-login"); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+	if _, err := e.useDevice("alice", "d1", "Z", "Y", "other-user-login"); !errors.Is(err, contract.ErrDeviceReuse) {
 		t.Fatalf("a token never issued: %v", err)
 	}
 	e.addDevice("alice", "d1b", "D", 1, time.Hour) // d1 is gone; the locked-user case goes on with a new device
 	// A locked user is refused before anything is compared.
 	e.pol.Lockout.Threshold = 1
-	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, sms2fa.ErrLocked) {
+	if _, err := e.verify(e.open("alice"), "9"); !errors.Is(err, contract.ErrLocked) {
 		t.Fatal(err)
 	}
 	_, err = e.useDevice("alice", "d1b", "D", "E", "")
-	wantUntil(t, "a device of a locked user", err, sms2fa.ErrLocked, e.clock.Now().Add(e.pol.Lockout.Duration))
+	wantUntil(t, "a device of a locked user", err, contract.ErrLocked, e.clock.Now().Add(e.pol.Lockout.Duration))
 	e.clock.Advance(e.pol.Lockout.Duration)
 	if _, err := e.useDevice("alice", "d1b", "D", "E", ""); err != nil {
 		t.Fatalf("the token a locked use did not rotate: %v", err)
@@ -687,7 +687,7 @@ func testDeviceReuse(t *testing.T, o Opener) {
 	}
 	e.clock.Advance(grace)
 	gr, err := e.useDevice("alice", "d1", "A", "X", "")
-	if !errors.Is(err, sms2fa.ErrDeviceReuse) || gr.ID != "" {
+	if !errors.Is(err, contract.ErrDeviceReuse) || gr.ID != "" {
 		t.Fatalf("A after the grace: %+v, %v; want ErrDeviceReuse", gr, err)
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
@@ -697,7 +697,7 @@ func testDeviceReuse(t *testing.T, o Opener) {
 		t.Fatalf("the grant the copy made: %+v, %v; want it revoked with the device", g, err)
 	}
 	// The revocation committed: the holder of the current token is out too.
-	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("B after the reuse: %v", err)
 	}
 	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || live {
@@ -731,7 +731,7 @@ func testDeviceGrace(t *testing.T, o Opener) {
 		t.Fatalf("B after a use within the grace: %v", err)
 	}
 	// X was never stored: shown now, it is a token the device never had.
-	if _, err := e.useDevice("alice", "d1", "X", "Y", "L1"); !errors.Is(err, sms2fa.ErrDeviceReuse) {
+	if _, err := e.useDevice("alice", "d1", "X", "Y", "L1"); !errors.Is(err, contract.ErrDeviceReuse) {
 		t.Fatalf("a successor never handed out: %v; want a reuse", err)
 	}
 }
@@ -756,7 +756,7 @@ func testDeviceGraceOthers(t *testing.T, o Opener) {
 			t.Fatal(err)
 		}
 		e.clock.Advance(c.after)
-		if gr, err := e.useDevice(c.user, "d-"+c.user, "A", "X-"+c.user, c.login); !errors.Is(err, sms2fa.ErrDeviceReuse) || gr.ID != "" {
+		if gr, err := e.useDevice(c.user, "d-"+c.user, "A", "X-"+c.user, c.login); !errors.Is(err, contract.ErrDeviceReuse) || gr.ID != "" {
 			t.Fatalf("%s: A shown by %q %v after the rotation: %+v, %v; want ErrDeviceReuse", c.user, c.login, c.after, gr, err)
 		}
 		for id, live := range map[string]bool{thief.ID: false, own.ID: true} {
@@ -764,7 +764,7 @@ func testDeviceGraceOthers(t *testing.T, o Opener) {
 				t.Fatalf("%s: grant %s after the reuse: %+v, %v; want live %v", c.user, id, gr, err, live)
 			}
 		}
-		if _, err := e.useDevice(c.user, "d-"+c.user, "B-"+c.user, "C-"+c.user, "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+		if _, err := e.useDevice(c.user, "d-"+c.user, "B-"+c.user, "C-"+c.user, "L1"); !errors.Is(err, contract.ErrNotFound) {
 			t.Fatalf("%s: B after the reuse: %v", c.user, err)
 		}
 	}
@@ -796,7 +796,7 @@ func testDeviceGrantServesItsSignIn(t *testing.T, o Opener) {
 	if _, err := e.s.RevokeGrant(ctx, first.ID, "alice", "logout"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.useDevice("alice", "d1", "G", "H", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "G", "H", "L1"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("the device for a revoked sign-in: %v", err)
 	}
 	if gr, err := e.s.Grant(ctx, other.ID, "alice"); err != nil || !gr.Live() {
@@ -841,7 +841,7 @@ func testGrantCap(t *testing.T, o Opener) {
 	if err := e.s.ReplaceRecoveryCodes(ctx, "alice", cs); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.s.UseRecoveryCode(ctx, "alice", cs[0], sms2fa.VerifyParams{Policy: e.pol, Grant: grantParams("r1")}); err != nil {
+	if _, _, err := e.s.UseRecoveryCode(ctx, "alice", cs[0], contract.VerifyParams{Policy: e.pol, Grant: grantParams("r1")}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Millisecond)
@@ -911,7 +911,7 @@ func testDeviceRevocation(t *testing.T, o Opener) {
 	if live, err := e.s.RevokeDevice(ctx, "alice", "d1"); err != nil || live {
 		t.Fatalf("revoke d1 twice: %v, %v", live, err)
 	}
-	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a revoked device: %v", err)
 	}
 	if _, n, err := e.s.RevokeAll(ctx, "alice", "sign_out_everywhere"); err != nil || n != 2 {
@@ -920,7 +920,7 @@ func testDeviceRevocation(t *testing.T, o Opener) {
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 0 {
 		t.Fatalf("after revoking all: %+v", ds)
 	}
-	if _, err := e.useDevice("alice", "d2", "A", "B", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d2", "A", "B", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a device revoked with all: %v", err)
 	}
 	if _, n, err := e.s.RevokeAll(ctx, "alice", "sign_out_everywhere"); err != nil || n != 0 {
@@ -935,11 +935,11 @@ func testDeviceBindings(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.addDevice("alice", "d1", "A", 1, time.Hour)
 	// Another user never uses it, and trying changes nothing.
-	if _, err := e.useDevice("bob", "d1", "A", "B", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("bob", "d1", "A", "B", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("bob on alice's device: %v", err)
 	}
 	// A device remembered under another factor version proved another number.
-	if _, err := e.useDeviceV("alice", "d1", "A", "B", "", 2); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDeviceV("alice", "d1", "A", "B", "", 2); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("another factor version: %v", err)
 	}
 	// A sign-in with a revoked grant stays signed out.
@@ -947,7 +947,7 @@ func testDeviceBindings(t *testing.T, o Opener) {
 	if _, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a device in a logged-out sign-in: %v", err)
 	}
 	// None of the refusals rotated the token.
@@ -972,7 +972,7 @@ func testDeviceExpiry(t *testing.T, o Opener) {
 		t.Fatalf("just before expiry: %v", err)
 	}
 	e.clock.Advance(time.Millisecond)
-	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "B", "C", ""); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("at expiry: %v", err)
 	}
 	if ds, _ := e.s.Devices(ctx, "alice"); len(ds) != 1 || ds[0].ID != "d2" {
@@ -1007,7 +1007,7 @@ func testDeviceTabs(t *testing.T, o Opener) {
 	errs := parallel(n, func(i int) error {
 		g := grantParams(fmt.Sprintf("tab-%d", i))
 		g.Login = "L1"
-		gr, rotated, err := e.s.UseDevice(ctx, "alice", "d1", mac("A"), mac("N"), 1, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+		gr, rotated, err := e.s.UseDevice(ctx, "alice", "d1", mac("A"), mac("N"), 1, grace, contract.VerifyParams{Policy: e.pol, Grant: g})
 		if rotated {
 			rotations.Add(1)
 		}
@@ -1031,11 +1031,11 @@ func testDeviceTabs(t *testing.T, o Opener) {
 // begun under one sign-in must not freshen another sign-in's grant.
 func testStaleFlows(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	stale := e.openFlow("alice", sms2fa.FlowEnrol, "", otherPhone)         // an attacker's number
+	stale := e.openFlow("alice", contract.FlowEnrol, "", otherPhone)       // an attacker's number
 	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil { // alice enrols her own
 		t.Fatal(err)
 	}
-	if _, gr, err := e.s.Verify(ctx, stale, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-attacker")}); err != nil || gr.ID != "" {
+	if _, gr, err := e.s.Verify(ctx, stale, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-attacker")}); err != nil || gr.ID != "" {
 		t.Fatalf("a stale enrolment: %+v, %v; want no grant", gr, err)
 	}
 	if f := e.factor("alice"); f.Phone != phone || f.Version != 1 {
@@ -1046,7 +1046,7 @@ func testStaleFlows(t *testing.T, o Opener) {
 	if _, _, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN"); err != nil {
 		t.Fatal(err)
 	}
-	if _, gr, err := e.s.Verify(ctx, login, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-old-number")}); err != nil || gr.ID != "" {
+	if _, gr, err := e.s.Verify(ctx, login, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g-old-number")}); err != nil || gr.ID != "" {
 		t.Fatalf("a code to the old number: %+v, %v; want no grant", gr, err)
 	}
 
@@ -1055,10 +1055,10 @@ func testStaleFlows(t *testing.T, o Opener) {
 	}
 	e.signIn("bob", "b1", "L1")
 	e.clock.Advance(time.Hour / 2)
-	up := e.openFlow("bob", sms2fa.FlowStepUp, "b1", phone)
+	up := e.openFlow("bob", contract.FlowStepUp, "b1", phone)
 	other := grantParams("")
 	other.Login = "L2"
-	if _, gr, err := e.s.Verify(ctx, up, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: other}); err != nil || gr.ID != "" {
+	if _, gr, err := e.s.Verify(ctx, up, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: other}); err != nil || gr.ID != "" {
 		t.Fatalf("a step-up under another sign-in: %+v, %v; want nothing freshened", gr, err)
 	}
 	if gr, _ := e.s.Grant(ctx, "b1", "bob"); gr.FreshWithin(time.Minute) {
@@ -1088,7 +1088,7 @@ func testEndSignIn(t *testing.T, o Opener) {
 		t.Fatalf("ending it again: %d revoked, %v", n, err)
 	}
 	e.addDevice("alice", "d1", "A", 1, 60*24*time.Hour)
-	if _, err := e.useDevice("alice", "d1", "A", "B", "L0"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L0"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a device for a sign-in ended by revoking its grants: %v", err)
 	}
 	for range 5 { // a replayed logout
@@ -1100,7 +1100,7 @@ func testEndSignIn(t *testing.T, o Opener) {
 	if err := e.s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sms2fa_grants WHERE user_id = 'alice' AND login = 'L1'`).Scan(&ended); err != nil || ended != 1 {
 		t.Fatalf("%d records of one ended sign-in, %v; want 1", ended, err)
 	}
-	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "A", "B", "L1"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a device for an ended sign-in: %v", err)
 	}
 	if _, err := e.useDevice("alice", "d1", "A", "B", "L2"); err != nil {
@@ -1110,7 +1110,7 @@ func testEndSignIn(t *testing.T, o Opener) {
 	if _, err := e.s.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.useDevice("alice", "d1", "B", "C", "L1"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.useDevice("alice", "d1", "B", "C", "L1"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("an ended sign-in after a month's purge: %v", err)
 	}
 	if _, err := e.s.EndSignIn(ctx, "alice", ""); err == nil {
@@ -1132,18 +1132,18 @@ func testAddDeviceChecks(t *testing.T, o Opener) {
 		t.Fatalf("from a live grant, no factor: %v", err)
 	}
 	for _, c := range []struct{ name, grant string }{{"an unknown grant", "nope"}, {"another user's grant", "b1"}} {
-		if err := add(c.grant, "dx", 0); !errors.Is(err, sms2fa.ErrNotFound) {
+		if err := add(c.grant, "dx", 0); !errors.Is(err, contract.ErrNotFound) {
 			t.Fatalf("from %s: %v", c.name, err)
 		}
 	}
-	if err := add("", "dx", 0); err == nil || errors.Is(err, sms2fa.ErrNotFound) {
+	if err := add("", "dx", 0); err == nil || errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("without a grant: %v; want a usage error", err)
 	}
 	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
 		t.Fatal(err)
 	}
 	f := e.factor("alice")
-	if err := add("g1", "dx", f.Version-1); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := add("g1", "dx", f.Version-1); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("under a factor version that is not the user's: %v", err)
 	}
 	if err := add("g1", "d2", f.Version); err != nil {
@@ -1152,19 +1152,19 @@ func testAddDeviceChecks(t *testing.T, o Opener) {
 	if _, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil {
 		t.Fatal(err)
 	}
-	if err := add("g1", "dx", f.Version); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := add("g1", "dx", f.Version); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("from a revoked grant: %v", err)
 	}
 	e.signIn("alice", "g2", "")
 	e.clock.Advance(time.Hour) // grantParams' lifetime
-	if err := add("g2", "dx", f.Version); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := add("g2", "dx", f.Version); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("from an expired grant: %v", err)
 	}
 	e.signIn("alice", "g3", "")
 	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := add("g3", "dx", e.factor("alice").Version); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := add("g3", "dx", e.factor("alice").Version); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("after the number was removed: %v", err)
 	}
 	if ds, err := e.s.Devices(ctx, "alice"); err != nil || len(ds) != 2 {
@@ -1192,12 +1192,12 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 			for n := 1; ; n++ {
 				next := fmt.Sprintf("%s-t%d", id, n)
 				g := grantParams("dg-" + next)
-				gr, _, err := e.s.UseDevice(ctx, "alice", id, mac(token), mac(next), 1, grace, sms2fa.VerifyParams{Policy: e.pol, Grant: g})
+				gr, _, err := e.s.UseDevice(ctx, "alice", id, mac(token), mac(next), 1, grace, contract.VerifyParams{Policy: e.pol, Grant: g})
 				if n == 1 {
 					started <- struct{}{}
 				}
 				switch {
-				case errors.Is(err, sms2fa.ErrNotFound):
+				case errors.Is(err, contract.ErrNotFound):
 					errs <- nil
 					return
 				case err != nil:
@@ -1217,7 +1217,7 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 					started <- struct{}{}
 				}
 				if err != nil {
-					if errors.Is(err, sms2fa.ErrNotFound) {
+					if errors.Is(err, contract.ErrNotFound) {
 						err = nil
 					}
 					errs <- err
@@ -1257,9 +1257,9 @@ func testRevokeAllRace(t *testing.T, o Opener) {
 // factor, or for an enrolment (a number no factor holds yet), it resends.
 func testResendChecksFactor(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	resend := func(ref sms2fa.Ref) error {
+	resend := func(ref contract.Ref) error {
 		e.clock.Advance(e.pol.CooldownAfter(10)) // past any cooldown
-		_, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+		_, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("222222"), Policy: e.pol})
 		return err
 	}
 	login := e.open("alice")
@@ -1272,23 +1272,23 @@ func testResendChecksFactor(t *testing.T, o Opener) {
 	if err := resend(login); err != nil {
 		t.Fatalf("to the enrolled number: %v", err)
 	}
-	enrol := e.openFlow("bob", sms2fa.FlowEnrol, "", otherPhone)
+	enrol := e.openFlow("bob", contract.FlowEnrol, "", otherPhone)
 	// A change to another number than the enrolled one is what a change is.
 	gr := e.signIn("alice", "g1", "L1")
-	change := e.openFlow("alice", sms2fa.FlowChange, gr.ID, otherPhone)
+	change := e.openFlow("alice", contract.FlowChange, gr.ID, otherPhone)
 	if err := resend(change); err != nil {
 		t.Fatalf("a change: %v", err)
 	}
 	if _, _, err := e.s.SetFactor(ctx, "alice", otherPhone, "IN"); err != nil {
 		t.Fatal(err)
 	}
-	if err := resend(login); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := resend(login); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("to a number replaced since: %v", err)
 	}
 	if _, err := e.s.RemoveFactor(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := resend(login); !errors.Is(err, sms2fa.ErrNotFound) {
+	if err := resend(login); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("to a number removed since: %v", err)
 	}
 	if err := resend(enrol); err != nil {

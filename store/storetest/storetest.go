@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/store"
 )
@@ -73,13 +73,13 @@ type env struct {
 	t     *testing.T
 	s     *store.SQL
 	clock *testclock.Clock
-	pol   sms2fa.Policy
+	pol   contract.Policy
 	n     atomic.Int64
 }
 
 func newEnv(t *testing.T, o Opener) *env {
 	clock := testclock.New(testclock.Start)
-	return &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: sms2fa.DefaultPolicy()}
+	return &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
 }
 
 var ctx = context.Background()
@@ -91,7 +91,7 @@ const phone = "+919876543210"
 func mac(code string) []byte { return []byte("mac:" + code) }
 
 // open creates a challenge for user in a new session, with code "111111".
-func (e *env) open(user string) sms2fa.Ref {
+func (e *env) open(user string) contract.Ref {
 	e.t.Helper()
 	ref := e.ref(user)
 	c, created, err := e.s.Open(ctx, e.params(ref, "111111"))
@@ -101,21 +101,21 @@ func (e *env) open(user string) sms2fa.Ref {
 	return ref
 }
 
-func (e *env) ref(user string) sms2fa.Ref {
+func (e *env) ref(user string) contract.Ref {
 	n := e.n.Add(1)
-	return sms2fa.Ref{ID: fmt.Sprintf("challenge-%d", n), UserID: user, Binding: fmt.Sprintf("session-%d", n)}
+	return contract.Ref{ID: fmt.Sprintf("challenge-%d", n), UserID: user, Binding: fmt.Sprintf("session-%d", n)}
 }
 
-func (e *env) params(ref sms2fa.Ref, code string, budgets ...sms2fa.Budget) sms2fa.OpenParams {
-	return sms2fa.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac(code), Policy: e.pol, Budgets: budgets}
+func (e *env) params(ref contract.Ref, code string, budgets ...contract.Budget) contract.OpenParams {
+	return contract.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac(code), Policy: e.pol, Budgets: budgets}
 }
 
-func (e *env) verify(ref sms2fa.Ref, code string) (sms2fa.Challenge, error) {
-	c, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac(code), Policy: e.pol})
+func (e *env) verify(ref contract.Ref, code string) (contract.Challenge, error) {
+	c, _, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac(code), Policy: e.pol})
 	return c, err
 }
 
-func (e *env) challenge(ref sms2fa.Ref) sms2fa.Challenge {
+func (e *env) challenge(ref contract.Ref) contract.Challenge {
 	e.t.Helper()
 	c, err := e.s.Challenge(ctx, ref)
 	if err != nil {
@@ -134,7 +134,7 @@ func wantErr(t *testing.T, what string, got, want error) {
 // wantUntil checks that err is a *LimitError for sentinel ending at until.
 func wantUntil(t *testing.T, what string, err, sentinel error, until time.Time) {
 	t.Helper()
-	var le *sms2fa.LimitError
+	var le *contract.LimitError
 	if !errors.As(err, &le) || !errors.Is(err, sentinel) {
 		t.Fatalf("%s: error = %v, want a LimitError for %v", what, err, sentinel)
 	}
@@ -150,7 +150,7 @@ func wantUntil(t *testing.T, what string, err, sentinel error, until time.Time) 
 // that returned it.
 func wantStarted(t *testing.T, what string, err error, started bool) {
 	t.Helper()
-	var le *sms2fa.LimitError
+	var le *contract.LimitError
 	if !errors.As(err, &le) || le.Started != started {
 		t.Fatalf("%s: %v, Started = %v, want %v", what, err, le != nil && le.Started, started)
 	}
@@ -167,7 +167,7 @@ func testOpenReuses(t *testing.T, o Opener) {
 		t.Fatalf("second Open = %s, created %v, %v; want the live %s reused", c.ID, created, err, ref.ID)
 	}
 	// The reused challenge kept its own code: the second one was never stored.
-	wantErr(t, "verify second code", func() error { _, err := e.verify(ref, "222222"); return err }(), sms2fa.ErrCodeInvalid)
+	wantErr(t, "verify second code", func() error { _, err := e.verify(ref, "222222"); return err }(), contract.ErrCodeInvalid)
 
 	// Another session, or another phone, gets a challenge of its own.
 	other := e.ref("alice")
@@ -201,7 +201,7 @@ func testSingleUse(t *testing.T, o Opener) {
 		t.Fatalf("after success: %+v", c)
 	}
 	_, err = e.verify(ref, "111111")
-	wantErr(t, "right code again", err, sms2fa.ErrCodeUsed)
+	wantErr(t, "right code again", err, contract.ErrCodeUsed)
 	if got := e.challenge(ref); got.Attempts != 1 || got.ConsumedAt.IsZero() {
 		t.Fatalf("a refused replay changed the challenge: %+v", got)
 	}
@@ -212,7 +212,7 @@ func testWrongCounts(t *testing.T, o Opener) {
 	ref := e.open("alice")
 	for i := 1; i < e.pol.MaxAttempts; i++ {
 		c, err := e.verify(ref, "999999")
-		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "wrong code", err, contract.ErrCodeInvalid)
 		if c.Attempts != i || c.AttemptsLeft() != e.pol.MaxAttempts-i {
 			t.Fatalf("after %d wrong: attempts %d, left %d", i, c.Attempts, c.AttemptsLeft())
 		}
@@ -229,10 +229,10 @@ func testDeadAfterMax(t *testing.T, o Opener) {
 	ref := e.open("alice")
 	for range e.pol.MaxAttempts {
 		_, err := e.verify(ref, "999999")
-		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "wrong code", err, contract.ErrCodeInvalid)
 	}
 	_, err := e.verify(ref, "111111")
-	wantErr(t, "right code after max", err, sms2fa.ErrTooManyAttempts)
+	wantErr(t, "right code after max", err, contract.ErrTooManyAttempts)
 	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts || c.Live() {
 		t.Fatalf("dead challenge: %+v", c)
 	}
@@ -251,7 +251,7 @@ func testExpiry(t *testing.T, o Opener) {
 	}
 	e.clock.Advance(time.Millisecond)
 	_, err := e.verify(ref, "111111")
-	wantErr(t, "right code at expiry", err, sms2fa.ErrCodeExpired)
+	wantErr(t, "right code at expiry", err, contract.ErrCodeExpired)
 	if c := e.challenge(ref); c.Attempts != 0 {
 		t.Fatalf("an expired challenge counted an attempt: %+v", c)
 	}
@@ -270,14 +270,14 @@ func testCrossOwner(t *testing.T, o Opener) {
 	otherUser.UserID = "bob"
 	otherSession := ref
 	otherSession.Binding = "session-of-someone-else"
-	for name, r := range map[string]sms2fa.Ref{"other user": otherUser, "other session": otherSession} {
+	for name, r := range map[string]contract.Ref{"other user": otherUser, "other session": otherSession} {
 		_, err := e.verify(r, "111111")
-		wantErr(t, name+" verifies", err, sms2fa.ErrNotFound)
+		wantErr(t, name+" verifies", err, contract.ErrNotFound)
 		_, err = e.s.Challenge(ctx, r)
-		wantErr(t, name+" reads", err, sms2fa.ErrNotFound)
+		wantErr(t, name+" reads", err, contract.ErrNotFound)
 		e.clock.Advance(time.Hour)
-		_, err = e.s.Resend(ctx, r, sms2fa.ResendParams{MAC: mac("000000"), Policy: e.pol})
-		wantErr(t, name+" resends", err, sms2fa.ErrNotFound)
+		_, err = e.s.Resend(ctx, r, contract.ResendParams{MAC: mac("000000"), Policy: e.pol})
+		wantErr(t, name+" resends", err, contract.ErrNotFound)
 		e.clock.Advance(-time.Hour)
 	}
 	if c := e.challenge(ref); c.Attempts != 0 || c.Sends != 1 {
@@ -332,8 +332,8 @@ func testConcurrentRight(t *testing.T, o Opener) {
 	e.pol.MaxAttempts = n // every submission gets checked; only one may win
 	ref := e.open("alice")
 	errs := parallel(n, func(int) error { _, err := e.verify(ref, "111111"); return err })
-	got := tally(t, errs, sms2fa.ErrCodeUsed)
-	if got["ok"] != 1 || got[sms2fa.ErrCodeUsed.Error()] != n-1 {
+	got := tally(t, errs, contract.ErrCodeUsed)
+	if got["ok"] != 1 || got[contract.ErrCodeUsed.Error()] != n-1 {
 		t.Fatalf("%d concurrent right codes: %v; want exactly one success", n, got)
 	}
 }
@@ -345,8 +345,8 @@ func testConcurrentWrong(t *testing.T, o Opener) {
 	e.pol.Lockout.Threshold = n // the n-th failure, and only it, locks
 	ref := e.open("alice")
 	errs := parallel(n, func(int) error { _, err := e.verify(ref, "999999"); return err })
-	got := tally(t, errs, sms2fa.ErrLocked, sms2fa.ErrCodeInvalid)
-	if got[sms2fa.ErrLocked.Error()] != 1 || got[sms2fa.ErrCodeInvalid.Error()] != n-1 {
+	got := tally(t, errs, contract.ErrLocked, contract.ErrCodeInvalid)
+	if got[contract.ErrLocked.Error()] != 1 || got[contract.ErrCodeInvalid.Error()] != n-1 {
 		t.Fatalf("%d concurrent wrong codes: %v; want %d invalid and one lock", n, got, n-1)
 	}
 	if c := e.challenge(ref); c.Attempts != n {
@@ -360,8 +360,8 @@ func testConcurrentWrongMax(t *testing.T, o Opener) {
 	e.pol.Lockout.Threshold = 0
 	ref := e.open("alice")
 	errs := parallel(n, func(int) error { _, err := e.verify(ref, "999999"); return err })
-	got := tally(t, errs, sms2fa.ErrTooManyAttempts, sms2fa.ErrCodeInvalid)
-	if got[sms2fa.ErrCodeInvalid.Error()] != e.pol.MaxAttempts || got[sms2fa.ErrTooManyAttempts.Error()] != n-e.pol.MaxAttempts {
+	got := tally(t, errs, contract.ErrTooManyAttempts, contract.ErrCodeInvalid)
+	if got[contract.ErrCodeInvalid.Error()] != e.pol.MaxAttempts || got[contract.ErrTooManyAttempts.Error()] != n-e.pol.MaxAttempts {
 		t.Fatalf("%d concurrent wrong codes: %v; want exactly %d checked", n, got, e.pol.MaxAttempts)
 	}
 	if c := e.challenge(ref); c.Attempts != e.pol.MaxAttempts {
@@ -371,19 +371,19 @@ func testConcurrentWrongMax(t *testing.T, o Opener) {
 
 func testLockout(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	e.pol.Lockout = sms2fa.Lockout{Threshold: 7, Duration: 15 * time.Minute, Max: 24 * time.Hour}
+	e.pol.Lockout = contract.Lockout{Threshold: 7, Duration: 15 * time.Minute, Max: 24 * time.Hour}
 	first := e.open("alice")
 	for range e.pol.MaxAttempts {
 		_, err := e.verify(first, "999999")
-		wantErr(t, "wrong code", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "wrong code", err, contract.ErrCodeInvalid)
 	}
 	// A fresh challenge does not buy fresh guesses: the account has 2 left.
 	second := e.open("alice")
 	_, err := e.verify(second, "999999")
-	wantErr(t, "6th failure", err, sms2fa.ErrCodeInvalid)
+	wantErr(t, "6th failure", err, contract.ErrCodeInvalid)
 	c, err := e.verify(second, "999999")
 	until := testclock.Start.Add(15 * time.Minute)
-	wantUntil(t, "7th failure", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "7th failure", err, contract.ErrLocked, until)
 	wantStarted(t, "7th failure", err, true)
 	if !c.LockedUntil.Equal(until) {
 		t.Fatalf("challenge after lock: %+v", c)
@@ -391,15 +391,15 @@ func testLockout(t *testing.T, o Opener) {
 
 	// Locked: nothing is compared, nothing is opened, nothing is resent.
 	_, err = e.verify(second, "111111")
-	wantUntil(t, "right code while locked", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "right code while locked", err, contract.ErrLocked, until)
 	wantStarted(t, "right code while locked", err, false)
 	if c := e.challenge(second); c.Attempts != 2 || !c.LockedUntil.Equal(until) {
 		t.Fatalf("a locked verify touched the challenge: %+v", c)
 	}
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "222222"))
-	wantUntil(t, "open while locked", err, sms2fa.ErrLocked, until)
-	_, err = e.s.Resend(ctx, second, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol})
-	wantUntil(t, "resend while locked", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "open while locked", err, contract.ErrLocked, until)
+	_, err = e.s.Resend(ctx, second, contract.ResendParams{MAC: mac("333333"), Policy: e.pol})
+	wantUntil(t, "resend while locked", err, contract.ErrLocked, until)
 
 	// Other users are not affected.
 	wantErr(t, "bob verifies", func() error { _, err := e.verify(e.open("bob"), "111111"); return err }(), nil)
@@ -407,7 +407,7 @@ func testLockout(t *testing.T, o Opener) {
 	// The lock ends on time, and the user can sign in again.
 	e.clock.Advance(15*time.Minute - time.Millisecond)
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "222222"))
-	wantUntil(t, "open just before the lock ends", err, sms2fa.ErrLocked, until)
+	wantUntil(t, "open just before the lock ends", err, contract.ErrLocked, until)
 	e.clock.Advance(time.Millisecond)
 	wantErr(t, "right code after the lock", func() error { _, err := e.verify(e.open("alice"), "111111"); return err }(), nil)
 }
@@ -415,17 +415,17 @@ func testLockout(t *testing.T, o Opener) {
 func testLockoutDoubling(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	e.pol.MaxAttempts = 100
-	e.pol.Lockout = sms2fa.Lockout{Threshold: 2, Duration: 15 * time.Minute, Max: time.Hour}
+	e.pol.Lockout = contract.Lockout{Threshold: 2, Duration: 15 * time.Minute, Max: time.Hour}
 	ref := e.open("alice")
 	for i, want := range []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, time.Hour} {
 		e.clock.Advance(e.pol.CodeTTL / 10) // keep the challenge live
 		_, err := e.verify(ref, "999999")
-		wantErr(t, "first failure", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "first failure", err, contract.ErrCodeInvalid)
 		_, err = e.verify(ref, "999999")
-		wantUntil(t, fmt.Sprintf("lock %d", i+1), err, sms2fa.ErrLocked, e.clock.Now().Add(want))
+		wantUntil(t, fmt.Sprintf("lock %d", i+1), err, contract.ErrLocked, e.clock.Now().Add(want))
 		e.clock.Advance(want)
 		// Renew the code so it outlives the locks.
-		c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol})
+		c, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("111111"), Policy: e.pol})
 		if err != nil {
 			t.Fatalf("resend after lock %d: %v (%+v)", i+1, err, c)
 		}
@@ -434,7 +434,7 @@ func testLockoutDoubling(t *testing.T, o Opener) {
 
 func testSuccessResets(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	e.pol.Lockout = sms2fa.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	e.pol.Lockout = contract.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
 	// Lock once, so the next lock would be doubled.
 	ref := e.open("alice")
 	for range 3 {
@@ -445,17 +445,17 @@ func testSuccessResets(t *testing.T, o Opener) {
 	ref = e.open("alice")
 	for range 2 {
 		_, err := e.verify(ref, "999999")
-		wantErr(t, "wrong", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "wrong", err, contract.ErrCodeInvalid)
 	}
 	_, err := e.verify(ref, "111111")
 	wantErr(t, "right", err, nil)
 	ref = e.open("alice")
 	for range 2 {
 		_, err := e.verify(ref, "999999")
-		wantErr(t, "wrong after success", err, sms2fa.ErrCodeInvalid)
+		wantErr(t, "wrong after success", err, contract.ErrCodeInvalid)
 	}
 	_, err = e.verify(ref, "999999")
-	wantUntil(t, "lock after success", err, sms2fa.ErrLocked, e.clock.Now().Add(15*time.Minute))
+	wantUntil(t, "lock after success", err, contract.ErrLocked, e.clock.Now().Add(15*time.Minute))
 }
 
 func testConcurrentLockout(t *testing.T, o Opener) {
@@ -463,7 +463,7 @@ func testConcurrentLockout(t *testing.T, o Opener) {
 	// Many sessions of one user guessing at once: the account budget, not the
 	// number of challenges, bounds how many guesses are ever compared.
 	const sessions = 40
-	refs := make([]sms2fa.Ref, sessions)
+	refs := make([]contract.Ref, sessions)
 	for i := range refs {
 		refs[i] = e.open("alice")
 	}
@@ -471,8 +471,8 @@ func testConcurrentLockout(t *testing.T, o Opener) {
 		_, err := e.verify(refs[i%sessions], "999999")
 		return err
 	})
-	got := tally(t, errs, sms2fa.ErrLocked, sms2fa.ErrCodeInvalid)
-	if checked := got[sms2fa.ErrCodeInvalid.Error()] + 1; checked != e.pol.Lockout.Threshold {
+	got := tally(t, errs, contract.ErrLocked, contract.ErrCodeInvalid)
+	if checked := got[contract.ErrCodeInvalid.Error()] + 1; checked != e.pol.Lockout.Threshold {
 		t.Fatalf("concurrent guesses across %d sessions: %v; want exactly %d compared", sessions, got, e.pol.Lockout.Threshold)
 	}
 }
@@ -481,13 +481,13 @@ func testResendCooldown(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := e.open("alice")
 	resend := func() error {
-		_, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("111111"), Policy: e.pol})
+		_, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("111111"), Policy: e.pol})
 		return err
 	}
 	next := testclock.Start.Add(30 * time.Second)
 	for _, wait := range []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second, 240 * time.Second} {
 		e.clock.Advance(wait - time.Second)
-		wantUntil(t, "inside the cooldown", resend(), sms2fa.ErrResendTooSoon, next)
+		wantUntil(t, "inside the cooldown", resend(), contract.ErrResendTooSoon, next)
 		e.clock.Advance(time.Second)
 		wantErr(t, "after the cooldown", resend(), nil)
 		next = e.clock.Now().Add(2 * wait)
@@ -501,32 +501,32 @@ func testResendReplaces(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := e.open("alice")
 	_, err := e.verify(ref, "999999")
-	wantErr(t, "wrong", err, sms2fa.ErrCodeInvalid)
+	wantErr(t, "wrong", err, contract.ErrCodeInvalid)
 	e.clock.Advance(4 * time.Minute)
-	c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+	c, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("222222"), Policy: e.pol})
 	wantErr(t, "resend", err, nil)
 	if c.Attempts != 1 || c.Sends != 2 || !c.ExpiresAt.Equal(e.clock.Now().Add(e.pol.CodeTTL)) {
 		t.Fatalf("after resend: %+v (attempts kept, lifetime renewed)", c)
 	}
 	_, err = e.verify(ref, "111111")
-	wantErr(t, "old code", err, sms2fa.ErrCodeInvalid)
+	wantErr(t, "old code", err, contract.ErrCodeInvalid)
 	_, err = e.verify(ref, "222222")
 	wantErr(t, "new code", err, nil)
-	_, err = e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol})
-	wantErr(t, "resend a used challenge", err, sms2fa.ErrCodeUsed)
+	_, err = e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("333333"), Policy: e.pol})
+	wantErr(t, "resend a used challenge", err, contract.ErrCodeUsed)
 
 	// A number that changed since the challenge opened is a new challenge.
 	moved := e.open("carol")
 	e.clock.Advance(time.Minute)
-	_, err = e.s.Resend(ctx, moved, sms2fa.ResendParams{Phone: "+919812345678", MAC: mac("666666"), Policy: e.pol})
-	wantErr(t, "resend to another number", err, sms2fa.ErrNotFound)
-	_, err = e.s.Resend(ctx, moved, sms2fa.ResendParams{Phone: phone, MAC: mac("666666"), Policy: e.pol})
+	_, err = e.s.Resend(ctx, moved, contract.ResendParams{Phone: "+919812345678", MAC: mac("666666"), Policy: e.pol})
+	wantErr(t, "resend to another number", err, contract.ErrNotFound)
+	_, err = e.s.Resend(ctx, moved, contract.ResendParams{Phone: phone, MAC: mac("666666"), Policy: e.pol})
 	wantErr(t, "resend to the same number", err, nil)
 
 	// An expired challenge may be resent; a dead one may not.
 	exp := e.open("alice")
 	e.clock.Advance(e.pol.CodeTTL)
-	_, err = e.s.Resend(ctx, exp, sms2fa.ResendParams{MAC: mac("444444"), Policy: e.pol})
+	_, err = e.s.Resend(ctx, exp, contract.ResendParams{MAC: mac("444444"), Policy: e.pol})
 	wantErr(t, "resend expired", err, nil)
 	_, err = e.verify(exp, "444444")
 	wantErr(t, "code of a revived challenge", err, nil)
@@ -535,8 +535,8 @@ func testResendReplaces(t *testing.T, o Opener) {
 		e.verify(dead, "999999")
 	}
 	e.clock.Advance(time.Minute)
-	_, err = e.s.Resend(ctx, dead, sms2fa.ResendParams{MAC: mac("555555"), Policy: e.pol})
-	wantErr(t, "resend dead", err, sms2fa.ErrTooManyAttempts)
+	_, err = e.s.Resend(ctx, dead, contract.ResendParams{MAC: mac("555555"), Policy: e.pol})
+	wantErr(t, "resend dead", err, contract.ErrTooManyAttempts)
 }
 
 func testSendFailed(t *testing.T, o Opener) {
@@ -558,7 +558,7 @@ func testSendFailed(t *testing.T, o Opener) {
 	if err := e.s.SendFailed(ctx, ref, mac("111111")); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	c, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("222222"), Policy: e.pol})
+	c, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("222222"), Policy: e.pol})
 	wantErr(t, "immediate retry", err, nil)
 	// The failed send did not count towards the doubling: this is the first
 	// real send, so the wait is the base cooldown.
@@ -568,7 +568,7 @@ func testSendFailed(t *testing.T, o Opener) {
 	wantErr(t, "SendFailed on a missing challenge", e.s.SendFailed(ctx, e.ref("nobody"), mac("1")), nil)
 	// A late failure of an earlier send does not undo a later one.
 	e.clock.Advance(time.Minute)
-	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
+	if _, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.s.SendFailed(ctx, ref, mac("222222")); err != nil {
@@ -588,7 +588,7 @@ func testSendFailedKills(t *testing.T, o Opener) {
 	// The provider may have echoed the code into a log: it must not verify,
 	// and trying it must not cost an attempt.
 	_, err := e.verify(ref, "111111")
-	wantErr(t, "the code of a failed send", err, sms2fa.ErrCodeExpired)
+	wantErr(t, "the code of a failed send", err, contract.ErrCodeExpired)
 	c := e.challenge(ref)
 	if c.Attempts != 0 || c.Live() {
 		t.Fatalf("after trying a killed code: %+v; want no attempt counted and not live", c)
@@ -601,7 +601,7 @@ func testSendFailedKills(t *testing.T, o Opener) {
 		t.Fatalf("Open after a failed send = %s, created %v, %v; want a new challenge", c.ID, created, err)
 	}
 	// A resend revives the failed challenge with a new code.
-	if _, err := e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
+	if _, err := e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("333333"), Policy: e.pol}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.verify(ref, "333333")
@@ -610,7 +610,7 @@ func testSendFailedKills(t *testing.T, o Opener) {
 
 func testCancel(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	bs := []sms2fa.Budget{budget(2, time.Hour), {Name: "global", Limit: 2, Window: time.Hour}}
+	bs := []contract.Budget{budget(2, time.Hour), {Name: "global", Limit: 2, Window: time.Hour}}
 	// Cancelling what Open reserved, any number of times, never uses a budget up.
 	for i := range 5 {
 		ref := e.ref("alice")
@@ -620,7 +620,7 @@ func testCancel(t *testing.T, o Opener) {
 		if err := e.s.Cancel(ctx, ref, mac("111111"), bs); err != nil {
 			t.Fatalf("cancel %d: %v", i, err)
 		}
-		if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, sms2fa.ErrNotFound) {
+		if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, contract.ErrNotFound) {
 			t.Fatalf("a cancelled challenge is still there: %v", err)
 		}
 	}
@@ -653,7 +653,7 @@ func testCancel(t *testing.T, o Opener) {
 	e.challenge(other)
 	// Both budgets now hold exactly the two real sends: a third is refused.
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", bs...))
-	wantErr(t, "a third real send", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "a third real send", err, contract.ErrBudgetExceeded)
 }
 
 func testAnswersCarryNow(t *testing.T, o Opener) {
@@ -668,7 +668,7 @@ func testAnswersCarryNow(t *testing.T, o Opener) {
 	if c := e.challenge(ref); !c.Now.Equal(want) || c.Until(c.ExpiresAt) != e.pol.CodeTTL {
 		t.Fatalf("Challenge: now = %v, expires in %v; want %v and %v", c.Now, c.Until(c.ExpiresAt), want, e.pol.CodeTTL)
 	}
-	if c, err := e.verify(ref, "9"); !c.Now.Equal(want) || !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if c, err := e.verify(ref, "9"); !c.Now.Equal(want) || !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("Verify: now = %v, %v", c.Now, err)
 	}
 	if now, err := e.s.Now(ctx); err != nil || !now.Equal(want) {
@@ -689,22 +689,22 @@ func testAnswersCarryNow(t *testing.T, o Opener) {
 }
 
 // grantParams is a new grant of an hour.
-func grantParams(id string) sms2fa.GrantParams {
-	return sms2fa.GrantParams{ID: id, Login: "login-tag", How: "sms", Lifetime: time.Hour}
+func grantParams(id string) contract.GrantParams {
+	return contract.GrantParams{ID: id, Login: "login-tag", How: "sms", Lifetime: time.Hour}
 }
 
 func testGrantCreated(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	ref := e.open("alice")
 	// A wrong code creates nothing.
-	if _, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); gr.ID != "" || !errors.Is(err, sms2fa.ErrCodeInvalid) {
+	if _, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("9"), Policy: e.pol, Grant: grantParams("g1")}); gr.ID != "" || !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("wrong code: grant %+v, %v", gr, err)
 	}
-	if _, err := e.s.Grant(ctx, "g1", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Grant(ctx, "g1", "alice"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a wrong code left a grant: %v", err)
 	}
 	e.clock.Advance(time.Minute)
-	_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
+	_, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")})
 	if err != nil || gr.ID != "g1" || !gr.Live() || gr.How != "sms" || gr.Login != "login-tag" {
 		t.Fatalf("right code: grant %+v, %v", gr, err)
 	}
@@ -716,7 +716,7 @@ func testGrantCreated(t *testing.T, o Opener) {
 		t.Fatalf("a new grant is fresh: %+v", got)
 	}
 	// Another user never reads it.
-	if _, err := e.s.Grant(ctx, "g1", "bob"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Grant(ctx, "g1", "bob"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("bob read alice's grant: %v", err)
 	}
 	// It expires with its lifetime, and is purged then.
@@ -733,7 +733,7 @@ func testGrantCreated(t *testing.T, o Opener) {
 func testStepUp(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	login := e.open("alice")
-	if _, _, err := e.s.Verify(ctx, login, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")}); err != nil {
+	if _, _, err := e.s.Verify(ctx, login, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("g1")}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(10 * time.Minute)
@@ -745,36 +745,36 @@ func testStepUp(t *testing.T, o Opener) {
 	up := e.ref("alice")
 	up.Binding = login.Binding
 	p := e.params(up, "222222")
-	p.Flow, p.GrantID = sms2fa.FlowStepUp, "g1"
+	p.Flow, p.GrantID = contract.FlowStepUp, "g1"
 	c, created, err := e.s.Open(ctx, p)
-	if err != nil || !created || c.Flow != sms2fa.FlowStepUp || c.GrantID != "g1" {
+	if err != nil || !created || c.Flow != contract.FlowStepUp || c.GrantID != "g1" {
 		t.Fatalf("step-up open: %+v, created %v, %v", c, created, err)
 	}
 	again := e.ref("alice")
 	again.Binding = login.Binding
-	if c, created, err := e.s.Open(ctx, e.params(again, "333333")); err != nil || !created || c.Flow != sms2fa.FlowLogin {
+	if c, created, err := e.s.Open(ctx, e.params(again, "333333")); err != nil || !created || c.Flow != contract.FlowLogin {
 		t.Fatalf("a login open beside a live step-up: %+v, created %v, %v", c, created, err)
 	}
 	// The right step-up code freshens g1 and creates nothing, whatever the
 	// caller asks.
-	_, gr, err := e.s.Verify(ctx, up, sms2fa.VerifyParams{MAC: mac("222222"), Policy: e.pol, Grant: grantParams("g2")})
+	_, gr, err := e.s.Verify(ctx, up, contract.VerifyParams{MAC: mac("222222"), Policy: e.pol, Grant: grantParams("g2")})
 	if err != nil || gr.ID != "g1" || !gr.FreshWithin(time.Second) {
 		t.Fatalf("step-up verify: %+v, %v", gr, err)
 	}
-	if _, err := e.s.Grant(ctx, "g2", "alice"); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Grant(ctx, "g2", "alice"); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a step-up created a grant: %v", err)
 	}
 	// A step-up of a grant revoked meanwhile freshens nothing.
 	up2 := e.ref("alice")
 	p = e.params(up2, "444444")
-	p.Flow, p.GrantID = sms2fa.FlowStepUp, "g1"
+	p.Flow, p.GrantID = contract.FlowStepUp, "g1"
 	if _, _, err := e.s.Open(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	if live, err := e.s.RevokeGrant(ctx, "g1", "alice", "logout"); err != nil || !live {
 		t.Fatalf("revoke: %v, %v", live, err)
 	}
-	_, gr, err = e.s.Verify(ctx, up2, sms2fa.VerifyParams{MAC: mac("444444"), Policy: e.pol})
+	_, gr, err = e.s.Verify(ctx, up2, contract.VerifyParams{MAC: mac("444444"), Policy: e.pol})
 	if err != nil || gr.ID != "" {
 		t.Fatalf("step-up of a revoked grant: %+v, %v", gr, err)
 	}
@@ -784,12 +784,12 @@ func testRevokeGrants(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	for _, id := range []string{"a1", "a2", "a3"} {
 		ref := e.open("alice")
-		if _, _, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(id)}); err != nil {
+		if _, _, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(id)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	bob := e.open("bob")
-	if _, _, err := e.s.Verify(ctx, bob, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("b1")}); err != nil {
+	if _, _, err := e.s.Verify(ctx, bob, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams("b1")}); err != nil {
 		t.Fatal(err)
 	}
 	if live, err := e.s.RevokeGrant(ctx, "a1", "bob", "logout"); err != nil || live {
@@ -841,11 +841,11 @@ func testConcurrentGrant(t *testing.T, o Opener) {
 	ref := e.open("alice")
 	var grants atomic.Int64
 	errs := parallel(20, func(i int) error {
-		_, gr, err := e.s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(fmt.Sprintf("g%d", i))})
+		_, gr, err := e.s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("111111"), Policy: e.pol, Grant: grantParams(fmt.Sprintf("g%d", i))})
 		if err == nil && gr.ID != "" {
 			grants.Add(1)
 		}
-		if err != nil && !errors.Is(err, sms2fa.ErrCodeUsed) {
+		if err != nil && !errors.Is(err, contract.ErrCodeUsed) {
 			return err
 		}
 		return nil
@@ -865,24 +865,24 @@ func testUnlock(t *testing.T, o Opener) {
 	e.pol.Lockout.Threshold = 2
 	ref := e.open("alice")
 	e.verify(ref, "9")
-	if _, err := e.verify(ref, "8"); !errors.Is(err, sms2fa.ErrLocked) {
+	if _, err := e.verify(ref, "8"); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("second failure: %v", err)
 	}
-	user := sms2fa.Budget{Name: "user", Key: "alice", Limit: 1, Window: time.Hour}
-	ph := sms2fa.Budget{Name: "phone", Key: phone, Limit: 2, Window: time.Hour}
+	user := contract.Budget{Name: "user", Key: "alice", Limit: 1, Window: time.Hour}
+	ph := contract.Budget{Name: "phone", Key: phone, Limit: 2, Window: time.Hour}
 	if err := e.s.Unlock(ctx, "alice", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.verify(ref, "111111"); err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}
-	for _, b := range []sms2fa.Budget{user, ph, ph} {
+	for _, b := range []contract.Budget{user, ph, ph} {
 		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", user))
-	wantErr(t, "user budget before unlock", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "user budget before unlock", err, contract.ErrBudgetExceeded)
 	if err := e.s.Unlock(ctx, "alice", false); err != nil {
 		t.Fatal(err)
 	}
@@ -890,7 +890,7 @@ func testUnlock(t *testing.T, o Opener) {
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", user))
 	wantErr(t, "user budget after unlock", err, nil)
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
-	wantErr(t, "phone budget after unlock", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "phone budget after unlock", err, contract.ErrBudgetExceeded)
 	if err := e.s.Unlock(ctx, "nobody", false); err != nil {
 		t.Fatalf("unlocking a user with no rows: %v", err)
 	}
@@ -903,9 +903,9 @@ func testUnlockNumber(t *testing.T, o Opener) {
 	if _, _, err := e.s.SetFactor(ctx, "alice", phone, "IN"); err != nil {
 		t.Fatal(err)
 	}
-	ph := sms2fa.Budget{Name: "phone", Key: phone, Limit: 1, Window: time.Hour}
-	other := sms2fa.Budget{Name: "phone", Key: otherPhone, Limit: 1, Window: time.Hour}
-	for _, b := range []sms2fa.Budget{ph, other} {
+	ph := contract.Budget{Name: "phone", Key: phone, Limit: 1, Window: time.Hour}
+	other := contract.Budget{Name: "phone", Key: otherPhone, Limit: 1, Window: time.Hour}
+	for _, b := range []contract.Budget{ph, other} {
 		if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b)); err != nil {
 			t.Fatal(err)
 		}
@@ -914,21 +914,21 @@ func testUnlockNumber(t *testing.T, o Opener) {
 		t.Fatal(err)
 	}
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
-	wantErr(t, "the number's budget after a plain unlock", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "the number's budget after a plain unlock", err, contract.ErrBudgetExceeded)
 	if err := e.s.Unlock(ctx, "alice", true); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", ph))
 	wantErr(t, "the number's budget after an unlock with it", err, nil)
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "1", other))
-	wantErr(t, "another number's budget", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "another number's budget", err, contract.ErrBudgetExceeded)
 	if err := e.s.Unlock(ctx, "nobody", true); err != nil {
 		t.Fatalf("unlocking, with the number, a user with none: %v", err)
 	}
 }
 
-func budget(limit int, window time.Duration) sms2fa.Budget {
-	return sms2fa.Budget{Name: "phone", Key: phone, Limit: limit, Window: window}
+func budget(limit int, window time.Duration) contract.Budget {
+	return contract.Budget{Name: "phone", Key: phone, Limit: limit, Window: window}
 }
 
 func testBudgets(t *testing.T, o Opener) {
@@ -942,16 +942,16 @@ func testBudgets(t *testing.T, o Opener) {
 	}
 	until := testclock.Start.Add(11 * time.Minute)
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "111111", b))
-	wantUntil(t, "4th open", err, sms2fa.ErrBudgetExceeded, until)
-	var le *sms2fa.LimitError
+	wantUntil(t, "4th open", err, contract.ErrBudgetExceeded, until)
+	var le *contract.LimitError
 	if errors.As(err, &le); le.Budget != "phone" {
 		t.Fatalf("budget name = %q", le.Budget)
 	}
 	// Resends draw on the same budget.
 	ref := e.open("bob") // no budget passed: not counted
 	e.clock.Advance(time.Minute)
-	_, err = e.s.Resend(ctx, ref, sms2fa.ResendParams{MAC: mac("2"), Policy: e.pol, Budgets: []sms2fa.Budget{b}})
-	wantUntil(t, "resend over budget", err, sms2fa.ErrBudgetExceeded, until)
+	_, err = e.s.Resend(ctx, ref, contract.ResendParams{MAC: mac("2"), Policy: e.pol, Budgets: []contract.Budget{b}})
+	wantUntil(t, "resend over budget", err, contract.ErrBudgetExceeded, until)
 	if c := e.challenge(ref); c.Sends != 1 {
 		t.Fatalf("a refused resend changed the challenge: %+v", c)
 	}
@@ -963,20 +963,20 @@ func testBudgets(t *testing.T, o Opener) {
 		}
 	}
 	_, _, err = e.s.Open(ctx, e.params(e.ref("alice"), "111111", b))
-	wantUntil(t, "4th open in the next window", err, sms2fa.ErrBudgetExceeded, until.Add(10*time.Minute))
+	wantUntil(t, "4th open in the next window", err, contract.ErrBudgetExceeded, until.Add(10*time.Minute))
 }
 
 func testBudgetsAllOrNothing(t *testing.T, o Opener) {
 	e := newEnv(t, o)
-	roomy := sms2fa.Budget{Name: "user", Key: "alice", Limit: 2, Window: time.Hour}
-	tight := sms2fa.Budget{Name: "ip", Key: "192.0.2.1", Limit: 1, Window: time.Hour}
+	roomy := contract.Budget{Name: "user", Key: "alice", Limit: 2, Window: time.Hour}
+	tight := contract.Budget{Name: "ip", Key: "192.0.2.1", Limit: 1, Window: time.Hour}
 	if _, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", tight)); err != nil {
 		t.Fatal(err)
 	}
 	ref := e.ref("alice")
 	_, _, err := e.s.Open(ctx, e.params(ref, "1", roomy, tight))
-	wantErr(t, "open over the ip budget", err, sms2fa.ErrBudgetExceeded)
-	if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, sms2fa.ErrNotFound) {
+	wantErr(t, "open over the ip budget", err, contract.ErrBudgetExceeded)
+	if _, err := e.s.Challenge(ctx, ref); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("a refused open left a challenge: %v", err)
 	}
 	// The user budget was not charged for the refused open: two still fit.
@@ -996,19 +996,19 @@ func testBudgetsDuplicated(t *testing.T, o Opener) {
 		}
 	}
 	_, _, err := e.s.Open(ctx, e.params(e.ref("alice"), "1", b))
-	wantErr(t, "third send", err, sms2fa.ErrBudgetExceeded)
+	wantErr(t, "third send", err, contract.ErrBudgetExceeded)
 }
 
 func testConcurrentBudget(t *testing.T, o Opener) {
 	e := newEnv(t, o)
 	const n, limit = 60, 10
-	global := sms2fa.Budget{Name: "global", Limit: limit, Window: 24 * time.Hour}
+	global := contract.Budget{Name: "global", Limit: limit, Window: 24 * time.Hour}
 	errs := parallel(n, func(i int) error {
 		_, _, err := e.s.Open(ctx, e.params(e.ref(fmt.Sprintf("user-%d", i)), "1", global))
 		return err
 	})
-	got := tally(t, errs, sms2fa.ErrBudgetExceeded)
-	if got["ok"] != limit || got[sms2fa.ErrBudgetExceeded.Error()] != n-limit {
+	got := tally(t, errs, contract.ErrBudgetExceeded)
+	if got["ok"] != limit || got[contract.ErrBudgetExceeded.Error()] != n-limit {
 		t.Fatalf("%d concurrent opens on a budget of %d: %v", n, limit, got)
 	}
 }
@@ -1046,7 +1046,7 @@ func testStats(t *testing.T, o Opener) {
 	// A resend counts; a withdrawn challenge does not.
 	b := e.open("bob")
 	e.clock.Advance(e.pol.CooldownAfter(1))
-	if _, err := e.s.Resend(ctx, b, sms2fa.ResendParams{Phone: phone, MAC: mac("222222"), Policy: e.pol}); err != nil {
+	if _, err := e.s.Resend(ctx, b, contract.ResendParams{Phone: phone, MAC: mac("222222"), Policy: e.pol}); err != nil {
 		t.Fatal(err)
 	}
 	w := e.params(e.ref("dave"), "333333")
@@ -1089,7 +1089,7 @@ func testPurge(t *testing.T, o Opener) {
 	if p.Challenges != 2 || p.Budgets != 1 {
 		t.Fatalf("purged %+v; want the 2 old challenges and the closed budget", p)
 	}
-	if _, err := e.s.Challenge(ctx, old); !errors.Is(err, sms2fa.ErrNotFound) {
+	if _, err := e.s.Challenge(ctx, old); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("purged challenge still readable: %v", err)
 	}
 	e.challenge(live)
@@ -1150,21 +1150,21 @@ func testHammer(t *testing.T, o Opener) {
 	// than the default bound on one operation.
 	patient := store.WithBusyTimeout(time.Minute)
 	handles := []*store.SQL{o(t, store.WithClock(clock.Now), patient), o(t, store.WithClock(clock.Now), patient)}
-	pol := sms2fa.DefaultPolicy()
+	pol := contract.DefaultPolicy()
 	errs := parallel(50, func(i int) error {
 		s := handles[i%2]
 		for j := range 4 {
-			ref := sms2fa.Ref{ID: fmt.Sprintf("h-%d-%d", i, j), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d-%d", i, j)}
-			p := sms2fa.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac("1"), Policy: pol,
-				Budgets: []sms2fa.Budget{{Name: "global", Limit: 1000, Window: time.Hour}}}
+			ref := contract.Ref{ID: fmt.Sprintf("h-%d-%d", i, j), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d-%d", i, j)}
+			p := contract.OpenParams{Ref: ref, Phone: phone, Region: "IN", MAC: mac("1"), Policy: pol,
+				Budgets: []contract.Budget{{Name: "global", Limit: 1000, Window: time.Hour}}}
 			if _, _, err := s.Open(ctx, p); err != nil {
 				return err
 			}
-			if _, _, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("2"), Policy: pol}); !errors.Is(err, sms2fa.ErrCodeInvalid) {
+			if _, _, err := s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("2"), Policy: pol}); !errors.Is(err, contract.ErrCodeInvalid) {
 				return fmt.Errorf("wrong code: %w", err)
 			}
-			g := sms2fa.GrantParams{ID: "g-" + ref.ID, How: "sms", Lifetime: time.Hour}
-			if _, gr, err := s.Verify(ctx, ref, sms2fa.VerifyParams{MAC: mac("1"), Policy: pol, Grant: g}); err != nil || gr.ID != g.ID {
+			g := contract.GrantParams{ID: "g-" + ref.ID, How: "sms", Lifetime: time.Hour}
+			if _, gr, err := s.Verify(ctx, ref, contract.VerifyParams{MAC: mac("1"), Policy: pol, Grant: g}); err != nil || gr.ID != g.ID {
 				if err == nil {
 					err = fmt.Errorf("grant %q, want %q", gr.ID, g.ID)
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/metrics"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store"
@@ -193,7 +194,7 @@ func ClientIP(trusted []string) (func(*http.Request) string, error) {
 
 // App builds one example's handler: its routes around the guard, on st,
 // sending with snd.
-type App func(cfg Config, st sms2fa.Store, snd sms2fa.Sender, logger *slog.Logger) (http.Handler, error)
+type App func(cfg Config, st contract.Store, snd contract.Sender, logger *slog.Logger) (http.Handler, error)
 
 // Timeouts bound how long one connection may hold the server; tests shorten
 // them.
@@ -250,7 +251,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 		return err
 	}
 
-	var snd sms2fa.Sender
+	var snd contract.Sender
 	if cfg.way2apiKey != "" {
 		opts := []sender.Way2APIOption{}
 		if cfg.way2apiBase != "" {

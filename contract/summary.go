@@ -1,9 +1,11 @@
-// Package redact builds the masked summaries that the module's exported
-// types print instead of their fields: with any fmt verb (through
-// [Format]) and through log/slog (through [Fields.LogValue]). A code never
-// appears in them, and a phone number only in its masked form; the types
-// call them from their String, Format and LogValue methods.
-package redact
+package contract
+
+// Every exported type of the module that holds a code, a phone number, a MAC
+// or a session secret prints a masked summary instead of its fields: with
+// String, with every fmt verb (through [FormatMasked]) and through log/slog
+// (through [Summary.LogValue]). A code never appears in them, and a phone
+// number only in its masked form ([MaskPhone]). A store or sender of your
+// own can print its types the same way.
 
 import (
 	"fmt"
@@ -14,11 +16,11 @@ import (
 	"unicode"
 )
 
-// Format writes s, a value's masked summary, for any verb: %q quotes it (its
+// FormatMasked writes s, a value's masked summary, for any verb: %q quotes it (its
 // flags honoured), every other verb — %v, %+v, %#v, %s, %x, %X, %d, … —
 // writes it as text, padded to the width asked for. No verb reaches the
 // value's fields, so neither %x nor %d can encode a secret either.
-func Format(f fmt.State, verb rune, s string) {
+func FormatMasked(f fmt.State, verb rune, s string) {
 	if verb == 'q' {
 		fmt.Fprintf(f, fmt.FormatString(f, verb), s)
 		return
@@ -33,11 +35,11 @@ func Format(f fmt.State, verb rune, s string) {
 	fmt.Fprintf(f, spec+"s", s)
 }
 
-// Fields is the masked summary of one value: its fields' names and the
-// forms of their values that may be shown. Fields at their zero value are
-// left out, as in the guard's event logs. The zero Fields is empty; start
-// one with [Of].
-type Fields struct {
+// Summary is the masked summary of one value: its fields' names and the
+// forms of their values that may be shown. Summary at their zero value are
+// left out, as in the guard's event logs. The zero Summary is empty; start
+// one with [Summarize].
+type Summary struct {
 	typ  string
 	list []field
 }
@@ -48,18 +50,18 @@ type field struct {
 	val  slog.Value // for LogValue
 }
 
-// Of starts the summary of a value of type typ ("sms2fa.Message").
-func Of(typ string) *Fields { return &Fields{typ: typ} }
+// Summarize starts the summary of a value of type typ ("contract.Message").
+func Summarize(typ string) *Summary { return &Summary{typ: typ} }
 
 // Add adds a field whatever its value: text for String, v for log/slog.
 // Both must already be masked.
-func (b *Fields) Add(name, text string, v slog.Value) *Fields {
+func (b *Summary) Add(name, text string, v slog.Value) *Summary {
 	b.list = append(b.list, field{name, text, v})
 	return b
 }
 
 // Str adds a string field that holds no secret, unless it is empty.
-func (b *Fields) Str(name, s string) *Fields {
+func (b *Summary) Str(name, s string) *Summary {
 	if s == "" {
 		return b
 	}
@@ -69,7 +71,7 @@ func (b *Fields) Str(name, s string) *Fields {
 // Hidden adds the placeholder mask ("[code]") for a secret field that is
 // set, and nothing for one that is not: whether a secret is there may be
 // shown, the secret never.
-func (b *Fields) Hidden(name string, set bool, mask string) *Fields {
+func (b *Summary) Hidden(name string, set bool, mask string) *Summary {
 	if !set {
 		return b
 	}
@@ -77,12 +79,12 @@ func (b *Fields) Hidden(name string, set bool, mask string) *Fields {
 }
 
 // Bytes adds the length of secret bytes (a MAC), never the bytes.
-func (b *Fields) Bytes(name string, secret []byte) *Fields {
+func (b *Summary) Bytes(name string, secret []byte) *Summary {
 	return b.Hidden(name, len(secret) > 0, "["+strconv.Itoa(len(secret))+" bytes]")
 }
 
 // Int adds an integer field, unless it is 0.
-func (b *Fields) Int(name string, n int64) *Fields {
+func (b *Summary) Int(name string, n int64) *Summary {
 	if n == 0 {
 		return b
 	}
@@ -90,7 +92,7 @@ func (b *Fields) Int(name string, n int64) *Fields {
 }
 
 // Bool adds a boolean field, if true.
-func (b *Fields) Bool(name string, v bool) *Fields {
+func (b *Summary) Bool(name string, v bool) *Summary {
 	if !v {
 		return b
 	}
@@ -98,7 +100,7 @@ func (b *Fields) Bool(name string, v bool) *Fields {
 }
 
 // Time adds a time field, unless it is zero.
-func (b *Fields) Time(name string, t time.Time) *Fields {
+func (b *Summary) Time(name string, t time.Time) *Summary {
 	if t.IsZero() {
 		return b
 	}
@@ -106,7 +108,7 @@ func (b *Fields) Time(name string, t time.Time) *Fields {
 }
 
 // Duration adds a duration field, unless it is 0.
-func (b *Fields) Duration(name string, d time.Duration) *Fields {
+func (b *Summary) Duration(name string, d time.Duration) *Summary {
 	if d == 0 {
 		return b
 	}
@@ -114,7 +116,7 @@ func (b *Fields) Duration(name string, d time.Duration) *Fields {
 }
 
 // Group adds the fields of sub, a nested value, unless it has none.
-func (b *Fields) Group(name string, sub *Fields) *Fields {
+func (b *Summary) Group(name string, sub *Summary) *Summary {
 	if len(sub.list) == 0 {
 		return b
 	}
@@ -122,7 +124,7 @@ func (b *Fields) Group(name string, sub *Fields) *Fields {
 }
 
 // List adds nested values, one group each, unless there are none.
-func (b *Fields) List(name string, subs []*Fields) *Fields {
+func (b *Summary) List(name string, subs []*Summary) *Summary {
 	if len(subs) == 0 {
 		return b
 	}
@@ -135,10 +137,10 @@ func (b *Fields) List(name string, subs []*Fields) *Fields {
 	return b.Add(name, "["+strings.Join(texts, " ")+"]", slog.GroupValue(attrs...))
 }
 
-// String returns the summary as "sms2fa.Message{To:+91 ••••••3210 Code:[code]}".
-func (b *Fields) String() string { return b.typ + "{" + b.body() + "}" }
+// String returns the summary as "contract.Message{To:+91 ••••••3210 Code:[code]}".
+func (b *Summary) String() string { return b.typ + "{" + b.body() + "}" }
 
-func (b *Fields) body() string {
+func (b *Summary) body() string {
 	var sb strings.Builder
 	for i, f := range b.list {
 		if i > 0 {
@@ -152,7 +154,7 @@ func (b *Fields) body() string {
 }
 
 // LogValue returns the summary as a group, keys in snake_case ("user_id").
-func (b *Fields) LogValue() slog.Value {
+func (b *Summary) LogValue() slog.Value {
 	attrs := make([]slog.Attr, len(b.list))
 	for i, f := range b.list {
 		attrs[i] = slog.Attr{Key: Snake(f.name), Value: f.val}
