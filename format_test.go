@@ -89,7 +89,7 @@ var exempt = map[string]string{
 // the rest are made through their package's API. TestFormattingMasksSecrets
 // fails for a type the parser flags that has no entry here.
 var samples = map[string]func(t *testing.T) any{
-	"phone.Number":        func(*testing.T) any { return plant(&phone.Number{}) },
+	"phone.Number":          func(*testing.T) any { return plant(&phone.Number{}) },
 	"contract.Message":      func(*testing.T) any { return plant(&contract.Message{}) },
 	"contract.Challenge":    func(*testing.T) any { return plant(&contract.Challenge{}) },
 	"contract.Factor":       func(*testing.T) any { return plant(&contract.Factor{}) },
@@ -98,17 +98,17 @@ var samples = map[string]func(t *testing.T) any{
 	"contract.ResendParams": func(*testing.T) any { return plant(&contract.ResendParams{}) },
 	"contract.VerifyParams": func(*testing.T) any { return plant(&contract.VerifyParams{}) },
 	"contract.NewDevice":    func(*testing.T) any { return plant(&contract.NewDevice{}) },
-	"sms2fa.User":         func(*testing.T) any { return plant(&sms2fa.User{}) },
-	"sms2fa.Event":        func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
-	"sms2fa.FactorInfo":   func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
-	"sms2fa.PageData":     func(*testing.T) any { return plant(&sms2fa.PageData{}) },
-	"sms2fa.FlowData":     func(*testing.T) any { return plant(&sms2fa.FlowData{}) },
-	"way2apitest.Request": func(*testing.T) any { return plant(&way2apitest.Request{}) },
-	"sms2fa.Guard":        newSampleGuard,
-	"ginguard.Guard":      newSampleGinGuard,
-	"sender.Fake":         newSampleFake,
-	"way2apitest.Server":  newSampleServer,
-	"sender.Way2API":      newSampleWay2API,
+	"sms2fa.User":           func(*testing.T) any { return plant(&sms2fa.User{}) },
+	"sms2fa.Event":          func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
+	"sms2fa.FactorInfo":     func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
+	"sms2fa.PageData":       func(*testing.T) any { return plant(&sms2fa.PageData{}) },
+	"sms2fa.FlowData":       func(*testing.T) any { return plant(&sms2fa.FlowData{}) },
+	"way2apitest.Request":   func(*testing.T) any { return plant(&way2apitest.Request{}) },
+	"sms2fa.Guard":          newSampleGuard,
+	"ginguard.Guard":        newSampleGinGuard,
+	"sender.Fake":           newSampleFake,
+	"way2apitest.Server":    newSampleServer,
+	"sender.Way2API":        newSampleWay2API,
 }
 
 // pointerOnly are the sampled types only ever used through a pointer (they
