@@ -103,3 +103,41 @@ func TestOnlyTheGinAdapterImportsGin(t *testing.T) {
 		}
 	}
 }
+
+// The contract is the bottom of the module: a store or sender written
+// elsewhere depends on it alone, so it imports nothing of the module; the
+// stores and senders reach the guard only through it.
+func TestContractImportsNothingOfTheModule(t *testing.T) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the go command is not on PATH; under CI this check must run")
+		}
+		t.Skip("dependency check skipped: the go command is not on PATH")
+	}
+	const module = "github.com/sms2fa/sms2fa"
+	for _, c := range []struct {
+		pkg     string
+		allowed []string // packages of the module it may compile
+	}{
+		{module + "/contract", nil},
+		{module + "/store", []string{module + "/contract"}},
+		{module + "/store/sqlite", []string{module + "/contract", module + "/store"}},
+		{module + "/store/postgres", []string{module + "/contract", module + "/store"}},
+		{module + "/sender", []string{module + "/contract", module + "/phone"}},
+	} {
+		out, err := exec.Command(goCmd, "list", "-deps", c.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", c.pkg, err)
+		}
+		allowed := map[string]bool{c.pkg: true}
+		for _, a := range c.allowed {
+			allowed[a] = true
+		}
+		for _, d := range strings.Fields(string(out)) {
+			if (d == module || strings.HasPrefix(d, module+"/")) && !allowed[d] {
+				t.Errorf("%s compiles %s", c.pkg, d)
+			}
+		}
+	}
+}

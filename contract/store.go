@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 )
 
-// from store.go
 // Store keeps challenges, per-user failure counters, send budgets, grants,
 // factors, recovery codes and remembered devices. Every decision about
 // expiry, attempts, lockout, cooldown and budgets is made by the store,
@@ -22,6 +19,16 @@ import (
 // Any other error is a system failure (database unreachable, …) and the guard
 // fails closed on it.
 type Store interface {
+	ChallengeStore
+	GrantStore
+	FactorStore
+	RecoveryStore
+	DeviceStore
+}
+
+// ChallengeStore keeps challenges, each user's consecutive failures and
+// lock, and the send budgets: everything a code's life touches.
+type ChallengeStore interface {
 	// Open returns the live challenge of p.UserID and p.Binding for p.Phone, or,
 	// when there is none, creates one from p and reports created = true. Only a
 	// created challenge should be sent: this is what makes reloading a guarded
@@ -102,6 +109,17 @@ type Store interface {
 	// sent since.
 	Cancel(ctx context.Context, ref Ref, mac []byte, budgets []Budget) error
 
+	// Unlock clears userID's lockout and failure count and empties the
+	// user's own send budgets (the "user" family). With number, it also
+	// empties the budgets of the user's enrolled number (the "phone"
+	// family), read under the user's lock. Budgets of IPs, prefixes and the
+	// global one are left alone.
+	Unlock(ctx context.Context, userID string, number bool) error
+}
+
+// GrantStore keeps grants: what a completed second factor gives a browser,
+// until it expires or is revoked.
+type GrantStore interface {
 	// Grant returns the grant id of userID, whatever its state, with the
 	// store's clock in Now; [ErrNotFound] when there is none (or it was
 	// purged). It is the one read a verified request makes per recheck
@@ -127,20 +145,8 @@ type Store interface {
 	// recorded again, however often its logout is replayed. Either way, no
 	// remembered device signs that sign-in in again.
 	EndSignIn(ctx context.Context, userID, login string) (int, error)
-
-	// Unlock clears userID's lockout and failure count and empties the
-	// user's own send budgets (the "user" family). With number, it also
-	// empties the budgets of the user's enrolled number (the "phone"
-	// family), read under the user's lock. Budgets of IPs, prefixes and the
-	// global one are left alone.
-	Unlock(ctx context.Context, userID string, number bool) error
-
-	FactorStore
-	RecoveryStore
-	DeviceStore
 }
 
-// from store.go
 // FactorStore keeps each user's enrolled phone number: the factor.
 type FactorStore interface {
 	// Factor returns userID's factor — possibly one with Removed set — or
@@ -171,7 +177,6 @@ type FactorStore interface {
 	NoteMismatch(ctx context.Context, userID, tag string) (fresh bool, err error)
 }
 
-// from store.go
 // RecoveryStore keeps recovery codes, as keyed MACs only.
 type RecoveryStore interface {
 	// ReplaceRecoveryCodes replaces every recovery code of userID with macs.
@@ -195,7 +200,6 @@ type RecoveryStore interface {
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 }
 
-// from store.go
 // DeviceStore keeps remembered devices: browsers whose holder completed the
 // second factor and asked to be remembered. A device holds a token in a
 // cookie; the store keeps only MACs of the current and the previous token.
@@ -236,7 +240,6 @@ type DeviceStore interface {
 	RevokeDevice(ctx context.Context, userID, id string) (bool, error)
 }
 
-// from store.go
 // Factor is a user's enrolled phone number.
 type Factor struct {
 	UserID     string
@@ -247,7 +250,6 @@ type Factor struct {
 	Removed    bool      // the number was removed: nothing is adopted again
 }
 
-// from store.go
 // NewDevice describes a device for [DeviceStore.AddDevice].
 type NewDevice struct {
 	ID            string
@@ -257,7 +259,6 @@ type NewDevice struct {
 	MAC           []byte        // the MAC of its first token
 }
 
-// from store.go
 // Device is a remembered browser.
 type Device struct {
 	ID            string
@@ -268,13 +269,11 @@ type Device struct {
 	ExpiresAt     time.Time
 }
 
-// from store.go
 // ErrDeviceReuse: a remembered device's rotated-out token was shown again
 // after the grace period, or by another sign-in — the sign of a copied
 // cookie. The device and the grants it made are revoked.
 var ErrDeviceReuse = errors.New("sms2fa: a rotated-out device token was reused")
 
-// from store.go
 // VerifyParams carries a guess for [Store.Verify].
 type VerifyParams struct {
 	MAC    []byte // keyed MAC of the guessed code, bound to the challenge ID
@@ -287,7 +286,6 @@ type VerifyParams struct {
 	Session string
 }
 
-// from store.go
 // GrantParams describes a new grant.
 type GrantParams struct {
 	ID       string        // random, ≥ 128 bits; empty: create none
@@ -296,7 +294,6 @@ type GrantParams struct {
 	Lifetime time.Duration // until it expires
 }
 
-// from store.go
 // Grant is a completed second factor as the store keeps it.
 type Grant struct {
 	ID        string
@@ -310,24 +307,20 @@ type Grant struct {
 	Now       time.Time // the store's clock when it answered
 }
 
-// from store.go
 // Live reports whether the grant was neither revoked nor expired when the
 // store answered.
 func (g Grant) Live() bool { return g.ID != "" && g.RevokedAt.IsZero() && g.Now.Before(g.ExpiresAt) }
 
-// from store.go
 // Until returns how long the grant has left from the store's answer, never
 // negative.
 func (g Grant) Until() time.Duration { return max(g.ExpiresAt.Sub(g.Now), 0) }
 
-// from store.go
 // FreshWithin reports whether a code was verified in the grant less than d
 // before the store answered.
 func (g Grant) FreshWithin(d time.Duration) bool {
 	return g.Live() && !g.FreshAt.IsZero() && g.Now.Sub(g.FreshAt) < d
 }
 
-// from store.go
 // Ref names a challenge from the point of view of a session: its ID and the
 // user and session it belongs to. A challenge is only ever found through all
 // three, so a code sent to one user or session never verifies another.
@@ -337,7 +330,6 @@ type Ref struct {
 	Binding string // a random value held by the session that opened it
 }
 
-// from store.go
 // Policy carries the limits the store enforces on codes, guesses and grants.
 // The guard builds it from its options; [DefaultPolicy] holds the documented
 // defaults.
@@ -352,7 +344,6 @@ type Policy struct {
 	MaxGrants int
 }
 
-// from store.go
 // Lockout is the account-wide failure budget: Threshold consecutive wrong
 // codes, across all of a user's challenges, lock the user for Duration; each
 // further lock before a success doubles it, up to Max. A right code resets both
@@ -363,7 +354,6 @@ type Lockout struct {
 	Max       time.Duration
 }
 
-// from store.go
 // DefaultPolicy returns the documented defaults (see the README's table of
 // options): codes live 5
 // minutes (NIST SP 800-63B allows at most 10), 5 wrong attempts per challenge
@@ -380,7 +370,6 @@ func DefaultPolicy() Policy {
 	}
 }
 
-// from store.go
 // LockFor returns how long the lock that follows locks earlier locks (since
 // the user's last success) lasts: Duration doubled locks times, capped at Max.
 func (l Lockout) LockFor(locks int) time.Duration {
@@ -391,7 +380,6 @@ func (l Lockout) LockFor(locks int) time.Duration {
 	return min(d, l.Max)
 }
 
-// from store.go
 // CooldownAfter returns the wait that follows the sends-th send of a
 // challenge: ResendCooldown doubled for each send after the first, capped at
 // 24 hours so the arithmetic can never overflow.
@@ -404,7 +392,6 @@ func (p Policy) CooldownAfter(sends int) time.Duration {
 	return min(d, ceiling)
 }
 
-// from store.go
 // Validate reports the first setting that cannot work.
 func (p Policy) Validate() error {
 	switch {
@@ -424,7 +411,6 @@ func (p Policy) Validate() error {
 	return nil
 }
 
-// from store.go
 // Budget is one send budget: at most Limit sends per Window for one Key in one
 // named family (for example "phone" and "+919876543210"). A window opens with
 // its first send and closes Window later, when the count starts again. Budgets
@@ -436,7 +422,6 @@ type Budget struct {
 	Window time.Duration // the window's length
 }
 
-// from store.go
 // OpenParams describes the challenge [Store.Open] creates when none is live.
 // ID and MAC are made by the caller, so that the store never sees the code.
 // A live challenge is only reused for the same flow (and, for a step-up, the
@@ -461,7 +446,6 @@ type OpenParams struct {
 	CheckFactor bool
 }
 
-// from store.go
 // ResendParams carries a new code for [Store.Resend].
 type ResendParams struct {
 	Phone   string   // the number the new code goes to; a challenge opened for another is ErrNotFound
@@ -470,7 +454,6 @@ type ResendParams struct {
 	Budgets []Budget // reserved, all or nothing, before the code is replaced
 }
 
-// from store.go
 // Challenge is the state of one challenge as the store saw it. It never
 // carries the code or its MAC.
 type Challenge struct {
@@ -496,27 +479,22 @@ type Challenge struct {
 	Now time.Time
 }
 
-// from store.go
 // AttemptsLeft returns how many more guesses the challenge allows.
 func (c Challenge) AttemptsLeft() int { return max(c.MaxAttempts-c.Attempts, 0) }
 
-// from store.go
 // Live reports whether the challenge could still be verified when the store
 // answered.
 func (c Challenge) Live() bool {
 	return c.ConsumedAt.IsZero() && !c.SendFailed && c.Now.Before(c.ExpiresAt) && c.Attempts < c.MaxAttempts
 }
 
-// from store.go
 // Locked reports whether the owner was locked out when the store answered.
 func (c Challenge) Locked() bool { return c.LockedUntil.After(c.Now) }
 
-// from store.go
 // Until returns how long after the store's answer t is, never negative: the
 // wait to show for one of the challenge's times.
 func (c Challenge) Until(t time.Time) time.Duration { return max(t.Sub(c.Now), 0) }
 
-// from store.go
 // Sentinel errors of the store and the guard. Match them with [errors.Is]; the
 // ones that end at a known time come wrapped in a [*LimitError].
 var (
@@ -546,7 +524,6 @@ var (
 	ErrFactorChanged = errors.New("sms2fa: the number is not the enrolled factor")
 )
 
-// from store.go
 // LimitError is a refusal that ends at a known time: a lock, a cooldown or an
 // exhausted budget. It unwraps to [ErrLocked], [ErrResendTooSoon] or
 // [ErrBudgetExceeded].
@@ -561,7 +538,6 @@ type LimitError struct {
 	Started bool
 }
 
-// from store.go
 func (e *LimitError) Error() string {
 	if e.Budget != "" {
 		return fmt.Sprintf("%v (%s) until %s", e.Err, e.Budget, e.Until.UTC().Format(time.RFC3339))
@@ -569,11 +545,9 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("%v until %s", e.Err, e.Until.UTC().Format(time.RFC3339))
 }
 
-// from store.go
 // Unwrap returns the sentinel.
 func (e *LimitError) Unwrap() error { return e.Err }
 
-// from store.go
 // RetryAfter returns how long the refusal in err lasts from when the store
 // made it, rounded up to whole seconds (as an HTTP Retry-After header needs),
 // if err carries a [*LimitError]. Both ends come from the store's clock, so
@@ -586,311 +560,16 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return ceilSeconds(le.Until.Sub(le.Now)), true
 }
 
-// from sender.go
-// Sender delivers one code to one phone number. Implementations must be safe
-// for concurrent use and must never log the code. Send returns once the
-// provider has accepted or refused the message; it should give up when ctx is
-// done.
-//
-// An error means the code was not delivered. If delivery is uncertain — the
-// request may have reached the provider before the connection failed — the
-// error must wrap [ErrMaybeSent]: the guard then keeps the resend cooldown, so
-// a slow SMS is not chased by a second, different code.
-type Sender interface {
-	Send(ctx context.Context, m Message) (Receipt, error)
-}
-
-// from sender.go
-// Message is one code to send.
-type Message struct {
-	To      string  // E.164, with the leading "+": "+919876543210"
-	Code    string  // the digits to deliver
-	Content Content // whether the provider should call it an OTP or a PIN
-	Purpose string  // why the code is sent, in the provider's vocabulary: "login" by default
-}
-
-// from sender.go
-// Content says how the provider should present the code.
-type Content string
-
-// from sender.go
-// The kinds of code Way2API knows; other senders may ignore the difference.
-const (
-	ContentOTP Content = "OTP"
-	ContentPIN Content = "PIN"
-)
-
-// from sender.go
-// PurposeLogin is the default [Message.Purpose].
-const PurposeLogin = "login"
-
-// from sender.go
-// Receipt is what the provider said about an accepted message.
-type Receipt struct {
-	ProviderID string // the provider's reference for support (Way2API: order_id)
-	Status     string // the provider's delivery status ("sent"; "accepted" when unconfirmed)
-}
-
-// from sender.go
-// MessageChecker is implemented by senders that can validate a message's
-// fixed fields (content, purpose, code length) without sending it. [New] calls
-// it with a sample message so that a configuration the provider would refuse
-// fails at start, not at a user's first login.
-type MessageChecker interface {
-	CheckMessage(m Message) error
-}
-
-// from sender.go
-// ErrMaybeSent marks a send whose outcome is unknown: the request may have
-// reached the provider. Senders wrap it; the guard keeps the cooldown.
-var ErrMaybeSent = errors.New("sms2fa: the message may have been sent")
-
-// from format.go
-func (m Message) fields() *Summary {
-	return Summarize("contract.Message").
-		Str("To", MaskPhone(m.To)).
-		Hidden("Code", m.Code != "", maskCode).
-		Str("Content", string(m.Content)).
-		Str("Purpose", m.Purpose)
-}
-
-// from format.go
-// String summarises m with the number masked and without the code: a
-// message printed by accident must never put a live code or a full number in
-// a log.
-func (m Message) String() string { return m.fields().String() }
-
-// from format.go
-// Format prints [Message.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches the code or the full number.
-func (m Message) Format(f fmt.State, verb rune) { FormatMasked(f, verb, m.String()) }
-
-// from format.go
-// LogValue logs m as a group, the number masked and the code left out, for
-// log/slog: a log line must never hold a live code or a full number.
-func (m Message) LogValue() slog.Value { return m.fields().LogValue() }
-
-// from format.go
-func (c Challenge) fields() *Summary {
-	return Summarize("contract.Challenge").
-		Str("ID", c.ID).
-		Str("UserID", c.UserID).
-		Str("Flow", string(c.Flow)).
-		Str("GrantID", c.GrantID).
-		Str("Phone", MaskPhone(c.Phone)).
-		Str("Region", c.Region).
-		Time("CreatedAt", c.CreatedAt).
-		Time("ExpiresAt", c.ExpiresAt).
-		Int("Attempts", int64(c.Attempts)).
-		Int("MaxAttempts", int64(c.MaxAttempts)).
-		Int("Sends", int64(c.Sends)).
-		Time("NextSendAt", c.NextSendAt).
-		Bool("SendFailed", c.SendFailed).
-		Time("ConsumedAt", c.ConsumedAt).
-		Time("LockedUntil", c.LockedUntil).
-		Time("Now", c.Now)
-}
-
-// from format.go
-// String summarises c with its number masked: a challenge printed by
-// accident must never put a full number in a log.
-func (c Challenge) String() string { return c.fields().String() }
-
-// from format.go
-// Format prints [Challenge.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches the full number.
-func (c Challenge) Format(f fmt.State, verb rune) { FormatMasked(f, verb, c.String()) }
-
-// from format.go
-// LogValue logs c as a group with its number masked, for log/slog: a log
-// line must never hold a full number.
-func (c Challenge) LogValue() slog.Value { return c.fields().LogValue() }
-
-// from format.go
-func (x Factor) fields() *Summary {
-	return Summarize("contract.Factor").
-		Str("UserID", x.UserID).
-		Str("Phone", MaskPhone(x.Phone)).
-		Str("Region", x.Region).
-		Time("EnrolledAt", x.EnrolledAt).
-		Int("Version", x.Version).
-		Bool("Removed", x.Removed)
-}
-
-// from format.go
-// String summarises x with its number masked: a factor printed by accident
-// must never put a full number in a log.
-func (x Factor) String() string { return x.fields().String() }
-
-// from format.go
-// Format prints [Factor.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches the full number.
-func (x Factor) Format(f fmt.State, verb rune) { FormatMasked(f, verb, x.String()) }
-
-// from format.go
-// LogValue logs x as a group with its number masked, for log/slog: a log
-// line must never hold a full number.
-func (x Factor) LogValue() slog.Value { return x.fields().LogValue() }
-
-// from format.go
-// maskedKey returns a budget's key as it may be shown: the keys of the
-// "phone" and "prefix" families, and any key that looks like a number, are
-// (parts of) phone numbers and are masked; user IDs and IP addresses, which
-// the events show as they are, are kept.
-func (b Budget) maskedKey() string {
-	if b.Key != "" && (b.Name == "phone" || b.Name == "prefix" || strings.HasPrefix(strings.TrimSpace(b.Key), "+")) {
-		return MaskPhone(b.Key)
-	}
-	return b.Key
-}
-
-// from format.go
-func (b Budget) fields() *Summary {
-	return Summarize("contract.Budget").
-		Str("Name", b.Name).
-		Str("Key", b.maskedKey()).
-		Int("Limit", int64(b.Limit)).
-		Duration("Window", b.Window)
-}
-
-// from format.go
-// String summarises b with a number key masked: the "phone" budget is keyed
-// by the full number, which must never reach a log.
-func (b Budget) String() string { return b.fields().String() }
-
-// from format.go
-// Format prints [Budget.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches a full number.
-func (b Budget) Format(f fmt.State, verb rune) { FormatMasked(f, verb, b.String()) }
-
-// from format.go
-// LogValue logs b as a group with a number key masked, for log/slog: a log
-// line must never hold a full number.
-func (b Budget) LogValue() slog.Value { return b.fields().LogValue() }
-
-// from format.go
-func (p OpenParams) fields() *Summary {
-	return Summarize("contract.OpenParams").
-		Str("ID", p.ID).
-		Str("UserID", p.UserID).
-		Hidden("Binding", p.Binding != "", maskBinding).
-		Str("Flow", string(p.Flow)).
-		Str("GrantID", p.GrantID).
-		Str("Phone", MaskPhone(p.Phone)).
-		Str("Region", p.Region).
-		Bytes("MAC", p.MAC).
-		Group("Policy", policyFields(p.Policy)).
-		List("Budgets", budgetFields(p.Budgets)).
-		Bool("CheckFactor", p.CheckFactor)
-}
-
-// from format.go
-// String summarises p with its number masked, its MAC as a length and its
-// session binding hidden: parameters printed by accident must never put a
-// full number or a code's MAC in a log.
-func (p OpenParams) String() string { return p.fields().String() }
-
-// from format.go
-// Format prints [OpenParams.String] for every verb (%v, %+v, %#v, %s, %q,
-// %x, %d, …), so that no verb reaches the number, the MAC or the binding.
-func (p OpenParams) Format(f fmt.State, verb rune) { FormatMasked(f, verb, p.String()) }
-
-// from format.go
-// LogValue logs p as a group, masked as [OpenParams.String] is, for
-// log/slog: a log line must never hold a full number or a code's MAC.
-func (p OpenParams) LogValue() slog.Value { return p.fields().LogValue() }
-
-// from format.go
-func (p ResendParams) fields() *Summary {
-	return Summarize("contract.ResendParams").
-		Str("Phone", MaskPhone(p.Phone)).
-		Bytes("MAC", p.MAC).
-		Group("Policy", policyFields(p.Policy)).
-		List("Budgets", budgetFields(p.Budgets))
-}
-
-// from format.go
-// String summarises p with its number masked and its MAC as a length:
-// parameters printed by accident must never put a full number or a code's
-// MAC in a log.
-func (p ResendParams) String() string { return p.fields().String() }
-
-// from format.go
-// Format prints [ResendParams.String] for every verb (%v, %+v, %#v, %s, %q,
-// %x, %d, …), so that no verb reaches the number or the MAC.
-func (p ResendParams) Format(f fmt.State, verb rune) { FormatMasked(f, verb, p.String()) }
-
-// from format.go
-// LogValue logs p as a group, masked as [ResendParams.String] is, for
-// log/slog: a log line must never hold a full number or a code's MAC.
-func (p ResendParams) LogValue() slog.Value { return p.fields().LogValue() }
-
-// from format.go
-func (p VerifyParams) fields() *Summary {
-	return Summarize("contract.VerifyParams").
-		Bytes("MAC", p.MAC).
-		Group("Policy", policyFields(p.Policy)).
-		Group("Grant", Summarize("contract.GrantParams").
-			Str("ID", p.Grant.ID).
-			Str("Login", p.Grant.Login).
-			Str("How", p.Grant.How).
-			Duration("Lifetime", p.Grant.Lifetime)).
-		Str("Session", p.Session)
-}
-
-// from format.go
-// String summarises p with the guessed code's MAC as a length: a keyed MAC
-// of a code must never reach a log.
-func (p VerifyParams) String() string { return p.fields().String() }
-
-// from format.go
-// Format prints [VerifyParams.String] for every verb (%v, %+v, %#v, %s, %q,
-// %x, %d, …), so that no verb reaches the MAC.
-func (p VerifyParams) Format(f fmt.State, verb rune) { FormatMasked(f, verb, p.String()) }
-
-// from format.go
-// LogValue logs p as a group with the MAC as a length, for log/slog: a keyed
-// MAC of a code must never reach a log.
-func (p VerifyParams) LogValue() slog.Value { return p.fields().LogValue() }
-
-// from format.go
-func (d NewDevice) fields() *Summary {
-	return Summarize("contract.NewDevice").
-		Str("ID", d.ID).
-		Str("Label", d.Label).
-		Int("FactorVersion", d.FactorVersion).
-		Duration("Lifetime", d.Lifetime).
-		Bytes("MAC", d.MAC)
-}
-
-// from format.go
-// String summarises d with its token's MAC as a length: a device token's MAC
-// must never reach a log.
-func (d NewDevice) String() string { return d.fields().String() }
-
-// from format.go
-// Format prints [NewDevice.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches the MAC.
-func (d NewDevice) Format(f fmt.State, verb rune) { FormatMasked(f, verb, d.String()) }
-
-// from format.go
-// LogValue logs d as a group with the MAC as a length, for log/slog: a
-// device token's MAC must never reach a log.
-func (d NewDevice) LogValue() slog.Value { return d.fields().LogValue() }
-
-// from options.go
 // Rate is one send budget: Limit sends per Window.
 type Rate struct {
 	Limit  int
 	Window time.Duration
 }
 
-// from options.go
 // Flow names why a code is sent. Each flow has its own provider purpose
 // (WithPurpose).
 type Flow string
 
-// from options.go
 // The flows of the guard.
 const (
 	FlowLogin  Flow = "login"   // the second factor of a sign-in
@@ -906,12 +585,3 @@ func ceilSeconds(d time.Duration) time.Duration {
 	}
 	return (d + time.Second - 1).Truncate(time.Second)
 }
-
-// from code.go
-// Code lengths Way2API accepts in its `value` field; NIST SP 800-63B asks for
-// at least 6 digits, which is the default.
-const (
-	MinCodeLength     = 4
-	MaxCodeLength     = 8
-	DefaultCodeLength = 6
-)
