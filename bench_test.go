@@ -22,6 +22,7 @@ import (
 	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
 	"github.com/sms2fa/sms2fa/store/sqlite"
@@ -40,11 +41,11 @@ func benchUser(*http.Request) (sms2fa.User, bool) {
 // thousands of challenges does not trip them; budgetsOn keeps them all on,
 // checked on every send, with limits a benchmark never reaches.
 var (
-	noLimits  = []sms2fa.Option{sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit()}
+	noLimits  = []sms2fa.Option{sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit())}
 	budgetsOn = []sms2fa.Option{
-		sms2fa.WithUserLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}), sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}),
-		sms2fa.WithIPLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}), sms2fa.WithPrefixLimit(6, sms2fa.Rate{Limit: 1 << 30, Window: time.Hour}),
-		sms2fa.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour}),
+		sms2fa.WithSMS(sms.WithUserLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})),
+		sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPrefixLimit(6, sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})),
+		sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour})),
 	}
 )
 

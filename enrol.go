@@ -104,7 +104,7 @@ func (g *Guard) handleEnroll(c *exchange) {
 	m := g.lang(c).m
 	raw, ok := readField(c, "phone")
 	form := func(c *exchange, status int, msg string, alert bool) { g.enrollForm(c, u, status, msg, alert, raw) }
-	num, err := g.number(raw)
+	num, err := g.sms.Number(raw)
 	if !ok || err != nil {
 		g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(raw), IP: c.ClientIP(), Err: err})
 		g.flowRefusal(c, http.StatusUnprocessableEntity, codePhoneInvalid, m.PhoneInvalid, 0, form)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
@@ -35,9 +36,9 @@ func Example() {
 	}
 	defer db.Close()
 	cookies := sessions.NewCookieStore([]byte("the app's session key, 32+ bytes"))
-	sms := sender.NewFake() // in production: sender.NewWay2API(os.Getenv("WAY2API_API_KEY"))
-	guard, err := sms2fa.New(cookies, db, sms, []byte("server secret of at least 32 bytes"), currentUser,
-		sms2fa.WithLoginURL("/login"), sms2fa.WithCountries("IN"))
+	texter := sender.NewFake() // in production: sender.NewWay2API(os.Getenv("WAY2API_API_KEY"))
+	guard, err := sms2fa.New(cookies, db, texter, []byte("server secret of at least 32 bytes"), currentUser,
+		sms2fa.WithLoginURL("/login"), sms2fa.WithSMS(sms.WithCountries("IN")))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,6 +51,6 @@ func Example() {
 
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/app/", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Location"), sms.Count())
+	fmt.Println(rec.Code, rec.Header().Get("Location"), texter.Count())
 	// Output: 303 /2fa 1
 }

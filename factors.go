@@ -29,7 +29,7 @@ func (g *Guard) factorOf(c *exchange, u User) (_ User, _ contract.Factor, ok boo
 		if u.Phone == "" {
 			return u, contract.Factor{}, true
 		}
-		num, perr := g.number(u.Phone)
+		num, perr := g.sms.Number(u.Phone)
 		if perr != nil {
 			return u, contract.Factor{}, true
 		}
@@ -66,7 +66,7 @@ func (g *Guard) samePhone(raw, e164 string) bool {
 	if raw == e164 {
 		return true
 	}
-	n, err := g.number(raw)
+	n, err := g.sms.Number(raw)
 	return err == nil && n.E164 == e164
 }
 
@@ -112,7 +112,7 @@ func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
 // Remembered devices, tied to the old number, stop working; grants stay. It
 // emits factor_enrolled or factor_changed.
 func (g *Guard) EnrolFactor(ctx context.Context, userID, number string) error {
-	num, err := g.number(number)
+	num, err := g.sms.Number(number)
 	if err != nil {
 		return err
 	}

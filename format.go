@@ -17,11 +17,11 @@ import (
 // Placeholders for secrets that are set. They contain no digit, so a mask
 // can never form a code or a number.
 const (
-	maskCode    = redactedCode // a code
-	maskLogin   = "[login]"    // User.Login: the app's session ID or sign-in time
-	maskBinding = "[binding]"  // Ref.Binding: held by the session
-	maskValue   = "[value]"    // what was typed into a form
-	maskPhone   = "[phone]"    // a number with no digits to keep
+	maskCode    = "[code]"    // a code
+	maskLogin   = "[login]"   // User.Login: the app's session ID or sign-in time
+	maskBinding = "[binding]" // Ref.Binding: held by the session
+	maskValue   = "[value]"   // what was typed into a form
+	maskPhone   = "[phone]"   // a number with no digits to keep
 )
 
 // --- User

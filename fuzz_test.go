@@ -11,6 +11,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // fuzzTarget is one signed-in session with a pending code that fuzzed
@@ -22,8 +23,8 @@ type fuzzTarget struct {
 }
 
 func newFuzzTarget(t testing.TB) *fuzzTarget {
-	h := newHarness(t, sms2fa.WithMaxAttempts(1<<30), sms2fa.WithLockout(0, 0, 0),
-		sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit())
+	h := newHarness(t, sms2fa.WithSMS(sms.WithMaxAttempts(1<<30)), sms2fa.WithLockout(0, 0, 0),
+		sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit()))
 	f := &fuzzTarget{h: h}
 	f.renew()
 	return f
@@ -114,8 +115,8 @@ func FuzzEnrolForm(f *testing.F) {
 		"+91 98123 00000 ext 5", "+８８２ 1234", "\x00", strings.Repeat("9", 200), "<script>", "+870301234567", "+91 98123 0000\u200b0"} {
 		f.Add(s)
 	}
-	h := newHarness(f, sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit(),
-		sms2fa.WithResendCooldown(0))
+	h := newHarness(f, sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit()),
+		sms2fa.WithSMS(sms.WithResendCooldown(0)))
 	f.Fuzz(func(t *testing.T, number string) {
 		h.t = t
 		c := h.client().login("rita")

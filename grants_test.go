@@ -10,6 +10,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // copyCookies gives another browser every cookie of c: what a thief of the
@@ -48,7 +49,7 @@ func TestLogoutReachesCopiedCookies(t *testing.T) {
 // users are untouched.
 func TestSignOutEverywhere(t *testing.T) {
 	roomy := sms2fa.Rate{Limit: 10, Window: time.Hour}
-	h := newHarness(t, sms2fa.WithRecheck(10*time.Second), sms2fa.WithUserLimit(roomy), sms2fa.WithPhoneLimit(roomy))
+	h := newHarness(t, sms2fa.WithRecheck(10*time.Second), sms2fa.WithSMS(sms.WithUserLimit(roomy)), sms2fa.WithSMS(sms.WithPhoneLimit(roomy)))
 	laptop, phone := h.signIn("alice", alicePhone), h.signIn("alice", alicePhone)
 	copied := laptop.copyCookies()
 	bob := h.signIn("bob", bobPhone)

@@ -6,23 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // Errors about the user's phone number, found before any send.
 var (
-	// ErrInvalidPhone: the number the UserFunc gave is not a valid mobile
-	// number. It wraps phone.ErrInvalid or phone.ErrNotMobile.
-	ErrInvalidPhone = errors.New("sms2fa: the user's phone number cannot receive codes")
-	// ErrCountryNotAllowed: the number's region is not in WithCountries.
-	ErrCountryNotAllowed = errors.New("sms2fa: the phone number's country is not allowed")
+	// ErrInvalidPhone: the number is not a valid mobile number. It wraps
+	// phone.ErrInvalid or phone.ErrNotMobile.
+	ErrInvalidPhone = sms.ErrInvalidPhone
+	// ErrCountryNotAllowed: the number's region is not in sms.WithCountries.
+	ErrCountryNotAllowed = sms.ErrCountryNotAllowed
 )
 
 // The stable "error" values of the JSON answers.
@@ -150,7 +149,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		err error
 	)
 	if check {
-		if num, err = g.enrolledNumber(u.Phone); err != nil {
+		if num, err = g.sms.EnrolledNumber(u.Phone); err != nil {
 			a.fellBack = true
 			return a, false
 		}
@@ -158,7 +157,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		// and the events name.
 		u.Phone = num.E164
 		a.user = u
-	} else if num, err = g.number(u.Phone); err != nil {
+	} else if num, err = g.sms.Number(u.Phone); err != nil {
 		a.refused = err
 		g.refusedPhone(c, u, err)
 		return a, g.save(c, s, dirty)
@@ -182,7 +181,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		g.fail(c, err)
 		return a, false
 	}
-	budgets := g.budgets(c, u, num)
+	budgets := g.sms.Budgets(u.ID, num, c.ClientIP())
 	// A login or step-up code goes only to the enrolled number as it is
 	// under the user's lock. With check, u.Phone is the app's; without,
 	// it was read from the factor a moment ago, and a change since then
@@ -240,7 +239,7 @@ func (g *Guard) save(c *exchange, s *sessions.Session, dirty bool) bool {
 
 // newCode makes a code for challenge id, and the MAC the store keeps of it.
 func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
-	if code, err = newCode(g.cfg.codeLength); err != nil {
+	if code, err = g.sms.NewCode(); err != nil {
 		return "", nil, err
 	}
 	return code, g.keys.codeMAC(id, code), nil
@@ -250,17 +249,7 @@ func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
 // certain failure in the store, so the user can retry at once. It returns the
 // send's error.
 func (g *Guard) deliver(c *exchange, a *attempt, ref contract.Ref, code string, mac []byte, kind EventKind) error {
-	// Detached from the request: a visitor closing the tab must not cut an
-	// SMS off halfway, leaving its fate unknown.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), g.cfg.sendTimeout)
-	defer cancel()
-	start := time.Now()
-	receipt, err := g.sender.Send(ctx, contract.Message{To: a.num.E164, Code: code, Content: g.cfg.content, Purpose: g.cfg.purposes[a.flow]})
-	took := time.Since(start)
-	if err != nil {
-		err = scrub(err, code, a.num) // a provider may echo the request; logs and events must not
-	}
-	receipt.ProviderID = scrubText(receipt.ProviderID, code, a.num)
+	receipt, took, err := g.sms.Send(c.Request.Context(), a.num, code, a.flow)
 	ev := g.event(c, *a, ref.ID)
 	ev.Flow, ev.Latency = a.flow, took
 	if err == nil {
@@ -312,83 +301,6 @@ func (g *Guard) bookkeep(c *exchange, what string, fn func(context.Context) erro
 	return true
 }
 
-// budgets lists the send budgets one send to num for u draws on.
-func (g *Guard) budgets(c *exchange, u User, num phone.Number) []contract.Budget {
-	var bs []contract.Budget
-	add := func(name, key string, rates []Rate) {
-		for _, r := range rates {
-			bs = append(bs, contract.Budget{Name: name, Key: key, Limit: r.Limit, Window: r.Window})
-		}
-	}
-	add("user", u.ID, g.cfg.perUser)
-	add("phone", num.E164, g.cfg.perPhone)
-	add("ip", g.ipKey(c.ClientIP()), g.cfg.perIP)
-	add("prefix", num.Prefix(g.cfg.prefixDigits), g.cfg.perPrefix)
-	add("global", "", g.cfg.global)
-	return bs
-}
-
-// ipKey is what the per-IP budget counts for a client address: an IPv4
-// address as it is, an IPv6 one by its first WithIPv6Prefix bits (a /64 by
-// default), since one host is usually handed a whole /64.
-func (g *Guard) ipKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	p, err := a.Prefix(g.cfg.ipv6Bits)
-	if err != nil {
-		return ip
-	}
-	return p.String()
-}
-
-// number parses the user's phone number and applies the country list:
-// without one, every geographic region passes and non-geographic numbers do
-// not. Its errors never quote the number: they end up in logs.
-func (g *Guard) number(raw string) (phone.Number, error) {
-	n, err := phone.Parse(raw, g.cfg.defaultRegion)
-	if err != nil {
-		why := phone.ErrInvalid
-		if errors.Is(err, phone.ErrNotMobile) {
-			why = phone.ErrNotMobile
-		}
-		return phone.Number{}, fmt.Errorf("%w: %w", ErrInvalidPhone, why)
-	}
-	if err := g.allowed(n); err != nil {
-		return phone.Number{}, err
-	}
-	return n, nil
-}
-
-// enrolledNumber is number for a checked challenge: a number in E.164 form is
-// split without matching it against the numbering plan again, because the
-// challenge opens only if it is the user's enrolled number, which passed
-// number when it was enrolled. Anything else is parsed in full.
-func (g *Guard) enrolledNumber(raw string) (phone.Number, error) {
-	n, ok := phone.Known(raw)
-	if !ok {
-		return g.number(raw)
-	}
-	if err := g.allowed(n); err != nil {
-		return phone.Number{}, err
-	}
-	return n, nil
-}
-
-// allowed applies the country list to n: without one, every geographic
-// region passes and non-geographic numbers do not.
-func (g *Guard) allowed(n phone.Number) error {
-	ok := !n.NonGeographic()
-	if g.cfg.countries != nil {
-		ok = g.cfg.countries[n.Region]
-	}
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrCountryNotAllowed, n.Region)
-	}
-	return nil
-}
-
 // handlePage serves GET {prefix}: the code-entry page, or JSON state.
 func (g *Guard) handlePage(c *exchange) {
 	u, s, ok := g.begin(c, false)
@@ -412,7 +324,7 @@ func (g *Guard) handlePage(c *exchange) {
 			ok = false // used, yet this session is not marked: start again
 		default:
 			a.ch = ch
-			a.num, a.refused = g.number(ch.Phone) // where this code went
+			a.num, a.refused = g.sms.Number(ch.Phone) // where this code went
 		}
 	}
 	if !ok && (flow == FlowEnrol || flow == FlowChange) {
@@ -609,7 +521,7 @@ func (g *Guard) handleResend(c *exchange) {
 		u.Phone = ch.Phone
 		a.user = u
 	}
-	num, err := g.number(u.Phone)
+	num, err := g.sms.Number(u.Phone)
 	if err != nil {
 		a.refused = err
 		g.refusedPhone(c, u, err)
@@ -623,7 +535,7 @@ func (g *Guard) handleResend(c *exchange) {
 			g.fail(c, err)
 			return
 		}
-		p := contract.ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.budgets(c, u, num)}
+		p := contract.ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.sms.Budgets(u.ID, num, c.ClientIP())}
 		a.ch, err = g.store.Resend(c.Request.Context(), ref, p)
 		switch {
 		case err == nil:
@@ -813,25 +725,8 @@ func (g *Guard) readCode(c *exchange) (code string, remember, ok bool) {
 	} else {
 		raw, remember = c.PostForm("code"), c.PostForm("remember") != ""
 	}
-	code, ok = normalizeCode(raw, g.cfg.codeLength)
+	code, ok = g.sms.Normalize(raw)
 	return code, remember, ok
-}
-
-func normalizeCode(raw string, length int) (string, bool) {
-	if len(raw) > 4*contract.MaxCodeLength {
-		return "", false
-	}
-	var b strings.Builder
-	for i := 0; i < len(raw); i++ {
-		switch ch := raw[i]; {
-		case ch >= '0' && ch <= '9':
-			b.WriteByte(ch)
-		case ch == ' ' || ch == '-' || ch == '\t':
-		default:
-			return "", false
-		}
-	}
-	return b.String(), b.Len() == length
 }
 
 // isRefusal reports a refusal that ends at a known time or concerns the

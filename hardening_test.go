@@ -16,6 +16,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store/postgres"
 )
 
@@ -40,8 +41,8 @@ func TestBudgetsCountOnlySentSMS(t *testing.T) {
 	flaky := &flakySessions{CookieStore: h.cookies}
 	daily := sms2fa.Rate{Limit: 10, Window: 24 * time.Hour}
 	g, err := sms2fa.New(flaky, h.store, h.fake, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
-		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))), sms2fa.WithCountries("IN"),
-		sms2fa.WithUserLimit(daily), sms2fa.WithPhoneLimit(daily))
+		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))), sms2fa.WithSMS(sms.WithCountries("IN")),
+		sms2fa.WithSMS(sms.WithUserLimit(daily)), sms2fa.WithSMS(sms.WithPhoneLimit(daily)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestLongLinksAreRememberedShort(t *testing.T) {
 
 // One host usually owns a whole IPv6 /64: the per-IP budget counts it once.
 func TestIPv6ClientsBudgetedPerPrefix(t *testing.T) {
-	h := newHarness(t, sms2fa.WithIPLimit(sms2fa.Rate{Limit: 2, Window: time.Hour}))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 2, Window: time.Hour})))
 	send := func(user, ip string) int {
 		c := h.client().login(user)
 		req, err := http.NewRequest(http.MethodGet, c.base+"/app/home", nil)
@@ -128,7 +129,7 @@ func TestIPv6ClientsBudgetedPerPrefix(t *testing.T) {
 func TestSkewedInstancesAgree(t *testing.T) {
 	pgtest.DSN(t)
 	h := newHarnessOn(t, onPostgres(t), sms2fa.WithLockout(4, 15*time.Minute, time.Hour),
-		sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: time.Hour}))
+		sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: time.Hour})))
 	skewed := func() time.Time { return h.clock.Now().Add(16 * time.Minute) }
 	fast := h.instanceWith(sms2fa.WithClock(skewed))
 
@@ -347,8 +348,8 @@ func TestNonGeographicNumbersRefusedByDefault(t *testing.T) {
 		warns bool
 	}{
 		{"default", nil, false, true},
-		{"countries without 001", []sms2fa.Option{sms2fa.WithCountries("IN")}, false, false},
-		{"001 named", []sms2fa.Option{sms2fa.WithCountries("IN", "001")}, true, false},
+		{"countries without 001", []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("IN"))}, false, false},
+		{"001 named", []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("IN", "001"))}, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, c.opts...)
@@ -376,7 +377,7 @@ func TestFailingTemplates(t *testing.T) {
 	// Fails only when the resend wait is 17 s, which New's samples never show.
 	odd := template.Must(template.New("page").Parse(`<p>{{.Title}}{{if eq .ResendWait 17}}{{index .Lang 99}}{{end}}</p>`))
 	var reported []error
-	g := h.newGuard(h.store, sms2fa.WithTemplate(odd), sms2fa.WithResendCooldown(17*time.Second),
+	g := h.newGuard(h.store, sms2fa.WithTemplate(odd), sms2fa.WithSMS(sms.WithResendCooldown(17*time.Second)),
 		sms2fa.WithErrorHandler(func(_ *http.Request, err error) { reported = append(reported, err) }))
 	c := h.client().login("alice")
 	c.base = newServer(t, h.app(g))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // dialects runs fn against SQLite and against Postgres (skipped without a
@@ -22,17 +23,17 @@ func dialects(t *testing.T, fn func(t *testing.T, open func(t testing.TB) opener
 func TestBudgetsUnderConcurrency(t *testing.T) {
 	const limit, askers = 5, 20
 	rate := sms2fa.Rate{Limit: limit, Window: time.Hour}
-	off := []sms2fa.Option{sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit(), sms2fa.WithIPLimit(), sms2fa.WithPrefixLimit(6), sms2fa.WithGlobalLimit()}
+	off := []sms2fa.Option{sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit())}
 	cases := []struct {
 		budget string
 		opt    sms2fa.Option
 		user   func(i int) string
 	}{
-		{"user", sms2fa.WithUserLimit(rate), func(int) string { return "alice" }},
-		{"phone", sms2fa.WithPhoneLimit(rate), func(int) string { return "alice" }},
-		{"ip", sms2fa.WithIPLimit(rate), func(i int) string { return fmt.Sprintf("p%02d", i) }},
-		{"prefix", sms2fa.WithPrefixLimit(6, rate), func(i int) string { return fmt.Sprintf("p%02d", i) }},
-		{"global", sms2fa.WithGlobalLimit(rate), func(i int) string { return fmt.Sprintf("p%02d", i) }},
+		{"user", sms2fa.WithSMS(sms.WithUserLimit(rate)), func(int) string { return "alice" }},
+		{"phone", sms2fa.WithSMS(sms.WithPhoneLimit(rate)), func(int) string { return "alice" }},
+		{"ip", sms2fa.WithSMS(sms.WithIPLimit(rate)), func(i int) string { return fmt.Sprintf("p%02d", i) }},
+		{"prefix", sms2fa.WithSMS(sms.WithPrefixLimit(6, rate)), func(i int) string { return fmt.Sprintf("p%02d", i) }},
+		{"global", sms2fa.WithSMS(sms.WithGlobalLimit(rate)), func(i int) string { return fmt.Sprintf("p%02d", i) }},
 	}
 	dialects(t, func(t *testing.T, open func(testing.TB) opener) {
 		for _, tc := range cases {
@@ -76,7 +77,7 @@ func TestBudgetsUnderConcurrency(t *testing.T) {
 func TestInstancesShareEverything(t *testing.T) {
 	dialects(t, func(t *testing.T, open func(testing.TB) opener) {
 		h := newHarnessOn(t, open(t), sms2fa.WithLockout(4, 15*time.Minute, time.Hour),
-			sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 3, Window: time.Hour}), sms2fa.WithUserLimit())
+			sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 3, Window: time.Hour})), sms2fa.WithSMS(sms.WithUserLimit()))
 		other := h.instance()
 		a := h.client().login("alice")
 		b := h.client().login("alice")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/mark"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/templates"
 )
 
@@ -47,7 +48,7 @@ type Guard struct {
 	cfg      config
 	sessions sessions.Store
 	store    contract.Store
-	sender   contract.Sender
+	sms      *sms.Method
 	userFn   UserFunc
 	keys     keys
 	marks    *mark.Codec
@@ -82,10 +83,6 @@ type asset struct {
 	ctype string
 }
 
-// sampleNumber is an Indian mobile number in Way2API's documentation, used
-// only to let a MessageChecker validate the configured messages in New.
-const sampleNumber = "+919876543210"
-
 // New builds a guard. Its required parts are positional, so every call site
 // says what it uses: the app's session store (the guard keeps its state in a
 // session of its own, named by WithSessionName), the challenge [Store], the
@@ -115,9 +112,6 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 			return nil, err
 		}
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
 	page := cfg.page
 	if page == nil {
 		if page, err = templates.Page(); err != nil {
@@ -130,20 +124,20 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 			return nil, fmt.Errorf("sms2fa: trusted origin: %w", err)
 		}
 	}
-	if mc, ok := sender.(contract.MessageChecker); ok {
-		for _, f := range flows {
-			sample := contract.Message{To: sampleNumber, Code: strings.Repeat("0", cfg.codeLength), Content: cfg.content, Purpose: cfg.purposes[f]}
-			if err := mc.CheckMessage(sample); err != nil {
-				return nil, fmt.Errorf("sms2fa: the sender refuses the %s message: %w", f, err)
-			}
-		}
+	texts, err := sms.New(sender, cfg.sms...)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.countries == nil {
-		cfg.logger.Warn("sms2fa: WithCountries is not set: codes go to valid mobile numbers of any country " +
+	cfg.policy = texts.Policy(cfg.policy)
+	if err := cfg.policy.Validate(); err != nil {
+		return nil, err
+	}
+	if texts.AnyCountry() {
+		cfg.logger.Warn("sms2fa: sms.WithCountries is not set: codes go to valid mobile numbers of any country " +
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sender: sender, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sms: texts, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},

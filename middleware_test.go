@@ -20,6 +20,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 func TestWholeFlow(t *testing.T) {
@@ -140,7 +141,7 @@ func TestCodeIsSingleUseUnderParallelSubmits(t *testing.T) {
 }
 
 func TestParallelWrongGuessesAreAllCounted(t *testing.T) {
-	h := newHarness(t, sms2fa.WithMaxAttempts(40), sms2fa.WithLockout(100, time.Minute, time.Hour))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithMaxAttempts(40)), sms2fa.WithLockout(100, time.Minute, time.Hour))
 	c := h.client().login("alice")
 	c.json = true
 	c.get("/app/home")
@@ -341,7 +342,7 @@ func TestResendCooldown(t *testing.T) {
 }
 
 func TestRedirectsStaySameOrigin(t *testing.T) {
-	h := newHarness(t, sms2fa.WithUserLimit(), sms2fa.WithPhoneLimit())
+	h := newHarness(t, sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()))
 	for _, evil := range []string{"//evil.example/x", "/\\evil.example", "https://evil.example/", "/\t/evil.example", "javascript:alert(1)", ""} {
 		t.Run(fmt.Sprintf("%q", evil), func(t *testing.T) {
 			c := h.client().login("alice")
@@ -594,7 +595,7 @@ func TestCodeNeverLeaks(t *testing.T) {
 }
 
 func TestPhoneRefusals(t *testing.T) {
-	h := newHarness(t, sms2fa.WithCountries("IN"))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithCountries("IN")))
 	for _, user := range []string{"zed", "nobody-phone"} {
 		c := h.client().login(user)
 		want(t, user+" guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
@@ -624,8 +625,8 @@ func TestPhoneRefusals(t *testing.T) {
 }
 
 func TestSendBudgets(t *testing.T) {
-	h := newHarness(t, sms2fa.WithResendCooldown(0), sms2fa.WithUserLimit(), sms2fa.WithIPLimit(),
-		sms2fa.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: 10 * time.Minute}))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithResendCooldown(0)), sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithIPLimit()),
+		sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: 10 * time.Minute})))
 	c := h.client().login("alice")
 	c.json = true
 	c.get("/app/home")
@@ -654,7 +655,7 @@ func TestSendBudgets(t *testing.T) {
 }
 
 func TestGlobalBudgetStopsEveryone(t *testing.T) {
-	h := newHarness(t, sms2fa.WithGlobalLimit(sms2fa.Rate{Limit: 1, Window: 24 * time.Hour}))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1, Window: 24 * time.Hour})))
 	h.client().login("alice").get("/app/home")
 	h.client().login("bob").get("/app/home")
 	if h.fake.Count() != 1 || h.eventCount(sms2fa.EventGlobalLimit) != 1 {
@@ -670,24 +671,24 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		opts   []sms2fa.Option
 	}{
 		"short secret":              {secret: []byte("too short"), opts: nil},
-		"code length 3":             {opts: []sms2fa.Option{sms2fa.WithCodeLength(3)}},
-		"code length 9":             {opts: []sms2fa.Option{sms2fa.WithCodeLength(9)}},
-		"11 minute codes":           {opts: []sms2fa.Option{sms2fa.WithCodeLifetime(11 * time.Minute)}},
-		"zero attempts":             {opts: []sms2fa.Option{sms2fa.WithMaxAttempts(0)}},
+		"code length 3":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCodeLength(3))}},
+		"code length 9":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCodeLength(9))}},
+		"11 minute codes":           {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCodeLifetime(11 * time.Minute))}},
+		"zero attempts":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithMaxAttempts(0))}},
 		"bad prefix":                {opts: []sms2fa.Option{sms2fa.WithPrefix("2fa/")}},
 		"bad login URL":             {opts: []sms2fa.Option{sms2fa.WithLoginURL("javascript:alert(1)")}},
-		"bad content":               {opts: []sms2fa.Option{sms2fa.WithContent("SMS")}},
-		"bad country":               {opts: []sms2fa.Option{sms2fa.WithCountries("India")}},
-		"unknown country":           {opts: []sms2fa.Option{sms2fa.WithCountries("IN", "XX")}},
-		"bad budget":                {opts: []sms2fa.Option{sms2fa.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour})}},
+		"bad content":               {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithContent("SMS"))}},
+		"bad country":               {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("India"))}},
+		"unknown country":           {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("IN", "XX"))}},
+		"bad budget":                {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour}))}},
 		"bad lockout":               {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
 		"bad trusted origin":        {opts: []sms2fa.Option{sms2fa.WithTrustedOrigins("not a url")}},
-		"unknown flow":              {opts: []sms2fa.Option{sms2fa.WithPurpose("signup", "registration")}},
-		"empty purpose":             {opts: []sms2fa.Option{sms2fa.WithPurpose(sms2fa.FlowLogin, "")}},
-		"bad default region":        {opts: []sms2fa.Option{sms2fa.WithDefaultRegion("XX")}},
+		"unknown flow":              {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithPurpose("signup", "registration"))}},
+		"empty purpose":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowLogin, ""))}},
+		"bad default region":        {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithDefaultRegion("XX"))}},
 		"cookie path":               {opts: []sms2fa.Option{sms2fa.WithCookie(sms2fa.Cookie{Path: "x"})}},
 		"SameSite=None, not Secure": {opts: []sms2fa.Option{sms2fa.WithCookie(sms2fa.Cookie{Path: "/", SameSite: http.SameSiteNoneMode})}},
-		"IPv6 prefix 8":             {opts: []sms2fa.Option{sms2fa.WithIPv6Prefix(8)}},
+		"IPv6 prefix 8":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithIPv6Prefix(8))}},
 	} {
 		s := secret
 		if tc.secret != nil {
@@ -697,7 +698,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
-	if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, user, sms2fa.WithCodeLifetime(11*time.Minute), sms2fa.AllowLongCodeLifetime()); err != nil {
+	if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, user, sms2fa.WithSMS(sms.WithCodeLifetime(11*time.Minute)), sms2fa.WithSMS(sms.AllowLongCodeLifetime())); err != nil {
 		t.Errorf("an explicitly allowed long lifetime: %v", err)
 	}
 	if _, err := sms2fa.New(nil, h.store, h.fake, secret, user); err == nil {

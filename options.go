@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,22 +16,17 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/sms2fa/sms2fa/contract"
-	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // Option configures a [Guard]. Options are applied in order after the
 // defaults; an invalid value makes [New] return an error.
 type Option func(*config) error
 
-// maxCodeLifetime is NIST SP 800-63B's ceiling for an SMS code (§5.1.3.2:
-// "valid for at most 10 minutes"); longer needs AllowLongCodeLifetime.
-const maxCodeLifetime = 10 * time.Minute
-
 // config is every setting of a Guard, resolved.
 type config struct {
-	codeLength  int
-	policy      contract.Policy
-	longTTL     bool
+	policy      contract.Policy // the account-wide parts; the SMS method fills in its own
+	sms         []sms.Option    // WithSMS
 	prefix      string
 	loginURL    string
 	sessionName string
@@ -44,27 +38,17 @@ type config struct {
 	messages    Messages // WithMessages: English overrides
 	languages   []Language
 	langFunc    func(*http.Request) language.Tag
-	content     Content
-	purposes    map[Flow]string
 	cookie      Cookie
-	sendTimeout time.Duration
 	onError     func(*http.Request, error)
 	clientIP    func(*http.Request) string
 	onEvent     []func(context.Context, Event)
 	logger      *slog.Logger
 	now         func() time.Time
 	origins     []string
-
-	perUser, perPhone, perIP, perPrefix, global []Rate
-	prefixDigits                                int
-	ipv6Bits                                    int
-	countries                                   map[string]bool // nil: any geographic region
-	defaultRegion                               string
 }
 
 func defaultConfig() config {
 	return config{
-		codeLength:  contract.DefaultCodeLength,
 		policy:      contract.DefaultPolicy(),
 		prefix:      "/2fa",
 		clientIP:    peerIP,
@@ -75,63 +59,10 @@ func defaultConfig() config {
 		remember:    30 * 24 * time.Hour,
 		freshAge:    10 * time.Minute,
 		languages:   []Language{English(), Hindi()},
-		content:     ContentOTP,
-		purposes:    defaultPurposes(),
 		cookie:      DefaultCookie(),
-		sendTimeout: 15 * time.Second,
 		logger:      slog.Default(),
 		now:         time.Now,
-		// Send budgets. Per number: Twilio Verify allows 5 sends per number
-		// per 10 minutes and Sentry 3 per phone per 5 minutes; 3 per 10 minutes
-		// with 10 a day is stricter than both. Per IP: Auth0 allows 50 an hour;
-		// 20 is enough for an office behind one NAT.
-		perUser:      []Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}},
-		perPhone:     []Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}},
-		perIP:        []Rate{{Limit: 20, Window: time.Hour}},
-		perPrefix:    []Rate{{Limit: 20, Window: time.Hour}},
-		prefixDigits: 6,
-		ipv6Bits:     64,
-		global:       []Rate{{Limit: 10000, Window: 24 * time.Hour}},
 	}
-}
-
-// WithCodeLength sets the number of digits in a code, 4 to 8 (Way2API's
-// limits). Default 6, the minimum NIST SP 800-63B accepts.
-func WithCodeLength(n int) Option {
-	return func(c *config) error {
-		if n < contract.MinCodeLength || n > contract.MaxCodeLength {
-			return fmt.Errorf("sms2fa: code length must be %d to %d digits, got %d", contract.MinCodeLength, contract.MaxCodeLength, n)
-		}
-		c.codeLength = n
-		return nil
-	}
-}
-
-// WithCodeLifetime sets how long a code can be entered. Default 5 minutes.
-// Over 10 minutes (NIST SP 800-63B's limit) is refused unless
-// AllowLongCodeLifetime is also given.
-func WithCodeLifetime(d time.Duration) Option {
-	return func(c *config) error { c.policy.CodeTTL = d; return nil }
-}
-
-// AllowLongCodeLifetime lifts the 10-minute ceiling on WithCodeLifetime, for
-// apps that have weighed the longer window for guessing.
-func AllowLongCodeLifetime() Option {
-	return func(c *config) error { c.longTTL = true; return nil }
-}
-
-// WithMaxAttempts sets how many wrong codes one challenge survives. Default 5
-// (Twilio Verify's).
-func WithMaxAttempts(n int) Option {
-	return func(c *config) error { c.policy.MaxAttempts = n; return nil }
-}
-
-// WithResendCooldown sets the wait after the first send before another code
-// can be requested; each resend in the same challenge doubles it (30 s, 60 s,
-// 120 s, …). Default 30 s. Zero allows immediate resends, leaving only the
-// send budgets.
-func WithResendCooldown(d time.Duration) Option {
-	return func(c *config) error { c.policy.ResendCooldown = d; return nil }
 }
 
 // WithLockout sets the account-wide failure budget: threshold consecutive
@@ -290,37 +221,6 @@ func WithMessages(m Messages) Option {
 	return func(c *config) error { c.messages = c.messages.merge(m); return nil }
 }
 
-// WithContent sets whether the provider presents the code as an OTP or a PIN.
-// Default ContentOTP.
-func WithContent(k Content) Option {
-	return func(c *config) error {
-		if k != ContentOTP && k != ContentPIN {
-			return fmt.Errorf("sms2fa: content must be %q or %q, got %q", ContentOTP, ContentPIN, k)
-		}
-		c.content = k
-		return nil
-	}
-}
-
-// WithPurpose sets the purpose sent with the codes of one flow, in the
-// provider's vocabulary. Defaults (Way2API's words): FlowLogin "login",
-// FlowStepUp "transaction", FlowEnrol "account_verification", FlowChange
-// "profile_update". A sender that implements [MessageChecker] validates
-// every flow's purpose in New.
-func WithPurpose(f Flow, purpose string) Option {
-	return func(c *config) error {
-		if !slices.Contains(flows[:], f) {
-			return fmt.Errorf("sms2fa: WithPurpose: unknown flow %q", f)
-		}
-		if purpose == "" {
-			return errors.New("sms2fa: WithPurpose: purpose must not be empty")
-		}
-		c.purposes = maps.Clone(c.purposes)
-		c.purposes[f] = purpose
-		return nil
-	}
-}
-
 // WithCookie sets the attributes of the guard's three cookies: its session
 // (WithSessionName), the mark of a completed second factor (the session
 // name + "_mark") and the remembered device (+ "_device", which lives
@@ -339,46 +239,6 @@ func WithCookie(ck Cookie) Option {
 			return errors.New("sms2fa: WithCookie: SameSite=None needs Secure (browsers refuse it otherwise)")
 		}
 		c.cookie = ck
-		return nil
-	}
-}
-
-// WithDefaultRegion reads numbers written without a country code ("98765
-// 43210") as numbers of this ISO 3166 region ("IN"). Default: none, so a
-// User.Phone must be international (+91…).
-func WithDefaultRegion(region string) Option {
-	return func(c *config) error {
-		if !phone.ValidRegion(region) {
-			return fmt.Errorf("sms2fa: WithDefaultRegion: %q is not a region phone numbers are known for", region)
-		}
-		c.defaultRegion = strings.ToUpper(region)
-		return nil
-	}
-}
-
-// WithIPv6Prefix sets how much of an IPv6 client address the per-IP budget
-// counts: the first bits bits. Default 64: one host or home is usually
-// handed a whole /64, so counting single addresses would give it 2^64
-// budgets. 128 counts single addresses.
-func WithIPv6Prefix(bits int) Option {
-	return func(c *config) error {
-		if bits < 16 || bits > 128 {
-			return fmt.Errorf("sms2fa: WithIPv6Prefix: need 16 to 128 bits, got %d", bits)
-		}
-		c.ipv6Bits = bits
-		return nil
-	}
-}
-
-// WithSendTimeout bounds one call to the Sender, retries included. Default 15
-// s. The send runs detached from the client's request, so a closed tab does
-// not cut an SMS off halfway.
-func WithSendTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("sms2fa: send timeout must be positive, got %v", d)
-		}
-		c.sendTimeout = d
 		return nil
 	}
 }
@@ -455,107 +315,13 @@ func WithTrustedOrigins(origins ...string) Option {
 	return func(c *config) error { c.origins = append(c.origins, origins...); return nil }
 }
 
-// WithUserLimit sets the send budgets per user. Default 3 per 10 minutes and
-// 10 per day. No rates turns the limit off.
-func WithUserLimit(rates ...Rate) Option {
-	return budgetOption(rates, func(c *config) *[]Rate { return &c.perUser })
-}
-
-// WithPhoneLimit sets the send budgets per phone number. Default 3 per 10
-// minutes and 10 per day (Twilio Verify allows 5 per 10 minutes, Sentry 3 per
-// 5 minutes). No rates turns the limit off.
-func WithPhoneLimit(rates ...Rate) Option {
-	return budgetOption(rates, func(c *config) *[]Rate { return &c.perPhone })
-}
-
-// WithIPLimit sets the send budgets per client IP, as WithClientIP reports
-// it: behind a load balancer, say how to read the client's address, or every
-// user behind it shares one budget — and never trust a header a client can
-// set. Default 20 per hour (Auth0 allows 50). No rates turns it off.
-func WithIPLimit(rates ...Rate) Option {
-	return budgetOption(rates, func(c *config) *[]Rate { return &c.perIP })
-}
-
-// WithPrefixLimit sets the send budgets per number prefix — the country code
-// and the first digits digits of the national number — so that a burst to
-// many adjacent numbers, the signature of SMS pumping, trips it. Default 6
-// national digits, 20 sends per hour. No rates turns it off.
-func WithPrefixLimit(digits int, rates ...Rate) Option {
-	return func(c *config) error {
-		if digits < 1 || digits > 12 {
-			return fmt.Errorf("sms2fa: prefix digits must be 1 to 12, got %d", digits)
-		}
-		c.prefixDigits = digits
-		return budgetOption(rates, func(c *config) *[]Rate { return &c.perPrefix })(c)
-	}
-}
-
-// WithGlobalLimit sets the budget for all sends together: past it, sending
-// stops for everyone until the window ends — a circuit breaker for a pumping
-// attack that beats every other budget — and an EventGlobalLimit says so.
-// Default 10,000 per day; set it to a few times your normal volume. No rates
-// turns it off.
-func WithGlobalLimit(rates ...Rate) Option {
-	return budgetOption(rates, func(c *config) *[]Rate { return &c.global })
-}
-
-// WithCountries allows codes only to numbers of these ISO 3166 regions ("IN",
-// "GB", …); others are refused before any send. "001" allows the
-// non-geographic numbers (+800, +808, +870, +878, +881, +882, +883, +888,
-// +979: international networks and satellite phones). Default: any
-// geographic region, and no non-geographic number — those ranges are where
-// SMS pumping pays best — with a warning from New recommending this option.
-// Way2API serves +91 (IN) only.
-func WithCountries(regions ...string) Option {
-	return func(c *config) error {
-		if len(regions) == 0 {
-			return errors.New("sms2fa: WithCountries needs at least one region")
-		}
-		c.countries = make(map[string]bool, len(regions))
-		for _, r := range regions {
-			if !phone.ValidCountry(r) {
-				return fmt.Errorf("sms2fa: %q is not an ISO 3166 region code like IN (or 001)", r)
-			}
-			c.countries[r] = true
-		}
-		return nil
-	}
-}
-
-// budgetOption validates rates and stores a copy in the list field picks.
-func budgetOption(rates []Rate, field func(*config) *[]Rate) Option {
-	return func(c *config) error {
-		for _, r := range rates {
-			if r.Limit < 1 || r.Window < time.Second {
-				return fmt.Errorf("sms2fa: a send budget needs a limit ≥ 1 and a window ≥ 1s, got %d per %v", r.Limit, r.Window)
-			}
-		}
-		*field(c) = append([]Rate(nil), rates...)
-		return nil
-	}
-}
-
-// validate checks what single options cannot: their combination.
-func (c *config) validate() error {
-	if err := c.policy.Validate(); err != nil {
-		return err
-	}
-	if c.policy.CodeTTL > maxCodeLifetime && !c.longTTL {
-		return fmt.Errorf("sms2fa: code lifetime %v is over NIST's 10 minutes; add AllowLongCodeLifetime() if you mean it", c.policy.CodeTTL)
-	}
-	return nil
-}
-
-// flows lists every flow, in a fixed order for New's checks.
-var flows = [...]Flow{FlowLogin, FlowStepUp, FlowEnrol, FlowChange}
-
-func defaultPurposes() map[Flow]string {
-	return map[Flow]string{
-		FlowLogin:  contract.PurposeLogin,
-		FlowStepUp: "transaction",
-		FlowEnrol:  "account_verification",
-		FlowChange: "profile_update",
-	}
+// WithSMS configures the SMS method — the code's length and lifetime,
+// attempts, resend cooldowns, send budgets, countries, the provider's
+// content and purposes, the send timeout — with the options of package
+// [sms], each with its documented default. It may be given several times;
+// the options apply in order.
+func WithSMS(opts ...sms.Option) Option {
+	return func(c *config) error { c.sms = append(slices.Clip(c.sms), opts...); return nil }
 }
 
 // Cookie is the attributes of the guard's cookies; see WithCookie.

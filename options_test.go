@@ -12,6 +12,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // The guard's cookie gets the guard's attributes — Secure, HttpOnly,
@@ -99,13 +100,13 @@ func (s checkingSender) CheckMessage(m contract.Message) error {
 // Each flow's purpose is checked by the sender at New; the login flow's
 // messages carry the login purpose.
 func TestPurposesPerFlow(t *testing.T) {
-	h := newHarness(t, sms2fa.WithPurpose(sms2fa.FlowLogin, "two_factor_auth"))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowLogin, "two_factor_auth")))
 	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser); err == nil ||
 		!strings.Contains(err.Error(), "step_up") {
 		t.Fatalf("New with a sender refusing the step-up purpose: %v", err)
 	}
 	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser,
-		sms2fa.WithPurpose(sms2fa.FlowStepUp, "payment_confirmation")); err != nil {
+		sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowStepUp, "payment_confirmation"))); err != nil {
 		t.Fatalf("New with every purpose acceptable: %v", err)
 	}
 	h.client().login("alice").get("/app/home")
@@ -117,7 +118,7 @@ func TestPurposesPerFlow(t *testing.T) {
 
 // A national number is read in the default region.
 func TestDefaultRegion(t *testing.T) {
-	h := newHarness(t, sms2fa.WithDefaultRegion("IN"), sms2fa.WithCountries("IN"))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithDefaultRegion("IN")), sms2fa.WithSMS(sms.WithCountries("IN")))
 	h.movePhone("alice", "98765 43210")
 	h.client().login("alice").get("/app/home")
 	if _, ok := h.fake.Last(alicePhone); !ok {

@@ -158,7 +158,7 @@ func (g *Guard) refusalView(a attempt, err error) view {
 
 // fill fills a message's placeholders from a.
 func (g *Guard) fill(msg string, a attempt, wait time.Duration) string {
-	return g.l(a).fill(msg, vars{phone: g.phoneOf(a), length: g.cfg.codeLength, attempts: a.ch.AttemptsLeft(), wait: wait})
+	return g.l(a).fill(msg, vars{phone: g.phoneOf(a), length: g.sms.CodeLength(), attempts: a.ch.AttemptsLeft(), wait: wait})
 }
 
 // l is a's language: the request's, or English for a sample.
@@ -284,7 +284,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
 	d := PageData{
 		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,
-		Phone: g.phoneOf(a), CodeLength: g.cfg.codeLength, CodeLabel: m.CodeLabel, Submit: m.Submit,
+		Phone: g.phoneOf(a), CodeLength: g.sms.CodeLength(), CodeLabel: m.CodeLabel, Submit: m.Submit,
 		CanVerify:  a.ch.ID != "" && a.ch.Live() && !locked,
 		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
 		ResendWait: int(wait / time.Second),
@@ -334,3 +334,7 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 	}
 	return b
 }
+
+// sampleNumber is an Indian mobile number in Way2API's documentation, for
+// the sample pages New renders.
+const sampleNumber = "+919876543210"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/metrics"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // The metrics go on the app's own registry, served by promhttp; the hook
@@ -26,7 +27,7 @@ func Example() {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m) // or m.Register(reg)
 	opts := []sms2fa.Option{
-		sms2fa.WithCountries("IN"),
+		sms2fa.WithSMS(sms.WithCountries("IN")),
 		sms2fa.WithEvents(m.Hook),
 		sms2fa.WithEvents(func(ctx context.Context, e sms2fa.Event) { /* the app's audit log */ }),
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
@@ -42,7 +43,7 @@ func TestRealFlow(t *testing.T) {
 		sessions.NewCookieStore([]byte("session-hash-key-for-tests-only!")), st, fake,
 		[]byte("0123456789abcdef0123456789abcdef"),
 		func(*http.Request) (sms2fa.User, bool) { return sms2fa.User{ID: "alice", Phone: userPhone}, true },
-		sms2fa.WithCountries("IN"),
+		sms2fa.WithSMS(sms.WithCountries("IN")),
 		sms2fa.WithLogger(slog.New(slog.DiscardHandler)),
 		sms2fa.WithEvents(m.Hook),
 		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) {

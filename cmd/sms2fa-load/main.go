@@ -41,6 +41,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
 	"github.com/sms2fa/sms2fa/store/sqlite"
@@ -255,8 +256,8 @@ func serve(st contract.Store, logger *slog.Logger) (*http.Server, *lastCodes, er
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	guard, err := sms2fa.New(cookies, st, codes, secret, user, sms2fa.WithLogger(logger),
-		sms2fa.WithIPLimit(), // every virtual user comes from 127.0.0.1
-		sms2fa.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour}))
+		sms2fa.WithSMS(sms.WithIPLimit()), // every virtual user comes from 127.0.0.1
+		sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour})))
 	if err != nil {
 		return nil, nil, err
 	}

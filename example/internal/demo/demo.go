@@ -20,6 +20,7 @@ import (
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/metrics"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
 	"github.com/sms2fa/sms2fa/store/sqlite"
@@ -78,7 +79,6 @@ func GuardOptions(cfg Config, logger *slog.Logger) ([]sms2fa.Option, *prometheus
 	guardCookie.Secure = false
 	opts := []sms2fa.Option{
 		sms2fa.WithLoginURL("/login"),
-		sms2fa.WithCountries("IN"), // Way2API delivers to +91 only; refuse the rest before any send
 		sms2fa.WithLogger(logger),
 		sms2fa.WithCookie(guardCookie),
 	}
@@ -88,33 +88,38 @@ func GuardOptions(cfg Config, logger *slog.Logger) ([]sms2fa.Option, *prometheus
 	if cfg.Clock != nil {
 		opts = append(opts, sms2fa.WithClock(cfg.Clock))
 	}
+	// The SMS method's settings.
+	texts := []sms.Option{
+		sms.WithCountries("IN"), // Way2API delivers to +91 only; refuse the rest before any send
+	}
 	if cfg.codeTTL > 0 {
-		opts = append(opts, sms2fa.WithCodeLifetime(cfg.codeTTL))
+		texts = append(texts, sms.WithCodeLifetime(cfg.codeTTL))
 	}
 	if cfg.cooldownSet {
-		opts = append(opts, sms2fa.WithResendCooldown(cfg.cooldown))
+		texts = append(texts, sms.WithResendCooldown(cfg.cooldown))
 	}
 	if cfg.maxAttempts > 0 {
-		opts = append(opts, sms2fa.WithMaxAttempts(cfg.maxAttempts))
+		texts = append(texts, sms.WithMaxAttempts(cfg.maxAttempts))
 	}
-	// Send budgets from SMS2FA_*_LIMIT; an unset one keeps the guard's
+	// Send budgets from SMS2FA_*_LIMIT; an unset one keeps the method's
 	// default, "off" passes no rates, which turns that budget off.
 	for _, b := range []struct {
 		budget
-		option func(...sms2fa.Rate) sms2fa.Option
+		option func(...sms.Rate) sms.Option
 	}{
-		{cfg.userLimit, sms2fa.WithUserLimit},
-		{cfg.phoneLimit, sms2fa.WithPhoneLimit},
-		{cfg.ipLimit, sms2fa.WithIPLimit},
-		{cfg.prefixLimit, func(rates ...sms2fa.Rate) sms2fa.Option {
-			return sms2fa.WithPrefixLimit(defaultPrefixDigits, rates...)
+		{cfg.userLimit, sms.WithUserLimit},
+		{cfg.phoneLimit, sms.WithPhoneLimit},
+		{cfg.ipLimit, sms.WithIPLimit},
+		{cfg.prefixLimit, func(rates ...sms.Rate) sms.Option {
+			return sms.WithPrefixLimit(defaultPrefixDigits, rates...)
 		}},
-		{cfg.globalLimit, sms2fa.WithGlobalLimit},
+		{cfg.globalLimit, sms.WithGlobalLimit},
 	} {
 		if b.set {
-			opts = append(opts, b.option(b.rates...))
+			texts = append(texts, b.option(b.rates...))
 		}
 	}
+	opts = append(opts, sms2fa.WithSMS(texts...))
 	// Metrics: counters and histograms fed by the guard's events, beside any
 	// event hook of the app's own.
 	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}})

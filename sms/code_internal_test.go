@@ -1,4 +1,4 @@
-package sms2fa
+package sms
 
 import (
 	"testing"

@@ -1,0 +1,101 @@
+package sms
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/phone"
+)
+
+// NewCode makes a code of the configured length.
+func (m *Method) NewCode() (string, error) { return newCode(m.codeLength) }
+
+// Normalize returns a typed code with the spaces and dashes people type
+// removed, and false for anything that cannot be a code of the configured
+// length.
+func (m *Method) Normalize(raw string) (string, bool) { return normalizeCode(raw, m.codeLength) }
+
+// newCode returns n decimal digits from crypto/rand, each uniform. A random
+// byte is only used when it is below 250, the largest multiple of 10 that fits
+// in a byte, so that b%10 carries no modulo bias.
+func newCode(n int) (string, error) {
+	const limit = 250
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/4+4) // a little spare: 2.3% of bytes are rejected
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("sms2fa: reading random bytes: %w", err)
+		}
+		for _, b := range buf {
+			if b < limit && len(out) < n {
+				out = append(out, '0'+b%10)
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// redactedCode stands where a code was found in text that leaves the guard.
+const redactedCode = "[code]"
+
+// scrubbedError is a sender's error with every copy of the code and of the
+// number removed from its text: a provider that echoes the request in an
+// error field must not put a live code or a full number in the logs or the
+// events. Unwrap keeps errors.Is and errors.As working on the sender's own
+// error.
+type scrubbedError struct {
+	err error
+	msg string
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub returns err with code and num removed from its message.
+func scrub(err error, code string, num phone.Number) error {
+	msg := err.Error()
+	if out := scrubText(msg, code, num); out != msg {
+		return &scrubbedError{err: err, msg: out}
+	}
+	return err
+}
+
+// scrubText replaces num, in every form a provider may write it — E.164
+// with and without "+", the national number — with its masked form, and
+// then code with [code]. The number goes first: a code whose digits happen
+// to sit inside the number would otherwise break every form of it apart and
+// leave the digits around the mask readable.
+func scrubText(s, code string, num phone.Number) string {
+	if num.E164 != "" {
+		masked := num.Masked()
+		// Longest first: the national number is inside the other two.
+		for _, form := range [...]string{num.E164, num.Digits(), num.National} {
+			if form != "" {
+				s = strings.ReplaceAll(s, form, masked)
+			}
+		}
+	}
+	if code != "" {
+		s = strings.ReplaceAll(s, code, redactedCode)
+	}
+	return s
+}
+
+func normalizeCode(raw string, length int) (string, bool) {
+	if len(raw) > 4*contract.MaxCodeLength {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		switch ch := raw[i]; {
+		case ch >= '0' && ch <= '9':
+			b.WriteByte(ch)
+		case ch == ' ' || ch == '-' || ch == '\t':
+		default:
+			return "", false
+		}
+	}
+	return b.String(), b.Len() == length
+}
