@@ -43,9 +43,9 @@ func benchUser(*http.Request) (sms2fa.User, bool) {
 var (
 	noLimits  = []sms2fa.Option{sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit())}
 	budgetsOn = []sms2fa.Option{
-		sms2fa.WithSMS(sms.WithUserLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})),
-		sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPrefixLimit(6, sms2fa.Rate{Limit: 1 << 30, Window: time.Hour})),
-		sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour})),
+		sms2fa.WithSMS(sms.WithUserLimit(sms.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 1 << 30, Window: time.Hour})),
+		sms2fa.WithSMS(sms.WithIPLimit(sms.Rate{Limit: 1 << 30, Window: time.Hour})), sms2fa.WithSMS(sms.WithPrefixLimit(6, sms.Rate{Limit: 1 << 30, Window: time.Hour})),
+		sms2fa.WithSMS(sms.WithGlobalLimit(sms.Rate{Limit: 1 << 30, Window: 24 * time.Hour})),
 	}
 )
 

@@ -67,7 +67,7 @@ func (g *Guard) signedIn(c *exchange, u User, back string) bool {
 		g.fail(c, err)
 		return false
 	}
-	g.challenge(c, s, u, FlowLogin, "", back, false)
+	g.challenge(c, s, u, contract.FlowLogin, "", back, false)
 	return false
 }
 
@@ -113,7 +113,7 @@ func (g *Guard) handleEnroll(c *exchange) {
 	to := u
 	to.Phone = num.E164
 	if u.Phone == "" { // enrolling: nothing to prove yet but the new number
-		g.openFlow(c, s, to, FlowEnrol, "", form)
+		g.openFlow(c, s, to, contract.FlowEnrol, "", form)
 		return
 	}
 	if num.E164 == u.Phone {
@@ -125,14 +125,14 @@ func (g *Guard) handleEnroll(c *exchange) {
 		return
 	}
 	set(s, keyNext, refererPath(c.Request))
-	g.openFlow(c, s, to, FlowChange, gr.ID, form)
+	g.openFlow(c, s, to, contract.FlowChange, gr.ID, form)
 }
 
 // openFlow opens (or reuses) a challenge of flow for u's number and sends the
 // visitor to the code page. A refusal (a lock, a send budget) sent nothing:
 // it is answered as every refusal is — JSON 429 with Retry-After — or on
 // the form, with its message.
-func (g *Guard) openFlow(c *exchange, s *sessions.Session, u User, flow Flow, grantID string, form func(*exchange, int, string, bool)) {
+func (g *Guard) openFlow(c *exchange, s *sessions.Session, u User, flow contract.Flow, grantID string, form func(*exchange, int, string, bool)) {
 	a, ok := g.ensure(c, s, u, true, flow, grantID, false)
 	if !ok {
 		return
@@ -159,9 +159,9 @@ func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (co
 	case fresh:
 		return gr, true
 	case gr.ID == "":
-		g.challenge(c, s, u, FlowLogin, "", back, false)
+		g.challenge(c, s, u, contract.FlowLogin, "", back, false)
 	default:
-		g.challenge(c, s, u, FlowStepUp, gr.ID, back, false)
+		g.challenge(c, s, u, contract.FlowStepUp, gr.ID, back, false)
 	}
 	return contract.Grant{}, false
 }
@@ -225,7 +225,7 @@ func (g *Guard) enrolled(c *exchange, s *sessions.Session, a attempt, old User, 
 	ctx := c.Request.Context()
 	l := g.lang(c)
 	m := l.m
-	if a.ch.Flow == FlowChange {
+	if a.ch.Flow == contract.FlowChange {
 		g.clearDevice(c) // the store forgot every device of the user
 		g.emit(ctx, Event{Kind: EventFactorChanged, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), OldPhone: phone.Mask(old.Phone), Region: a.ch.Region, IP: c.ClientIP()})
 		if wantsJSON(c.Request) {

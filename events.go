@@ -54,7 +54,7 @@ type Event struct {
 	Until        time.Time     // end of a lock or of a refused budget's window
 	Budget       string        // which budget refused: user, phone, ip, prefix, global
 	ProviderID   string        // the provider's reference for a send (Way2API order_id)
-	Flow         Flow          // code_sent, code_resent, send_failed: what the code was for
+	Flow         contract.Flow // code_sent, code_resent, send_failed: what the code was for
 	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
 	Grant        string        // the grant an event is about; empty for several (all of a user's, or of a sign-in)
 	// How: for grant_created, how it was earned (sms, recovery, device);

@@ -476,7 +476,7 @@ func holdsSecret(v reflect.Value, depth int) bool {
 
 // sampleMessage is the message the senders' samples hold.
 func sampleMessage() contract.Message {
-	return contract.Message{To: leakNumber, Code: leakCode, Content: sms2fa.ContentOTP, Purpose: contract.PurposeLogin}
+	return contract.Message{To: leakNumber, Code: leakCode, Content: contract.ContentOTP, Purpose: contract.PurposeLogin}
 }
 
 // newSampleFake returns a Fake that recorded a message.

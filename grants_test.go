@@ -48,7 +48,7 @@ func TestLogoutReachesCopiedCookies(t *testing.T) {
 // every copy, falls back to the code step within the recheck interval; other
 // users are untouched.
 func TestSignOutEverywhere(t *testing.T) {
-	roomy := sms2fa.Rate{Limit: 10, Window: time.Hour}
+	roomy := sms.Rate{Limit: 10, Window: time.Hour}
 	h := newHarness(t, sms2fa.WithRecheck(10*time.Second), sms2fa.WithSMS(sms.WithUserLimit(roomy)), sms2fa.WithSMS(sms.WithPhoneLimit(roomy)))
 	laptop, phone := h.signIn("alice", alicePhone), h.signIn("alice", alicePhone)
 	copied := laptop.copyCookies()

@@ -58,7 +58,7 @@ const bookkeepingTimeout = 5 * time.Second
 // attempt is what one request knows about the user's challenge.
 type attempt struct {
 	user    User
-	flow    Flow               // what the challenge is for
+	flow    contract.Flow      // what the challenge is for
 	lang    *lang              // the request's language
 	num     phone.Number       // zero when the number is unusable, or was not needed
 	ch      contract.Challenge // zero when there is none
@@ -84,10 +84,10 @@ type attempt struct {
 // read the factor and u.Phone is the enrolled number (or, for an enrolment,
 // the number to enrol); Open confirms it under the lock all the same, and a
 // number changed since the read fails the request (503).
-func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow Flow, grantID, next string, check bool) (fellBack bool) {
+func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow contract.Flow, grantID, next string, check bool) (fellBack bool) {
 	r := c.Request
 	code := codeSecondFactorRequired
-	if flow == FlowStepUp {
+	if flow == contract.FlowStepUp {
 		code = codeRecentRequired
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -116,7 +116,7 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow Flow, g
 	case next != "":
 	case r.Method == http.MethodGet:
 		next = nextOf(r)
-	case flow == FlowStepUp:
+	case flow == contract.FlowStepUp:
 		next = refererPath(r)
 	}
 	dirty := next != "" && set(s, keyNext, next)
@@ -127,7 +127,7 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow Flow, g
 	switch {
 	case wantsJSON(r):
 		g.respond(c, a, g.stateView(a, http.StatusUnauthorized, code))
-	case a.refused != nil && flow == FlowStepUp:
+	case a.refused != nil && flow == contract.FlowStepUp:
 		// No code went out, and the browser's mark is live: the code page
 		// would have nothing pending and send it straight back here. The
 		// refusal is the answer, with when to try again.
@@ -142,7 +142,7 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow Flow, g
 // one and sending its code if there is none. It saves the session when it
 // changed it, and reports false when it has already answered with a failure
 // — or, with check (see challenge), when it fell back without answering.
-func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flow Flow, grantID string, check bool) (attempt, bool) {
+func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flow contract.Flow, grantID string, check bool) (attempt, bool) {
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
 	var (
 		num phone.Number
@@ -189,7 +189,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 	// user's. (check comes only with those two flows.)
 	ch, created, err := g.store.Open(c.Request.Context(), contract.OpenParams{
 		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
-		CheckFactor: flow == FlowLogin || flow == FlowStepUp,
+		CheckFactor: flow == contract.FlowLogin || flow == contract.FlowStepUp,
 	})
 	switch {
 	// A lock is checked before the number: for a locked user the long way
@@ -327,7 +327,7 @@ func (g *Guard) handlePage(c *exchange) {
 			a.num, a.refused = g.sms.Number(ch.Phone) // where this code went
 		}
 	}
-	if !ok && (flow == FlowEnrol || flow == FlowChange) {
+	if !ok && (flow == contract.FlowEnrol || flow == contract.FlowChange) {
 		c.Redirect(http.StatusSeeOther, g.urls.enroll) // the number typed is not kept: ask again
 		return
 	}
@@ -350,21 +350,21 @@ func (g *Guard) handlePage(c *exchange) {
 // pendingFor returns the challenge the session waits on, its flow and, for a
 // step-up, the grant (from the mark) it refreshes. A step-up whose mark is
 // gone falls back to signing in.
-func (g *Guard) pendingFor(c *exchange, s *sessions.Session, u User) (contract.Ref, Flow, string, bool) {
+func (g *Guard) pendingFor(c *exchange, s *sessions.Session, u User) (contract.Ref, contract.Flow, string, bool) {
 	ref, flow, ok := g.pending(s, u)
 	switch flow {
-	case FlowEnrol:
+	case contract.FlowEnrol:
 		return ref, flow, "", ok
-	case FlowChange:
+	case contract.FlowChange:
 		id, _ := g.grantID(c.Request, u)
 		return ref, flow, id, ok
-	case FlowStepUp:
+	case contract.FlowStepUp:
 	default:
-		return ref, FlowLogin, "", ok
+		return ref, contract.FlowLogin, "", ok
 	}
 	id, valid := g.grantID(c.Request, u)
 	if !valid {
-		return ref, FlowLogin, "", false
+		return ref, contract.FlowLogin, "", false
 	}
 	return ref, flow, id, ok
 }
@@ -384,7 +384,7 @@ func (g *Guard) handleVerify(c *exchange) {
 	}
 	// An enrolment or a change reports the number it replaces: the user's
 	// as the store has it. A login or step-up needs no factor here.
-	if flow == FlowEnrol || flow == FlowChange {
+	if flow == contract.FlowEnrol || flow == contract.FlowChange {
 		if u, _, ok = g.factorOf(c, u); !ok {
 			return
 		}
@@ -403,7 +403,7 @@ func (g *Guard) handleVerify(c *exchange) {
 	// The sign-in goes with every flow: a step-up or change freshens only
 	// a grant of this very sign-in.
 	p := contract.VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy, Grant: contract.GrantParams{Login: g.loginTag(u)}}
-	if flow == FlowLogin || flow == FlowEnrol {
+	if flow == contract.FlowLogin || flow == contract.FlowEnrol {
 		id, err := newID()
 		if err != nil {
 			g.fail(c, err)
@@ -415,11 +415,11 @@ func (g *Guard) handleVerify(c *exchange) {
 	a.ch = ch
 	m := a.lang.m
 	switch {
-	case err == nil && (ch.Flow == FlowEnrol || ch.Flow == FlowChange):
+	case err == nil && (ch.Flow == contract.FlowEnrol || ch.Flow == contract.FlowChange):
 		g.enrolled(c, s, a, u, gr)
 		return
 	case err == nil:
-		if remember && ch.Flow == FlowLogin && gr.ID != "" {
+		if remember && ch.Flow == contract.FlowLogin && gr.ID != "" {
 			// The factor is read after the code was checked: a number
 			// changed in between would tie the device to a number this
 			// code never went to. A change after this read bumps the
@@ -474,12 +474,12 @@ func (g *Guard) granted(c *exchange, s *sessions.Session, a attempt, gr contract
 	ev := g.event(c, a, a.ch.ID)
 	ctx := c.Request.Context()
 	ev.Grant, ev.How = gr.ID, gr.How
-	if a.ch.Flow == FlowStepUp {
+	if a.ch.Flow == contract.FlowStepUp {
 		g.emit(ctx, ev.with(EventGrantRefreshed))
 	} else {
 		g.emit(ctx, ev.with(EventGrantCreated))
 	}
-	if !wantsJSON(c.Request) || a.ch.Flow != FlowLogin {
+	if !wantsJSON(c.Request) || a.ch.Flow != contract.FlowLogin {
 		g.done(c, dest)
 		return
 	}
@@ -504,10 +504,10 @@ func (g *Guard) handleResend(c *exchange) {
 	if u, _, ok = g.factorOf(c, u); !ok {
 		return
 	}
-	a := attempt{user: u, flow: FlowLogin, lang: g.lang(c)}
+	a := attempt{user: u, flow: contract.FlowLogin, lang: g.lang(c)}
 	ref, flow, grantID, ok := g.pendingFor(c, s, u)
 	a.flow = flow
-	if flow == FlowEnrol || flow == FlowChange {
+	if flow == contract.FlowEnrol || flow == contract.FlowChange {
 		// The new number lives in the challenge row only.
 		ch, err := g.store.Challenge(c.Request.Context(), ref)
 		if !ok || err != nil || !ch.ConsumedAt.IsZero() {

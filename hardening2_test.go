@@ -324,7 +324,7 @@ func TestRecoveryCodeSubmittedTwice(t *testing.T) {
 // Finding 9: a JSON enrolment refused by a send budget is 429 with
 // Retry-After, as every other refusal.
 func TestJSONEnrolmentRefusalIs429(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 1, Window: time.Hour})))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 1, Window: time.Hour})))
 	const number = "+91 98111 22233"
 	first := h.client().login("rita")
 	first.json = true
@@ -345,7 +345,7 @@ func TestJSONEnrolmentRefusalIs429(t *testing.T) {
 // Finding 10: the admin's unlock can empty the enrolled number's budget,
 // which an attacker with the password could have drained.
 func TestUnlockWithNumber(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 1, Window: 24 * time.Hour})))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 1, Window: 24 * time.Hour})))
 	attacker := h.client().login("alice")
 	want(t, "the attacker's code", attacker.get("/app/home"), http.StatusSeeOther, "/2fa")
 	owner := h.client().login("alice")
@@ -470,7 +470,7 @@ func TestUserFuncPanicNamesTheCause(t *testing.T) {
 // spent budget (or a lock) is answered with its message, never with a loop
 // between the route and /2fa.
 func TestRefusedStepUpDoesNotLoop(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithUserLimit(sms2fa.Rate{Limit: 1, Window: time.Hour})))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithUserLimit(sms.Rate{Limit: 1, Window: time.Hour})))
 	c := h.signIn("alice", alicePhone)
 	h.clock.Advance(6 * time.Minute)
 	for i := range 3 {

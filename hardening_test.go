@@ -39,7 +39,7 @@ func (h *harness) budgetUsed(name, key string) int {
 func TestBudgetsCountOnlySentSMS(t *testing.T) {
 	h := newHarness(t)
 	flaky := &flakySessions{CookieStore: h.cookies}
-	daily := sms2fa.Rate{Limit: 10, Window: 24 * time.Hour}
+	daily := sms.Rate{Limit: 10, Window: 24 * time.Hour}
 	g, err := sms2fa.New(flaky, h.store, h.fake, secret, h.currentUser, sms2fa.WithClock(h.clock.Now),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(h.logs, nil))), sms2fa.WithSMS(sms.WithCountries("IN")),
 		sms2fa.WithSMS(sms.WithUserLimit(daily)), sms2fa.WithSMS(sms.WithPhoneLimit(daily)))
@@ -98,7 +98,7 @@ func TestLongLinksAreRememberedShort(t *testing.T) {
 
 // One host usually owns a whole IPv6 /64: the per-IP budget counts it once.
 func TestIPv6ClientsBudgetedPerPrefix(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 2, Window: time.Hour})))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithIPLimit(sms.Rate{Limit: 2, Window: time.Hour})))
 	send := func(user, ip string) int {
 		c := h.client().login(user)
 		req, err := http.NewRequest(http.MethodGet, c.base+"/app/home", nil)
@@ -129,7 +129,7 @@ func TestIPv6ClientsBudgetedPerPrefix(t *testing.T) {
 func TestSkewedInstancesAgree(t *testing.T) {
 	pgtest.DSN(t)
 	h := newHarnessOn(t, onPostgres(t), sms2fa.WithLockout(4, 15*time.Minute, time.Hour),
-		sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: time.Hour})))
+		sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 2, Window: time.Hour})))
 	skewed := func() time.Time { return h.clock.Now().Add(16 * time.Minute) }
 	fast := h.instanceWith(sms2fa.WithClock(skewed))
 

@@ -22,7 +22,7 @@ func dialects(t *testing.T, fn func(t *testing.T, open func(t testing.TB) opener
 // once, resets when its window ends, and refuses without calling the sender.
 func TestBudgetsUnderConcurrency(t *testing.T) {
 	const limit, askers = 5, 20
-	rate := sms2fa.Rate{Limit: limit, Window: time.Hour}
+	rate := sms.Rate{Limit: limit, Window: time.Hour}
 	off := []sms2fa.Option{sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithPhoneLimit()), sms2fa.WithSMS(sms.WithIPLimit()), sms2fa.WithSMS(sms.WithPrefixLimit(6)), sms2fa.WithSMS(sms.WithGlobalLimit())}
 	cases := []struct {
 		budget string
@@ -77,7 +77,7 @@ func TestBudgetsUnderConcurrency(t *testing.T) {
 func TestInstancesShareEverything(t *testing.T) {
 	dialects(t, func(t *testing.T, open func(testing.TB) opener) {
 		h := newHarnessOn(t, open(t), sms2fa.WithLockout(4, 15*time.Minute, time.Hour),
-			sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 3, Window: time.Hour})), sms2fa.WithSMS(sms.WithUserLimit()))
+			sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 3, Window: time.Hour})), sms2fa.WithSMS(sms.WithUserLimit()))
 		other := h.instance()
 		a := h.client().login("alice")
 		b := h.client().login("alice")

@@ -359,7 +359,7 @@ func (g *Guard) require(c *exchange) {
 		}
 		return
 	}
-	g.secondFactor(c, u, FlowLogin, "", false)
+	g.secondFactor(c, u, contract.FlowLogin, "", false)
 }
 
 // secondFactor answers a request that holds no valid mark: the user's
@@ -367,7 +367,7 @@ func (g *Guard) require(c *exchange) {
 // optional user passes (not on a RequireRecent route: recent) and a required
 // one is sent to enrol; a remembered device signs the user in; otherwise a
 // code is sent.
-func (g *Guard) secondFactor(c *exchange, u User, flow Flow, grantID string, recent bool) {
+func (g *Guard) secondFactor(c *exchange, u User, flow contract.Flow, grantID string, recent bool) {
 	// Usually the app's number is the enrolled one and no remembered device
 	// is offered: then the challenge opens with the store confirming the
 	// number in the same call, rather than after a read of the factor. No
@@ -375,7 +375,7 @@ func (g *Guard) secondFactor(c *exchange, u User, flow Flow, grantID string, rec
 	// for methods that never open a challenge (HEAD, OPTIONS, …).
 	opens := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodPost
 	_, device := g.deviceCookie(c, u)
-	if opens && u.Phone != "" && !(flow == FlowLogin && !recent && device) {
+	if opens && u.Phone != "" && !(flow == contract.FlowLogin && !recent && device) {
 		s, err := g.session(c)
 		if err != nil {
 			g.fail(c, err)
@@ -395,7 +395,7 @@ func (g *Guard) secondFactor(c *exchange, u User, flow Flow, grantID string, rec
 	}
 	// A remembered device signs in, but never counts as a fresh factor: a
 	// RequireRecent route asks for a code instead.
-	if flow == FlowLogin && !recent {
+	if flow == contract.FlowLogin && !recent {
 		if signed, failed := g.deviceSignIn(c, u, f); failed {
 			return
 		} else if signed {
@@ -427,9 +427,9 @@ func (g *Guard) requireRecent(c *exchange, d time.Duration) {
 		}
 		let(c, u, Verified)
 	case gr.ID != "":
-		g.secondFactor(c, u, FlowStepUp, gr.ID, true)
+		g.secondFactor(c, u, contract.FlowStepUp, gr.ID, true)
 	default:
-		g.secondFactor(c, u, FlowLogin, "", true)
+		g.secondFactor(c, u, contract.FlowLogin, "", true)
 	}
 }
 

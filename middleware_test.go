@@ -34,7 +34,7 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatalf("sent %d messages, want 1", h.fake.Count())
 	}
 	m, _ := h.fake.Last(alicePhone)
-	if m.Content != sms2fa.ContentOTP || m.Purpose != "login" || len(m.Code) != 6 {
+	if m.Content != contract.ContentOTP || m.Purpose != "login" || len(m.Code) != 6 {
 		t.Fatalf("message = %+v", m)
 	}
 
@@ -626,7 +626,7 @@ func TestPhoneRefusals(t *testing.T) {
 
 func TestSendBudgets(t *testing.T) {
 	h := newHarness(t, sms2fa.WithSMS(sms.WithResendCooldown(0)), sms2fa.WithSMS(sms.WithUserLimit()), sms2fa.WithSMS(sms.WithIPLimit()),
-		sms2fa.WithSMS(sms.WithPhoneLimit(sms2fa.Rate{Limit: 2, Window: 10 * time.Minute})))
+		sms2fa.WithSMS(sms.WithPhoneLimit(sms.Rate{Limit: 2, Window: 10 * time.Minute})))
 	c := h.client().login("alice")
 	c.json = true
 	c.get("/app/home")
@@ -655,7 +655,7 @@ func TestSendBudgets(t *testing.T) {
 }
 
 func TestGlobalBudgetStopsEveryone(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1, Window: 24 * time.Hour})))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithGlobalLimit(sms.Rate{Limit: 1, Window: 24 * time.Hour})))
 	h.client().login("alice").get("/app/home")
 	h.client().login("bob").get("/app/home")
 	if h.fake.Count() != 1 || h.eventCount(sms2fa.EventGlobalLimit) != 1 {
@@ -680,11 +680,11 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		"bad content":               {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithContent("SMS"))}},
 		"bad country":               {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("India"))}},
 		"unknown country":           {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithCountries("IN", "XX"))}},
-		"bad budget":                {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithIPLimit(sms2fa.Rate{Limit: 0, Window: time.Hour}))}},
+		"bad budget":                {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithIPLimit(sms.Rate{Limit: 0, Window: time.Hour}))}},
 		"bad lockout":               {opts: []sms2fa.Option{sms2fa.WithLockout(5, time.Hour, time.Minute)}},
 		"bad trusted origin":        {opts: []sms2fa.Option{sms2fa.WithTrustedOrigins("not a url")}},
 		"unknown flow":              {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithPurpose("signup", "registration"))}},
-		"empty purpose":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowLogin, ""))}},
+		"empty purpose":             {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithPurpose(contract.FlowLogin, ""))}},
 		"bad default region":        {opts: []sms2fa.Option{sms2fa.WithSMS(sms.WithDefaultRegion("XX"))}},
 		"cookie path":               {opts: []sms2fa.Option{sms2fa.WithCookie(sms2fa.Cookie{Path: "x"})}},
 		"SameSite=None, not Secure": {opts: []sms2fa.Option{sms2fa.WithCookie(sms2fa.Cookie{Path: "/", SameSite: http.SameSiteNoneMode})}},

@@ -100,18 +100,18 @@ func (s checkingSender) CheckMessage(m contract.Message) error {
 // Each flow's purpose is checked by the sender at New; the login flow's
 // messages carry the login purpose.
 func TestPurposesPerFlow(t *testing.T) {
-	h := newHarness(t, sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowLogin, "two_factor_auth")))
+	h := newHarness(t, sms2fa.WithSMS(sms.WithPurpose(contract.FlowLogin, "two_factor_auth")))
 	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser); err == nil ||
 		!strings.Contains(err.Error(), "step_up") {
 		t.Fatalf("New with a sender refusing the step-up purpose: %v", err)
 	}
 	if _, err := sms2fa.New(h.cookies, h.store, checkingSender{h.fake, "transaction"}, secret, h.currentUser,
-		sms2fa.WithSMS(sms.WithPurpose(sms2fa.FlowStepUp, "payment_confirmation"))); err != nil {
+		sms2fa.WithSMS(sms.WithPurpose(contract.FlowStepUp, "payment_confirmation"))); err != nil {
 		t.Fatalf("New with every purpose acceptable: %v", err)
 	}
 	h.client().login("alice").get("/app/home")
 	m, ok := h.fake.Last(alicePhone)
-	if !ok || m.Purpose != "two_factor_auth" || m.Content != sms2fa.ContentOTP {
+	if !ok || m.Purpose != "two_factor_auth" || m.Content != contract.ContentOTP {
 		t.Fatalf("message %+v", m)
 	}
 }

@@ -292,7 +292,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 		Units:     l.units,
 		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
 	}
-	if a.ch.Flow == FlowStepUp || a.flow == FlowStepUp {
+	if a.ch.Flow == contract.FlowStepUp || a.flow == contract.FlowStepUp {
 		// A code asked for again says why: a sensitive action.
 		d.Title = m.StepUpTitle
 		if a.ch.ID != "" && !a.ch.SendFailed {
@@ -302,7 +302,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 		d.Lead = g.fill(m.Lead, a, 0)
 	}
 	// Remembering a device and recovering apply to signing in only.
-	if a.ch.Flow == FlowLogin || a.ch.Flow == "" {
+	if a.ch.Flow == contract.FlowLogin || a.ch.Flow == "" {
 		if g.cfg.remember > 0 {
 			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.cfg.remember / (24 * time.Hour))})
 		}

@@ -63,12 +63,12 @@ func (g *Guard) session(c *exchange) (*sessions.Session, error) {
 // pending returns the challenge the session is waiting on for u. A challenge
 // opened for another phone number than u's is not pending any more: the
 // user's number changed, and the code went to the old one.
-func (g *Guard) pending(s *sessions.Session, u User) (contract.Ref, Flow, bool) {
+func (g *Guard) pending(s *sessions.Session, u User) (contract.Ref, contract.Flow, bool) {
 	ref, flow, ok := g.pendingAny(s, u)
 	num, _ := s.Values[keyPhone].(string)
 	// An enrolment or a change goes to a new number, which only its
 	// challenge row knows.
-	sameNumber := num == tag(g.keys.phone, u.Phone) || flow == FlowEnrol || flow == FlowChange
+	sameNumber := num == tag(g.keys.phone, u.Phone) || flow == contract.FlowEnrol || flow == contract.FlowChange
 	return ref, flow, ok && sameNumber
 }
 
@@ -76,12 +76,12 @@ func (g *Guard) pending(s *sessions.Session, u User) (contract.Ref, Flow, bool) 
 // itself refuses to let a code to a number that is no longer the user's
 // sign anyone in, under the user's lock, and sparing the verify a read of
 // the factor keeps it one round trip.
-func (g *Guard) pendingAny(s *sessions.Session, u User) (contract.Ref, Flow, bool) {
+func (g *Guard) pendingAny(s *sessions.Session, u User) (contract.Ref, contract.Flow, bool) {
 	id, _ := s.Values[keyChallenge].(string)
 	bind, _ := s.Values[keyBinding].(string)
-	flow := FlowLogin
+	flow := contract.FlowLogin
 	if f, _ := s.Values[keyFlow].(string); f != "" {
-		flow = Flow(f)
+		flow = contract.Flow(f)
 	}
 	return contract.Ref{ID: id, UserID: u.ID, Binding: bind}, flow, id != "" && bind != ""
 }

@@ -215,8 +215,8 @@ func TestHook(t *testing.T) {
 		return &contract.LimitError{Err: contract.ErrBudgetExceeded, Budget: name, Until: time.Now()}
 	}
 	for _, e := range []sms2fa.Event{
-		{Kind: sms2fa.EventCodeSent, Region: "IN", Flow: sms2fa.FlowLogin, Latency: 300 * time.Millisecond, UserID: "u1", Phone: "+91 ••••••3210", IP: "192.0.2.1", ProviderID: "order-1"},
-		{Kind: sms2fa.EventCodeSent, Region: "IN", Flow: sms2fa.FlowStepUp, Latency: 20 * time.Second},
+		{Kind: sms2fa.EventCodeSent, Region: "IN", Flow: contract.FlowLogin, Latency: 300 * time.Millisecond, UserID: "u1", Phone: "+91 ••••••3210", IP: "192.0.2.1", ProviderID: "order-1"},
+		{Kind: sms2fa.EventCodeSent, Region: "IN", Flow: contract.FlowStepUp, Latency: 20 * time.Second},
 		{Kind: sms2fa.EventCodeSent, Region: "GB", Latency: time.Second},        // not configured: other
 		{Kind: sms2fa.EventCodeSent, Region: "", Latency: time.Second},          // no region: other
 		{Kind: sms2fa.EventCodeResent, Region: "001", Latency: 2 * time.Second}, //

@@ -257,7 +257,7 @@ func serve(st contract.Store, logger *slog.Logger) (*http.Server, *lastCodes, er
 	rand.Read(secret)
 	guard, err := sms2fa.New(cookies, st, codes, secret, user, sms2fa.WithLogger(logger),
 		sms2fa.WithSMS(sms.WithIPLimit()), // every virtual user comes from 127.0.0.1
-		sms2fa.WithSMS(sms.WithGlobalLimit(sms2fa.Rate{Limit: 1 << 30, Window: 24 * time.Hour})))
+		sms2fa.WithSMS(sms.WithGlobalLimit(sms.Rate{Limit: 1 << 30, Window: 24 * time.Hour})))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 // Config is the examples' configuration, read from the environment.
@@ -44,7 +44,7 @@ type Config struct {
 // default; set with no rates ("off") turns the budget off.
 type budget struct {
 	set   bool
-	rates []sms2fa.Rate
+	rates []sms.Rate
 }
 
 // ConfigFrom reads the configuration. A bad value is an error naming its
@@ -128,11 +128,11 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 // comma-separated N/DURATION windows such as "20/1h" or "3/10m,10/24h". It
 // refuses what the guard would refuse at start (a limit below 1, a window
 // below 1s), so the error names the variable instead of the option.
-func parseRates(v string) ([]sms2fa.Rate, error) {
+func parseRates(v string) ([]sms.Rate, error) {
 	if strings.TrimSpace(v) == "off" {
 		return nil, nil
 	}
-	var rates []sms2fa.Rate
+	var rates []sms.Rate
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -153,7 +153,7 @@ func parseRates(v string) ([]sms2fa.Rate, error) {
 		if window < time.Second {
 			return nil, fmt.Errorf("%q: the window must be at least 1s", item)
 		}
-		rates = append(rates, sms2fa.Rate{Limit: limit, Window: window})
+		rates = append(rates, sms.Rate{Limit: limit, Window: window})
 	}
 	return rates, nil
 }

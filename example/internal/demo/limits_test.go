@@ -7,21 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/sms"
 )
 
 func TestParseRates(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want []sms2fa.Rate // nil with ok: off
+		want []sms.Rate // nil with ok: off
 		ok   bool
 	}{
-		{"20/1h", []sms2fa.Rate{{Limit: 20, Window: time.Hour}}, true},
-		{"10/24h", []sms2fa.Rate{{Limit: 10, Window: 24 * time.Hour}}, true},
-		{"3/10m,10/24h", []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
-		{"3/10m, 10/24h", []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
-		{"1/1s", []sms2fa.Rate{{Limit: 1, Window: time.Second}}, true},
-		{"5/1h30m", []sms2fa.Rate{{Limit: 5, Window: 90 * time.Minute}}, true},
+		{"20/1h", []sms.Rate{{Limit: 20, Window: time.Hour}}, true},
+		{"10/24h", []sms.Rate{{Limit: 10, Window: 24 * time.Hour}}, true},
+		{"3/10m,10/24h", []sms.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
+		{"3/10m, 10/24h", []sms.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}, true},
+		{"1/1s", []sms.Rate{{Limit: 1, Window: time.Second}}, true},
+		{"5/1h30m", []sms.Rate{{Limit: 5, Window: 90 * time.Minute}}, true},
 		{"off", nil, true},
 		{"0/1h", nil, false},
 		{"-1/1h", nil, false},
@@ -107,11 +107,11 @@ func TestConfigBudgetsAndProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]budget{
-		"user":   {true, []sms2fa.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}},
+		"user":   {true, []sms.Rate{{Limit: 3, Window: 10 * time.Minute}, {Limit: 10, Window: 24 * time.Hour}}},
 		"phone":  {true, nil},
-		"ip":     {true, []sms2fa.Rate{{Limit: 20, Window: time.Hour}}},
-		"prefix": {true, []sms2fa.Rate{{Limit: 50, Window: time.Hour}}},
-		"global": {true, []sms2fa.Rate{{Limit: 500, Window: 24 * time.Hour}}},
+		"ip":     {true, []sms.Rate{{Limit: 20, Window: time.Hour}}},
+		"prefix": {true, []sms.Rate{{Limit: 50, Window: time.Hour}}},
+		"global": {true, []sms.Rate{{Limit: 500, Window: 24 * time.Hour}}},
 	}
 	got := map[string]budget{"user": c.userLimit, "phone": c.phoneLimit, "ip": c.ipLimit, "prefix": c.prefixLimit, "global": c.globalLimit}
 	if !reflect.DeepEqual(got, want) {
