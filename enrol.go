@@ -7,6 +7,7 @@ import (
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // Enrolment and number changes share one form, GET and POST {prefix}/enroll.
@@ -76,7 +77,7 @@ func (g *Guard) signedIn(c *exchange, u User, back string) bool {
 func (g *Guard) enrollForm(c *exchange, u User, status int, msg string, alert bool, typed string) {
 	l := g.lang(c)
 	m := l.m
-	d := FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
+	d := templates.FlowData{Title: m.EnrolTitle, Lead: m.EnrolLead, Message: msg, Alert: alert,
 		Action: g.urls.enroll, FieldLabel: m.PhoneLabel, Submit: m.EnrolSubmit, Value: typed}
 	if u.Phone != "" {
 		d.Title, d.Lead = m.ChangeTitle, l.fill(m.ChangeLead, vars{phone: phone.Mask(u.Phone)})
@@ -232,7 +233,7 @@ func (g *Guard) enrolled(c *exchange, s *sessions.Session, a attempt, old User, 
 			c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
 			return
 		}
-		g.renderFlow(c, "done", FlowData{Title: m.ChangeTitle, Lead: l.fill(m.Changed, vars{phone: phone.Mask(a.ch.Phone)}), Action: dest, Submit: m.Continue})
+		g.renderFlow(c, "done", templates.FlowData{Title: m.ChangeTitle, Lead: l.fill(m.Changed, vars{phone: phone.Mask(a.ch.Phone)}), Action: dest, Submit: m.Continue})
 		return
 	}
 	g.emit(ctx, Event{Kind: EventFactorEnrolled, UserID: old.ID, Phone: phone.Mask(a.ch.Phone), Region: a.ch.Region, IP: c.ClientIP()})

@@ -3,7 +3,6 @@ package sms2fa
 import (
 	"fmt"
 	"log/slog"
-	"strconv"
 
 	"github.com/sms2fa/sms2fa/contract"
 )
@@ -20,7 +19,6 @@ const (
 	maskCode    = "[code]"    // a code
 	maskLogin   = "[login]"   // User.Login: the app's session ID or sign-in time
 	maskBinding = "[binding]" // Ref.Binding: held by the session
-	maskValue   = "[value]"   // what was typed into a form
 	maskPhone   = "[phone]"   // a number with no digits to keep
 )
 
@@ -98,55 +96,4 @@ func (x FactorInfo) LogValue() slog.Value { return x.fields().LogValue() }
 
 // --- PageData
 
-func (d PageData) fields() *contract.Summary {
-	return contract.Summarize("sms2fa.PageData").
-		Str("Lang", d.Lang).
-		Str("Phone", contract.MaskPhone(d.Phone)).
-		Int("CodeLength", int64(d.CodeLength)).
-		Bool("Alert", d.Alert).
-		Bool("CanVerify", d.CanVerify).
-		Bool("ShowResend", d.ShowResend).
-		Int("ResendWait", int64(d.ResendWait)).
-		Str("VerifyURL", d.VerifyURL).
-		Str("ResendURL", d.ResendURL)
-}
-
-// String summarises d — the number masked, the page's texts left out — for
-// debugging; templates read d's fields and never this. A full number must
-// never reach a log.
-func (d PageData) String() string { return d.fields().String() }
-
-// Format prints [PageData.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches a field.
-func (d PageData) Format(f fmt.State, verb rune) { contract.FormatMasked(f, verb, d.String()) }
-
-// LogValue logs d as a group, masked as [PageData.String] is, for log/slog.
-func (d PageData) LogValue() slog.Value { return d.fields().LogValue() }
-
 // --- FlowData
-
-func (d FlowData) fields() *contract.Summary {
-	b := contract.Summarize("sms2fa.FlowData").
-		Str("Lang", d.Lang).
-		Str("Title", d.Title).
-		Str("Action", d.Action).
-		Bool("Alert", d.Alert).
-		Hidden("Value", d.Value != "", maskValue)
-	if len(d.Codes) > 0 {
-		b.Add("Codes", "["+strconv.Itoa(len(d.Codes))+" codes]", slog.IntValue(len(d.Codes)))
-	}
-	return b
-}
-
-// String summarises d for debugging without the recovery codes it shows
-// once (only how many) or the value typed into its form (a number or a
-// recovery code); templates read d's fields and never this.
-func (d FlowData) String() string { return d.fields().String() }
-
-// Format prints [FlowData.String] for every verb (%v, %+v, %#v, %s, %q, %x,
-// %d, …), so that no verb reaches a recovery code or a typed number.
-func (d FlowData) Format(f fmt.State, verb rune) { contract.FormatMasked(f, verb, d.String()) }
-
-// LogValue logs d as a group, masked as [FlowData.String] is, for log/slog:
-// a log line must never hold a recovery code or a full number.
-func (d FlowData) LogValue() slog.Value { return d.fields().LogValue() }

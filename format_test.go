@@ -32,6 +32,7 @@ import (
 	"github.com/sms2fa/sms2fa/phone"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // The secrets TestFormattingMasksSecrets plants, and the forms in which a
@@ -101,8 +102,8 @@ var samples = map[string]func(t *testing.T) any{
 	"sms2fa.User":           func(*testing.T) any { return plant(&sms2fa.User{}) },
 	"sms2fa.Event":          func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
 	"sms2fa.FactorInfo":     func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
-	"sms2fa.PageData":       func(*testing.T) any { return plant(&sms2fa.PageData{}) },
-	"sms2fa.FlowData":       func(*testing.T) any { return plant(&sms2fa.FlowData{}) },
+	"templates.PageData":    func(*testing.T) any { return plant(&templates.PageData{}) },
+	"templates.FlowData":    func(*testing.T) any { return plant(&templates.FlowData{}) },
 	"way2apitest.Request":   func(*testing.T) any { return plant(&way2apitest.Request{}) },
 	"sms2fa.Guard":          newSampleGuard,
 	"ginguard.Guard":        newSampleGinGuard,

@@ -15,6 +15,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sms"
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // The second hardening round: each test stages one finding of the attack
@@ -425,12 +426,12 @@ func TestStepUpPageSaysWhy(t *testing.T) {
 	c := h.signIn("alice", alicePhone)
 	h.clock.Advance(6 * time.Minute)
 	want(t, "a sensitive route", c.get("/secure/transfer"), http.StatusSeeOther, "/2fa")
-	wantPage(t, "the step-up page", c.get("/2fa"), sms2fa.English().Messages.StepUpTitle)
+	wantPage(t, "the step-up page", c.get("/2fa"), templates.English().Messages.StepUpTitle)
 	req, _ := http.NewRequest(http.MethodGet, c.base+"/2fa", nil)
 	req.Header.Set("Accept-Language", "hi")
 	hi := c.do(req)
-	wantPage(t, "the step-up page in Hindi", hi, sms2fa.Hindi().Messages.StepUpTitle)
-	if strings.Contains(hi.body, sms2fa.Hindi().Messages.Title) {
+	wantPage(t, "the step-up page in Hindi", hi, templates.Hindi().Messages.StepUpTitle)
+	if strings.Contains(hi.body, templates.Hindi().Messages.Title) {
 		t.Fatal("the Hindi step-up page has the sign-in title")
 	}
 }

@@ -5,27 +5,21 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/sms2fa/sms2fa/templates"
 	"golang.org/x/text/language"
 )
-
-// Language is one language of the guard's pages and messages. English and
-// Hindi are built in (English, Hindi); WithLanguage adds or replaces one.
-type Language struct {
-	Tag      language.Tag // BCP 47, e.g. language.Hindi; it picks the plural rules
-	Messages Messages     // empty fields fall back to English
-}
 
 // lang is a language ready for requests.
 type lang struct {
 	tag   language.Tag
-	m     Messages
+	m     templates.Messages
 	units string // the countdown script's units, as JSON
 }
 
 // WithLanguage adds a language, or replaces the built-in one of the same
 // tag. Its messages' empty fields fall back to English, so a language can
 // start small. The guard picks one per request (see WithLanguageFunc).
-func WithLanguage(l Language) Option {
+func WithLanguage(l templates.Language) Option {
 	return func(c *config) error {
 		if l.Tag == language.Und {
 			return fmt.Errorf("sms2fa: WithLanguage: the language needs a tag")
@@ -60,17 +54,17 @@ func WithLanguageFunc(f func(r *http.Request) language.Tag) Option {
 // replaced them, then WithMessages — every language's gaps filled from
 // English, and a matcher built once.
 func languagesFrom(cfg config) ([]*lang, language.Matcher) {
-	en := English().Messages
+	en := templates.English().Messages
 	for _, l := range cfg.languages {
 		if l.Tag == language.English {
-			en = en.merge(l.Messages)
+			en = en.Merge(l.Messages)
 		}
 	}
-	en = en.merge(cfg.messages)
+	en = en.Merge(cfg.messages)
 	var out []*lang
 	var tags []language.Tag
 	for _, l := range cfg.languages {
-		m := en.merge(l.Messages)
+		m := en.Merge(l.Messages)
 		if l.Tag == language.English {
 			m = en
 		}
@@ -82,8 +76,8 @@ func languagesFrom(cfg config) ([]*lang, language.Matcher) {
 }
 
 // unitsJSON gives the countdown script m's units in CLDR's form names.
-func unitsJSON(m Messages) string {
-	forms := func(p Plural) map[string]string {
+func unitsJSON(m templates.Messages) string {
+	forms := func(p templates.Plural) map[string]string {
 		out := map[string]string{"other": p.Other}
 		for name, f := range map[string]string{"zero": p.Zero, "one": p.One, "two": p.Two, "few": p.Few, "many": p.Many} {
 			if f != "" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sms2fa/sms2fa/templates"
 	"golang.org/x/text/language"
 )
 
@@ -92,8 +93,8 @@ func TestPluralsAndWaits(t *testing.T) {
 // A language can be added, or a built-in one replaced, without touching the
 // templates; missing words fall back to English.
 func TestAddedLanguage(t *testing.T) {
-	fr := Language{Tag: language.French, Messages: Messages{Title: "Saisissez votre code", AttemptsLeft: Plural{One: "{n} essai restant", Other: "{n} essais restants"}}}
-	langs, g := testLangs(t, WithLanguage(fr), WithMessages(Messages{Submit: "Check"}))
+	fr := templates.Language{Tag: language.French, Messages: templates.Messages{Title: "Saisissez votre code", AttemptsLeft: templates.Plural{One: "{n} essai restant", Other: "{n} essais restants"}}}
+	langs, g := testLangs(t, WithLanguage(fr), WithMessages(templates.Messages{Submit: "Check"}))
 	gc := g.newExchange(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	gc.Request.Header.Set("Accept-Language", "fr-CA")
 	l := g.lang(gc)
@@ -115,9 +116,9 @@ func TestAddedLanguage(t *testing.T) {
 // A WithLanguage that replaces English counts, for English and for what
 // falls back to it; WithMessages still goes on top.
 func TestReplacedEnglish(t *testing.T) {
-	en := Language{Tag: language.English, Messages: Messages{Title: "Type the code we texted you", Submit: "Go"}}
-	fr := Language{Tag: language.French, Messages: Messages{Resend: "Renvoyer"}}
-	langs, _ := testLangs(t, WithLanguage(en), WithLanguage(fr), WithMessages(Messages{Submit: "Check"}))
+	en := templates.Language{Tag: language.English, Messages: templates.Messages{Title: "Type the code we texted you", Submit: "Go"}}
+	fr := templates.Language{Tag: language.French, Messages: templates.Messages{Resend: "Renvoyer"}}
+	langs, _ := testLangs(t, WithLanguage(en), WithLanguage(fr), WithMessages(templates.Messages{Submit: "Check"}))
 	for _, l := range langs {
 		switch l.tag {
 		case language.English, language.French:
@@ -126,7 +127,7 @@ func TestReplacedEnglish(t *testing.T) {
 			}
 		}
 	}
-	if langs[0].m.Resend != English().Messages.Resend {
+	if langs[0].m.Resend != templates.English().Messages.Resend {
 		t.Errorf("English lost a built-in message it did not replace: %q", langs[0].m.Resend)
 	}
 }

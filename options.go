@@ -17,6 +17,7 @@ import (
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sms"
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // Option configures a [Guard]. Options are applied in order after the
@@ -35,8 +36,8 @@ type config struct {
 	remember    time.Duration // remembered devices' lifetime; 0: off
 	freshAge    time.Duration // how recent a code sensitive account changes need
 	page        *template.Template
-	messages    Messages // WithMessages: English overrides
-	languages   []Language
+	messages    templates.Messages // WithMessages: English overrides
+	languages   []templates.Language
 	langFunc    func(*http.Request) language.Tag
 	cookie      Cookie
 	onError     func(*http.Request, error)
@@ -58,7 +59,7 @@ func defaultConfig() config {
 		recheck:     time.Minute,
 		remember:    30 * 24 * time.Hour,
 		freshAge:    10 * time.Minute,
-		languages:   []Language{English(), Hindi()},
+		languages:   []templates.Language{templates.English(), templates.Hindi()},
 		cookie:      DefaultCookie(),
 		logger:      slog.Default(),
 		now:         time.Now,
@@ -217,8 +218,8 @@ func WithTemplate(t *template.Template) Option {
 // style. Empty fields keep their defaults (see [English]). To translate, use
 // WithLanguage: before languages, this option was the way to translate, and
 // an app that passed a translation here should pass it as a Language now.
-func WithMessages(m Messages) Option {
-	return func(c *config) error { c.messages = c.messages.merge(m); return nil }
+func WithMessages(m templates.Messages) Option {
+	return func(c *config) error { c.messages = c.messages.Merge(m); return nil }
 }
 
 // WithCookie sets the attributes of the guard's three cookies: its session

@@ -12,63 +12,8 @@ import (
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/templates"
 )
-
-// PageData is what the code-entry page template is executed with. Every
-// string is already in the user's words (see [Messages]) and safe to print:
-// html/template escapes it.
-type PageData struct {
-	Lang       string
-	Title      string
-	Lead       string // "We sent a 6-digit code to +91 ••••••3210."
-	Message    string // the latest news, for the aria-live region
-	Alert      bool   // Message reports a problem
-	Phone      string // masked
-	CodeLength int
-	CodeLabel  string
-	Submit     string
-	CanVerify  bool // show the code form
-	ShowResend bool // show the resend form
-	ResendWait int  // seconds until resend is allowed; the button is disabled meanwhile
-	Resend     string
-	ResendIn   string // the button's label during the wait
-	// ResendInTemplate is ResendIn with {wait} left in, for the script's countdown.
-	ResendInTemplate string
-	// Units are the plural forms of the countdown's units, as JSON for the
-	// script: {"s":{"one":…,"other":…},"min":…,"h":…}, chosen with the
-	// browser's Intl.PluralRules for the page's lang.
-	Units     string
-	NoScript  string
-	VerifyURL string
-	ResendURL string
-	StyleURL  string
-	ScriptURL string
-	// RememberLabel labels the "remember this device" checkbox (field
-	// "remember"); empty when devices are not remembered.
-	RememberLabel string
-	RecoverURL    string // the recovery-code form, for a sign-in
-	RecoverLink   string
-}
-
-// FlowData is what the pages of the lifecycle flows (enrol, recover, the
-// recovery codes) are executed with; see templates.Flows.
-type FlowData struct {
-	Lang       string
-	Title      string
-	Lead       string
-	Message    string
-	Alert      bool
-	StyleURL   string
-	Action     string   // the form's action, or the link onwards
-	FieldLabel string   // the form field's label (or the list's)
-	Value      string   // the field's value, to keep what was typed
-	Submit     string   // the button (or link) text
-	Codes      []string // recovery codes, shown once
-	Links      []Link   // further links at the foot
-}
-
-// Link is a link at the foot of a page.
-type Link struct{ URL, Text string }
 
 // jsonBody is every JSON answer of the guard; empty fields are left out.
 type jsonBody struct {
@@ -276,13 +221,13 @@ func (g *Guard) checkTemplate() error {
 	return nil
 }
 
-func (g *Guard) pageFor(a attempt, v view) PageData {
+func (g *Guard) pageFor(a attempt, v view) templates.PageData {
 	l := g.l(a)
 	m := l.m
 	wait := g.resendWait(a, v)
 	locked := a.ch.Locked() || errors.Is(a.refused, contract.ErrLocked) || v.code == codeLocked
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
-	d := PageData{
+	d := templates.PageData{
 		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,
 		Phone: g.phoneOf(a), CodeLength: g.sms.CodeLength(), CodeLabel: m.CodeLabel, Submit: m.Submit,
 		CanVerify:  a.ch.ID != "" && a.ch.Live() && !locked,
@@ -312,7 +257,7 @@ func (g *Guard) pageFor(a attempt, v view) PageData {
 }
 
 // renderFlow renders one of the flow pages with the page's security headers.
-func (g *Guard) renderFlow(c *exchange, name string, d FlowData) {
+func (g *Guard) renderFlow(c *exchange, name string, d templates.FlowData) {
 	d.Lang, d.StyleURL = g.lang(c).m.Lang, g.urls.css
 	g.render(c, g.flows.Lookup(name), d)
 }

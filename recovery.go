@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/sessions"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
@@ -125,10 +126,10 @@ func (g *Guard) handleRecoverForm(c *exchange) {
 func (g *Guard) recoverForm(c *exchange, status int, msg string, alert bool) {
 	m := g.lang(c).m
 	c.Status(status)
-	g.renderFlow(c, "recover", FlowData{
+	g.renderFlow(c, "recover", templates.FlowData{
 		Title: m.RecoverTitle, Lead: m.RecoverLead, Message: msg, Alert: alert,
 		Action: g.urls.recover, FieldLabel: m.RecoveryLabel, Submit: m.RecoverSubmit,
-		Links: []Link{{g.urls.page, m.Resend}},
+		Links: []templates.Link{{URL: g.urls.page, Text: m.Resend}},
 	})
 }
 
@@ -213,7 +214,7 @@ func (g *Guard) handleRecover(c *exchange) {
 		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodesLeft: &left})
 		return
 	}
-	d := FlowData{Title: m.RecoveredTitle, Lead: l.fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
+	d := templates.FlowData{Title: m.RecoveredTitle, Lead: l.fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
 	if left <= recoveryLow {
 		d.Message, d.Alert = m.RecoveryLow, true
 	}
@@ -286,7 +287,7 @@ func (g *Guard) handleCodesPage(c *exchange) {
 	if !isLocalPath(dest) {
 		dest = "/"
 	}
-	d := FlowData{Title: m.CodesTitle, Lead: m.NoCodes, Action: g.urls.codes, Submit: m.MakeCodes, Value: dest}
+	d := templates.FlowData{Title: m.CodesTitle, Lead: m.NoCodes, Action: g.urls.codes, Submit: m.MakeCodes, Value: dest}
 	if left > 0 {
 		d.Lead = l.fill(m.HaveCodes, vars{left: left})
 	}
@@ -301,7 +302,7 @@ func (g *Guard) showCodes(c *exchange, codes []string, dest, msg string) {
 		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest, RecoveryCodes: codes})
 		return
 	}
-	g.renderFlow(c, "codes", FlowData{
+	g.renderFlow(c, "codes", templates.FlowData{
 		Title: m.CodesTitle, Lead: m.CodesLead, Message: msg, FieldLabel: m.CodesLabel,
 		Codes: codes, Action: dest, Submit: m.Continue,
 	})

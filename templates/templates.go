@@ -1,6 +1,9 @@
-// Package templates holds the guard's default code-entry page and its assets,
-// embedded in the binary: an html/template page, a stylesheet and a small
-// script. The page works without the script (it only counts down the resend
+// Package templates holds what the guard's pages are made of: the default
+// code-entry page and its forms, embedded in the binary (an html/template
+// page, a stylesheet and a small script); the data they are executed with
+// ([PageData], [FlowData]); and their words, English and Hindi, with the
+// types an app uses to change them or add a language ([Messages],
+// [Language]). The page works without the script (it only counts down the resend
 // wait) and uses no inline script or style, so a strict Content-Security-Policy
 // accepts it: the guard serves it with default-src 'none' and only its own
 // stylesheet and script allowed.
@@ -17,7 +20,7 @@ var files embed.FS
 
 // Page parses a new copy of the default page, named "page.html". Apps that
 // want to change it can copy page.html, edit it and pass the result to
-// sms2fa.WithTemplate; it is executed with an sms2fa.PageData.
+// sms2fa.WithTemplate; it is executed with a [PageData].
 func Page() (*template.Template, error) {
 	t, err := template.ParseFS(files, "page.html")
 	if err != nil {
@@ -29,7 +32,7 @@ func Page() (*template.Template, error) {
 // Flows parses a new copy of the pages of the lifecycle flows, in one
 // template set: "enroll" (a phone number), "recover" (a recovery code),
 // "codes" (new recovery codes, shown once) and "done" (a result with a link
-// onwards). Each is executed with an sms2fa.FlowData.
+// onwards). Each is executed with a [FlowData].
 func Flows() (*template.Template, error) {
 	t, err := template.ParseFS(files, "flows.html")
 	if err != nil {
