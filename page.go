@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sms2fa/sms2fa/contract"
@@ -283,3 +284,81 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 // sampleNumber is an Indian mobile number in Way2API's documentation, for
 // the sample pages New renders.
 const sampleNumber = "+919876543210"
+
+// alreadyVerified answers a guard route for a browser with nothing pending
+// that holds a mark: on to dest. JSON says so distinctly — no code was
+// checked, so it never says "verified".
+func (g *Guard) alreadyVerified(c *exchange, dest string) {
+	if wantsJSON(c.Request) {
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, jsonBody{AlreadyVerified: true, Redirect: dest})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, dest)
+}
+
+// noChallenge answers a verify with nothing (any more) to verify: code says
+// whether there never was a challenge or it was used. The page opens a new
+// one.
+func (g *Guard) noChallenge(c *exchange, code string) {
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusConflict, jsonBody{Error: code, ResendURL: g.urls.resend})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+}
+
+// done answers a verified session: on to dest.
+func (g *Guard) done(c *exchange, dest string) {
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, dest)
+}
+
+// toLogin answers a request nobody has signed in for.
+func (g *Guard) toLogin(c *exchange) {
+	if wantsJSON(c.Request) {
+		c.JSON(http.StatusUnauthorized, map[string]string{"error": codeUnauthenticated, "login_url": g.cfg.loginURL})
+		return
+	}
+	c.Redirect(http.StatusSeeOther, g.cfg.loginURL)
+}
+
+// fail answers a store or session failure: logged, reported, 503. The guard
+// never lets a request through that it could not check.
+func (g *Guard) fail(c *exchange, err error) {
+	g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: failing closed", "error", err, "path", c.Request.URL.Path)
+	g.report(c, err)
+	if wantsJSON(c.Request) {
+		c.Header("Retry-After", "5")
+		c.JSON(http.StatusServiceUnavailable, map[string]string{"error": codeUnavailable, "message": g.lang(c).m.Unavailable})
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Retry-After", "5")
+	c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(g.lang(c).m.Unavailable+"\n"))
+}
+
+// report hands err to the app's error handler, if it has one.
+func (g *Guard) report(c *exchange, err error) {
+	if g.cfg.onError != nil {
+		g.cfg.onError(c.Request, err)
+	}
+}
+
+// wantsJSON reports whether the client asked for JSON: an Accept header that
+// names JSON and not HTML, or a JSON request body.
+func wantsJSON(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	if strings.Contains(accept, "text/html") {
+		return false
+	}
+	return strings.Contains(accept, "json") || isJSONBody(r)
+}
+
+func isJSONBody(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/json") || strings.Contains(ct, "+json")
+}

@@ -176,3 +176,18 @@ func refererPath(r *http.Request) string {
 	}
 	return "/"
 }
+
+// isLocalPath accepts only a same-origin path: one leading slash, no scheme,
+// no host, no backslash (browsers read "/\evil.com" as "//evil.com"), no
+// control characters.
+func isLocalPath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,7 +1,9 @@
 package sms
 
 import (
+	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -98,4 +100,24 @@ func normalizeCode(raw string, length int) (string, bool) {
 		}
 	}
 	return b.String(), b.Len() == length
+}
+
+// ErrMalformed: what was typed cannot be a code of the configured length;
+// nothing was checked or counted.
+var ErrMalformed = errors.New("sms2fa: not a code")
+
+// Verify checks typed, a code as a person types it, against the challenge
+// ref names, in one store step ([contract.ChallengeStore.Verify]) that counts
+// the attempt and, when the code is right, does what the challenge's flow is
+// for and returns the grant. The store keeps only a keyed MAC of each code:
+// mac makes it, with the key the guard derived for codes. Something that
+// cannot be a code is [ErrMalformed], before the store is asked.
+func (m *Method) Verify(ctx context.Context, st contract.ChallengeStore, ref contract.Ref, typed string,
+	mac func(code string) []byte, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
+	code, ok := m.Normalize(typed)
+	if !ok {
+		return contract.Challenge{}, contract.Grant{}, ErrMalformed
+	}
+	p.MAC = mac(code)
+	return st.Verify(ctx, ref, p)
 }

@@ -393,16 +393,10 @@ func (g *Guard) handleVerify(c *exchange) {
 	// would cost more than the rest of a verify's own work.
 	ctx := c.Request.Context()
 	a := attempt{user: u, flow: flow, lang: g.lang(c)}
-	code, remember, ok := g.readCode(c)
-	if !ok {
-		if a.ch, ok = g.load(c, ref); ok {
-			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(a.lang.m.CodeMalformed, a, 0), alert: true})
-		}
-		return
-	}
+	typed, remember := g.readSubmission(c)
 	// The sign-in goes with every flow: a step-up or change freshens only
 	// a grant of this very sign-in.
-	p := contract.VerifyParams{MAC: g.keys.codeMAC(ref.ID, code), Policy: g.cfg.policy, Grant: contract.GrantParams{Login: g.loginTag(u)}}
+	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{Login: g.loginTag(u)}}
 	if flow == contract.FlowLogin || flow == contract.FlowEnrol {
 		id, err := newID()
 		if err != nil {
@@ -411,10 +405,18 @@ func (g *Guard) handleVerify(c *exchange) {
 		}
 		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, howSMS, g.cfg.grantTTL
 	}
-	ch, gr, err := g.store.Verify(ctx, ref, p)
+	// The SMS method checks the code in one store step; the store keeps
+	// only a keyed MAC of it.
+	mac := func(code string) []byte { return g.keys.codeMAC(ref.ID, code) }
+	ch, gr, err := g.sms.Verify(ctx, g.store, ref, typed, mac, p)
 	a.ch = ch
 	m := a.lang.m
 	switch {
+	case errors.Is(err, sms.ErrMalformed):
+		if a.ch, ok = g.load(c, ref); ok {
+			g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(m.CodeMalformed, a, 0), alert: true})
+		}
+		return
 	case err == nil && (ch.Flow == contract.FlowEnrol || ch.Flow == contract.FlowChange):
 		g.enrolled(c, s, a, u, gr)
 		return
@@ -649,18 +651,6 @@ func (g *Guard) begin(c *exchange, post bool) (User, *sessions.Session, bool) {
 	return u, s, true
 }
 
-// alreadyVerified answers a guard route for a browser with nothing pending
-// that holds a mark: on to dest. JSON says so distinctly — no code was
-// checked, so it never says "verified".
-func (g *Guard) alreadyVerified(c *exchange, dest string) {
-	if wantsJSON(c.Request) {
-		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, jsonBody{AlreadyVerified: true, Redirect: dest})
-		return
-	}
-	c.Redirect(http.StatusSeeOther, dest)
-}
-
 // sameOrigin refuses a cross-origin POST (403) and reports whether the
 // request may go on.
 func (g *Guard) sameOrigin(c *exchange) bool {
@@ -686,47 +676,22 @@ func (g *Guard) load(c *exchange, ref contract.Ref) (contract.Challenge, bool) {
 	return ch, true
 }
 
-// noChallenge answers a verify with nothing (any more) to verify: code says
-// whether there never was a challenge or it was used. The page opens a new
-// one.
-func (g *Guard) noChallenge(c *exchange, code string) {
-	if wantsJSON(c.Request) {
-		c.JSON(http.StatusConflict, jsonBody{Error: code, ResendURL: g.urls.resend})
-		return
-	}
-	c.Redirect(http.StatusSeeOther, g.urls.page)
-}
-
-// done answers a verified session: on to dest.
-func (g *Guard) done(c *exchange, dest string) {
-	if wantsJSON(c.Request) {
-		c.JSON(http.StatusOK, jsonBody{Verified: true, Redirect: dest})
-		return
-	}
-	c.Redirect(http.StatusSeeOther, dest)
-}
-
-// readCode returns the submitted code — form field "code", or JSON
-// {"code": "…"} — with the spaces and dashes people type removed, and false
-// for anything that cannot be a code of the configured length; and whether
-// the "remember" box was ticked (JSON "remember": true).
-func (g *Guard) readCode(c *exchange) (code string, remember, ok bool) {
+// readSubmission returns the code as typed — form field "code", or JSON
+// {"code": "…"}; "" for a body that cannot be read — and whether the
+// "remember" box was ticked (JSON "remember": true).
+func (g *Guard) readSubmission(c *exchange) (typed string, remember bool) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
-	var raw string
 	if isJSONBody(c.Request) {
 		var body struct {
 			Code     string `json:"code"`
 			Remember bool   `json:"remember"`
 		}
 		if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
-			return "", false, false
+			return "", false
 		}
-		raw, remember = body.Code, body.Remember
-	} else {
-		raw, remember = c.PostForm("code"), c.PostForm("remember") != ""
+		return body.Code, body.Remember
 	}
-	code, ok = g.sms.Normalize(raw)
-	return code, remember, ok
+	return c.PostForm("code"), c.PostForm("remember") != ""
 }
 
 // isRefusal reports a refusal that ends at a known time or concerns the
@@ -769,3 +734,19 @@ func (g *Guard) event(c *exchange, a attempt, challengeID string) Event {
 }
 
 func (e Event) with(k EventKind) Event { e.Kind = k; return e }
+
+// user asks the app's UserFunc who is signed in. A panic in it is raised
+// again, for the app's recovery middleware to answer, after one log line
+// naming the likely cause: the app's session middleware does not run before
+// the guard's routes, so the session the UserFunc reads is not there.
+func (g *Guard) user(c *exchange) (User, bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.cfg.logger.ErrorContext(c.Request.Context(), "sms2fa: the UserFunc panicked; most likely the app's session "+
+				"middleware does not run before the guard's routes (it must wrap the guard's Handler and Require)",
+				"panic", fmt.Sprint(p), "path", c.Request.URL.Path)
+			panic(p)
+		}
+	}()
+	return g.userFn(c.Request)
+}
