@@ -1,6 +1,7 @@
 package sms2fa
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -30,25 +31,20 @@ func newID() (string, error) {
 // use, each with HKDF under a label of its own: a value MACed for one use
 // can never be passed off as another, and no key is the secret itself.
 type keys struct {
-	code  []byte // codes, as the store keeps them
 	phone []byte // the number a pending challenge was opened for, in the cookie
 	login []byte // User.Login, in the cookie and the grant
 	mark  []byte // the signed mark a verified browser carries
-	rcode []byte // recovery codes, as the store keeps them
-	dev   []byte // remembered devices' tokens, as the store keeps them
-	rot   []byte // a device token's successor, derived from it
+	// derive derives a method's key under the method's own label (see
+	// contract.Keyed).
+	derive func(label string) []byte
 }
 
 // The HKDF info strings. Changing one invalidates every value MACed with its
 // key: the code label is the one codes were always MACed under.
 const (
-	labelCode  = "sms2fa v1 code MAC"
 	labelPhone = "sms2fa v1 phone tag"
 	labelLogin = "sms2fa v1 login tag"
 	labelMark  = "sms2fa v1 mark"
-	labelRcode = "sms2fa v1 recovery code MAC"
-	labelDev   = "sms2fa v1 device token MAC"
-	labelRot   = "sms2fa v1 device token rotation"
 )
 
 func newKeys(secret []byte) (keys, error) {
@@ -59,19 +55,22 @@ func newKeys(secret []byte) (keys, error) {
 	for _, d := range []struct {
 		dst   *[]byte
 		label string
-	}{{&k.code, labelCode}, {&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}, {&k.rcode, labelRcode}, {&k.dev, labelDev}, {&k.rot, labelRot}} {
+	}{{&k.phone, labelPhone}, {&k.login, labelLogin}, {&k.mark, labelMark}} {
 		key, err := hkdf.Key(sha256.New, secret, nil, d.label, sha256.Size)
 		if err != nil {
 			return keys{}, fmt.Errorf("sms2fa: deriving the %q key: %w", d.label, err)
 		}
 		*d.dst = key
 	}
+	// The secret is kept only inside this function, for the methods'
+	// labels; HKDF with a 32-byte output cannot fail.
+	secret = bytes.Clone(secret)
+	k.derive = func(label string) []byte {
+		key, _ := hkdf.Key(sha256.New, secret, nil, label, sha256.Size)
+		return key
+	}
 	return k, nil
 }
-
-// codeMAC returns HMAC-SHA256(code key, challengeID || 0x00 || code). Binding
-// the challenge ID means a MAC copied to another row never matches there.
-func (k keys) codeMAC(challengeID, code string) []byte { return keyedMAC(k.code, challengeID, code) }
 
 // keyedMAC returns HMAC-SHA256(key, a || 0x00 || b): a binds the value to its
 // owner (a user, a device), so a MAC copied to another row never matches.

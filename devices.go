@@ -2,57 +2,36 @@ package sms2fa
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
 )
 
-// Remembered devices. A browser whose holder ticks "Remember this device"
-// on the code page gets a device token in a cookie of its own (the guard's
-// cookie attributes, long-lived; Logout leaves it). The store keeps only a
-// MAC of the token, tied to the user and the factor's version. A later
-// sign-in of the same user there gets a grant (how "device") without an SMS —
-// never for a sign-in whose grant was revoked — and the token rotates on each
-// use. A rotated-out token is taken as a stolen copy — revoking the device
-// and every grant it made, the thief's sign-in among them — unless the very
-// sign-in that rotated it shows it again within a short grace (two tabs, or
-// an answer that never arrived), which is handed the current token again. A
-// device never counts as a fresh factor.
-
-// deviceGrace is how long the sign-in that rotated a device's token may
-// still show the token it replaced: two tabs of one browser signing in at
-// once, or a rotation whose answer was lost.
-const deviceGrace = 30 * time.Second
+// Remembered devices are a method of their own (package device); the guard
+// offers remembering after a right login code, sets and reads the cookie,
+// and asks the method before sending a code. A device never counts as a
+// fresh factor.
 
 // rememberDevice remembers this browser for u after a right login code,
 // which created grant grantID.
 func (g *Guard) rememberDevice(c *exchange, u User, f contract.Factor, grantID string) {
-	if g.cfg.remember == 0 || u.Login == "" {
+	if g.device == nil || u.Login == "" {
 		return
 	}
 	ctx := c.Request.Context()
-	id, err := newID()
-	if err == nil {
-		var token string
-		if token, err = newID(); err == nil {
-			d := contract.NewDevice{ID: id, Label: deviceLabel(c.Request.UserAgent()), FactorVersion: f.Version,
-				Lifetime: g.cfg.remember, MAC: keyedMAC(g.keys.dev, id, token)}
-			err = g.store.AddDevice(ctx, u.ID, grantID, d)
-			switch {
-			case err == nil:
-				g.setCookie(c, g.cookies.device, id+"."+token, int(g.cfg.remember/time.Second))
-				g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
-				return
-			case errors.Is(err, contract.ErrNotFound):
-				// The sign-in was revoked, or the number changed, since
-				// the code was checked: nothing to remember.
-				return
-			}
-		}
+	id, value, err := g.device.Remember(ctx, g.store, u.ID, grantID, f.Version, device.Label(c.Request.UserAgent()))
+	switch {
+	case err == nil:
+		g.setCookie(c, g.cookies.device, value, int(g.device.Lifetime()/time.Second))
+		g.emit(ctx, Event{Kind: EventDeviceRemembered, UserID: u.ID, Device: id, IP: c.ClientIP()})
+		return
+	case errors.Is(err, contract.ErrNotFound):
+		// The sign-in was revoked, or the number changed, since the code
+		// was checked: nothing to remember.
+		return
 	}
 	// Not remembering is no reason to fail a sign-in that succeeded.
 	g.cfg.logger.ErrorContext(ctx, "sms2fa: remembering a device", "error", err)
@@ -63,7 +42,7 @@ func (g *Guard) rememberDevice(c *exchange, u User, f contract.Factor, grantID s
 // could sign u in with it: devices are on and the app names sign-ins.
 func (g *Guard) deviceCookie(c *exchange, u User) (string, bool) {
 	v, has := cookieValue(c.Request, g.cookies.device)
-	return v, has && g.cfg.remember != 0 && u.Login != ""
+	return v, has && g.device != nil && u.Login != ""
 }
 
 // deviceSignIn signs u in through this browser's device cookie, if it has a
@@ -74,26 +53,20 @@ func (g *Guard) deviceSignIn(c *exchange, u User, f contract.Factor) (ok, failed
 	if !ok {
 		return false, false
 	}
-	id, token, found := strings.Cut(v, ".")
-	if !found || len(id) != 2*idBytes || len(token) != 2*idBytes {
-		g.clearDevice(c)
-		return false, false
-	}
-	// The successor is derived from the token, not drawn at random: the
-	// sign-in that rotated it, showing the old token again within the
-	// grace, is handed the same current token.
-	next := nextDeviceToken(g.keys.rot, id, token)
 	gid, err := newID()
 	if err != nil {
 		g.fail(c, err)
 		return false, true
 	}
 	ctx := c.Request.Context()
-	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: gid, Login: g.loginTag(u), How: howDevice, Lifetime: g.cfg.grantTTL}}
-	gr, rotated, err := g.store.UseDevice(ctx, u.ID, id, keyedMAC(g.keys.dev, id, token), keyedMAC(g.keys.dev, id, next), f.Version, deviceGrace, p)
+	r, err := g.device.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: v, FactorVersion: f.Version,
+		Params: contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: gid, Login: g.loginTag(u), How: g.device.Name(), Lifetime: g.cfg.grantTTL}}})
 	switch {
+	case errors.Is(err, contract.ErrMalformed):
+		g.clearDevice(c)
+		return false, false
 	case errors.Is(err, contract.ErrDeviceReuse):
-		g.emit(ctx, Event{Kind: EventDeviceReuse, UserID: u.ID, Device: id, IP: c.ClientIP()})
+		g.emit(ctx, Event{Kind: EventDeviceReuse, UserID: u.ID, Device: r.Device, IP: c.ClientIP()})
 		g.clearDevice(c)
 		return false, false
 	case errors.Is(err, contract.ErrNotFound), isRefusal(err):
@@ -108,9 +81,10 @@ func (g *Guard) deviceSignIn(c *exchange, u User, f contract.Factor) (ok, failed
 		g.fail(c, fmt.Errorf("sms2fa: signing in by device: %w", err))
 		return false, true
 	}
-	if rotated {
-		g.setCookie(c, g.cookies.device, id+"."+next, int(g.cfg.remember/time.Second))
+	if r.Token != "" {
+		g.setCookie(c, g.cookies.device, r.Token, int(g.device.Lifetime()/time.Second))
 	}
+	gr := r.Grant
 	if err := g.writeMark(c, u, gr.ID, g.now(), gr.Until()); err != nil {
 		g.fail(c, err)
 		return false, true
@@ -120,15 +94,9 @@ func (g *Guard) deviceSignIn(c *exchange, u User, f contract.Factor) (ok, failed
 		return false, true
 	}
 	if gr.ID == gid { // not the device's grant of this sign-in, handed back
-		g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: id, IP: c.ClientIP()})
+		g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, Device: r.Device, IP: c.ClientIP()})
 	}
 	return true, false
-}
-
-// nextDeviceToken derives the token that replaces token on device id:
-// unpredictable without the guard's secret, and the same every time.
-func nextDeviceToken(key []byte, id, token string) string {
-	return hex.EncodeToString(keyedMAC(key, id, token)[:idBytes])
 }
 
 // clearDevice deletes the device cookie.
@@ -168,26 +136,4 @@ func (g *Guard) handleRevokeDevice(c *exchange) {
 		return
 	}
 	g.afterAction(c)
-}
-
-// deviceLabel names a browser from its User-Agent for a list of devices:
-// "Chrome on Linux". It is a hint for the user, never a security decision.
-func deviceLabel(ua string) string {
-	browser := "A browser"
-	for _, b := range [...]struct{ token, name string }{
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Chromium/", "Chromium"}, {"Safari/", "Safari"},
-	} {
-		if strings.Contains(ua, b.token) {
-			browser = b.name
-			break
-		}
-	}
-	for _, o := range [...]struct{ token, name string }{
-		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"CrOS", "ChromeOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
-	} {
-		if strings.Contains(ua, o.token) {
-			return browser + " on " + o.name
-		}
-	}
-	return browser
 }

@@ -176,7 +176,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		g.fail(c, err)
 		return a, false
 	}
-	code, mac, err := g.newCode(ref.ID)
+	code, mac, err := g.sms.NewCode(ref.ID)
 	if err != nil {
 		g.fail(c, err)
 		return a, false
@@ -235,14 +235,6 @@ func (g *Guard) save(c *exchange, s *sessions.Session, dirty bool) bool {
 		return false
 	}
 	return true
-}
-
-// newCode makes a code for challenge id, and the MAC the store keeps of it.
-func (g *Guard) newCode(id string) (code string, mac []byte, err error) {
-	if code, err = g.sms.NewCode(); err != nil {
-		return "", nil, err
-	}
-	return code, g.keys.codeMAC(id, code), nil
 }
 
 // deliver sends code, whose MAC is mac, for the challenge ref and records a
@@ -405,10 +397,9 @@ func (g *Guard) handleVerify(c *exchange) {
 		}
 		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, howSMS, g.cfg.grantTTL
 	}
-	// The SMS method checks the code in one store step; the store keeps
-	// only a keyed MAC of it.
-	mac := func(code string) []byte { return g.keys.codeMAC(ref.ID, code) }
-	ch, gr, err := g.sms.Verify(ctx, g.store, ref, typed, mac, p)
+	// The SMS method checks the code in one store step.
+	r, err := g.sms.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Ref: ref, Typed: typed, Params: p})
+	ch, gr := r.Challenge, r.Grant
 	a.ch = ch
 	m := a.lang.m
 	switch {
@@ -532,7 +523,7 @@ func (g *Guard) handleResend(c *exchange) {
 	}
 	a.num = num
 	if ok {
-		code, mac, err := g.newCode(ref.ID)
+		code, mac, err := g.sms.NewCode(ref.ID)
 		if err != nil {
 			g.fail(c, err)
 			return

@@ -28,10 +28,13 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
 	"github.com/sms2fa/sms2fa/ginguard"
 	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
+	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/templates"
 )
 
@@ -99,6 +102,11 @@ var samples = map[string]func(t *testing.T) any{
 	"contract.ResendParams": func(*testing.T) any { return plant(&contract.ResendParams{}) },
 	"contract.VerifyParams": func(*testing.T) any { return plant(&contract.VerifyParams{}) },
 	"contract.NewDevice":    func(*testing.T) any { return plant(&contract.NewDevice{}) },
+	"contract.Submission":   func(*testing.T) any { return plant(&contract.Submission{}) },
+	"contract.Result":       func(*testing.T) any { return plant(&contract.Result{}) },
+	"sms.Method":            newSampleSMS,
+	"recovery.Method":       func(*testing.T) any { m := recovery.New(); m.Bind(leakDerive); return m },
+	"device.Method":         newSampleDevice,
 	"sms2fa.User":           func(*testing.T) any { return plant(&sms2fa.User{}) },
 	"sms2fa.Event":          func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
 	"sms2fa.FactorInfo":     func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
@@ -114,7 +122,8 @@ var samples = map[string]func(t *testing.T) any{
 
 // pointerOnly are the sampled types only ever used through a pointer (they
 // hold a mutex, or are built by a constructor that returns one).
-var pointerOnly = map[string]bool{"sender.Fake": true, "way2apitest.Server": true, "sender.Way2API": true, "sms2fa.Guard": true, "ginguard.Guard": true}
+var pointerOnly = map[string]bool{"sender.Fake": true, "way2apitest.Server": true, "sender.Way2API": true, "sms2fa.Guard": true, "ginguard.Guard": true,
+	"sms.Method": true, "recovery.Method": true, "device.Method": true}
 
 // opaque are the sampled types whose secret reflection cannot see: the
 // sender keeps its API key (which holds the code's digits here) in a
@@ -542,4 +551,28 @@ func newSampleGinGuard(t *testing.T) any {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// leakDerive binds a method to the planted key, as the guard's derivation
+// would to its own.
+func leakDerive(string) []byte { return leakKey }
+
+// newSampleSMS returns the SMS method, bound to the planted secret.
+func newSampleSMS(t *testing.T) any {
+	m, err := sms.New(sender.NewFake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Bind(leakDerive)
+	return m
+}
+
+// newSampleDevice returns the device method, bound to the planted secret.
+func newSampleDevice(t *testing.T) any {
+	m, err := device.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Bind(leakDerive)
+	return m
 }

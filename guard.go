@@ -14,7 +14,9 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
 	"github.com/sms2fa/sms2fa/internal/mark"
+	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/templates"
 )
@@ -48,6 +50,8 @@ type Guard struct {
 	sessions sessions.Store
 	store    contract.Store
 	sms      *sms.Method
+	recovery recoverer  // the recovery-code method
+	device   rememberer // the remembered-device method; nil: off
 	userFn   UserFunc
 	keys     keys
 	marks    *mark.Codec
@@ -127,7 +131,12 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 	if err != nil {
 		return nil, err
 	}
+	texts.Bind(k.derive)
 	cfg.policy = texts.Policy(cfg.policy)
+	rec, dev, err := methodsOf(cfg.methods, k.derive)
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.policy.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +145,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sms: texts, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sms: texts, recovery: rec, device: dev, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
@@ -188,3 +197,56 @@ func (g *Guard) Logger() *slog.Logger { return g.cfg.logger }
 
 // now is the guard's clock.
 func (g *Guard) now() time.Time { return g.cfg.now() }
+
+// recoverer is what the guard asks of the recovery-code method.
+type recoverer interface {
+	contract.Method
+	contract.Issuer
+}
+
+// rememberer is what the guard asks of the remembered-device method.
+type rememberer interface {
+	contract.Method
+	contract.Rememberer
+}
+
+// methodsOf binds the methods the app listed (WithMethods; nil: recovery
+// codes and remembered devices) to their keys and picks out each one's
+// role. Recovery codes are required: they are a user's way back after
+// losing the phone.
+func methodsOf(ms []contract.Method, derive func(string) []byte) (recoverer, rememberer, error) {
+	if ms == nil {
+		dev, err := device.New()
+		if err != nil {
+			return nil, nil, err
+		}
+		ms = []contract.Method{recovery.New(), dev}
+	}
+	var (
+		rec recoverer
+		dev rememberer
+	)
+	for _, m := range ms {
+		if k, ok := m.(contract.Keyed); ok {
+			k.Bind(derive)
+		}
+		switch m := m.(type) {
+		case recoverer:
+			if rec != nil {
+				return nil, nil, fmt.Errorf("sms2fa: WithMethods lists %q twice", m.Name())
+			}
+			rec = m
+		case rememberer:
+			if dev != nil {
+				return nil, nil, fmt.Errorf("sms2fa: WithMethods lists %q twice", m.Name())
+			}
+			dev = m
+		default:
+			return nil, nil, fmt.Errorf("sms2fa: WithMethods: the guard has no role for the method %q", m.Name())
+		}
+	}
+	if rec == nil {
+		return nil, nil, errors.New("sms2fa: WithMethods must include recovery.New(): recovery codes are a user's way back after losing the phone")
+	}
+	return rec, dev, nil
+}

@@ -33,8 +33,8 @@ type config struct {
 	sessionName string
 	grantTTL    time.Duration
 	recheck     time.Duration
-	remember    time.Duration // remembered devices' lifetime; 0: off
-	freshAge    time.Duration // how recent a code sensitive account changes need
+	methods     []contract.Method // WithMethods; nil: the default set
+	freshAge    time.Duration     // how recent a code sensitive account changes need
 	page        *template.Template
 	messages    templates.Messages // WithMessages: English overrides
 	languages   []templates.Language
@@ -57,7 +57,6 @@ func defaultConfig() config {
 		sessionName: "sms2fa",
 		grantTTL:    12 * time.Hour,
 		recheck:     time.Minute,
-		remember:    30 * 24 * time.Hour,
 		freshAge:    10 * time.Minute,
 		languages:   []templates.Language{templates.English(), templates.Hindi()},
 		cookie:      DefaultCookie(),
@@ -173,17 +172,18 @@ func WithRecheck(d time.Duration) Option {
 	}
 }
 
-// WithRememberDevice sets how long "Remember this device" lasts: a sign-in of
-// the same user in that browser then needs no SMS for that long (a new grant,
-// how "device"). Default 30 days; 0 turns the checkbox off. Remembering works
-// only for apps that set User.Login, so that a copy of the cookies taken
-// before a logout cannot sign in again through the device.
-func WithRememberDevice(d time.Duration) Option {
+// WithMethods lists the ways, besides a code texted to the user, to complete
+// the second factor: recovery codes (recovery.New(); required: they are a
+// user's way back after losing the phone) and remembered devices
+// (device.New(…); leave it out to turn remembering off). Each method's
+// settings are options of its own package. Default: recovery.New() and
+// device.New() (30 days).
+func WithMethods(ms ...contract.Method) Option {
 	return func(c *config) error {
-		if d != 0 && d < 24*time.Hour {
-			return fmt.Errorf("sms2fa: WithRememberDevice: 0 (off) or at least a day, got %v", d)
+		if len(ms) == 0 {
+			return errors.New("sms2fa: WithMethods needs at least recovery.New()")
 		}
-		c.remember = d
+		c.methods = append([]contract.Method(nil), ms...)
 		return nil
 	}
 }
@@ -225,7 +225,7 @@ func WithMessages(m templates.Messages) Option {
 // WithCookie sets the attributes of the guard's three cookies: its session
 // (WithSessionName), the mark of a completed second factor (the session
 // name + "_mark") and the remembered device (+ "_device", which lives
-// WithRememberDevice instead of MaxAge); the app's session store keeps its
+// the device method's lifetime instead of MaxAge); the app's session store keeps its
 // own options for the app's cookies. Start from [DefaultCookie]: Secure, HttpOnly,
 // SameSite=Lax, Path "/", 12 hours. A site served over plain http://
 // (a local demo) must turn Secure off, or browsers drop the cookie.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
+	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sms"
 )
@@ -51,7 +53,7 @@ func TestGuardCookieAttributes(t *testing.T) {
 			cl := h.client().login("alice")
 			check("session", setCookie(cl.get("/app/home"), "sms2fa"), c.want, c.not)
 			// The mark and the device cookie have the same attributes; the
-			// device's lifetime is WithRememberDevice's (30 days).
+			// device's lifetime is the device method's (30 days).
 			r := cl.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}})
 			check("mark", setCookie(r, "sms2fa_mark"), c.want, c.not)
 			device := []string{"Max-Age=2592000"}
@@ -134,14 +136,15 @@ func TestDefaultRegion(t *testing.T) {
 	}
 }
 
-// WithRememberDevice(0) removes the checkbox and remembers nothing;
-// WithFreshFactor sets how recent a code account actions need.
+// Methods listed without the device method remove the checkbox and
+// remember nothing; WithFreshFactor sets how recent a code account actions
+// need.
 func TestRememberAndFreshOptions(t *testing.T) {
-	h := newHarness(t, sms2fa.WithRememberDevice(0), sms2fa.WithFreshFactor(time.Hour))
+	h := newHarness(t, sms2fa.WithMethods(recovery.New()), sms2fa.WithFreshFactor(time.Hour))
 	c := h.client().login("alice")
 	c.get("/app/home")
 	if page := c.get("/2fa"); strings.Contains(page.body, `name="remember"`) {
-		t.Fatal("the remember checkbox is shown with WithRememberDevice(0)")
+		t.Fatal("the remember checkbox is shown without the device method")
 	}
 	want(t, "verify, remember ticked anyway", c.post("/2fa/verify", url.Values{"code": {h.code(alicePhone)}, "remember": {"1"}}), http.StatusSeeOther, "/app/home")
 	if ds, err := h.guard.Devices(context.Background(), "alice"); err != nil || len(ds) != 0 {
@@ -153,10 +156,22 @@ func TestRememberAndFreshOptions(t *testing.T) {
 	if r := c.do(req); r.status != http.StatusOK || !strings.Contains(r.body, "recovery-code") {
 		t.Fatalf("new codes within WithFreshFactor(1h): %d %.300s", r.status, r.body)
 	}
-	for _, bad := range []sms2fa.Option{sms2fa.WithRememberDevice(time.Hour), sms2fa.WithFreshFactor(0)} {
+	dev, err := device.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]sms2fa.Option{
+		"no fresh age":         sms2fa.WithFreshFactor(0),
+		"no methods":           sms2fa.WithMethods(),
+		"no recovery codes":    sms2fa.WithMethods(dev),
+		"recovery codes twice": sms2fa.WithMethods(recovery.New(), recovery.New()),
+	} {
 		if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser, bad); err == nil {
-			t.Error("New accepted a bad lifecycle option")
+			t.Errorf("%s: New accepted it", name)
 		}
+	}
+	if _, err := device.New(device.WithLifetime(time.Hour)); err == nil {
+		t.Error("a device lifetime under a day: no error")
 	}
 }
 

@@ -249,8 +249,8 @@ func (g *Guard) pageFor(a attempt, v view) templates.PageData {
 	}
 	// Remembering a device and recovering apply to signing in only.
 	if a.ch.Flow == contract.FlowLogin || a.ch.Flow == "" {
-		if g.cfg.remember > 0 {
-			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.cfg.remember / (24 * time.Hour))})
+		if g.device != nil {
+			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.device.Lifetime() / (24 * time.Hour))})
 		}
 		d.RecoverURL, d.RecoverLink = g.urls.recover, m.RecoverLink
 	}

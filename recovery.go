@@ -2,13 +2,11 @@ package sms2fa
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -16,90 +14,17 @@ import (
 	"github.com/sms2fa/sms2fa/templates"
 )
 
-// Recovery codes: ten per user, each 10 characters of a 32-letter alphabet
-// (50 bits) from crypto/rand, shown once, grouped for reading (xxxxx-xxxxx),
-// stored only as MACs bound to the user, single use, and counted against the
-// same account-wide failure budget as SMS codes.
-
-const (
-	recoveryCodes = 10 // per user
-	recoveryLen   = 10 // characters: 10 × 5 bits = 50 bits
-	recoveryLow   = 3  // at or below this, the user is told to make new ones
-	// recoveryAlphabet is Crockford's base 32 in lower case: no i, l, o or u,
-	// so that nothing read aloud or copied by hand is ambiguous.
-	recoveryAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-)
-
-// newRecoveryCodes returns n codes, each grouped for reading.
-func newRecoveryCodes(n int) ([]string, error) {
-	codes := make([]string, n)
-	buf := make([]byte, recoveryLen)
-	for i := range codes {
-		if _, err := rand.Read(buf); err != nil {
-			return nil, fmt.Errorf("sms2fa: reading random bytes: %w", err)
-		}
-		var b strings.Builder
-		for j, x := range buf {
-			if j == recoveryLen/2 {
-				b.WriteByte('-')
-			}
-			b.WriteByte(recoveryAlphabet[x&31]) // 256 is a multiple of 32: no bias
-		}
-		codes[i] = b.String()
-	}
-	return codes, nil
-}
-
-// normalizeRecovery reads what a person typed as a recovery code: any case,
-// spaces and dashes ignored, and the letters Crockford's alphabet leaves out
-// read as the digits they look like (i, l → 1; o → 0). It reports false for
-// anything that cannot be a code.
-func normalizeRecovery(raw string) (string, bool) {
-	if len(raw) > 4*recoveryLen {
-		return "", false
-	}
-	var b strings.Builder
-	for i := 0; i < len(raw); i++ {
-		ch := raw[i]
-		if ch >= 'A' && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		switch {
-		case ch == ' ' || ch == '-' || ch == '\t':
-			continue
-		case ch == 'i' || ch == 'l':
-			ch = '1'
-		case ch == 'o':
-			ch = '0'
-		case !strings.ContainsRune(recoveryAlphabet, rune(ch)):
-			return "", false
-		}
-		b.WriteByte(ch)
-	}
-	return b.String(), b.Len() == recoveryLen
-}
-
-// recoveryMACs turns codes into the MACs the store keeps for userID.
-func (g *Guard) recoveryMACs(userID string, codes []string) [][]byte {
-	macs := make([][]byte, len(codes))
-	for i, c := range codes {
-		n, _ := normalizeRecovery(c)
-		macs[i] = keyedMAC(g.keys.rcode, userID, n)
-	}
-	return macs
-}
+// Recovery codes are a method of their own (package recovery); the guard
+// shows them once, takes them in a form, and answers.
 
 // RegenerateRecoveryCodes replaces userID's recovery codes and returns the
 // new ones, to show once. It is the admin's call, and the guard's after an
 // enrolment; a user regenerating their own goes through POST
 // {prefix}/recovery-codes, which asks for a fresh code first.
 func (g *Guard) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
-	codes, err := newRecoveryCodes(recoveryCodes)
+	codes, err := g.recovery.Issue(ctx, g.store, userID)
 	if err != nil {
 		return nil, err
-	}
-	if err := g.store.ReplaceRecoveryCodes(ctx, userID, g.recoveryMACs(userID, codes)); err != nil {
-		return nil, fmt.Errorf("sms2fa: storing recovery codes: %w", err)
 	}
 	g.emit(ctx, Event{Kind: EventRecoveryRenewed, UserID: userID, Count: len(codes)})
 	return codes, nil
@@ -147,12 +72,7 @@ func (g *Guard) handleRecover(c *exchange) {
 	}
 	l := g.lang(c)
 	m := l.m
-	raw, ok := readField(c, "recovery_code")
-	code, valid := normalizeRecovery(raw)
-	if !ok || !valid {
-		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
-		return
-	}
+	typed, _ := readField(c, "recovery_code") // unreadable: "", which is no code
 	id, err := newID()
 	if err != nil {
 		g.fail(c, err)
@@ -161,9 +81,13 @@ func (g *Guard) handleRecover(c *exchange) {
 	ctx := c.Request.Context()
 	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL},
 		Session: g.submitter(s, u)}
-	left, gr, err := g.store.UseRecoveryCode(ctx, u.ID, keyedMAC(g.keys.rcode, u.ID, code), p)
+	r, err := g.recovery.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: typed, Params: p})
+	left, gr := r.Left, r.Grant
 	switch {
 	case err == nil:
+	case errors.Is(err, contract.ErrMalformed):
+		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
+		return
 	case errors.Is(err, contract.ErrCodeUsed):
 		// This browser spent this very code a moment ago (a double
 		// click, a retried request): the first submission signed it in,
@@ -215,7 +139,7 @@ func (g *Guard) handleRecover(c *exchange) {
 		return
 	}
 	d := templates.FlowData{Title: m.RecoveredTitle, Lead: l.fill(m.RecoveredLead, vars{left: left}), Action: dest, Submit: m.Continue}
-	if left <= recoveryLow {
+	if g.recovery.Low(left) {
 		d.Message, d.Alert = m.RecoveryLow, true
 	}
 	g.renderFlow(c, "done", d)

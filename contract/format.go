@@ -205,3 +205,47 @@ func (d NewDevice) Format(f fmt.State, verb rune) { FormatMasked(f, verb, d.Stri
 // LogValue logs d as a group with the MAC as a length, for log/slog: a
 // device token's MAC must never reach a log.
 func (d NewDevice) LogValue() slog.Value { return d.fields().LogValue() }
+
+func (s Submission) fields() *Summary {
+	return Summarize("contract.Submission").
+		Str("UserID", s.UserID).
+		Hidden("Typed", s.Typed != "", maskCode).
+		Group("Ref", Summarize("contract.Ref").
+			Str("ID", s.Ref.ID).
+			Str("UserID", s.Ref.UserID).
+			Hidden("Binding", s.Ref.Binding != "", maskBinding)).
+		Group("Params", s.Params.fields()).
+		Int("FactorVersion", s.FactorVersion)
+}
+
+// String summarises s with what was typed hidden: a code, or a device's
+// token, must never reach a log.
+func (s Submission) String() string { return s.fields().String() }
+
+// Format prints [Submission.String] for every verb (%v, %+v, %#v, %s, %q,
+// %x, %d, …), so that no verb reaches what was typed.
+func (s Submission) Format(f fmt.State, verb rune) { FormatMasked(f, verb, s.String()) }
+
+// LogValue logs s as a group, masked as [Submission.String] is, for
+// log/slog.
+func (s Submission) LogValue() slog.Value { return s.fields().LogValue() }
+
+func (r Result) fields() *Summary {
+	return Summarize("contract.Result").
+		Str("Grant", r.Grant.ID).
+		Group("Challenge", r.Challenge.fields()).
+		Int("Left", int64(r.Left)).
+		Hidden("Token", r.Token != "", "[token]").
+		Str("Device", r.Device)
+}
+
+// String summarises r with a device's next token hidden: it signs a browser
+// in, and must never reach a log.
+func (r Result) String() string { return r.fields().String() }
+
+// Format prints [Result.String] for every verb (%v, %+v, %#v, %s, %q, %x,
+// %d, …), so that no verb reaches the token.
+func (r Result) Format(f fmt.State, verb rune) { FormatMasked(f, verb, r.String()) }
+
+// LogValue logs r as a group, masked as [Result.String] is, for log/slog.
+func (r Result) LogValue() slog.Value { return r.fields().LogValue() }

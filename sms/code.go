@@ -2,8 +2,9 @@ package sms
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
-	"errors"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -11,8 +12,24 @@ import (
 	"github.com/sms2fa/sms2fa/phone"
 )
 
-// NewCode makes a code of the configured length.
-func (m *Method) NewCode() (string, error) { return newCode(m.codeLength) }
+// NewCode makes a code of the configured length for the challenge
+// challengeID, and the MAC of it the store keeps.
+func (m *Method) NewCode(challengeID string) (code string, mac []byte, err error) {
+	if code, err = newCode(m.codeLength); err != nil {
+		return "", nil, err
+	}
+	return code, m.mac(challengeID, code), nil
+}
+
+// mac is HMAC-SHA256(key, challengeID || 0x00 || code): bound to the
+// challenge, so a MAC copied to another row never matches there.
+func (m *Method) mac(challengeID, code string) []byte {
+	h := hmac.New(sha256.New, m.key)
+	h.Write([]byte(challengeID))
+	h.Write([]byte{0})
+	h.Write([]byte(code))
+	return h.Sum(nil)
+}
 
 // Normalize returns a typed code with the spaces and dashes people type
 // removed, and false for anything that cannot be a code of the configured
@@ -103,21 +120,22 @@ func normalizeCode(raw string, length int) (string, bool) {
 }
 
 // ErrMalformed: what was typed cannot be a code of the configured length;
-// nothing was checked or counted.
-var ErrMalformed = errors.New("sms2fa: not a code")
+// nothing was checked or counted. It is [contract.ErrMalformed].
+var ErrMalformed = contract.ErrMalformed
 
-// Verify checks typed, a code as a person types it, against the challenge
-// ref names, in one store step ([contract.ChallengeStore.Verify]) that counts
-// the attempt and, when the code is right, does what the challenge's flow is
-// for and returns the grant. The store keeps only a keyed MAC of each code:
-// mac makes it, with the key the guard derived for codes. Something that
-// cannot be a code is [ErrMalformed], before the store is asked.
-func (m *Method) Verify(ctx context.Context, st contract.ChallengeStore, ref contract.Ref, typed string,
-	mac func(code string) []byte, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
-	code, ok := m.Normalize(typed)
+// Verify checks s.Typed, a code as a person types it, against the challenge
+// s.Ref names, in one store step ([contract.ChallengeStore.Verify]) that
+// counts the attempt and, when the code is right, does what the
+// challenge's flow is for and returns the grant, with the challenge as the
+// step left it. The store keeps only a keyed MAC of each code. Something
+// that cannot be a code is [ErrMalformed], before the store is asked.
+func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submission) (contract.Result, error) {
+	code, ok := m.Normalize(s.Typed)
 	if !ok {
-		return contract.Challenge{}, contract.Grant{}, ErrMalformed
+		return contract.Result{}, ErrMalformed
 	}
-	p.MAC = mac(code)
-	return st.Verify(ctx, ref, p)
+	p := s.Params
+	p.MAC = m.mac(s.Ref.ID, code)
+	ch, gr, err := st.Verify(ctx, s.Ref, p)
+	return contract.Result{Challenge: ch, Grant: gr}, err
 }

@@ -97,20 +97,27 @@ func TestVerifyNormalizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	mac := func(code string) []byte { return []byte("mac:" + code) }
+	m.Bind(func(label string) []byte { return []byte("a test key for " + label) })
 	ref := contract.Ref{ID: "challenge-1", UserID: "alice", Binding: "browser-1"}
-	policy := m.Policy(contract.DefaultPolicy())
-	if _, _, err := st.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: mac("123456"), Policy: policy}); err != nil {
+	code, mac, err := m.NewCode(ref.ID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Verify(ctx, st, ref, "12 34", mac, contract.VerifyParams{Policy: policy}); !errors.Is(err, sms.ErrMalformed) {
+	policy := m.Policy(contract.DefaultPolicy())
+	if _, _, err := st.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: mac, Policy: policy}); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(typed string) (contract.Result, error) {
+		return m.Verify(ctx, st, contract.Submission{UserID: "alice", Ref: ref, Typed: typed, Params: contract.VerifyParams{Policy: policy}})
+	}
+	if _, err := submit(code[:4]); !errors.Is(err, sms.ErrMalformed) {
 		t.Fatalf("a short code: %v", err)
 	}
 	if ch, err := st.Challenge(ctx, ref); err != nil || ch.Attempts != 0 {
 		t.Fatalf("after a malformed code: %d attempts, %v; want none counted", ch.Attempts, err)
 	}
-	ch, _, err := m.Verify(ctx, st, ref, "123-456", mac, contract.VerifyParams{Policy: policy})
-	if err != nil || ch.ConsumedAt.IsZero() {
-		t.Fatalf("the right code, typed with a dash: %v, consumed %v", err, ch.ConsumedAt)
+	r, err := submit(code[:3] + "-" + code[3:])
+	if err != nil || r.Challenge.ConsumedAt.IsZero() {
+		t.Fatalf("the right code, typed with a dash: %v, consumed %v", err, r.Challenge.ConsumedAt)
 	}
 }

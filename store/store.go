@@ -183,7 +183,7 @@ func WithRetention(challenges, stats time.Duration) Option {
 // WithRevokedRetention sets how long a revoked grant of a named sign-in
 // (User.Login) is kept after its revocation — at least until it would have
 // expired. While it is kept, a remembered device cannot sign that sign-in
-// back in, so keep it at least as long as the guard's WithRememberDevice
+// back in, so keep it at least as long as the device method's lifetime (device.WithLifetime)
 // (default 30 days). Default 31 days.
 func WithRevokedRetention(d time.Duration) Option {
 	return func(c *config) error {

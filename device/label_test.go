@@ -1,4 +1,4 @@
-package sms2fa
+package device
 
 import "testing"
 
@@ -12,8 +12,8 @@ func TestDeviceLabel(t *testing.T) {
 		"curl/8.5.0": "A browser",
 		"":           "A browser",
 	} {
-		if got := deviceLabel(ua); got != want {
-			t.Errorf("deviceLabel(%.40q) = %q, want %q", ua, got, want)
+		if got := Label(ua); got != want {
+			t.Errorf("Label(%.40q) = %q, want %q", ua, got, want)
 		}
 	}
 }

@@ -1,0 +1,91 @@
+package contract
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Method is one way to complete the second factor: a code texted to the
+// user (package sms), a recovery code (package recovery), a remembered
+// device (package device), and next an authenticator app. A method checks a
+// submission in one store step and returns what it earned; it returns
+// values and errors and never touches HTTP: the guard (package sms2fa) alone
+// reads the request, writes cookies, keeps the session and answers. An app
+// lists the methods it wants with sms2fa.WithMethods; what a method can do
+// besides verifying is a separate small interface ([Keyed], [Issuer],
+// [Rememberer]).
+type Method interface {
+	// Name names the method in grants (Grant.How), events and metrics:
+	// "sms", "recovery", "device".
+	Name() string
+	// Verify checks s in one store step and returns what it earned: the
+	// grant, and what the method adds (the challenge of a code, the
+	// recovery codes left, a device's next token). A wrong submission
+	// counts in the user's account-wide failures, as the store's methods
+	// say. Something that cannot be a submission of this method at all is
+	// ErrMalformed, before the store is asked.
+	Verify(ctx context.Context, st Store, s Submission) (Result, error)
+}
+
+// Submission is what a user (or a browser) submitted to a method, with what
+// the guard knows of the request.
+type Submission struct {
+	UserID string
+	Typed  string // what the user typed: a code; or the device cookie's value
+	// Ref names the pending challenge, for a method that sent one (sms).
+	Ref Ref
+	// Params are the store step's: the policy, the grant a right
+	// submission creates (its ID, the sign-in's tag, how, lifetime) and who
+	// submits (VerifyParams.Session). The method fills in its own parts
+	// (the MAC of what was typed).
+	Params VerifyParams
+	// FactorVersion is the version of the user's factor, for a method bound
+	// to it (a remembered device).
+	FactorVersion int64
+}
+
+// Result is what a right submission earned.
+type Result struct {
+	Grant     Grant     // the grant created or freshened; zero if none
+	Challenge Challenge // sms: the challenge, after the step (also on a wrong code)
+	Left      int       // recovery: the codes left
+	Token     string    // device: the cookie value to set, when the token rotated
+	Device    string    // device: the ID of the device that signed in
+}
+
+// ErrMalformed: what was submitted cannot be a submission of the method (a
+// code of the wrong length, a token of the wrong shape); nothing was checked
+// or counted.
+var ErrMalformed = errors.New("sms2fa: not a code")
+
+// Keyed is a method that keeps MACs of its secrets. The guard calls Bind
+// once, in New, before any other call, with a function deriving a key from
+// the guard's secret under a label of the method's own (HKDF): one key per
+// purpose, never the secret itself.
+type Keyed interface {
+	Bind(derive func(label string) []byte)
+}
+
+// Issuer is a method whose secrets the guard hands out to show once
+// (recovery codes).
+type Issuer interface {
+	// Issue replaces userID's secrets in the store and returns the new ones.
+	Issue(ctx context.Context, st Store, userID string) ([]string, error)
+	// Low reports whether left unused secrets are few enough to ask the
+	// user to make new ones.
+	Low(left int) bool
+}
+
+// Rememberer is a method that signs a browser in silently (a remembered
+// device): the guard offers it after a right code, and asks it before
+// sending one.
+type Rememberer interface {
+	// Remember registers a browser for userID, tied to the grant a right
+	// code created and to the factor's version, labelled for the user's
+	// list of devices, and returns its ID and the cookie value that signs it
+	// in.
+	Remember(ctx context.Context, st Store, userID, grantID string, factorVersion int64, label string) (id, value string, err error)
+	// Lifetime is how long a remembered browser stays remembered; 0: off.
+	Lifetime() time.Duration
+}
