@@ -184,3 +184,10 @@ func (m *Method) Format(f fmt.State, _ rune) { fmt.Fprint(f, m.String()) }
 
 // LogValue logs String, for slog.Any.
 func (m *Method) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
+// The method's roles, checked by the compiler.
+var (
+	_ contract.Method     = (*Method)(nil)
+	_ contract.Keyed      = (*Method)(nil)
+	_ contract.Rememberer = (*Method)(nil)
+)
