@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // MinSecretLength is the shortest secret [New] accepts: 256 bits, the size of
@@ -65,10 +67,7 @@ func newKeys(secret []byte) (keys, error) {
 	// The secret is kept only inside this function, for the methods'
 	// labels; HKDF with a 32-byte output cannot fail.
 	secret = bytes.Clone(secret)
-	k.derive = func(label string) []byte {
-		key, _ := hkdf.Key(sha256.New, secret, nil, label, sha256.Size)
-		return key
-	}
+	k.derive = func(label string) []byte { return contract.DeriveKey(secret, label) }
 	return k, nil
 }
 

@@ -130,6 +130,7 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		{module + "/sms", []string{module + "/contract", module + "/phone"}},
 		{module + "/recovery", []string{module + "/contract"}},
 		{module + "/device", []string{module + "/contract"}},
+		{module + "/totp", []string{module + "/contract"}},
 		{module + "/templates", []string{module + "/contract"}},
 	} {
 		out, err := exec.Command(goCmd, "list", "-deps", c.pkg).Output()

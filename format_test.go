@@ -36,6 +36,7 @@ import (
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/templates"
+	"github.com/sms2fa/sms2fa/totp"
 )
 
 // The secrets TestFormattingMasksSecrets plants, and the forms in which a
@@ -107,6 +108,7 @@ var samples = map[string]func(t *testing.T) any{
 	"sms.Method":            newSampleSMS,
 	"recovery.Method":       func(*testing.T) any { m := recovery.New(); m.Bind(leakDerive); return m },
 	"device.Method":         newSampleDevice,
+	"totp.Method":           newSampleTOTP,
 	"sms2fa.User":           func(*testing.T) any { return plant(&sms2fa.User{}) },
 	"sms2fa.Event":          func(*testing.T) any { return plant(&sms2fa.Event{Kind: sms2fa.EventFactorChanged}) },
 	"sms2fa.FactorInfo":     func(*testing.T) any { return plant(&sms2fa.FactorInfo{}) },
@@ -123,7 +125,7 @@ var samples = map[string]func(t *testing.T) any{
 // pointerOnly are the sampled types only ever used through a pointer (they
 // hold a mutex, or are built by a constructor that returns one).
 var pointerOnly = map[string]bool{"sender.Fake": true, "way2apitest.Server": true, "sender.Way2API": true, "sms2fa.Guard": true, "ginguard.Guard": true,
-	"sms.Method": true, "recovery.Method": true, "device.Method": true}
+	"sms.Method": true, "recovery.Method": true, "device.Method": true, "totp.Method": true}
 
 // opaque are the sampled types whose secret reflection cannot see: the
 // sender keeps its API key (which holds the code's digits here) in a
@@ -570,6 +572,17 @@ func newSampleSMS(t *testing.T) any {
 // newSampleDevice returns the device method, bound to the planted secret.
 func newSampleDevice(t *testing.T) any {
 	m, err := device.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Bind(leakDerive)
+	return m
+}
+
+// newSampleTOTP returns the authenticator method, bound to the planted
+// secret and holding it as a previous one too.
+func newSampleTOTP(t *testing.T) any {
+	m, err := totp.New(totp.WithPreviousSecrets(leakSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

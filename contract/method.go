@@ -2,6 +2,8 @@ package contract
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"time"
 )
@@ -88,4 +90,14 @@ type Rememberer interface {
 	Remember(ctx context.Context, st Store, userID, grantID string, factorVersion int64, label string) (id, value string, err error)
 	// Lifetime is how long a remembered browser stays remembered; 0: off.
 	Lifetime() time.Duration
+}
+
+// DeriveKey derives the 32-byte key for label from secret with HKDF-SHA256:
+// how the guard derives every key it uses, and what a method's Bind
+// receives. A method that must also read what older secrets sealed (after
+// the app rotated its secret) derives their keys with it too.
+func DeriveKey(secret []byte, label string) []byte {
+	// HKDF with a 32-byte output of SHA-256 cannot fail.
+	key, _ := hkdf.Key(sha256.New, secret, nil, label, sha256.Size)
+	return key
 }

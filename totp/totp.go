@@ -1,0 +1,202 @@
+// Package totp is the authenticator-app method of the second factor: RFC
+// 6238 codes (HMAC-SHA1, 6 digits, 30-second steps — what every
+// authenticator app reads), checked within a window of ±1 step by default,
+// each step usable once per user: the store keeps the last step used and
+// claims a new one in the same step that creates the grant, so no code can
+// be replayed, not even by a parallel request. Secrets are sealed at rest
+// with AES-GCM under a key derived from the guard's secret (the user ID as
+// associated data) and never printed.
+package totp
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/sms2fa/sms2fa/contract"
+)
+
+const (
+	// secretLen is the secret's length: 160 bits, RFC 4226's recommendation
+	// for HMAC-SHA1.
+	secretLen = 20
+	// sealLabel is the HKDF label of the key secrets are sealed with.
+	// Changing it makes every sealed secret unreadable.
+	sealLabel = "sms2fa v1 totp secret seal"
+)
+
+// ErrUnsealable: a stored secret opens under none of the guard's keys (the
+// secret was rotated without WithPreviousSecrets, or the row was damaged).
+// The guard falls back to SMS for that user.
+var ErrUnsealable = errors.New("sms2fa: the authenticator secret cannot be unsealed")
+
+// Method is the authenticator-app method. Build it with [New]; the guard
+// binds its key in its own New.
+type Method struct {
+	window int
+	issuer string
+	key    []byte   // seals secrets now
+	old    [][]byte // keys of the secrets the app rotated away from, tried after key
+}
+
+// Option configures the method.
+type Option func(*Method) error
+
+// WithWindow sets how many 30-second steps either side of now a code is
+// taken for: 0 to 2, default 1 (a code is good for about a minute and a
+// half, which covers a phone's clock a little off and the time to type it).
+func WithWindow(steps int) Option {
+	return func(m *Method) error {
+		if steps < 0 || steps > 2 {
+			return fmt.Errorf("sms2fa: the TOTP window must be 0 to 2 steps, got %d", steps)
+		}
+		m.window = steps
+		return nil
+	}
+}
+
+// WithIssuer names the app in authenticator apps (the otpauth URI's issuer
+// and the label's prefix). Default "sms2fa".
+func WithIssuer(name string) Option {
+	return func(m *Method) error {
+		if strings.TrimSpace(name) == "" || strings.Contains(name, ":") {
+			return fmt.Errorf("sms2fa: the TOTP issuer must be a non-empty name without a colon, got %q", name)
+		}
+		m.issuer = name
+		return nil
+	}
+}
+
+// WithPreviousSecrets takes the guard secrets the app used before the
+// current one: a secret sealed under one of them is still read, and sealed
+// again under the current secret on its next use, so that rotating the
+// guard's secret locks no one out of their app.
+func WithPreviousSecrets(secrets ...[]byte) Option {
+	return func(m *Method) error {
+		for _, s := range secrets {
+			if len(s) < 32 {
+				return fmt.Errorf("sms2fa: a previous secret must be at least 32 bytes, got %d", len(s))
+			}
+			m.old = append(m.old, contract.DeriveKey(s, sealLabel))
+		}
+		return nil
+	}
+}
+
+// New returns the authenticator-app method.
+func New(opts ...Option) (*Method, error) {
+	m := &Method{window: 1, issuer: "sms2fa"}
+	for _, o := range opts {
+		if err := o(m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Name is "totp", as grants, events and metrics say.
+func (m *Method) Name() string { return "totp" }
+
+// Bind takes the method's sealing key from the guard's secret.
+func (m *Method) Bind(derive func(label string) []byte) { m.key = derive(sealLabel) }
+
+// NewSecret returns a new random secret.
+func (m *Method) NewSecret() ([]byte, error) {
+	s := make([]byte, secretLen)
+	if _, err := rand.Read(s); err != nil {
+		return nil, fmt.Errorf("sms2fa: reading random bytes: %w", err)
+	}
+	return s, nil
+}
+
+// Encode writes secret in base32 without padding, as authenticator apps
+// take it, in groups of four for reading.
+func Encode(secret []byte) string {
+	s := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	var b strings.Builder
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[i:min(i+4, len(s))])
+	}
+	return b.String()
+}
+
+// URI is the otpauth:// URI an authenticator app reads (from a QR code or a
+// link) for secret and account: the issuer, SHA1, 6 digits, 30 seconds.
+func (m *Method) URI(secret []byte, account string) string {
+	q := url.Values{}
+	q.Set("secret", base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret))
+	q.Set("issuer", m.issuer)
+	q.Set("algorithm", "SHA1")
+	q.Set("digits", "6")
+	q.Set("period", "30")
+	label := url.PathEscape(m.issuer) + ":" + url.PathEscape(account)
+	return "otpauth://totp/" + label + "?" + q.Encode()
+}
+
+// Seal seals secret for userID: AES-256-GCM under the method's key, a
+// random nonce first, the user ID as associated data, so that a sealed
+// secret copied to another user's row does not open there.
+func (m *Method) Seal(userID string, secret []byte) ([]byte, error) {
+	aead, err := gcm(m.key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("sms2fa: reading random bytes: %w", err)
+	}
+	return aead.Seal(nonce, nonce, secret, []byte(userID)), nil
+}
+
+// Unseal opens a sealed secret of userID, under the current key or, after
+// a rotation, a previous one; stale reports the latter, for the caller to
+// seal it again under the current key. A secret that opens under no key is
+// [ErrUnsealable].
+func (m *Method) Unseal(userID string, sealed []byte) (secret []byte, stale bool, err error) {
+	for i, key := range append([][]byte{m.key}, m.old...) {
+		aead, err := gcm(key)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(sealed) < aead.NonceSize() {
+			break
+		}
+		if s, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(userID)); err == nil {
+			return s, i > 0, nil
+		}
+	}
+	return nil, false, ErrUnsealable
+}
+
+func gcm(key []byte) (cipher.AEAD, error) {
+	if len(key) == 0 {
+		return nil, errors.New("sms2fa: the TOTP method is not bound to the guard's secret")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("sms2fa: the TOTP sealing key: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// String names the method without its keys.
+func (m *Method) String() string { return "totp.Method" }
+
+// GoString is String, for %#v.
+func (m *Method) GoString() string { return m.String() }
+
+// Format prints String for every verb: the method's keys never reach a
+// log, whatever the verb.
+func (m *Method) Format(f fmt.State, _ rune) { fmt.Fprint(f, m.String()) }
+
+// LogValue logs String, for slog.Any.
+func (m *Method) LogValue() slog.Value { return slog.StringValue(m.String()) }
