@@ -65,3 +65,23 @@ func TestChiMountsTheGuard(t *testing.T) {
 	}
 	want(t, "a path the guard does not serve", c.get("/2fa/nothing"), http.StatusNotFound, "")
 }
+
+// Mount registers each route with its method, so an app that already has a
+// catch-all pattern keeps it: no "conflicts with" panic, the guard's routes
+// are the guard's, and the rest is the app's.
+func TestMountBesideACatchAll(t *testing.T) {
+	h := newHarness(t)
+	for _, catchAll := range []string{"GET /", "GET /{path...}"} {
+		mux := http.NewServeMux()
+		mux.HandleFunc(catchAll, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "the app's") })
+		h.guard.Mount(mux) // panics on a conflict
+		c := h.client()
+		c.base = newServer(t, mux)
+		if r := c.get("/2fa/assets/none.css"); r.status != http.StatusOK || r.body != "the app's" {
+			t.Fatalf("%s: a path the guard does not serve: %d %q", catchAll, r.status, r.body)
+		}
+		if r := c.get("/2fa"); r.status != http.StatusSeeOther || r.location() != "/login" {
+			t.Fatalf("%s: the code page, signed out: %d %q", catchAll, r.status, r.location())
+		}
+	}
+}

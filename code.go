@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/sms2fa/sms2fa/contract"
 )
@@ -64,11 +65,39 @@ func newKeys(secret []byte) (keys, error) {
 		}
 		*d.dst = key
 	}
-	// The secret is kept only inside this function, for the methods'
-	// labels; HKDF with a 32-byte output cannot fail.
+	// A copy of the secret lives on in this closure, as long as the guard,
+	// for the methods' keys (deriveFor); nothing else reaches it.
 	secret = bytes.Clone(secret)
 	k.derive = func(label string) []byte { return contract.DeriveKey(secret, label) }
 	return k, nil
+}
+
+// smsLabel is the HKDF label of the SMS codes' key: the one codes were
+// always MACed under (package sms names it too).
+const smsLabel = "sms2fa v1 code MAC"
+
+// deriveFor returns the derive function a method named name is bound with
+// (contract.Keyed): it gives keys labelled "sms2fa v1 <name> …" only, and
+// never one of the guard's own, so that no method — the app's own included
+// — can derive the key of the mark, of the tags, or of another method. The
+// SMS method, which predates the rule, is given its one label.
+func (k keys) deriveFor(name string) func(label string) ([]byte, error) {
+	return func(label string) ([]byte, error) {
+		ok := strings.HasPrefix(label, "sms2fa v1 "+name+" ")
+		if name == "sms" {
+			ok = label == smsLabel
+		}
+		switch label {
+		case labelPhone, labelLogin, labelMark:
+			ok = false
+		case smsLabel:
+			ok = ok && name == "sms"
+		}
+		if !ok {
+			return nil, fmt.Errorf("sms2fa: the %q method may not derive a key labelled %q: a method's labels start with \"sms2fa v1 %s \"", name, label, name)
+		}
+		return k.derive(label), nil
+	}
 }
 
 // keyedMAC returns HMAC-SHA256(key, a || 0x00 || b): a binds the value to its

@@ -84,7 +84,17 @@ func (c *exchange) PostForm(key string) string { return c.Request.PostFormValue(
 func (c *exchange) Query(key string) string { return c.Request.URL.Query().Get(key) }
 
 // ClientIP is the client's address as the guard counts it (WithClientIP).
-func (c *exchange) ClientIP() string { return c.guard.cfg.clientIP(c.Request) }
+// With the default (the TCP peer), a request that carries X-Forwarded-For
+// says the app sits behind a proxy: every client then counts as the proxy,
+// one per-IP budget for all. The guard says so once.
+func (c *exchange) ClientIP() string {
+	g := c.guard
+	if !g.cfg.clientIPSet && c.Request.Header.Get("X-Forwarded-For") != "" && g.warnedProxy.CompareAndSwap(false, true) {
+		g.cfg.logger.Warn("sms2fa: requests carry X-Forwarded-For but WithClientIP is not set, so the per-IP send budget counts " +
+			"the TCP peer — your proxy — for every client: give WithClientIP a function that believes X-Forwarded-For from your proxies only")
+	}
+	return g.cfg.clientIP(c.Request)
+}
 
 // peerIP is the default client IP: the TCP peer. A proxy's X-Forwarded-For is
 // believed only when the app says which proxies to trust (WithClientIP).

@@ -106,7 +106,7 @@ var samples = map[string]func(t *testing.T) any{
 	"contract.Submission":   func(*testing.T) any { return plant(&contract.Submission{}) },
 	"contract.Result":       func(*testing.T) any { return plant(&contract.Result{}) },
 	"sms.Method":            newSampleSMS,
-	"recovery.Method":       func(*testing.T) any { m := recovery.New(); m.Bind(leakDerive); return m },
+	"recovery.Method":       newSampleRecovery,
 	"device.Method":         newSampleDevice,
 	"totp.Method":           newSampleTOTP,
 	"sms2fa.User":           func(*testing.T) any { return plant(&sms2fa.User{}) },
@@ -557,7 +557,7 @@ func newSampleGinGuard(t *testing.T) any {
 
 // leakDerive binds a method to the planted key, as the guard's derivation
 // would to its own.
-func leakDerive(string) []byte { return leakKey }
+func leakDerive(string) ([]byte, error) { return leakKey, nil }
 
 // newSampleSMS returns the SMS method, bound to the planted secret.
 func newSampleSMS(t *testing.T) any {
@@ -565,7 +565,9 @@ func newSampleSMS(t *testing.T) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Bind(leakDerive)
+	if err := m.Bind(leakDerive); err != nil {
+		t.Fatal(err)
+	}
 	return m
 }
 
@@ -575,7 +577,9 @@ func newSampleDevice(t *testing.T) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Bind(leakDerive)
+	if err := m.Bind(leakDerive); err != nil {
+		t.Fatal(err)
+	}
 	return m
 }
 
@@ -586,6 +590,18 @@ func newSampleTOTP(t *testing.T) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Bind(leakDerive)
+	if err := m.Bind(leakDerive); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// newSampleRecovery returns the recovery method, bound to the planted
+// secret.
+func newSampleRecovery(t *testing.T) any {
+	m := recovery.New()
+	if err := m.Bind(leakDerive); err != nil {
+		t.Fatal(err)
+	}
 	return m
 }

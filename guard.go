@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -50,21 +51,24 @@ type Guard struct {
 	sessions sessions.Store
 	store    contract.Store
 	sms      *sms.Method
-	recovery recoverer  // the recovery-code method
-	device   rememberer // the remembered-device method; nil: off
-	userFn   UserFunc
-	keys     keys
-	marks    *mark.Codec
-	cookie   sessions.Options // the guard's cookie attributes, shared by every session it reads
-	page     *template.Template
-	flows    *template.Template
-	langs    []*lang // English first
-	matcher  language.Matcher
-	cop      *http.CrossOriginProtection
-	urls     urls
-	routes   []route
-	cookies  cookieNames
-	css, js  asset
+	recovery recoverer // the recovery-code method
+	// warnedProxy: the warning about X-Forwarded-For without WithClientIP
+	// was logged (a pointer: Guard's String methods copy the struct).
+	warnedProxy *atomic.Bool
+	device      rememberer // the remembered-device method; nil: off
+	userFn      UserFunc
+	keys        keys
+	marks       *mark.Codec
+	cookie      sessions.Options // the guard's cookie attributes, shared by every session it reads
+	page        *template.Template
+	flows       *template.Template
+	langs       []*lang // English first
+	matcher     language.Matcher
+	cop         *http.CrossOriginProtection
+	urls        urls
+	routes      []route
+	cookies     cookieNames
+	css, js     asset
 }
 
 // urls are the guard's own paths, fixed at construction.
@@ -131,9 +135,11 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 	if err != nil {
 		return nil, err
 	}
-	texts.Bind(k.derive)
+	if err := texts.Bind(k.deriveFor(texts.Name())); err != nil {
+		return nil, err
+	}
 	cfg.policy = texts.Policy(cfg.policy)
-	rec, dev, err := methodsOf(cfg.methods, k.derive)
+	rec, dev, err := methodsOf(cfg.methods, k)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +151,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sms: texts, recovery: rec, device: dev, userFn: user, keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sms: texts, recovery: rec, device: dev, userFn: user, warnedProxy: new(atomic.Bool), keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
@@ -210,11 +216,12 @@ type rememberer interface {
 	contract.Rememberer
 }
 
-// methodsOf binds the methods the app listed (WithMethods; nil: recovery
-// codes and remembered devices) to their keys and picks out each one's
-// role. Recovery codes are required: they are a user's way back after
-// losing the phone.
-func methodsOf(ms []contract.Method, derive func(string) []byte) (recoverer, rememberer, error) {
+// methodsOf picks out each method's role among those the app listed
+// (WithMethods; nil: recovery codes and remembered devices), then binds
+// each to its keys. Recovery codes are required: they are a user's way
+// back after losing the phone. A remembered-device method with no lifetime
+// is off.
+func methodsOf(ms []contract.Method, k keys) (recoverer, rememberer, error) {
 	if ms == nil {
 		dev, err := device.New()
 		if err != nil {
@@ -227,9 +234,6 @@ func methodsOf(ms []contract.Method, derive func(string) []byte) (recoverer, rem
 		dev rememberer
 	)
 	for _, m := range ms {
-		if k, ok := m.(contract.Keyed); ok {
-			k.Bind(derive)
-		}
 		switch m := m.(type) {
 		case recoverer:
 			if rec != nil {
@@ -247,6 +251,16 @@ func methodsOf(ms []contract.Method, derive func(string) []byte) (recoverer, rem
 	}
 	if rec == nil {
 		return nil, nil, errors.New("sms2fa: WithMethods must include recovery.New(): recovery codes are a user's way back after losing the phone")
+	}
+	for _, m := range ms {
+		if km, ok := m.(contract.Keyed); ok {
+			if err := km.Bind(k.deriveFor(m.Name())); err != nil {
+				return nil, nil, fmt.Errorf("sms2fa: the %q method: %w", m.Name(), err)
+			}
+		}
+	}
+	if dev != nil && dev.Lifetime() <= 0 {
+		dev = nil
 	}
 	return rec, dev, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -436,4 +437,48 @@ func rows(t *testing.T, h *harness) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// On net/http the default client IP is the TCP peer, which no client can
+// forge; behind a proxy that makes every client the proxy. A request that
+// carries X-Forwarded-For while WithClientIP is unset says the app is behind
+// one: the guard warns, once, and still counts the peer.
+func TestWarnsAboutForwardedForWithoutClientIP(t *testing.T) {
+	h := newHarness(t)
+	var (
+		logs syncBuffer
+		mu   sync.Mutex
+		ips  []string
+	)
+	g, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser,
+		sms2fa.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) {
+			if e.Kind == sms2fa.EventCodeSent {
+				mu.Lock()
+				defer mu.Unlock()
+				ips = append(ips, e.IP)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		c := h.client()
+		c.base = newServer(t, h.app(g))
+		c.login(user)
+		req, err := http.NewRequest(http.MethodGet, c.base+"/app/home", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		want(t, "guarded, behind a proxy", c.do(req), http.StatusSeeOther, "/2fa")
+	}
+	if n := strings.Count(logs.String(), "WithClientIP is not set"); n != 1 {
+		t.Fatalf("warned %d times, want once: %s", n, logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ips) != 2 || ips[0] != "127.0.0.1" || ips[1] != "127.0.0.1" {
+		t.Fatalf("counted %v, want the TCP peer both times", ips)
+	}
 }

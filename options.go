@@ -42,6 +42,7 @@ type config struct {
 	cookie      Cookie
 	onError     func(*http.Request, error)
 	clientIP    func(*http.Request) string
+	clientIPSet bool // WithClientIP was given
 	onEvent     []func(context.Context, Event)
 	logger      *slog.Logger
 	now         func() time.Time
@@ -261,7 +262,7 @@ func WithClientIP(f func(r *http.Request) string) Option {
 		if f == nil {
 			return fmt.Errorf("sms2fa: WithClientIP: nil function")
 		}
-		c.clientIP = f
+		c.clientIP, c.clientIPSet = f, true
 		return nil
 	}
 }

@@ -173,6 +173,15 @@ func TestRememberAndFreshOptions(t *testing.T) {
 	if _, err := device.New(device.WithLifetime(time.Hour)); err == nil {
 		t.Error("a device lifetime under a day: no error")
 	}
+	// A method instance belongs to one guard: a second guard given it would
+	// re-key the first one's.
+	shared := recovery.New()
+	if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser, sms2fa.WithMethods(shared)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sms2fa.New(h.cookies, h.store, h.fake, secret, h.currentUser, sms2fa.WithMethods(shared)); !errors.Is(err, contract.ErrBound) {
+		t.Errorf("one recovery method for two guards: %v, want ErrBound", err)
+	}
 }
 
 // A verified code deletes the guard's session: its cookie comes back empty

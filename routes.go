@@ -19,10 +19,14 @@ import (
 // middleware: the UserFunc runs in every one of them.
 func (g *Guard) Handler() http.Handler { return http.HandlerFunc(g.serve) }
 
-// Mount registers [Guard.Handler] on mux at the guard's prefix and below.
+// Mount registers each of the guard's routes on mux with its method
+// ("GET /2fa", "POST /2fa/verify", …), so that they sit beside the app's
+// own patterns, a catch-all "GET /" or "GET /{path...}" included.
 func (g *Guard) Mount(mux *http.ServeMux) {
-	mux.Handle(g.cfg.prefix, g.Handler())
-	mux.Handle(g.cfg.prefix+"/", g.Handler())
+	h := g.Handler()
+	for _, rt := range g.Routes() {
+		mux.Handle(rt.Method+" "+rt.Path, h)
+	}
 }
 
 // Route is one of the guard's routes, for routers that register each: a

@@ -61,13 +61,23 @@ type Result struct {
 // or counted.
 var ErrMalformed = errors.New("sms2fa: not a code")
 
-// Keyed is a method that keeps MACs of its secrets. The guard calls Bind
-// once, in New, before any other call, with a function deriving a key from
-// the guard's secret under a label of the method's own (HKDF): one key per
-// purpose, never the secret itself.
+// Keyed is a method that keeps MACs of its secrets, or seals them. The guard
+// calls Bind once, in New, before any other call, with a function deriving a
+// key from the guard's secret under a label (HKDF): one key per purpose,
+// never the secret itself. derive gives only keys labelled "sms2fa v1 " +
+// the method's Name + " …", never one of the guard's own. A method bound
+// already (to another guard) refuses a second Bind: a method instance
+// belongs to one guard. A method not bound refuses to make or check a
+// secret.
 type Keyed interface {
-	Bind(derive func(label string) []byte)
+	Bind(derive func(label string) ([]byte, error)) error
 }
+
+// ErrNotBound: a method was used before a guard bound its keys.
+var ErrNotBound = errors.New("sms2fa: the method is not bound to a guard (sms2fa.New binds it)")
+
+// ErrBound: a method instance was given to a second guard.
+var ErrBound = errors.New("sms2fa: the method is bound to a guard already: give each guard its own instance")
 
 // Issuer is a method whose secrets the guard hands out to show once
 // (recovery codes).

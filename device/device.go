@@ -80,8 +80,20 @@ func New(opts ...Option) (*Method, error) {
 func (m *Method) Name() string { return "device" }
 
 // Bind takes the method's keys from the guard's secret.
-func (m *Method) Bind(derive func(label string) []byte) {
-	m.key, m.rotation = derive(labelToken), derive(labelRotation)
+func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
+	if m.key != nil {
+		return contract.ErrBound
+	}
+	k, err := derive(labelToken)
+	if err != nil {
+		return err
+	}
+	r, err := derive(labelRotation)
+	if err != nil {
+		return err
+	}
+	m.key, m.rotation = k, r
+	return nil
 }
 
 // String names the method without its keys.
@@ -96,6 +108,9 @@ func (m *Method) Lifetime() time.Duration { return m.lifetime }
 // when the sign-in was revoked or the number changed since the code was
 // checked: there is nothing to remember then.
 func (m *Method) Remember(ctx context.Context, st contract.Store, userID, grantID string, factorVersion int64, label string) (id, value string, err error) {
+	if m.key == nil {
+		return "", "", contract.ErrNotBound
+	}
 	if id, err = newID(); err != nil {
 		return "", "", err
 	}
@@ -119,6 +134,9 @@ func (m *Method) Remember(ctx context.Context, st contract.Store, userID, grantI
 // the sign-in that rotated it, within the grace, is
 // [contract.ErrDeviceReuse], and the device is revoked.
 func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submission) (contract.Result, error) {
+	if m.key == nil {
+		return contract.Result{}, contract.ErrNotBound
+	}
 	id, token, found := strings.Cut(s.Typed, ".")
 	if !found || len(id) != 2*idBytes || len(token) != 2*idBytes {
 		return contract.Result{}, contract.ErrMalformed

@@ -11,6 +11,7 @@ package ginguard
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"time"
 
@@ -22,7 +23,9 @@ import (
 )
 
 // Guard is an [sms2fa.Guard] for Gin. Its admin calls (SignOutEverywhere,
-// Unlock, Factor, …) are the core guard's, promoted.
+// Unlock, Factor, …) are the core guard's, promoted; every call that takes a
+// request (Mount, Handler, Require, RequireRecent, Check, Logout) takes the
+// *gin.Context instead.
 type Guard struct {
 	*sms2fa.Guard
 	user    func(*gin.Context) (sms2fa.User, bool)
@@ -96,10 +99,14 @@ func userOf(user func(*gin.Context) (sms2fa.User, bool)) sms2fa.UserFunc {
 	}
 }
 
-// clientIP is Gin's ClientIP, which follows the engine's trusted proxies.
+// clientIP is Gin's ClientIP, which follows the engine's trusted proxies;
+// the TCP peer for a request that reached the core another way.
 func clientIP(r *http.Request) string {
 	if gc, ok := ginOf(r); ok {
 		return gc.c.ClientIP()
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
 	return r.RemoteAddr
 }
@@ -118,12 +125,7 @@ func (g *Guard) Mount(r gin.IRouter) {
 			"and get a fresh per-IP send budget each time: call engine.SetTrustedProxies with your load balancers' " +
 			"addresses, or nil when clients connect directly")
 	}
-	h := g.Handler()
-	serve := func(c *gin.Context) {
-		r, _ := withGin(c)
-		h.ServeHTTP(c.Writer, r)
-		c.Abort()
-	}
+	serve := g.Handler()
 	for _, rt := range g.Routes() {
 		r.Handle(rt.Method, ginPath(rt.Path), serve)
 	}
@@ -145,6 +147,30 @@ func ginPath(p string) string {
 	return string(out)
 }
 
+// Handler serves the guard's routes (see [sms2fa.Guard.Handler]) as one
+// Gin handler, for an app that routes them itself; Mount is the usual way.
+func (g *Guard) Handler() gin.HandlerFunc {
+	h := g.Guard.Handler()
+	return func(c *gin.Context) {
+		r, _ := withGin(c)
+		h.ServeHTTP(c.Writer, r)
+		c.Abort()
+	}
+}
+
+// Check is [sms2fa.Guard.Check] for Gin: it answers c itself and returns
+// false, or returns true and how the request passed, and UserID and
+// StatusOf then see it.
+func (g *Guard) Check(c *gin.Context, recent time.Duration) (sms2fa.Status, bool) {
+	r, gc := withGin(c)
+	st, ok := g.Guard.Check(c.Writer, r, recent)
+	if ok {
+		gc.status = st
+		c.Request = r
+	}
+	return st, ok
+}
+
 // Require is [sms2fa.Guard.Require] for Gin: a request passes to the next
 // handlers, which read the user with [UserID] and [StatusOf], or is answered
 // by the guard and aborted.
@@ -161,14 +187,10 @@ func (g *Guard) RequireRecent(d time.Duration) gin.HandlerFunc {
 
 func (g *Guard) middleware(recent time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, gc := withGin(c)
-		st, ok := g.Check(c.Writer, r, recent)
-		if !ok {
+		if _, ok := g.Check(c, recent); !ok {
 			c.Abort()
 			return
 		}
-		gc.status = st
-		c.Request = r
 		c.Next()
 	}
 }

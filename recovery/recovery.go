@@ -46,7 +46,17 @@ func New() *Method { return &Method{} }
 func (m *Method) Name() string { return "recovery" }
 
 // Bind takes the method's key from the guard's secret.
-func (m *Method) Bind(derive func(label string) []byte) { m.key = derive(label) }
+func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
+	if m.key != nil {
+		return contract.ErrBound
+	}
+	k, err := derive(label)
+	if err != nil {
+		return err
+	}
+	m.key = k
+	return nil
+}
 
 // String names the method without its key.
 func (m *Method) String() string { return "recovery.Method" }
@@ -58,6 +68,9 @@ func (m *Method) Low(left int) bool { return left <= low }
 // Issue replaces userID's recovery codes in the store and returns the new
 // ones, to show once.
 func (m *Method) Issue(ctx context.Context, st contract.Store, userID string) ([]string, error) {
+	if m.key == nil {
+		return nil, contract.ErrNotBound
+	}
 	codes, err := newCodes(count)
 	if err != nil {
 		return nil, err
@@ -78,6 +91,9 @@ func (m *Method) Issue(ctx context.Context, st contract.Store, userID string) ([
 // s.Params.Grant describes, and returns it with the codes left. Something
 // that cannot be a recovery code is [contract.ErrMalformed].
 func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submission) (contract.Result, error) {
+	if m.key == nil {
+		return contract.Result{}, contract.ErrNotBound
+	}
 	code, ok := Normalize(s.Typed)
 	if !ok {
 		return contract.Result{}, contract.ErrMalformed

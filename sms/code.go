@@ -15,6 +15,9 @@ import (
 // NewCode makes a code of the configured length for the challenge
 // challengeID, and the MAC of it the store keeps.
 func (m *Method) NewCode(challengeID string) (code string, mac []byte, err error) {
+	if m.key == nil {
+		return "", nil, contract.ErrNotBound
+	}
 	if code, err = newCode(m.codeLength); err != nil {
 		return "", nil, err
 	}
@@ -130,6 +133,9 @@ var ErrMalformed = contract.ErrMalformed
 // step left it. The store keeps only a keyed MAC of each code. Something
 // that cannot be a code is [ErrMalformed], before the store is asked.
 func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submission) (contract.Result, error) {
+	if m.key == nil {
+		return contract.Result{}, contract.ErrNotBound
+	}
 	code, ok := m.Normalize(s.Typed)
 	if !ok {
 		return contract.Result{}, ErrMalformed

@@ -128,7 +128,17 @@ func (m *Method) Policy(p contract.Policy) contract.Policy {
 func (m *Method) Name() string { return "sms" }
 
 // Bind takes the method's key from the guard's secret.
-func (m *Method) Bind(derive func(label string) []byte) { m.key = derive(label) }
+func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
+	if m.key != nil {
+		return contract.ErrBound
+	}
+	k, err := derive(label)
+	if err != nil {
+		return err
+	}
+	m.key = k
+	return nil
+}
 
 // label is the HKDF label of the key codes are MACed with: the one codes
 // were always MACed under. Changing it invalidates every pending code.

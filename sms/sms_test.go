@@ -97,7 +97,12 @@ func TestVerifyNormalizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m.Bind(func(label string) []byte { return []byte("a test key for " + label) })
+	if _, _, err := m.NewCode("c"); !errors.Is(err, contract.ErrNotBound) {
+		t.Fatalf("a code from an unbound method: %v", err)
+	}
+	if err := m.Bind(func(label string) ([]byte, error) { return []byte("a test key for " + label), nil }); err != nil {
+		t.Fatal(err)
+	}
 	ref := contract.Ref{ID: "challenge-1", UserID: "alice", Binding: "browser-1"}
 	code, mac, err := m.NewCode(ref.ID)
 	if err != nil {

@@ -69,7 +69,11 @@ func TestMatch(t *testing.T) {
 func TestSealing(t *testing.T) {
 	oldSecret := []byte("an old guard secret, 32 bytes lo")
 	newSecret := []byte("the new guard secret, 32 bytes..")
-	bind := func(m *Method, s []byte) { m.Bind(func(l string) []byte { return contract.DeriveKey(s, l) }) }
+	bind := func(m *Method, s []byte) {
+		if err := m.Bind(func(l string) ([]byte, error) { return contract.DeriveKey(s, l), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before, err := New()
 	if err != nil {
 		t.Fatal(err)

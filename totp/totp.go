@@ -104,7 +104,17 @@ func New(opts ...Option) (*Method, error) {
 func (m *Method) Name() string { return "totp" }
 
 // Bind takes the method's sealing key from the guard's secret.
-func (m *Method) Bind(derive func(label string) []byte) { m.key = derive(sealLabel) }
+func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
+	if m.key != nil {
+		return contract.ErrBound
+	}
+	k, err := derive(sealLabel)
+	if err != nil {
+		return err
+	}
+	m.key = k
+	return nil
+}
 
 // NewSecret returns a new random secret.
 func (m *Method) NewSecret() ([]byte, error) {
@@ -179,7 +189,7 @@ func (m *Method) Unseal(userID string, sealed []byte) (secret []byte, stale bool
 
 func gcm(key []byte) (cipher.AEAD, error) {
 	if len(key) == 0 {
-		return nil, errors.New("sms2fa: the TOTP method is not bound to the guard's secret")
+		return nil, contract.ErrNotBound
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
