@@ -22,7 +22,6 @@ import (
 const (
 	howSMS      = "sms"
 	howRecovery = "recovery"
-	howDevice   = "device"
 
 	whyLogout     = "logout"
 	whyEverywhere = "sign_out_everywhere"

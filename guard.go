@@ -92,9 +92,11 @@ type asset struct {
 
 // New builds a guard. Its required parts are positional, so every call site
 // says what it uses: the app's session store (the guard keeps its state in a
-// session of its own, named by WithSessionName), the challenge [Store], the
-// [Sender], a server secret of at least 32 random bytes (it keys the code
-// MACs: keep it stable, or pending codes stop verifying), and the function
+// session of its own, named by WithSessionName), the [contract.Store]
+// (store/sqlite or store/postgres), the SMS method's [contract.Sender], a
+// server secret of at least 32 random bytes (every key the guard and its
+// methods use is derived from it: keep it stable, or pending codes,
+// recovery codes and remembered devices stop verifying), and the function
 // that says who is signed in. Everything else is an [Option] with a
 // documented default. A configuration that cannot work is an error here, not
 // a failure at the first request.

@@ -203,7 +203,7 @@ func WithFreshFactor(d time.Duration) Option {
 	}
 }
 
-// WithTemplate replaces the code-entry page. t is executed with a [PageData];
+// WithTemplate replaces the code-entry page. t is executed with a [templates.PageData];
 // start from templates/page.html. Default: that embedded page.
 func WithTemplate(t *template.Template) Option {
 	return func(c *config) error {
@@ -216,7 +216,7 @@ func WithTemplate(t *template.Template) Option {
 }
 
 // WithMessages replaces English words the user sees, for tone or house
-// style. Empty fields keep their defaults (see [English]). To translate, use
+// style. Empty fields keep their defaults (see [templates.English]). To translate, use
 // WithLanguage: before languages, this option was the way to translate, and
 // an app that passed a translation here should pass it as a Language now.
 func WithMessages(m templates.Messages) Option {

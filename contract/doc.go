@@ -1,10 +1,14 @@
-// Package contract is what a store or a sender implements, and nothing an app
-// needs: the store's interfaces, split per concern (challenges, grants,
-// factors, recovery codes, devices), their parameter and result types, the
-// sentinel errors and [LimitError] by which a store refuses, and the [Sender]
-// an SMS provider's client satisfies — as database/sql/driver is to
-// database/sql. The store packages (store/sqlite, store/postgres) and the
-// senders (sender) import it; an app hands their values to sms2fa.New.
+// Package contract is what the guard's parts implement, as
+// database/sql/driver is to database/sql: the store's interfaces, split per
+// concern (challenges, grants, factors, recovery codes, devices), their
+// parameter and result types, the sentinel errors and [LimitError] by which
+// a store refuses; the [Sender] an SMS provider's client satisfies; and the
+// [Method] each way of completing the second factor implements (packages
+// sms, recovery, device), with its small capability interfaces. The store
+// packages (store/sqlite, store/postgres), the senders (sender) and the
+// methods import it. An app rarely names it: it hands a store and a sender
+// to sms2fa.New, and names a flow or a content (FlowStepUp, ContentPIN) only
+// to configure the SMS method's purposes.
 //
 // It imports nothing of the module, so a store or sender written elsewhere
 // depends on this small package alone. The conformance suite in

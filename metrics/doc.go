@@ -5,7 +5,7 @@
 // default registry: the app builds a [Metrics], registers it where it likes
 // and hands its hook to the guard beside its own.
 //
-//	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}}) // the regions of WithCountries
+//	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}}) // the regions of sms.WithCountries
 //	if err != nil { … }
 //	reg.MustRegister(m)                                             // or m.Register(reg)
 //	guard, err := sms2fa.New(…, sms2fa.WithEvents(m.Hook), sms2fa.WithEvents(audit))
@@ -21,7 +21,7 @@
 //   - sms2fa_sends_total{region, outcome}: codes handed to the SMS sender.
 //     outcome: sent (the code of a new challenge), resent (a replacement
 //     code), failed (the sender returned an error; it includes sends whose
-//     fate is unknown, sms2fa.ErrMaybeSent). Sends refused before the sender
+//     fate is unknown, contract.ErrMaybeSent). Sends refused before the sender
 //     are not here but in sms2fa_send_refusals_total, which has no region:
 //     a refused number often has none.
 //   - sms2fa_send_duration_seconds{outcome}: histogram of how long the sender
@@ -38,7 +38,7 @@
 //   - sms2fa_send_refusals_total{budget}: sends refused before the sender.
 //     budget: user, phone, ip, prefix, global (a send budget; global also
 //     means sending has stopped for everyone), country (the number's region
-//     is not in WithCountries), phone_unusable (not a mobile number).
+//     is not in sms.WithCountries), phone_unusable (not a mobile number).
 //   - sms2fa_lockouts_total: users locked by consecutive wrong codes (the
 //     same events as verifications{outcome="locked"}, without the region).
 //   - sms2fa_unlocks_total: lockouts an admin cleared (Guard.Unlock).

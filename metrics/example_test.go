@@ -20,7 +20,7 @@ import (
 // The metrics go on the app's own registry, served by promhttp; the hook
 // goes to the guard beside the app's own.
 func Example() {
-	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}}) // the regions of sms2fa.WithCountries
+	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}}) // the regions of sms.WithCountries
 	if err != nil {
 		log.Fatal(err)
 	}

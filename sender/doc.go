@@ -1,4 +1,4 @@
-// Package sender implements [sms2fa.Sender], the contract the guard uses to
+// Package sender implements [contract.Sender], the contract the guard uses to
 // deliver codes:
 //
 //   - [Way2API] sends through Way2API's "Send OTP/PIN by SMS" endpoint,

@@ -12,7 +12,7 @@ import (
 
 // Sentinel errors of [Way2API]. Every error of Send and CheckMessage wraps
 // exactly one of them; match them with [errors.Is]. Errors after which the
-// message may have been delivered also wrap [sms2fa.ErrMaybeSent].
+// message may have been delivered also wrap [contract.ErrMaybeSent].
 var (
 	// ErrInvalidMessage: the message broke Way2API's documented rules
 	// (content, purpose, code, number) and was refused locally, before any
@@ -91,7 +91,7 @@ func (e *Error) Error() string {
 	return kind.Error() + ": " + strings.Join(parts, "; ")
 }
 
-// Unwrap returns the package sentinel, [sms2fa.ErrMaybeSent] when the message
+// Unwrap returns the package sentinel, [contract.ErrMaybeSent] when the message
 // may have been delivered, and the transport or context error, if any (so
 // that errors.Is(err, context.DeadlineExceeded) works).
 func (e *Error) Unwrap() []error {

@@ -15,8 +15,8 @@ import (
 	"github.com/sms2fa/sms2fa/sender/way2apitest"
 )
 
-// gateway is a whole custom sms2fa.Sender for a Twilio-like HTTP API: one
-// method. It wraps sms2fa.ErrMaybeSent where the request may have gone
+// gateway is a whole custom contract.Sender for a Twilio-like HTTP API: one
+// method. It wraps contract.ErrMaybeSent where the request may have gone
 // through, so that the guard does not chase a slow SMS with a second code.
 type gateway struct {
 	url    string

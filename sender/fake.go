@@ -12,7 +12,7 @@ import (
 
 var _ contract.Sender = (*Fake)(nil)
 
-// Fake is a [sms2fa.Sender] for tests: it records every message it accepts
+// Fake is a [contract.Sender] for tests: it records every message it accepts
 // and can be told to fail. It sends nothing. It is safe for concurrent use.
 type Fake struct {
 	mu       sync.Mutex

@@ -302,7 +302,7 @@ func newClient() *http.Client {
 // sms_status "sent", and Receipt{ProviderID: order_id, Status: "accepted"}
 // with a nil error on a 202 (charged, delivery unconfirmed). Any other outcome
 // is an [*Error] wrapping one of the package's sentinels, and also
-// [sms2fa.ErrMaybeSent] when the message may have been delivered: a 200 that
+// [contract.ErrMaybeSent] when the message may have been delivered: a 200 that
 // is not a clean "sent", or a failure after the request was written. An
 // invalid message fails with [ErrInvalidMessage] before any network call.
 //

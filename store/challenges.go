@@ -197,7 +197,7 @@ func (s *SQL) Now(ctx context.Context) (time.Time, error) {
 	return s.currentTime(ctx, s.readers)
 }
 
-// Open implements [sms2fa.Store].
+// Open implements [contract.Store].
 func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challenge, bool, error) {
 	if err := validOpen(p); err != nil {
 		return contract.Challenge{}, false, err
@@ -264,7 +264,7 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 	return c, created, nil
 }
 
-// Challenge implements [sms2fa.Store].
+// Challenge implements [contract.Store].
 func (s *SQL) Challenge(ctx context.Context, ref contract.Ref) (contract.Challenge, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -279,7 +279,7 @@ func (s *SQL) Challenge(ctx context.Context, ref contract.Ref) (contract.Challen
 	return r.challenge(fromMS(r.Now)), nil
 }
 
-// Verify implements [sms2fa.Store].
+// Verify implements [contract.Store].
 func (s *SQL) Verify(ctx context.Context, ref contract.Ref, p contract.VerifyParams) (contract.Challenge, contract.Grant, error) {
 	pol, mac := p.Policy, p.MAC
 	if err := pol.Validate(); err != nil {
@@ -398,7 +398,7 @@ func numberGone(flow contract.Flow, number string, f contract.Factor) bool {
 }
 
 // completeFlow does, inside Verify's transaction, what a right code of c's
-// flow is for (see [sms2fa.Store.Verify]), given the user's factor f, and
+// flow is for (see [contract.Store.Verify]), given the user's factor f, and
 // returns the grant it created or freshened.
 func (s *SQL) completeFlow(ctx context.Context, tx *sqlx.Tx, c contract.Challenge, f contract.Factor, p contract.GrantParams, maxGrants int, now time.Time) (contract.Grant, error) {
 	// f is the user's factor as it is now, read under the lock: the code
@@ -514,7 +514,7 @@ func deadReason(r challengeRow, now time.Time) error {
 	return nil
 }
 
-// Resend implements [sms2fa.Store].
+// Resend implements [contract.Store].
 func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendParams) (contract.Challenge, error) {
 	if err := validResend(p); err != nil {
 		return contract.Challenge{}, err
@@ -566,7 +566,7 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 	return c, err
 }
 
-// SendFailed implements [sms2fa.Store].
+// SendFailed implements [contract.Store].
 func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) error {
 	// One statement, no transaction of its own: it takes back the send the
 	// challenge counted (the statistics count sends from there), lifts the
@@ -580,7 +580,7 @@ func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) erro
 	return nil
 }
 
-// Cancel implements [sms2fa.Store].
+// Cancel implements [contract.Store].
 func (s *SQL) Cancel(ctx context.Context, ref contract.Ref, mac []byte, budgets []contract.Budget) error {
 	if err := validBudgets(budgets); err != nil {
 		return err

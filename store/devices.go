@@ -12,7 +12,7 @@ import (
 	"github.com/sms2fa/sms2fa/contract"
 )
 
-// AddDevice implements [sms2fa.Store]. Its creation, first use and expiry
+// AddDevice implements [contract.Store]. Its creation, first use and expiry
 // are by the store's clock, like every other time it keeps.
 func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d contract.NewDevice) error {
 	switch {
@@ -45,7 +45,7 @@ func (s *SQL) AddDevice(ctx context.Context, userID, grantID string, d contract.
 	})
 }
 
-// UseDevice implements [sms2fa.Store]. Everything happens under the user's
+// UseDevice implements [contract.Store]. Everything happens under the user's
 // lock: a locked user is refused first, and two tabs showing one token at
 // once are decided one after the other (the second within the grace).
 func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte, factorVersion int64, grace time.Duration, p contract.VerifyParams) (contract.Grant, bool, error) {
@@ -161,7 +161,7 @@ func (s *SQL) UseDevice(ctx context.Context, userID, id string, mac, next []byte
 	return granted, rotated, outcome
 }
 
-// Devices implements [sms2fa.Store]. It reads from the readers' pool.
+// Devices implements [contract.Store]. It reads from the readers' pool.
 func (s *SQL) Devices(ctx context.Context, userID string) ([]contract.Device, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
@@ -176,7 +176,7 @@ func (s *SQL) Devices(ctx context.Context, userID string) ([]contract.Device, er
 	return out, nil
 }
 
-// RevokeDevice implements [sms2fa.Store].
+// RevokeDevice implements [contract.Store].
 func (s *SQL) RevokeDevice(ctx context.Context, userID, id string) (bool, error) {
 	n, err := s.revoke(ctx, "revoke device", userID, s.q.revokeDevice, id, userID)
 	return n > 0, err

@@ -11,7 +11,7 @@ import (
 	"github.com/sms2fa/sms2fa/contract"
 )
 
-// Factor implements [sms2fa.Store]. It reads from the readers' pool: the
+// Factor implements [contract.Store]. It reads from the readers' pool: the
 // guard asks on every sign-in, and on SQLite this never waits for a writer.
 func (s *SQL) Factor(ctx context.Context, userID string) (contract.Factor, error) {
 	ctx, cancel := s.op(ctx)
@@ -27,7 +27,7 @@ func (s *SQL) Factor(ctx context.Context, userID string) (contract.Factor, error
 	return r.factor(), nil
 }
 
-// AdoptFactor implements [sms2fa.Store]. The insert does nothing when any
+// AdoptFactor implements [contract.Store]. The insert does nothing when any
 // row exists, removed or not, and the read that follows sees whichever
 // adoption won: every caller answers with the stored number.
 func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (contract.Factor, bool, error) {
@@ -59,7 +59,7 @@ func (s *SQL) AdoptFactor(ctx context.Context, userID, phone, region string) (co
 	return f, adopted, nil
 }
 
-// SetFactor implements [sms2fa.Store].
+// SetFactor implements [contract.Store].
 func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (contract.Factor, contract.Factor, error) {
 	if userID == "" || phone == "" {
 		return contract.Factor{}, contract.Factor{}, errors.New("store: set factor: user ID and phone are required")
@@ -82,7 +82,7 @@ func (s *SQL) SetFactor(ctx context.Context, userID, phone, region string) (cont
 	return f, old, nil
 }
 
-// RemoveFactor implements [sms2fa.Store]. The row stays, as the marker that
+// RemoveFactor implements [contract.Store]. The row stays, as the marker that
 // stops the app's number from being adopted again.
 func (s *SQL) RemoveFactor(ctx context.Context, userID string) (contract.Factor, error) {
 	if userID == "" {
@@ -106,7 +106,7 @@ func (s *SQL) RemoveFactor(ctx context.Context, userID string) (contract.Factor,
 	return old, nil
 }
 
-// NoteMismatch implements [sms2fa.Store]. One conditional UPDATE: of two
+// NoteMismatch implements [contract.Store]. One conditional UPDATE: of two
 // requests noting the same tag at once, exactly one finds it fresh. A user
 // without a factor has nothing to mismatch.
 func (s *SQL) NoteMismatch(ctx context.Context, userID, tag string) (bool, error) {

@@ -12,7 +12,7 @@ import (
 	"github.com/sms2fa/sms2fa/contract"
 )
 
-// Grant implements [sms2fa.Store]. It reads from the readers' pool: on
+// Grant implements [contract.Store]. It reads from the readers' pool: on
 // SQLite it never waits for a writer.
 func (s *SQL) Grant(ctx context.Context, id, userID string) (contract.Grant, error) {
 	ctx, cancel := s.op(ctx)
@@ -28,13 +28,13 @@ func (s *SQL) Grant(ctx context.Context, id, userID string) (contract.Grant, err
 	return r.grant(fromMS(r.Now)), nil
 }
 
-// RevokeGrant implements [sms2fa.Store].
+// RevokeGrant implements [contract.Store].
 func (s *SQL) RevokeGrant(ctx context.Context, id, userID, why string) (bool, error) {
 	n, err := s.revoke(ctx, "revoke grant", userID, s.q.revokeGrant, why, id, userID)
 	return n > 0, err
 }
 
-// RevokeAll implements [sms2fa.Store].
+// RevokeAll implements [contract.Store].
 func (s *SQL) RevokeAll(ctx context.Context, userID, why string) (grants, devices int, err error) {
 	err = s.inTx(ctx, "revoke all", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)
@@ -74,7 +74,7 @@ func (s *SQL) revoke(ctx context.Context, op, userID string, st *sqlx.Stmt, whic
 	return n, err
 }
 
-// EndSignIn implements [sms2fa.Store]. The revoked grants are the record of
+// EndSignIn implements [contract.Store]. The revoked grants are the record of
 // the end; only a sign-in with none live gets a row of its own (how
 // "ended").
 func (s *SQL) EndSignIn(ctx context.Context, userID, login string) (int, error) {
@@ -104,7 +104,7 @@ func (s *SQL) EndSignIn(ctx context.Context, userID, login string) (int, error) 
 	return int(n), err
 }
 
-// Unlock implements [sms2fa.Store].
+// Unlock implements [contract.Store].
 func (s *SQL) Unlock(ctx context.Context, userID string, number bool) error {
 	return s.inTx(ctx, "unlock", func(ctx context.Context, tx *sqlx.Tx) error {
 		now, err := s.holdUser(ctx, tx, userID)

@@ -10,7 +10,7 @@ import (
 	"github.com/sms2fa/sms2fa/contract"
 )
 
-// ReplaceRecoveryCodes implements [sms2fa.Store]: the old codes, used or
+// ReplaceRecoveryCodes implements [contract.Store]: the old codes, used or
 // not, are gone when the new ones are there, in one transaction. A MAC
 // given twice is stored once.
 func (s *SQL) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]byte) error {
@@ -47,7 +47,7 @@ func (s *SQL) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]
 // says nothing to anyone later.
 const recoveryRepeat = 30 * time.Second
 
-// UseRecoveryCode implements [sms2fa.Store]. The code is spent by one
+// UseRecoveryCode implements [contract.Store]. The code is spent by one
 // conditional UPDATE under the user's lock, so of concurrent uses exactly
 // one finds it unused; every other is a wrong code and counts as one.
 func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p contract.VerifyParams) (int, contract.Grant, error) {
@@ -112,7 +112,7 @@ func (s *SQL) UseRecoveryCode(ctx context.Context, userID string, mac []byte, p 
 	return left, granted, outcome
 }
 
-// RecoveryCodesLeft implements [sms2fa.Store].
+// RecoveryCodesLeft implements [contract.Store].
 func (s *SQL) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()

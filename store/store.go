@@ -1,4 +1,4 @@
-// Package store is the SQL implementation of [sms2fa.Store]: one schema and
+// Package store is the SQL implementation of [contract.Store]: one schema and
 // one set of queries, written once, run on SQLite or on Postgres. This package
 // compiles no database driver; an app imports the one it uses:
 //
@@ -60,7 +60,7 @@ func (d Dialect) bindDriver() string {
 	return "sqlite"
 }
 
-// SQL is a [sms2fa.Store] on a SQL database. It is safe for concurrent use;
+// SQL is a [contract.Store] on a SQL database. It is safe for concurrent use;
 // open it once (sqlite.Open, postgres.Open) and share it.
 type SQL struct {
 	db      *sqlx.DB // every write
