@@ -21,7 +21,9 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/ginguard"
+	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
@@ -36,6 +38,7 @@ type app struct {
 	guard  *ginguard.Guard
 	fake   *sender.Fake
 	srv    *httptest.Server
+	clock  *testclock.Clock
 	logs   bytes.Buffer
 	mu     sync.Mutex
 	events []sms2fa.Event
@@ -43,8 +46,8 @@ type app struct {
 
 func newApp(t *testing.T, proxies []string) *app {
 	gin.SetMode(gin.TestMode)
-	a := &app{t: t, fake: sender.NewFake()}
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gin.db"))
+	a := &app{t: t, fake: sender.NewFake(), clock: testclock.New(testclock.Start)}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gin.db"), store.WithClock(a.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +60,7 @@ func newApp(t *testing.T, proxies []string) *app {
 		return sms2fa.User{ID: name, Phone: phone, Login: login}, name != ""
 	}
 	a.guard, err = ginguard.New(cookies, st, a.fake, secret, user,
+		sms2fa.WithClock(a.clock.Now),
 		sms2fa.WithLogger(slog.New(slog.NewTextHandler(&syncWriter{w: &a.logs, mu: &a.mu}, nil))),
 		sms2fa.WithEvents(func(_ context.Context, e sms2fa.Event) {
 			a.mu.Lock()
@@ -91,6 +95,15 @@ func newApp(t *testing.T, proxies []string) *app {
 	r.GET("/app", a.guard.Require(), func(c *gin.Context) {
 		id, _ := ginguard.UserID(c)
 		c.String(http.StatusOK, "%s %s", id, ginguard.StatusOf(c))
+	})
+	// A route that runs the guard itself, as a router without middleware
+	// would.
+	r.GET("/checked", func(c *gin.Context) {
+		if _, ok := a.guard.Check(c, 0); !ok {
+			return
+		}
+		id, _ := ginguard.UserID(c)
+		c.String(http.StatusOK, "checked %s %s", id, ginguard.StatusOf(c))
 	})
 	r.GET("/transfer", a.guard.RequireRecent(5*time.Minute), func(c *gin.Context) {
 		id, _ := ginguard.UserID(c)
@@ -175,15 +188,25 @@ func TestGinFlow(t *testing.T) {
 	b.want("the right code", http.StatusSeeOther, "/app", "", st, loc, body)
 	st, loc, body = b.do("GET", "/app", nil)
 	b.want("guarded, verified", http.StatusOK, "", "alice verified", st, loc, body)
+	st, loc, body = b.do("GET", "/checked", nil)
+	b.want("checked by hand, verified", http.StatusOK, "", "checked alice verified", st, loc, body)
 	st, loc, body = b.do("GET", "/transfer", nil)
 	b.want("sensitive, fresh", http.StatusOK, "", "transfer for alice", st, loc, body)
+	a.clock.Advance(6 * time.Minute)
+	st, loc, body = b.do("GET", "/transfer", nil)
+	b.want("sensitive, stale: a step-up code", http.StatusSeeOther, "/2fa", "", st, loc, body)
+	m, _ = a.fake.Last(phone)
+	st, loc, body = b.do("POST", "/2fa/verify", url.Values{"code": {m.Code}})
+	b.want("the step-up code", http.StatusSeeOther, "/transfer", "", st, loc, body)
+	st, loc, body = b.do("GET", "/transfer", nil)
+	b.want("sensitive, fresh again", http.StatusOK, "", "transfer for alice", st, loc, body)
 
 	st, loc, body = b.do("POST", "/logout", url.Values{})
 	b.want("logout", http.StatusNoContent, "", "", st, loc, body)
 	st, loc, body = b.do("GET", "/app", nil)
 	b.want("guarded after logout", http.StatusSeeOther, "/2fa", "", st, loc, body)
-	if got := a.fake.Count(); got != 2 {
-		t.Fatalf("%d codes sent, want 2 (sign-in, and again after logout)", got)
+	if got := a.fake.Count(); got != 3 {
+		t.Fatalf("%d codes sent, want 3 (sign-in, step-up, and again after logout)", got)
 	}
 	// An unknown path under the prefix is Gin's 404, as any unrouted path.
 	st, _, _ = b.do("GET", "/2fa/nothing-here", nil)

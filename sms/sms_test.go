@@ -14,7 +14,7 @@ import (
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
-// New refuses what cannot work, each with one error naming the setting, and
+// New refuses what cannot work, each with an error of the module's, and
 // asks a checking sender about every flow's message.
 func TestNewRefuses(t *testing.T) {
 	fake := sender.NewFake()

@@ -3,6 +3,8 @@ package demo
 import (
 	"net/http/httptest"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 )
 
 // The net/http example reads the client's address as Gin does with the same
@@ -40,6 +42,17 @@ func TestClientIP(t *testing.T) {
 		}
 		if got := f(r); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		// The Gin demo's answer, for the same proxies: the two demos count
+		// the same client.
+		e := gin.New()
+		if err := e.SetTrustedProxies(c.trusted); err != nil {
+			t.Fatal(err)
+		}
+		gc := gin.CreateTestContextOnly(httptest.NewRecorder(), e)
+		gc.Request = r
+		if got := gc.ClientIP(); got != c.want {
+			t.Errorf("%s: Gin says %q, the net/http demo %q", c.name, got, c.want)
 		}
 	}
 	if _, err := ClientIP([]string{"10.0.0.0/33"}); err == nil {
