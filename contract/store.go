@@ -24,6 +24,7 @@ type Store interface {
 	FactorStore
 	RecoveryStore
 	DeviceStore
+	TOTPStore
 }
 
 // ChallengeStore keeps challenges, each user's consecutive failures and
@@ -175,6 +176,57 @@ type FactorStore interface {
 	// whether this tag is new since the last note: the guard reports each
 	// mismatch once.
 	NoteMismatch(ctx context.Context, userID, tag string) (fresh bool, err error)
+}
+
+// TOTPStore keeps each user's authenticator app: its secret, sealed by the
+// guard (the store never sees it in the clear), and the last time step a
+// code was accepted for, so that no step is accepted twice.
+type TOTPStore interface {
+	// TOTP returns userID's authenticator, with the store's clock in Now;
+	// [ErrNotFound] when there is none. It is one indexed read.
+	TOTP(ctx context.Context, userID string) (TOTP, error)
+
+	// SetTOTP makes sealed userID's authenticator — a first one, or one
+	// replacing another — with step, the step of the code that confirmed
+	// it, as its last used step. It is a factor change: in the same step,
+	// under the user's lock, every live grant of the user but keep is
+	// revoked (why "totp_change") and every remembered device. It reports
+	// whether an authenticator was replaced.
+	SetTOTP(ctx context.Context, userID string, sealed []byte, step int64, keep string) (replaced bool, err error)
+
+	// UseTOTP is a TOTP sign-in or step-up, in one step under the user's
+	// lock, judged by the store's clock. A locked user is refused
+	// ([ErrLocked]) before anything else; a user without an authenticator
+	// is [ErrNotFound]. With step ≥ 0 — the step the typed code matched —
+	// a step at or before the last used one is [ErrCodeUsed] and counts
+	// nothing; otherwise the step is claimed, the user's failures reset,
+	// and the grant p.Grant describes is created (its ID set), or, with
+	// freshen set, that grant is marked fresh if it is live and of the
+	// sign-in p.Grant.Login (a zero Grant when it is not: the browser must
+	// sign in again). With step < 0 — a code that matched no step — it is a
+	// wrong code: [ErrCodeInvalid], one failure counted in the account-wide
+	// lockout, or [ErrLocked] (with [LimitError].Started) for the failure
+	// that reaches the threshold. On Postgres it is one round trip.
+	UseTOTP(ctx context.Context, userID string, step int64, freshen string, p VerifyParams) (Grant, error)
+
+	// ResealTOTP replaces userID's sealed secret with sealed, if it is
+	// still old: the guard seals a secret again under its current key after
+	// reading one sealed under a previous secret. It reports whether it
+	// did.
+	ResealTOTP(ctx context.Context, userID string, old, sealed []byte) (bool, error)
+
+	// RemoveTOTP removes userID's authenticator, a factor change as in
+	// SetTOTP (every live grant but keep, and every device, revoked), and
+	// reports whether there was one.
+	RemoveTOTP(ctx context.Context, userID, keep string) (bool, error)
+}
+
+// TOTP is a user's authenticator as the store keeps it.
+type TOTP struct {
+	Sealed    []byte    // the secret, sealed by the guard
+	LastStep  int64     // the last time step a code was accepted for; 0 for none
+	CreatedAt time.Time // when it was set up (or last replaced)
+	Now       time.Time // the store's clock when it was read
 }
 
 // RecoveryStore keeps recovery codes, as keyed MACs only.

@@ -100,10 +100,11 @@ type queries struct {
 	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
 	capGrants, deviceGrant, revokeDeviceGrants                   *sqlx.Stmt
 	recoverySpent, unlockPhoneBudgets                            *sqlx.Stmt
+	readTOTP, hasTOTP, putTOTP, claimTOTP, resealTOTP, dropTOTP  *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
-	verifyOnce, openOnce, resendOnce string
+	verifyOnce, openOnce, resendOnce, useTOTPOnce string
 	rollUp                           *sqlx.Stmt // SQLite only: see Purge
 }
 
@@ -155,6 +156,16 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		read bool // a plain read, outside any transaction: the readers' pool
 	}{
 		{&q.lockUser, lockUser, false},
+		// Authenticators (TOTP). The read is the sign-in's first step, the
+		// claim its second (on Postgres, sms2fa_use_totp does the second).
+		{&q.readTOTP, `SELECT ` + now + ` AS now_ms, sealed, last_step, created_at FROM sms2fa_totp WHERE user_id = ?`, true},
+		{&q.hasTOTP, `SELECT COUNT(*) FROM sms2fa_totp WHERE user_id = ?`, false},
+		{&q.putTOTP, `INSERT INTO sms2fa_totp (user_id, sealed, last_step, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, last_step = excluded.last_step,
+			  created_at = excluded.created_at, updated_at = excluded.updated_at`, false},
+		{&q.claimTOTP, `UPDATE sms2fa_totp SET last_step = ?, updated_at = ? WHERE user_id = ? AND last_step < ?`, false},
+		{&q.resealTOTP, `UPDATE sms2fa_totp SET sealed = ?, updated_at = ` + now + ` WHERE user_id = ? AND sealed = ?`, false},
+		{&q.dropTOTP, `DELETE FROM sms2fa_totp WHERE user_id = ?`, false},
 		{&q.setUser, `INSERT INTO sms2fa_users (failures, locks, locked_until, updated_at, user_id) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET failures = excluded.failures, locks = excluded.locks,
 			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`, false},
@@ -332,6 +343,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		only = []stmt{{&q.rollUp, rollUp}, {&q.openReads, openReadsSQL}, {&q.verifyReads, verifyReadsSQL}}
 	} else {
 		q.verifyOnce, q.openOnce, q.resendOnce = db.Rebind(verifySQL()), db.Rebind(openSQL()), db.Rebind(resendSQL())
+		q.useTOTPOnce = db.Rebind(useTOTPSQL())
 	}
 	for _, p := range only {
 		st, err := db.PreparexContext(ctx, db.Rebind(p.sql))

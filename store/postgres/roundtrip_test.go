@@ -156,6 +156,28 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				_, err := s.Grant(ctx, "g-"+a.ID, a.UserID)
 				return err
 			}},
+			{"TOTP (the authenticator read)", 1, func() error {
+				if _, err := s.SetTOTP(ctx, user, []byte("sealed"), 100, ""); err != nil {
+					return err
+				}
+				time.Sleep(1100 * time.Millisecond) // idle again after the setup above
+				writes.Store(0)
+				_, err := s.TOTP(ctx, user)
+				return err
+			}},
+			{"UseTOTP (step claimed, grant written)", 1, func() error {
+				g, err := s.UseTOTP(ctx, user, 101, "", contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-" + user, How: "totp", Lifetime: time.Hour}})
+				if err == nil && g.ID == "" {
+					t.Errorf("no grant written")
+				}
+				return err
+			}},
+			{"UseTOTP (wrong code counted)", 1, func() error {
+				if _, err := s.UseTOTP(ctx, user, -1, "", contract.VerifyParams{Policy: pol}); err != contract.ErrCodeInvalid {
+					t.Errorf("wrong code: %v", err)
+				}
+				return nil
+			}},
 		}
 	}
 	for _, o := range round("warm") {

@@ -60,6 +60,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"ManyHandlesHammering", testHammer},
 	}
 	cases = append(cases, lifecycleCases...)
+	cases = append(cases, totpCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
