@@ -105,7 +105,7 @@ type queries struct {
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
 	verifyOnce, openOnce, resendOnce, useTOTPOnce string
-	rollUp                           *sqlx.Stmt // SQLite only: see Purge
+	rollUp                                        *sqlx.Stmt // SQLite only: see Purge
 }
 
 // prepareQueries prepares the writes (and the reads made inside a write's
