@@ -45,6 +45,10 @@ type Submission struct {
 	// FactorVersion is the version of the user's factor, for a method bound
 	// to it (a remembered device).
 	FactorVersion int64
+	// Freshen, for a step-up, is the grant a right submission marks fresh
+	// instead of creating Params.Grant (totp; an SMS step-up names its
+	// grant in its challenge).
+	Freshen string
 }
 
 // Result is what a right submission earned.

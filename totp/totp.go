@@ -9,6 +9,7 @@
 package totp
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -210,3 +211,74 @@ func (m *Method) Format(f fmt.State, _ rune) { fmt.Fprint(f, m.String()) }
 
 // LogValue logs String, for slog.Any.
 func (m *Method) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
+// Verify checks s.Typed, a code from the user's authenticator app, in one
+// store step once the sealed secret is read: the code's step, matched within
+// the window and after the last used step, is claimed in the same step that
+// creates the grant s.Params.Grant describes — or, with s.Freshen, freshens
+// that grant (a step-up). A code of a step already used is
+// [contract.ErrCodeUsed] and counts nothing; a code that matches no step is
+// a wrong code, counted in the user's account-wide failures. A user without
+// an app is [contract.ErrNotFound]; a secret no key opens is
+// [ErrUnsealable]; something that cannot be a code is
+// [contract.ErrMalformed]. A secret sealed under a previous guard secret is
+// sealed again under the current one after a right code.
+func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submission) (contract.Result, error) {
+	if m.key == nil {
+		return contract.Result{}, contract.ErrNotBound
+	}
+	code, ok := normalize(s.Typed)
+	if !ok {
+		return contract.Result{}, contract.ErrMalformed
+	}
+	a, err := st.TOTP(ctx, s.UserID)
+	if err != nil {
+		return contract.Result{}, err
+	}
+	secret, stale, err := m.Unseal(s.UserID, a.Sealed)
+	if err != nil {
+		return contract.Result{}, err
+	}
+	step, ok := match(secret, code, a.Now, m.window, a.LastStep)
+	if !ok {
+		if _, replayed := match(secret, code, a.Now, m.window, -1); replayed {
+			// Right, but for a step already used: a replay, or a double
+			// submission. Nothing to count: the code proves the app.
+			return contract.Result{}, contract.ErrCodeUsed
+		}
+		step = -1 // a wrong code: the store counts it
+	}
+	gr, err := st.UseTOTP(ctx, s.UserID, step, s.Freshen, s.Params)
+	if err == nil && stale {
+		if again, serr := m.Seal(s.UserID, secret); serr == nil {
+			// Best effort: the next use tries again if this one fails.
+			_, _ = st.ResealTOTP(ctx, s.UserID, a.Sealed, again)
+		}
+	}
+	return contract.Result{Grant: gr}, err
+}
+
+// normalize reads a typed code: digits, with the spaces and dashes people
+// type removed; false for anything that cannot be a 6-digit code.
+func normalize(raw string) (string, bool) {
+	if len(raw) > 4*digits {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= '0' && c <= '9':
+			b.WriteByte(c)
+		case c == ' ' || c == '-' || c == '\t':
+		default:
+			return "", false
+		}
+	}
+	return b.String(), b.Len() == digits
+}
+
+// The method's roles, checked by the compiler.
+var (
+	_ contract.Method = (*Method)(nil)
+	_ contract.Keyed  = (*Method)(nil)
+)

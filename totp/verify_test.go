@@ -1,0 +1,109 @@
+package totp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/internal/testclock"
+	"github.com/sms2fa/sms2fa/store"
+	"github.com/sms2fa/sms2fa/store/sqlite"
+)
+
+// The method on a real SQLite store, by the store's clock: a right code
+// signs in once; the same code again is used and counts nothing; a wrong
+// one is counted; after the guard's secret is rotated the app still works,
+// and its secret is sealed again under the new key.
+func TestVerifyOnTheStore(t *testing.T) {
+	ctx := context.Background()
+	clock := testclock.New(testclock.Start)
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "totp.db"), store.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	oldSecret := []byte("the guard's old secret, 32 bytes")
+	newSecret := []byte("the guard's new secret, 32 bytes")
+	bound := func(guardSecret []byte, opts ...Option) *Method {
+		m, err := New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Bind(func(l string) ([]byte, error) { return contract.DeriveKey(guardSecret, l), nil }); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := bound(oldSecret)
+	if _, err := m.Verify(ctx, st, submission("alice", "123456")); !errors.Is(err, contract.ErrNotFound) {
+		t.Fatalf("no app yet: %v", err)
+	}
+	secret, err := m.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := m.Seal("alice", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Set up with the previous step's code: the confirming code's step.
+	if _, err := st.SetTOTP(ctx, "alice", sealed, stepAt(clock.Now())-1, ""); err != nil {
+		t.Fatal(err)
+	}
+	now := code(secret, stepAt(clock.Now()), digits)
+	if _, err := m.Verify(ctx, st, submission("alice", "12345")); !errors.Is(err, contract.ErrMalformed) {
+		t.Fatalf("five digits: %v", err)
+	}
+	r, err := m.Verify(ctx, st, submission("alice", now[:3]+" "+now[3:]))
+	if err != nil || r.Grant.ID == "" || r.Grant.How != "totp" {
+		t.Fatalf("the right code: %+v, %v", r.Grant, err)
+	}
+	for range 5 { // more than the lockout threshold: a replay must count nothing
+		if _, err := m.Verify(ctx, st, submission("alice", now)); !errors.Is(err, contract.ErrCodeUsed) {
+			t.Fatalf("the same code again: %v", err)
+		}
+	}
+	wrong := "000000"
+	for s := stepAt(clock.Now()) - 2; s <= stepAt(clock.Now())+2; s++ {
+		if code(secret, s, digits) == wrong {
+			wrong = "999999"
+		}
+	}
+	if _, err := m.Verify(ctx, st, submission("alice", wrong)); !errors.Is(err, contract.ErrCodeInvalid) {
+		t.Fatalf("a wrong code: %v", err)
+	}
+
+	// The guard's secret is rotated: the app keeps working, its secret is
+	// sealed again under the new key, and a guard that forgot the old
+	// secret cannot open it.
+	clock.Advance(30 * time.Second)
+	rotated := bound(newSecret, WithPreviousSecrets(oldSecret))
+	if _, err := bound(newSecret).Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("rotated without the previous secret: %v", err)
+	}
+	if _, err := rotated.Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); err != nil {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	a, err := st.TOTP(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, err := bound(newSecret).Unseal("alice", a.Sealed); err != nil || stale {
+		t.Fatalf("not sealed again under the new key: stale %v, %v", stale, err)
+	}
+}
+
+// grants numbers the grants submissions ask for.
+var grants atomic.Int64
+
+func submission(user, typed string) contract.Submission {
+	return contract.Submission{UserID: user, Typed: typed, Params: contract.VerifyParams{
+		Policy: contract.DefaultPolicy(),
+		Grant:  contract.GrantParams{ID: fmt.Sprintf("grant-%d", grants.Add(1)), Login: "sign-in", How: "totp", Lifetime: time.Hour},
+	}}
+}
