@@ -9,7 +9,8 @@ import (
 
 // An app compiles only the database driver it uses: the root package and the
 // shared store compile neither, store/postgres no SQLite, store/sqlite no
-// pgx. `go list -deps` is the judge.
+// pgx; and only an app that imports the authenticator method (totp)
+// compiles a QR encoder. `go list -deps` is the judge.
 func TestEachPackageCompilesOnlyItsDriver(t *testing.T) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -21,13 +22,15 @@ func TestEachPackageCompilesOnlyItsDriver(t *testing.T) {
 	const (
 		sqliteDriver = "modernc.org/sqlite"
 		pgDriver     = "github.com/jackc/pgx/v5"
+		qrEncoder    = "github.com/skip2/go-qrcode" // only apps that use the authenticator method compile it
 	)
 	for _, c := range []struct {
 		pkg     string
 		without []string
 		with    []string
 	}{
-		{"github.com/sms2fa/sms2fa", []string{sqliteDriver, pgDriver}, nil},
+		{"github.com/sms2fa/sms2fa", []string{sqliteDriver, pgDriver, qrEncoder}, nil},
+		{"github.com/sms2fa/sms2fa/totp", []string{sqliteDriver, pgDriver}, []string{qrEncoder}},
 		{"github.com/sms2fa/sms2fa/store", []string{sqliteDriver, pgDriver}, nil},
 		{"github.com/sms2fa/sms2fa/sender", []string{sqliteDriver, pgDriver}, nil},
 		{"github.com/sms2fa/sms2fa/store/sqlite", []string{pgDriver}, []string{sqliteDriver}},
