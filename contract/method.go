@@ -115,3 +115,18 @@ func DeriveKey(secret []byte, label string) []byte {
 	key, _ := hkdf.Key(sha256.New, secret, nil, label, sha256.Size)
 	return key
 }
+
+// BindKey is the body of a Keyed method's Bind for one key: it derives the
+// key labelled label into *key, refusing a method bound already
+// ([ErrBound]) or a label derive refuses.
+func BindKey(key *[]byte, derive func(label string) ([]byte, error), label string) error {
+	if *key != nil {
+		return ErrBound
+	}
+	k, err := derive(label)
+	if err != nil {
+		return err
+	}
+	*key = k
+	return nil
+}

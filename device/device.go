@@ -84,16 +84,10 @@ func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
 	if m.key != nil {
 		return contract.ErrBound
 	}
-	k, err := derive(labelToken)
-	if err != nil {
+	if err := contract.BindKey(&m.rotation, derive, labelRotation); err != nil {
 		return err
 	}
-	r, err := derive(labelRotation)
-	if err != nil {
-		return err
-	}
-	m.key, m.rotation = k, r
-	return nil
+	return contract.BindKey(&m.key, derive, labelToken)
 }
 
 // String names the method without its keys.

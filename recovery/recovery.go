@@ -47,15 +47,7 @@ func (m *Method) Name() string { return "recovery" }
 
 // Bind takes the method's key from the guard's secret.
 func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
-	if m.key != nil {
-		return contract.ErrBound
-	}
-	k, err := derive(label)
-	if err != nil {
-		return err
-	}
-	m.key = k
-	return nil
+	return contract.BindKey(&m.key, derive, label)
 }
 
 // String names the method without its key.

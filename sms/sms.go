@@ -129,15 +129,7 @@ func (m *Method) Name() string { return "sms" }
 
 // Bind takes the method's key from the guard's secret.
 func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
-	if m.key != nil {
-		return contract.ErrBound
-	}
-	k, err := derive(label)
-	if err != nil {
-		return err
-	}
-	m.key = k
-	return nil
+	return contract.BindKey(&m.key, derive, label)
 }
 
 // label is the HKDF label of the key codes are MACed with: the one codes

@@ -106,15 +106,7 @@ func (m *Method) Name() string { return "totp" }
 
 // Bind takes the method's sealing key from the guard's secret.
 func (m *Method) Bind(derive func(label string) ([]byte, error)) error {
-	if m.key != nil {
-		return contract.ErrBound
-	}
-	k, err := derive(sealLabel)
-	if err != nil {
-		return err
-	}
-	m.key = k
-	return nil
+	return contract.BindKey(&m.key, derive, sealLabel)
 }
 
 // NewSecret returns a new random secret.
