@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
+	"html/template"
 	"time"
 )
 
@@ -75,6 +76,33 @@ var ErrMalformed = errors.New("sms2fa: not a code")
 // secret.
 type Keyed interface {
 	Bind(derive func(label string) ([]byte, error)) error
+}
+
+// ErrUnsealable: a sealed secret opens under none of the guard's keys (the
+// guard's secret was rotated without telling the method the previous one,
+// or the row was damaged). The guard falls back to SMS for that user.
+var ErrUnsealable = errors.New("sms2fa: the authenticator secret cannot be unsealed")
+
+// Authenticator is a method a user sets up with a shared secret: an
+// authenticator app (package totp). The guard drives the setup: it makes a
+// secret, keeps it sealed in its session until the user confirms it with a
+// code, and shows it as a QR code and a link.
+type Authenticator interface {
+	// NewSecret makes a new secret.
+	NewSecret() ([]byte, error)
+	// Seal and Unseal keep a secret of userID unreadable outside the
+	// guard; stale reports a secret sealed under a previous guard secret.
+	Seal(userID string, secret []byte) ([]byte, error)
+	Unseal(userID string, sealed []byte) (secret []byte, stale bool, err error)
+	// URI is what the app reads (otpauth://…), for account; QR draws it.
+	URI(secret []byte, account string) string
+	QR(uri string) (template.HTML, error)
+	// Confirm checks typed, a code of the new secret, by the store's clock,
+	// and makes the secret userID's app (a factor change: every live grant
+	// but keep, and every device, revoked), the code's step used. A code
+	// that matches no step is ErrCodeInvalid (not counted: the user proves
+	// nothing about the account with a secret the guard just made).
+	Confirm(ctx context.Context, st Store, userID string, secret []byte, typed, keep string) (replaced bool, err error)
 }
 
 // ErrNotBound: a method was used before a guard bound its keys.

@@ -181,10 +181,18 @@ type FactorStore interface {
 // TOTPStore keeps each user's authenticator app: its secret, sealed by the
 // guard (the store never sees it in the clear), and the last time step a
 // code was accepted for, so that no step is accepted twice.
+//
+// A sign-in is two round trips on Postgres, one each: the read (TOTP) and
+// the claim (UseTOTP). Setting up, replacing and removing an app are rare
+// and off the request path: each is one transaction.
 type TOTPStore interface {
 	// TOTP returns userID's authenticator, with the store's clock in Now;
 	// [ErrNotFound] when there is none. It is one indexed read.
 	TOTP(ctx context.Context, userID string) (TOTP, error)
+
+	// Now is the store's clock, which judges every time: a code confirming
+	// a new app is matched against it.
+	Now(ctx context.Context) (time.Time, error)
 
 	// SetTOTP makes sealed userID's authenticator — a first one, or one
 	// replacing another — with step, the step of the code that confirmed
@@ -200,7 +208,8 @@ type TOTPStore interface {
 	// is [ErrNotFound]. With step ≥ 0 — the step the typed code matched —
 	// a step at or before the last used one is [ErrCodeUsed] and counts
 	// nothing; otherwise the step is claimed, the user's failures reset,
-	// and the grant p.Grant describes is created (its ID set), or, with
+	// and the grant p.Grant describes is created (its ID set; earned how
+	// "totp", whatever p.Grant.How says), or, with
 	// freshen set, that grant is marked fresh if it is live and of the
 	// sign-in p.Grant.Login (a zero Grant when it is not: the browser must
 	// sign in again). With step < 0 — a code that matched no step — it is a

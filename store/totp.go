@@ -157,7 +157,7 @@ func (s *SQL) UseTOTP(ctx context.Context, userID string, step int64, freshen st
 			granted, err = s.freshen(ctx, tx, contract.Challenge{UserID: userID, GrantID: freshen}, p.Grant.Login, now)
 			return err
 		}
-		granted, err = s.createGrant(ctx, tx, userID, newGrant{GrantParams: p.Grant, how: p.Grant.How, fresh: true, cap: p.Policy.MaxGrants}, now)
+		granted, err = s.createGrant(ctx, tx, userID, newGrant{GrantParams: p.Grant, how: "totp", fresh: true, cap: p.Policy.MaxGrants}, now)
 		return err
 	})
 	if err != nil {
@@ -171,7 +171,7 @@ func useTOTPSQL() string {
 	return `SELECT o_outcome, o_now, COALESCE(o_locked_until, 0),
 		COALESCE(g_id, ''), COALESCE(g_user_id, ''), COALESCE(g_login, ''), COALESCE(g_how, ''),
 		COALESCE(g_created_at, 0), COALESCE(g_fresh_at, 0), COALESCE(g_expires_at, 0), COALESCE(g_revoked_at, 0)
-		FROM sms2fa_use_totp(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER))`
+		FROM sms2fa_use_totp(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER))`
 }
 
 // useTOTPOnce is UseTOTP on Postgres: one call of sms2fa_use_totp.
@@ -185,7 +185,7 @@ func (s *SQL) useTOTPOnce(ctx context.Context, userID string, step int64, freshe
 	)
 	dest := []any{&r.Outcome, &r.Now, &r.LockedUntil, &g.ID, &g.UserID, &g.Login, &g.How, &g.CreatedAt, &g.FreshAt, &g.ExpiresAt, &g.RevokedAt}
 	err := s.oneshot(ctx, s.q.useTOTPOnce, dest, s.nowArg(), userID, step, freshen,
-		l.Threshold, int64(l.Duration), int64(l.Max), gp.ID, gp.Login, gp.How, gp.Lifetime.Milliseconds(), p.Policy.MaxGrants)
+		l.Threshold, int64(l.Duration), int64(l.Max), gp.ID, gp.Login, gp.Lifetime.Milliseconds(), p.Policy.MaxGrants)
 	if err != nil {
 		return contract.Grant{}, fmt.Errorf("store: use authenticator: %w", err)
 	}

@@ -1,6 +1,7 @@
 package totp
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/url"
 	"testing"
@@ -30,8 +31,44 @@ func TestRFC6238Vectors(t *testing.T) {
 	}
 }
 
+// RFC 4226 Appendix D: the 6-digit HOTP values of the same secret, the
+// length the method uses.
+func TestRFC4226Vectors(t *testing.T) {
+	secret := []byte("12345678901234567890")
+	for counter, want := range []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"} {
+		if got := code(secret, int64(counter), digits); got != want {
+			t.Errorf("counter %d: %s, want %s", counter, got, want)
+		}
+	}
+}
+
+// When one code matches two steps of the window, the latest above the last
+// used one is claimed. The secret was found by search: its codes for steps
+// 1000 and 1001 are the same (450340).
+func TestMatchTwoSteps(t *testing.T) {
+	secret := make([]byte, 20)
+	binary.BigEndian.PutUint64(secret, 1630691)
+	if code(secret, 1000, digits) != "450340" || code(secret, 1001, digits) != "450340" {
+		t.Fatal("the searched secret does not collide")
+	}
+	now := time.Unix(1001*period+5, 0) // in step 1001: the window holds 1000 and 1001
+	for _, c := range []struct {
+		lastUsed, step int64
+		ok             bool
+	}{
+		{0, 1001, true},
+		{1000, 1001, true},
+		{1001, 0, false},
+	} {
+		step, ok := match(secret, "450340", now, 1, c.lastUsed)
+		if ok != c.ok || ok && step != c.step {
+			t.Errorf("last used %d: step %d %v, want %d %v", c.lastUsed, step, ok, c.step, c.ok)
+		}
+	}
+}
+
 // A code is taken for the steps within the window and after the last used
-// step only; when it matches two steps, the latest is claimed.
+// step only.
 func TestMatch(t *testing.T) {
 	secret := []byte("12345678901234567890")
 	now := time.Unix(1111111111, 0)

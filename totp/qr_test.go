@@ -19,7 +19,7 @@ func TestQR(t *testing.T) {
 		t.Fatal(err)
 	}
 	uri := m.URI([]byte("12345678901234567890"), "alice@example.com")
-	svg, err := QR(uri)
+	svg, err := m.QR(uri)
 	if err != nil {
 		t.Fatal(err)
 	}

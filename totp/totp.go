@@ -14,7 +14,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -34,8 +33,9 @@ const (
 
 // ErrUnsealable: a stored secret opens under none of the guard's keys (the
 // secret was rotated without WithPreviousSecrets, or the row was damaged).
-// The guard falls back to SMS for that user.
-var ErrUnsealable = errors.New("sms2fa: the authenticator secret cannot be unsealed")
+// The guard falls back to SMS for that user. It is
+// [contract.ErrUnsealable].
+var ErrUnsealable = contract.ErrUnsealable
 
 // Method is the authenticator-app method. Build it with [New]; the guard
 // binds its key in its own New.
@@ -141,8 +141,11 @@ func (m *Method) URI(secret []byte, account string) string {
 	q.Set("algorithm", "SHA1")
 	q.Set("digits", "6")
 	q.Set("period", "30")
-	label := url.PathEscape(m.issuer) + ":" + url.PathEscape(account)
-	return "otpauth://totp/" + label + "?" + q.Encode()
+	// Key URI format: the label's colon separates issuer and account, so an
+	// account's own colons are escaped; spaces are %20, which every app
+	// reads, where a query's "+" shows literally in some.
+	label := url.PathEscape(m.issuer) + ":" + strings.ReplaceAll(url.PathEscape(account), ":", "%3A")
+	return "otpauth://totp/" + label + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
 }
 
 // Seal seals secret for userID: AES-256-GCM under the method's key, a
@@ -231,13 +234,13 @@ func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submi
 	if err != nil {
 		return contract.Result{}, err
 	}
-	step, ok := match(secret, code, a.Now, m.window, a.LastStep)
+	// The latest step the code matches, used or not: the store refuses a
+	// locked user first, then a step at or before the last used one (a
+	// replay, or a double submission: it counts nothing), and claims a
+	// later one; when one code matches two steps, the latest is the one
+	// above the last used, if any is.
+	step, ok := match(secret, code, a.Now, m.window, -1)
 	if !ok {
-		if _, replayed := match(secret, code, a.Now, m.window, -1); replayed {
-			// Right, but for a step already used: a replay, or a double
-			// submission. Nothing to count: the code proves the app.
-			return contract.Result{}, contract.ErrCodeUsed
-		}
 		step = -1 // a wrong code: the store counts it
 	}
 	gr, err := st.UseTOTP(ctx, s.UserID, step, s.Freshen, s.Params)
@@ -248,6 +251,35 @@ func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submi
 		}
 	}
 	return contract.Result{Grant: gr}, err
+}
+
+// Confirm checks typed, a code of the new secret, by the store's clock, and
+// makes secret userID's app in one store step: a factor change (every live
+// grant but keep, and every remembered device, revoked), the code's step
+// used, so the code that confirmed the app cannot sign in. A code that
+// matches no step is [contract.ErrCodeInvalid], and is not counted: a
+// typo while setting up proves nothing about the account.
+func (m *Method) Confirm(ctx context.Context, st contract.Store, userID string, secret []byte, typed, keep string) (bool, error) {
+	if m.key == nil {
+		return false, contract.ErrNotBound
+	}
+	code, ok := normalize(typed)
+	if !ok {
+		return false, contract.ErrMalformed
+	}
+	now, err := st.Now(ctx)
+	if err != nil {
+		return false, err
+	}
+	step, ok := match(secret, code, now, m.window, -1)
+	if !ok {
+		return false, contract.ErrCodeInvalid
+	}
+	sealed, err := m.Seal(userID, secret)
+	if err != nil {
+		return false, err
+	}
+	return st.SetTOTP(ctx, userID, sealed, step, keep)
 }
 
 // normalize reads a typed code: digits, with the spaces and dashes people
@@ -271,6 +303,7 @@ func normalize(raw string) (string, bool) {
 
 // The method's roles, checked by the compiler.
 var (
-	_ contract.Method = (*Method)(nil)
-	_ contract.Keyed  = (*Method)(nil)
+	_ contract.Method        = (*Method)(nil)
+	_ contract.Keyed         = (*Method)(nil)
+	_ contract.Authenticator = (*Method)(nil)
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestVerifyOnTheStore(t *testing.T) {
 	if err != nil || r.Grant.ID == "" || r.Grant.How != "totp" {
 		t.Fatalf("the right code: %+v, %v", r.Grant, err)
 	}
-	for range 5 { // more than the lockout threshold: a replay must count nothing
+	for range 5 { // more than the test's lockout threshold (3): a replay must count nothing
 		if _, err := m.Verify(ctx, st, submission("alice", now)); !errors.Is(err, contract.ErrCodeUsed) {
 			t.Fatalf("the same code again: %v", err)
 		}
@@ -101,9 +102,133 @@ func TestVerifyOnTheStore(t *testing.T) {
 // grants numbers the grants submissions ask for.
 var grants atomic.Int64
 
+// testPolicy locks a user at the third consecutive failure.
+func testPolicy() contract.Policy {
+	p := contract.DefaultPolicy()
+	p.Lockout = contract.Lockout{Threshold: 3, Duration: 15 * time.Minute, Max: time.Hour}
+	return p
+}
+
 func submission(user, typed string) contract.Submission {
 	return contract.Submission{UserID: user, Typed: typed, Params: contract.VerifyParams{
-		Policy: contract.DefaultPolicy(),
+		Policy: testPolicy(),
 		Grant:  contract.GrantParams{ID: fmt.Sprintf("grant-%d", grants.Add(1)), Login: "sign-in", How: "totp", Lifetime: time.Hour},
 	}}
+}
+
+// fixture is a SQLite store on a test clock, and a method bound to a guard
+// secret.
+func fixture(t *testing.T) (*store.SQL, *testclock.Clock, *Method) {
+	t.Helper()
+	clock := testclock.New(testclock.Start)
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "totp.db"), store.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Bind(func(l string) ([]byte, error) {
+		return contract.DeriveKey([]byte("a guard secret of 32 bytes......"), l), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return st, clock, m
+}
+
+// Confirm takes a code of the new secret by the store's clock, makes it the
+// user's app, and uses the confirming code's step: it cannot sign in.
+// A wrong code sets nothing up and counts nothing.
+func TestConfirm(t *testing.T) {
+	ctx := context.Background()
+	st, clock, m := fixture(t)
+	secret, err := m.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "000000"
+	for s := stepAt(clock.Now()) - 1; s <= stepAt(clock.Now())+1; s++ {
+		if code(secret, s, digits) == wrong {
+			wrong = "999999"
+		}
+	}
+	for range 4 {
+		if _, err := m.Confirm(ctx, st, "alice", secret, wrong, ""); !errors.Is(err, contract.ErrCodeInvalid) {
+			t.Fatalf("a wrong confirming code: %v", err)
+		}
+	}
+	if _, err := st.TOTP(ctx, "alice"); !errors.Is(err, contract.ErrNotFound) {
+		t.Fatalf("a wrong code set an app up: %v", err)
+	}
+	now := code(secret, stepAt(clock.Now()), digits)
+	if replaced, err := m.Confirm(ctx, st, "alice", secret, now, ""); err != nil || replaced {
+		t.Fatalf("the right confirming code: replaced %v, %v", replaced, err)
+	}
+	if _, err := m.Verify(ctx, st, submission("alice", now)); !errors.Is(err, contract.ErrCodeUsed) {
+		t.Fatalf("the confirming code used to sign in: %v", err)
+	}
+	clock.Advance(30 * time.Second)
+	if _, err := m.Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); err != nil {
+		t.Fatalf("the next step's code, after four wrong confirming codes: %v", err)
+	}
+}
+
+// A locked user's replayed right code is refused as locked, not as used:
+// the lock is checked first, so a locked attacker learns nothing from a
+// code. Fifty parallel submissions of one right code through the method
+// (read, then claim): exactly one signs in.
+func TestVerifyLockedAndParallel(t *testing.T) {
+	ctx := context.Background()
+	st, clock, m := fixture(t)
+	secret, err := m.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := m.Seal("alice", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetTOTP(ctx, "alice", sealed, stepAt(clock.Now())-1, ""); err != nil {
+		t.Fatal(err)
+	}
+	now := code(secret, stepAt(clock.Now()), digits)
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = m.Verify(ctx, st, submission("alice", now))
+		}()
+	}
+	wg.Wait()
+	won, used := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, contract.ErrCodeUsed):
+			used++
+		default:
+			t.Fatalf("a parallel submission: %v", err)
+		}
+	}
+	if won != 1 || used != n-1 {
+		t.Fatalf("%d won, %d used; want exactly one to win", won, used)
+	}
+	wrong := "000000"
+	for s := stepAt(clock.Now()) - 1; s <= stepAt(clock.Now())+1; s++ {
+		if code(secret, s, digits) == wrong {
+			wrong = "999999"
+		}
+	}
+	for range 3 {
+		_, _ = m.Verify(ctx, st, submission("alice", wrong))
+	}
+	if _, err := m.Verify(ctx, st, submission("alice", now)); !errors.Is(err, contract.ErrLocked) {
+		t.Fatalf("a locked user's replayed code: %v, want locked", err)
+	}
 }

@@ -172,6 +172,12 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				}
 				return err
 			}},
+			{"UseTOTP (a used step: refused)", 1, func() error {
+				if _, err := s.UseTOTP(ctx, user, 101, "", contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-again-" + user, Lifetime: time.Hour}}); err != contract.ErrCodeUsed {
+					t.Errorf("a used step: %v", err)
+				}
+				return nil
+			}},
 			{"UseTOTP (wrong code counted)", 1, func() error {
 				if _, err := s.UseTOTP(ctx, user, -1, "", contract.VerifyParams{Policy: pol}); err != contract.ErrCodeInvalid {
 					t.Errorf("wrong code: %v", err)

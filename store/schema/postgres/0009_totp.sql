@@ -18,12 +18,13 @@ CREATE TABLE IF NOT EXISTS sms2fa_totp (
 -- a matched step (p_step >= 0) after the last used one is claimed, the
 -- failures reset and the grant created (or, with p_freshen, freshened); an
 -- earlier or equal step is 'used'; no match (p_step < 0) counts a failure,
+-- and the grant is always earned how 'totp', whatever the caller says;
 -- and the one reaching the threshold locks, doubled per lock since the last
 -- success, as sms2fa_verify does.
 CREATE OR REPLACE FUNCTION sms2fa_use_totp(
     p_now BIGINT, p_user TEXT, p_step BIGINT, p_freshen TEXT,
     p_threshold INTEGER, p_lock_ns BIGINT, p_lock_max_ns BIGINT,
-    p_grant_id TEXT, p_grant_login TEXT, p_grant_how TEXT, p_grant_life_ms BIGINT, p_grant_cap INTEGER)
+    p_grant_id TEXT, p_grant_login TEXT, p_grant_life_ms BIGINT, p_grant_cap INTEGER)
 RETURNS TABLE (
     o_outcome TEXT, o_now BIGINT, o_locked_until BIGINT,
     g_id TEXT, g_user_id TEXT, g_login TEXT, g_how TEXT,
@@ -76,8 +77,8 @@ BEGIN
             END IF;
         ELSIF p_grant_id <> '' THEN
             INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
-            VALUES (p_grant_id, p_user, p_grant_login, p_grant_how, o_now, o_now, o_now + p_grant_life_ms);
-            g_id := p_grant_id; g_user_id := p_user; g_login := p_grant_login; g_how := p_grant_how;
+            VALUES (p_grant_id, p_user, p_grant_login, 'totp', o_now, o_now, o_now + p_grant_life_ms);
+            g_id := p_grant_id; g_user_id := p_user; g_login := p_grant_login; g_how := 'totp';
             g_created_at := o_now; g_fresh_at := o_now; g_expires_at := o_now + p_grant_life_ms; g_revoked_at := 0;
             IF p_grant_cap > 0 THEN
                 UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'cap'
