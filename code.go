@@ -100,16 +100,6 @@ func (k keys) deriveFor(name string) func(label string) ([]byte, error) {
 	}
 }
 
-// keyedMAC returns HMAC-SHA256(key, a || 0x00 || b): a binds the value to its
-// owner (a user, a device), so a MAC copied to another row never matches.
-func keyedMAC(key []byte, a, b string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(a))
-	h.Write([]byte{0})
-	h.Write([]byte(b))
-	return h.Sum(nil)
-}
-
 // tagLen is how much of a MAC a cookie keeps: 128 bits tell values apart
 // and cannot be reversed to the number or the session ID they stand for.
 const tagLen = 16

@@ -2,7 +2,6 @@ package sms2fa
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 )
@@ -52,11 +51,6 @@ func (c *exchange) Data(code int, contentType string, body []byte) {
 	c.Writer.Header().Set("Content-Type", contentType)
 	c.writeHeader(code)
 	_, _ = c.Writer.Write(body)
-}
-
-// String answers with formatted text.
-func (c *exchange) String(code int, format string, args ...any) {
-	c.Data(code, "text/plain; charset=utf-8", fmt.Appendf(nil, format, args...))
 }
 
 // JSON answers with v encoded as JSON.

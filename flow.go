@@ -395,7 +395,7 @@ func (g *Guard) handleVerify(c *exchange) {
 			g.fail(c, err)
 			return
 		}
-		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, howSMS, g.cfg.grantTTL
+		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, g.sms.Name(), g.cfg.grantTTL
 	}
 	// The SMS method checks the code in one store step.
 	r, err := g.sms.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Ref: ref, Typed: typed, Params: p})

@@ -18,11 +18,9 @@ import (
 // recheck interval — that the grant is still live. This file is that path,
 // and the ways a grant ends.
 
-// The grant's "how" and the revocations' "why", as the store records them.
+// The revocations' "why", as the store records them (a grant's "how" is
+// its method's Name).
 const (
-	howSMS      = "sms"
-	howRecovery = "recovery"
-
 	whyLogout     = "logout"
 	whyEverywhere = "sign_out_everywhere"
 	whyReplaced   = "replaced" // by a recovery sign-in in the same browser

@@ -79,7 +79,7 @@ func (g *Guard) handleRecover(c *exchange) {
 		return
 	}
 	ctx := c.Request.Context()
-	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: id, Login: g.loginTag(u), How: howRecovery, Lifetime: g.cfg.grantTTL},
+	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{ID: id, Login: g.loginTag(u), How: g.recovery.Name(), Lifetime: g.cfg.grantTTL},
 		Session: g.submitter(s, u)}
 	r, err := g.recovery.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: typed, Params: p})
 	left, gr := r.Left, r.Grant
@@ -101,14 +101,14 @@ func (g *Guard) handleRecover(c *exchange) {
 		c.Redirect(http.StatusSeeOther, dest)
 		return
 	case errors.Is(err, contract.ErrCodeInvalid):
-		g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
+		g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: g.recovery.Name(), IP: c.ClientIP()})
 		g.flowRefusal(c, http.StatusUnprocessableEntity, codeRecoveryInvalid, m.RecoveryInvalid, 0, g.recoverForm)
 		return
 	case errors.Is(err, contract.ErrLocked):
 		retry, _ := contract.RetryAfter(err)
 		if le := (*contract.LimitError)(nil); errors.As(err, &le) && le.Started { // this very guess locked the user
-			g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: howRecovery, IP: c.ClientIP()})
-			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: howRecovery})
+			g.emit(ctx, Event{Kind: EventCodeInvalid, UserID: u.ID, How: g.recovery.Name(), IP: c.ClientIP()})
+			g.emit(ctx, Event{Kind: EventUserLocked, UserID: u.ID, Until: le.Until, How: g.recovery.Name()})
 		}
 		g.flowRefusal(c, http.StatusTooManyRequests, codeLocked, l.fill(m.Locked, vars{wait: retry}), retry, g.recoverForm)
 		return

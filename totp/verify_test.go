@@ -22,40 +22,11 @@ import (
 // and its secret is sealed again under the new key.
 func TestVerifyOnTheStore(t *testing.T) {
 	ctx := context.Background()
-	clock := testclock.New(testclock.Start)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "totp.db"), store.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	oldSecret := []byte("the guard's old secret, 32 bytes")
-	newSecret := []byte("the guard's new secret, 32 bytes")
-	bound := func(guardSecret []byte, opts ...Option) *Method {
-		m, err := New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Bind(func(l string) ([]byte, error) { return contract.DeriveKey(guardSecret, l), nil }); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	m := bound(oldSecret)
+	st, clock, m := fixture(t)
 	if _, err := m.Verify(ctx, st, submission("alice", "123456")); !errors.Is(err, contract.ErrNotFound) {
 		t.Fatalf("no app yet: %v", err)
 	}
-	secret, err := m.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := m.Seal("alice", secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Set up with the previous step's code: the confirming code's step.
-	if _, err := st.SetTOTP(ctx, "alice", sealed, stepAt(clock.Now())-1, ""); err != nil {
-		t.Fatal(err)
-	}
+	secret := setUp(t, st, clock, m, "alice")
 	now := code(secret, stepAt(clock.Now()), digits)
 	if _, err := m.Verify(ctx, st, submission("alice", "12345")); !errors.Is(err, contract.ErrMalformed) {
 		t.Fatalf("five digits: %v", err)
@@ -69,13 +40,7 @@ func TestVerifyOnTheStore(t *testing.T) {
 			t.Fatalf("the same code again: %v", err)
 		}
 	}
-	wrong := "000000"
-	for s := stepAt(clock.Now()) - 2; s <= stepAt(clock.Now())+2; s++ {
-		if code(secret, s, digits) == wrong {
-			wrong = "999999"
-		}
-	}
-	if _, err := m.Verify(ctx, st, submission("alice", wrong)); !errors.Is(err, contract.ErrCodeInvalid) {
+	if _, err := m.Verify(ctx, st, submission("alice", wrongCode(secret, clock.Now()))); !errors.Is(err, contract.ErrCodeInvalid) {
 		t.Fatalf("a wrong code: %v", err)
 	}
 
@@ -83,8 +48,9 @@ func TestVerifyOnTheStore(t *testing.T) {
 	// sealed again under the new key, and a guard that forgot the old
 	// secret cannot open it.
 	clock.Advance(30 * time.Second)
-	rotated := bound(newSecret, WithPreviousSecrets(oldSecret))
-	if _, err := bound(newSecret).Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); !errors.Is(err, ErrUnsealable) {
+	newSecret := []byte("the guard's new secret, 32 bytes")
+	rotated := bound(t, newSecret, WithPreviousSecrets(guardSecret))
+	if _, err := bound(t, newSecret).Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("rotated without the previous secret: %v", err)
 	}
 	if _, err := rotated.Verify(ctx, st, submission("alice", code(secret, stepAt(clock.Now()), digits))); err != nil {
@@ -94,7 +60,7 @@ func TestVerifyOnTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, stale, err := bound(newSecret).Unseal("alice", a.Sealed); err != nil || stale {
+	if _, stale, err := bound(t, newSecret).Unseal("alice", a.Sealed); err != nil || stale {
 		t.Fatalf("not sealed again under the new key: stale %v, %v", stale, err)
 	}
 }
@@ -116,8 +82,24 @@ func submission(user, typed string) contract.Submission {
 	}}
 }
 
-// fixture is a SQLite store on a test clock, and a method bound to a guard
-// secret.
+// guardSecret is the tests' guard secret.
+var guardSecret = []byte("a guard secret of 32 bytes......")
+
+// bound returns a method bound to the guard secret gs.
+func bound(t *testing.T, gs []byte, opts ...Option) *Method {
+	t.Helper()
+	m, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Bind(func(l string) ([]byte, error) { return contract.DeriveKey(gs, l), nil }); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// fixture is a SQLite store on a test clock, and a method bound to
+// guardSecret.
 func fixture(t *testing.T) (*store.SQL, *testclock.Clock, *Method) {
 	t.Helper()
 	clock := testclock.New(testclock.Start)
@@ -126,16 +108,39 @@ func fixture(t *testing.T) (*store.SQL, *testclock.Clock, *Method) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m, err := New()
+	return st, clock, bound(t, guardSecret)
+}
+
+// setUp gives user an app whose confirming code was the previous step's,
+// sealed by m, and returns its secret.
+func setUp(t *testing.T, st *store.SQL, clock *testclock.Clock, m *Method, user string) []byte {
+	t.Helper()
+	secret, err := m.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Bind(func(l string) ([]byte, error) {
-		return contract.DeriveKey([]byte("a guard secret of 32 bytes......"), l), nil
-	}); err != nil {
+	sealed, err := m.Seal(user, secret)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return st, clock, m
+	if _, err := st.SetTOTP(context.Background(), user, sealed, stepAt(clock.Now())-1, ""); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// wrongCode is a code that secret's window at now does not hold.
+func wrongCode(secret []byte, now time.Time) string {
+	for _, w := range []string{"000000", "999999", "123456"} {
+		taken := false
+		for s := stepAt(now) - 2; s <= stepAt(now)+2; s++ {
+			taken = taken || code(secret, s, digits) == w
+		}
+		if !taken {
+			return w
+		}
+	}
+	panic("three codes all in one window")
 }
 
 // Confirm takes a code of the new secret by the store's clock, makes it the
@@ -148,12 +153,7 @@ func TestConfirm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := "000000"
-	for s := stepAt(clock.Now()) - 1; s <= stepAt(clock.Now())+1; s++ {
-		if code(secret, s, digits) == wrong {
-			wrong = "999999"
-		}
-	}
+	wrong := wrongCode(secret, clock.Now())
 	for range 4 {
 		if _, err := m.Confirm(ctx, st, "alice", secret, wrong, ""); !errors.Is(err, contract.ErrCodeInvalid) {
 			t.Fatalf("a wrong confirming code: %v", err)
@@ -182,17 +182,7 @@ func TestConfirm(t *testing.T) {
 func TestVerifyLockedAndParallel(t *testing.T) {
 	ctx := context.Background()
 	st, clock, m := fixture(t)
-	secret, err := m.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := m.Seal("alice", secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.SetTOTP(ctx, "alice", sealed, stepAt(clock.Now())-1, ""); err != nil {
-		t.Fatal(err)
-	}
+	secret := setUp(t, st, clock, m, "alice")
 	now := code(secret, stepAt(clock.Now()), digits)
 	const n = 50
 	errs := make([]error, n)
@@ -219,14 +209,8 @@ func TestVerifyLockedAndParallel(t *testing.T) {
 	if won != 1 || used != n-1 {
 		t.Fatalf("%d won, %d used; want exactly one to win", won, used)
 	}
-	wrong := "000000"
-	for s := stepAt(clock.Now()) - 1; s <= stepAt(clock.Now())+1; s++ {
-		if code(secret, s, digits) == wrong {
-			wrong = "999999"
-		}
-	}
 	for range 3 {
-		_, _ = m.Verify(ctx, st, submission("alice", wrong))
+		_, _ = m.Verify(ctx, st, submission("alice", wrongCode(secret, clock.Now())))
 	}
 	if _, err := m.Verify(ctx, st, submission("alice", now)); !errors.Is(err, contract.ErrLocked) {
 		t.Fatalf("a locked user's replayed code: %v, want locked", err)
