@@ -13,6 +13,57 @@ CREATE TABLE IF NOT EXISTS sms2fa_totp (
     updated_at BIGINT NOT NULL
 );
 
+-- sms2fa_count_failure counts one more consecutive failure of p_user (whose
+-- row the caller holds locked, with p_failures and p_locks as read): the
+-- one that reaches the threshold locks, doubled per lock since the last
+-- success, up to the maximum. It returns when the lock ends, 0 for no lock.
+-- sms2fa_verify (migration 8) does the same inline; a later version of it
+-- should call this.
+CREATE OR REPLACE FUNCTION sms2fa_count_failure(p_user TEXT, p_now BIGINT, p_failures INTEGER, p_locks INTEGER,
+    p_threshold INTEGER, p_lock_ns BIGINT, p_lock_max_ns BIGINT, OUT o_locked_until BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_lock BIGINT := p_lock_ns;
+    v_i    INTEGER := 0;
+BEGIN
+    o_locked_until := 0;
+    p_failures := p_failures + 1;
+    IF p_threshold > 0 AND p_failures >= p_threshold THEN
+        WHILE v_i < p_locks AND v_lock < p_lock_max_ns LOOP
+            v_lock := v_lock * 2;
+            v_i := v_i + 1;
+        END LOOP;
+        p_failures := 0;
+        p_locks := p_locks + 1;
+        o_locked_until := p_now + LEAST(v_lock, p_lock_max_ns) / 1000000;
+    END IF;
+    UPDATE sms2fa_users SET failures = p_failures, locks = p_locks, updated_at = p_now,
+      locked_until = CASE WHEN o_locked_until > 0 THEN o_locked_until ELSE locked_until END
+    WHERE user_id = p_user;
+END
+$$;
+
+-- sms2fa_add_grant creates grant p_id of p_user and revokes the user's
+-- oldest live grants beyond p_cap (0: no cap). The subquery finds, from the
+-- index of unrevoked grants alone, the newest grant beyond the cap: none
+-- for a user within it (nearly everyone), and then nothing is written.
+-- sms2fa_verify (migration 8) does the same inline.
+CREATE OR REPLACE FUNCTION sms2fa_add_grant(p_now BIGINT, p_user TEXT, p_id TEXT, p_login TEXT, p_how TEXT,
+    p_life_ms BIGINT, p_cap INTEGER)
+RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
+    VALUES (p_id, p_user, p_login, p_how, p_now, p_now, p_now + p_life_ms);
+    IF p_cap > 0 THEN
+        UPDATE sms2fa_grants SET revoked_at = p_now, revoked_how = 'cap'
+        WHERE user_id = p_user AND revoked_at = 0 AND expires_at > p_now AND id <> p_id
+          AND (created_at, id) <= (SELECT g.created_at, g.id FROM sms2fa_grants AS g
+                                   WHERE g.user_id = p_user AND g.revoked_at = 0 AND g.expires_at > p_now
+                                   ORDER BY g.created_at DESC, g.id DESC LIMIT 1 OFFSET p_cap);
+    END IF;
+END
+$$;
+
 -- sms2fa_use_totp is a TOTP sign-in or step-up in one round trip (see
 -- TOTPStore.UseTOTP): under the user's row lock, a locked user is refused;
 -- a matched step (p_step >= 0) after the last used one is claimed, the
@@ -33,8 +84,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_failures INTEGER;
     v_locks    INTEGER;
-    v_lock     BIGINT;
-    v_i        INTEGER := 0;
 BEGIN
     o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
     g_id := '';
@@ -76,39 +125,19 @@ BEGIN
                 g_id := '';
             END IF;
         ELSIF p_grant_id <> '' THEN
-            INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
-            VALUES (p_grant_id, p_user, p_grant_login, 'totp', o_now, o_now, o_now + p_grant_life_ms);
+            PERFORM sms2fa_add_grant(o_now, p_user, p_grant_id, p_grant_login, 'totp', p_grant_life_ms, p_grant_cap);
             g_id := p_grant_id; g_user_id := p_user; g_login := p_grant_login; g_how := 'totp';
             g_created_at := o_now; g_fresh_at := o_now; g_expires_at := o_now + p_grant_life_ms; g_revoked_at := 0;
-            IF p_grant_cap > 0 THEN
-                UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'cap'
-                WHERE user_id = p_user AND revoked_at = 0 AND expires_at > o_now AND id <> p_grant_id
-                  AND (created_at, id) <= (SELECT g.created_at, g.id FROM sms2fa_grants AS g
-                                           WHERE g.user_id = p_user AND g.revoked_at = 0 AND g.expires_at > o_now
-                                           ORDER BY g.created_at DESC, g.id DESC LIMIT 1 OFFSET p_grant_cap);
-            END IF;
         END IF;
         o_outcome := 'ok';
         RETURN NEXT;
         RETURN;
     END IF;
 
-    -- A wrong code: one more consecutive failure, as in sms2fa_verify.
-    v_failures := v_failures + 1;
-    o_outcome := 'invalid';
-    IF p_threshold > 0 AND v_failures >= p_threshold THEN
-        v_lock := p_lock_ns;
-        WHILE v_i < v_locks AND v_lock < p_lock_max_ns LOOP
-            v_lock := v_lock * 2;
-            v_i := v_i + 1;
-        END LOOP;
-        v_failures := 0;
-        v_locks := v_locks + 1;
-        o_locked_until := o_now + LEAST(v_lock, p_lock_max_ns) / 1000000;
-        o_outcome := 'locked';
-    END IF;
-    UPDATE sms2fa_users SET failures = v_failures, locks = v_locks, locked_until = o_locked_until, updated_at = o_now
-    WHERE user_id = p_user;
+    -- A wrong code: one more consecutive failure.
+    SELECT f.o_locked_until INTO o_locked_until
+    FROM sms2fa_count_failure(p_user, o_now, v_failures, v_locks, p_threshold, p_lock_ns, p_lock_max_ns) AS f;
+    o_outcome := CASE WHEN o_locked_until > 0 THEN 'locked' ELSE 'invalid' END;
     RETURN NEXT;
 END
 $$;
