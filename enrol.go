@@ -114,6 +114,15 @@ func (g *Guard) handleEnroll(c *exchange) {
 	to := u
 	to.Phone = num.E164
 	if u.Phone == "" { // enrolling: nothing to prove yet but the new number
+		// … unless the user has an authenticator app: a number added
+		// without it would be a way around it.
+		if has, ok := g.hasApp(c, u); !ok {
+			return
+		} else if has {
+			if _, ok := g.fresh(c, s, u, g.urls.enroll); !ok {
+				return
+			}
+		}
 		g.openFlow(c, s, to, contract.FlowEnrol, "", form)
 		return
 	}
@@ -169,7 +178,8 @@ func (g *Guard) fresh(c *exchange, s *sessions.Session, u User, back string) (co
 
 // freshAction starts a sensitive account action (new recovery codes,
 // forgetting a device, removing the number): a same-origin POST by a user
-// with a number and a fresh factor. Otherwise it has answered.
+// with a factor (a number, or an authenticator app) and a fresh one.
+// Otherwise it has answered.
 func (g *Guard) freshAction(c *exchange) (User, bool) {
 	u, ok := g.formUser(c)
 	if !ok {
@@ -179,8 +189,12 @@ func (g *Guard) freshAction(c *exchange) (User, bool) {
 		return u, false
 	}
 	if u.Phone == "" {
-		g.withoutPhone(c, u, true)
-		return u, false
+		if has, ok := g.hasApp(c, u); !ok || !has {
+			if ok {
+				g.withoutPhone(c, u, true)
+			}
+			return u, false
+		}
 	}
 	s, err := g.session(c)
 	if err != nil {

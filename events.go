@@ -38,6 +38,10 @@ const (
 	EventDeviceRemembered EventKind = "device_remembered" // a browser was remembered (Device)
 	EventDeviceRevoked    EventKind = "device_revoked"    // remembered devices were forgotten (Count)
 	EventDeviceReuse      EventKind = "device_reuse"      // a rotated-out device token came back: the device is revoked
+	EventTOTPAdded        EventKind = "totp_added"        // an authenticator app was set up (How "replaced" when it replaced one)
+	EventTOTPRemoved      EventKind = "totp_removed"      // the user removed their authenticator app
+	EventTOTPReset        EventKind = "totp_reset"        // an admin removed the user's authenticator app (Guard.ResetTOTP)
+	EventTOTPUnsealable   EventKind = "totp_unsealable"   // the app's secret opens under no key of the guard: the user gets an SMS instead
 )
 
 // Event is one thing the guard did, for auditing and alerting. It never
@@ -57,10 +61,12 @@ type Event struct {
 	Flow         contract.Flow // code_sent, code_resent, send_failed: what the code was for
 	Latency      time.Duration // code_sent, code_resent, send_failed: how long the sender took
 	Grant        string        // the grant an event is about; empty for several (all of a user's, or of a sign-in)
-	// How: for grant_created, how it was earned (sms, recovery, device);
-	// grant_revoked, why (logout, sign_out_everywhere, replaced);
-	// device_revoked, sign_out_everywhere when all went; code_invalid and
-	// user_locked, "recovery" for a recovery code.
+	// How: for grant_created, how it was earned (sms, recovery, device,
+	// totp); grant_revoked, why (logout, sign_out_everywhere, replaced);
+	// device_revoked, sign_out_everywhere when all went; verified,
+	// code_invalid and user_locked, "recovery" for a recovery code and
+	// "totp" for an authenticator app's (empty for SMS); totp_added,
+	// "replaced" for a replacement.
 	How      string
 	Count    int    // grant_revoked, device_revoked: how many; recovery_used: codes left; recovery_renewed: codes made
 	OldPhone string // factor_changed, factor_removed: the number before, masked
@@ -74,7 +80,7 @@ func (e Event) level() slog.Level {
 	switch e.Kind {
 	case EventSendFailed, EventGlobalLimit:
 		return slog.LevelError
-	case EventSendRefused, EventUserLocked, EventChallengeDead, EventPhoneMismatch, EventDeviceReuse:
+	case EventSendRefused, EventUserLocked, EventChallengeDead, EventPhoneMismatch, EventDeviceReuse, EventTOTPUnsealable:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -76,30 +76,41 @@ type FactorInfo struct {
 	Phone         string // masked: +91 ••••••3210
 	Region        string
 	Version       int64
-	RecoveryCodes int // unused recovery codes left
+	RecoveryCodes int  // unused recovery codes left
+	App           bool // the user has an authenticator app (see GET {prefix}/totp)
 }
 
 // NoRecoveryCodes reports an enrolled user without one unused recovery code
 // — such as a user whose number the app already knew, adopted without the
 // enrolment that shows a set. Offer GET {prefix}/recovery-codes, which makes
 // a set and shows it once; never force it.
-func (x FactorInfo) NoRecoveryCodes() bool { return x.Enrolled && x.RecoveryCodes == 0 }
+func (x FactorInfo) NoRecoveryCodes() bool { return (x.Enrolled || x.App) && x.RecoveryCodes == 0 }
 
-// Factor describes userID's enrolled number, for an account page or an
-// admin. A user whose number was never adopted reports Enrolled false.
+// Factor describes userID's enrolled number and authenticator app, for an
+// account page or an admin. A user whose number was never adopted reports
+// Enrolled false.
 func (g *Guard) Factor(ctx context.Context, userID string) (FactorInfo, error) {
-	f, err := g.store.Factor(ctx, userID)
-	if errors.Is(err, contract.ErrNotFound) {
-		return FactorInfo{}, nil
+	var info FactorInfo
+	if g.totp != nil {
+		switch _, err := g.store.TOTP(ctx, userID); {
+		case err == nil:
+			info.App = true
+		case !errors.Is(err, contract.ErrNotFound):
+			return FactorInfo{}, fmt.Errorf("sms2fa: reading the authenticator app: %w", err)
+		}
 	}
-	if err != nil {
+	f, err := g.store.Factor(ctx, userID)
+	if errors.Is(err, contract.ErrNotFound) && !info.App {
+		return info, nil
+	}
+	if err != nil && !errors.Is(err, contract.ErrNotFound) {
 		return FactorInfo{}, fmt.Errorf("sms2fa: reading the factor: %w", err)
 	}
 	left, err := g.RecoveryCodesLeft(ctx, userID)
 	if err != nil {
 		return FactorInfo{}, err
 	}
-	info := FactorInfo{Enrolled: !f.Removed && f.Phone != "", Region: f.Region, Version: f.Version, RecoveryCodes: left}
+	info.Enrolled, info.Region, info.Version, info.RecoveryCodes = !f.Removed && f.Phone != "", f.Region, f.Version, left
 	if info.Enrolled {
 		info.Phone = phone.Mask(f.Phone)
 	}

@@ -68,6 +68,16 @@ type attempt struct {
 	// fellBack: with check (see ensure), the app's number is not the
 	// enrolled one (or cannot be parsed); nothing was answered or opened.
 	fellBack bool
+	app      bool // the code comes from the user's authenticator app: no challenge
+}
+
+// flowOf is what a's code is for: its challenge's flow, as the store
+// recorded it, or, for an app code, the session's.
+func flowOf(a attempt) contract.Flow {
+	if a.ch.Flow != "" {
+		return a.ch.Flow
+	}
+	return a.flow
 }
 
 // challenge answers a guarded request that needs a code — to sign in, or a
@@ -110,16 +120,11 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow contrac
 	}
 	// The flow is recorded by ensure, with the challenge it names: a flow
 	// without its challenge would make a pending code pass for another kind.
-	switch {
-	case wantsJSON(r):
-		next = "" // a JSON client goes where it likes
-	case next != "":
-	case r.Method == http.MethodGet:
-		next = nextOf(r)
-	case flow == contract.FlowStepUp:
-		next = refererPath(r)
-	}
+	next = nextFor(r, flow, next)
 	dirty := next != "" && set(s, keyNext, next)
+	if g.byApp(c, s, u, flow, "", dirty) {
+		return false
+	}
 	a, ok := g.ensure(c, s, u, dirty, flow, grantID, check)
 	if !ok {
 		return a.fellBack
@@ -136,6 +141,24 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow contrac
 		c.Redirect(http.StatusSeeOther, g.urls.page)
 	}
 	return false
+}
+
+// nextFor is where the code page sends the visitor once verified: next if
+// set; else a GET's own URL, and for a step-up of a POST, which is never
+// replayed, the same-origin page it came from; "" to leave the session's
+// as it is. A JSON client goes where it likes.
+func nextFor(r *http.Request, flow contract.Flow, next string) string {
+	switch {
+	case wantsJSON(r):
+		return ""
+	case next != "":
+		return next
+	case r.Method == http.MethodGet:
+		return nextOf(r)
+	case flow == contract.FlowStepUp:
+		return refererPath(r)
+	}
+	return ""
 }
 
 // ensure makes sure the session has a live challenge of flow for u, opening
@@ -208,6 +231,10 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		dirty = set(s, keyChallenge, ch.ID) || dirty
 		dirty = set(s, keyFlow, string(flow)) || dirty
 		dirty = set(s, keyPhone, tag(g.keys.phone, u.Phone)) || dirty
+		if appPending(s) { // "Text me a code instead": the challenge is what is pending now
+			delete(s.Values, keyApp)
+			dirty = true
+		}
 	}
 	// The session is saved before the SMS goes out: if it cannot be saved,
 	// no code is sent that the visitor could never enter, and the challenge
@@ -323,6 +350,22 @@ func (g *Guard) handlePage(c *exchange) {
 		c.Redirect(http.StatusSeeOther, g.urls.enroll) // the number typed is not kept: ask again
 		return
 	}
+	if !ok && g.totp != nil {
+		// Nothing pending by SMS: a user with an authenticator app is
+		// asked for its code, and no SMS goes out.
+		has, fine := g.appOf(c, u)
+		if !fine {
+			return
+		}
+		if has {
+			dirty := set(s, keyApp, "1")
+			if !g.save(c, s, set(s, keyFlow, string(flow)) || dirty) {
+				return
+			}
+			g.respond(c, g.appAttempt(c, u, flow), view{status: http.StatusOK})
+			return
+		}
+	}
 	if !ok && u.Phone == "" {
 		g.withoutPhone(c, u, false)
 		return
@@ -371,6 +414,11 @@ func (g *Guard) handleVerify(c *exchange) {
 	}
 	ref, flow, ok := g.pendingAny(s, u)
 	if !ok {
+		if g.totp != nil {
+			// Nothing pending by SMS: the code, if any, is the app's.
+			g.verifyApp(c, s, u, flow)
+			return
+		}
 		g.noChallenge(c, codeNoChallenge)
 		return
 	}
@@ -467,12 +515,12 @@ func (g *Guard) granted(c *exchange, s *sessions.Session, a attempt, gr contract
 	ev := g.event(c, a, a.ch.ID)
 	ctx := c.Request.Context()
 	ev.Grant, ev.How = gr.ID, gr.How
-	if a.ch.Flow == contract.FlowStepUp {
+	if flowOf(a) == contract.FlowStepUp {
 		g.emit(ctx, ev.with(EventGrantRefreshed))
 	} else {
 		g.emit(ctx, ev.with(EventGrantCreated))
 	}
-	if !wantsJSON(c.Request) || a.ch.Flow != contract.FlowLogin {
+	if !wantsJSON(c.Request) || flowOf(a) != contract.FlowLogin {
 		g.done(c, dest)
 		return
 	}
@@ -586,7 +634,11 @@ func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr contract.
 		g.fail(c, err)
 		return "", false
 	}
-	g.emit(c.Request.Context(), g.event(c, a, a.ch.ID).with(EventVerified))
+	ev := g.event(c, a, a.ch.ID)
+	if a.app {
+		ev.How = g.totp.Name()
+	}
+	g.emit(c.Request.Context(), ev.with(EventVerified))
 	if gr.ID == "" {
 		g.clearMark(c)
 		g.done(c, dest)
@@ -633,7 +685,7 @@ func (g *Guard) begin(c *exchange, post bool) (User, *sessions.Session, bool) {
 		g.fail(c, err)
 		return u, nil, false
 	}
-	if _, _, pending := g.pendingAny(s, u); !pending {
+	if _, _, pending := g.pendingAny(s, u); !pending && !appPending(s) {
 		if id, ok := g.grantID(c.Request, u); ok && !noted(s, id) {
 			g.alreadyVerified(c, next(s))
 			return u, nil, false

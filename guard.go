@@ -55,7 +55,8 @@ type Guard struct {
 	// warnedProxy: the warning about X-Forwarded-For without WithClientIP
 	// was logged (a pointer: Guard's String methods copy the struct).
 	warnedProxy *atomic.Bool
-	device      rememberer // the remembered-device method; nil: off
+	device      rememberer    // the remembered-device method; nil: off
+	totp        authenticator // the authenticator-app method; nil: off
 	userFn      UserFunc
 	keys        keys
 	marks       *mark.Codec
@@ -77,6 +78,7 @@ type urls struct {
 	enroll, recover, codes        string
 	devices                       string // + "/" + ID + "/revoke"
 	remove                        string
+	totp, totpRemove              string // the authenticator app's setup and removal
 }
 
 // cookieNames are the guard's two cookies besides its session, named after
@@ -141,7 +143,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 		return nil, err
 	}
 	cfg.policy = texts.Policy(cfg.policy)
-	rec, dev, err := methodsOf(cfg.methods, k)
+	roles, err := methodsOf(cfg.methods, k)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +155,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 			"(non-geographic +800/+88x/+979 numbers excepted); name the countries you serve to shrink what SMS pumping can reach")
 	}
 	g := &Guard{
-		cfg: cfg, sessions: sessionStore, store: store, sms: texts, recovery: rec, device: dev, userFn: user, warnedProxy: new(atomic.Bool), keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
+		cfg: cfg, sessions: sessionStore, store: store, sms: texts, recovery: roles.recovery, device: roles.device, totp: roles.totp, userFn: user, warnedProxy: new(atomic.Bool), keys: k, marks: mark.New(k.mark, cfg.sessionName), page: page, cop: cop,
 		cookie: cfg.cookie.options(),
 		css:    asset{templates.CSS(), "text/css; charset=utf-8"},
 		js:     asset{templates.JS(), "text/javascript; charset=utf-8"},
@@ -168,6 +170,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device"}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
+	g.urls.totp, g.urls.totpRemove = cfg.prefix+"/totp", cfg.prefix+"/totp/remove"
 	g.routes = g.routeTable()
 	g.langs, g.matcher = languagesFrom(cfg)
 	if g.flows, err = templates.Flows(); err != nil {
@@ -218,51 +221,67 @@ type rememberer interface {
 	contract.Rememberer
 }
 
+// authenticator is what the guard asks of the authenticator-app method.
+type authenticator interface {
+	contract.Method
+	contract.Authenticator
+}
+
+// roles are the methods the app listed, each in the part the guard gives it.
+type roles struct {
+	recovery recoverer
+	device   rememberer    // nil: off
+	totp     authenticator // nil: off
+}
+
 // methodsOf picks out each method's role among those the app listed
 // (WithMethods; nil: recovery codes and remembered devices), then binds
 // each to its keys. Recovery codes are required: they are a user's way
 // back after losing the phone. A remembered-device method with no lifetime
 // is off.
-func methodsOf(ms []contract.Method, k keys) (recoverer, rememberer, error) {
+func methodsOf(ms []contract.Method, k keys) (roles, error) {
+	var r roles
 	if ms == nil {
 		dev, err := device.New()
 		if err != nil {
-			return nil, nil, err
+			return r, err
 		}
 		ms = []contract.Method{recovery.New(), dev}
 	}
-	var (
-		rec recoverer
-		dev rememberer
-	)
+	twice := func(m contract.Method) error { return fmt.Errorf("sms2fa: WithMethods lists %q twice", m.Name()) }
 	for _, m := range ms {
 		switch m := m.(type) {
 		case recoverer:
-			if rec != nil {
-				return nil, nil, fmt.Errorf("sms2fa: WithMethods lists %q twice", m.Name())
+			if r.recovery != nil {
+				return r, twice(m)
 			}
-			rec = m
+			r.recovery = m
 		case rememberer:
-			if dev != nil {
-				return nil, nil, fmt.Errorf("sms2fa: WithMethods lists %q twice", m.Name())
+			if r.device != nil {
+				return r, twice(m)
 			}
-			dev = m
+			r.device = m
+		case authenticator:
+			if r.totp != nil {
+				return r, twice(m)
+			}
+			r.totp = m
 		default:
-			return nil, nil, fmt.Errorf("sms2fa: WithMethods: the guard has no role for the method %q", m.Name())
+			return r, fmt.Errorf("sms2fa: WithMethods: the guard has no role for the method %q", m.Name())
 		}
 	}
-	if rec == nil {
-		return nil, nil, errors.New("sms2fa: WithMethods must include recovery.New(): recovery codes are a user's way back after losing the phone")
+	if r.recovery == nil {
+		return r, errors.New("sms2fa: WithMethods must include recovery.New(): recovery codes are a user's way back after losing the phone")
 	}
 	for _, m := range ms {
 		if km, ok := m.(contract.Keyed); ok {
 			if err := km.Bind(k.deriveFor(m.Name())); err != nil {
-				return nil, nil, fmt.Errorf("sms2fa: the %q method: %w", m.Name(), err)
+				return r, fmt.Errorf("sms2fa: the %q method: %w", m.Name(), err)
 			}
 		}
 	}
-	if dev != nil && dev.Lifetime() <= 0 {
-		dev = nil
+	if r.device != nil && r.device.Lifetime() <= 0 {
+		r.device = nil
 	}
-	return rec, dev, nil
+	return r, nil
 }

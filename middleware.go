@@ -117,6 +117,18 @@ func (g *Guard) secondFactor(c *exchange, u User, flow contract.Flow, grantID st
 		return
 	}
 	if u.Phone == "" {
+		// No number: an authenticator app, if the user has one, is the
+		// factor.
+		if g.totp != nil {
+			s, err := g.session(c)
+			if err != nil {
+				g.fail(c, err)
+				return
+			}
+			if g.byApp(c, s, u, flow, nextFor(c.Request, flow, ""), false) {
+				return
+			}
+		}
 		g.withoutPhone(c, u, recent)
 		return
 	}

@@ -35,6 +35,15 @@ type jsonBody struct {
 	RetryAfter      int    `json:"retry_after,omitempty"`
 	SendFailed      bool   `json:"send_failed,omitempty"`
 	EnrollURL       string `json:"enroll_url,omitempty"`
+	// Method is "totp" when the code to send to verify_url is the one the
+	// user's authenticator app shows (resend_url, if set, texts one
+	// instead).
+	Method string `json:"method,omitempty"`
+	// TOTPURI and TOTPSecret are an authenticator app being set up (GET
+	// {prefix}/totp); TOTPEnabled says the user has one.
+	TOTPURI     string `json:"totp_uri,omitempty"`
+	TOTPSecret  string `json:"totp_secret,omitempty"`
+	TOTPEnabled *bool  `json:"totp_enabled,omitempty"`
 	// RecoveryCodes are shown once: after enrolling, or regenerating.
 	RecoveryCodes []string `json:"recovery_codes,omitempty"`
 	// RecoveryCodesLeft is set after a recovery code was used, and by GET
@@ -104,7 +113,15 @@ func (g *Guard) refusalView(a attempt, err error) view {
 
 // fill fills a message's placeholders from a.
 func (g *Guard) fill(msg string, a attempt, wait time.Duration) string {
-	return g.l(a).fill(msg, vars{phone: g.phoneOf(a), length: g.sms.CodeLength(), attempts: a.ch.AttemptsLeft(), wait: wait})
+	return g.l(a).fill(msg, vars{phone: g.phoneOf(a), length: g.codeLength(a), attempts: a.ch.AttemptsLeft(), wait: wait})
+}
+
+// codeLength is how many digits a's code has.
+func (g *Guard) codeLength(a attempt) int {
+	if a.app {
+		return appDigits
+	}
+	return g.sms.CodeLength()
 }
 
 // l is a's language: the request's, or English for a sample.
@@ -230,13 +247,16 @@ func (g *Guard) pageFor(a attempt, v view) templates.PageData {
 	phoneOK := a.num.E164 != "" || a.ch.Phone != ""
 	d := templates.PageData{
 		Lang: m.Lang, Title: m.Title, Message: v.msg, Alert: v.alert,
-		Phone: g.phoneOf(a), CodeLength: g.sms.CodeLength(), CodeLabel: m.CodeLabel, Submit: m.Submit,
+		Phone: g.phoneOf(a), CodeLength: g.codeLength(a), CodeLabel: m.CodeLabel, Submit: m.Submit,
 		CanVerify:  a.ch.ID != "" && a.ch.Live() && !locked,
 		ShowResend: phoneOK && !locked && !errors.Is(a.refused, ErrInvalidPhone) && !errors.Is(a.refused, ErrCountryNotAllowed),
 		ResendWait: int(wait / time.Second),
 		Resend:     m.Resend, ResendIn: g.fill(m.ResendIn, a, wait), ResendInTemplate: m.ResendIn, NoScript: m.NoScript,
 		Units:     l.units,
 		VerifyURL: g.urls.verify, ResendURL: g.urls.resend, StyleURL: g.urls.css, ScriptURL: g.urls.js,
+	}
+	if a.app {
+		return g.appPageFor(a, v, d)
 	}
 	if a.ch.Flow == contract.FlowStepUp || a.flow == contract.FlowStepUp {
 		// A code asked for again says why: a sensitive action.
@@ -257,6 +277,30 @@ func (g *Guard) pageFor(a attempt, v view) templates.PageData {
 	return d
 }
 
+// appPageFor is the code page asking for the code of the user's
+// authenticator app: no number, no resend, and, for a user with a number,
+// the form that texts a code instead.
+func (g *Guard) appPageFor(a attempt, v view, d templates.PageData) templates.PageData {
+	l := g.l(a)
+	m := l.m
+	d.Phone, d.ShowResend, d.ResendWait = "", false, 0
+	d.CanVerify = v.code != codeLocked
+	d.Lead = g.fill(m.AppLead, a, 0)
+	if a.flow == contract.FlowStepUp {
+		d.Title, d.Lead = m.StepUpTitle, g.fill(m.AppStepUpLead, a, 0)
+	}
+	if a.user.Phone != "" {
+		d.UseSMSURL, d.UseSMS = g.urls.resend, m.UseSMS
+	}
+	if a.flow == contract.FlowLogin {
+		if g.device != nil {
+			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.device.Lifetime() / (24 * time.Hour))})
+		}
+		d.RecoverURL, d.RecoverLink = g.urls.recover, m.RecoverLink
+	}
+	return d
+}
+
 // renderFlow renders one of the flow pages with the page's security headers.
 func (g *Guard) renderFlow(c *exchange, name string, d templates.FlowData) {
 	d.Lang, d.StyleURL = g.lang(c).m.Lang, g.urls.css
@@ -268,6 +312,12 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 		return jsonBody{Error: v.code, Message: v.msg}
 	}
 	b := jsonBody{Error: v.code, Reason: v.reason, Message: v.msg, Phone: g.phoneOf(a), VerifyURL: g.urls.verify, ResendURL: g.urls.resend}
+	if a.app {
+		b.Method = g.totp.Name()
+		if a.user.Phone == "" {
+			b.ResendURL = "" // no number to text
+		}
+	}
 	if v.retry > 0 {
 		b.RetryAfter = int(v.retry / time.Second)
 	}

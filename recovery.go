@@ -188,7 +188,9 @@ func (g *Guard) handleCodesPage(c *exchange) {
 	if !ok {
 		return
 	}
-	if u.Phone == "" {
+	if has, ok := g.hasApp(c, u); !ok {
+		return
+	} else if u.Phone == "" && !has {
 		g.withoutPhone(c, u, true)
 		return
 	}

@@ -14,8 +14,10 @@ import (
 // "phone"), GET and POST {prefix}/recover (field "recovery_code"), GET
 // {prefix}/recovery-codes (the page offering new codes) and POST (making
 // them), POST {prefix}/devices/{id}/revoke and POST {prefix}/remove (the
-// user's number goes); and the pages' two static assets. Anything else is
-// 404. Mount them outside what Require guards, after the app's session
+// user's number goes); with the authenticator-app method listed
+// (WithMethods), GET and POST {prefix}/totp (its setup page, and the code
+// confirming it, field "code") and POST {prefix}/totp/remove; and the
+// pages' two static assets. Anything else is 404. Mount them outside what Require guards, after the app's session
 // middleware: the UserFunc runs in every one of them.
 func (g *Guard) Handler() http.Handler { return http.HandlerFunc(g.serve) }
 
@@ -52,7 +54,7 @@ type route struct {
 // its path and is matched in serve).
 func (g *Guard) routeTable() []route {
 	get, post := http.MethodGet, http.MethodPost
-	return []route{
+	rs := []route{
 		{Route{get, g.urls.page}, g.handlePage},
 		{Route{post, g.urls.verify}, g.handleVerify},
 		{Route{post, g.urls.resend}, g.handleResend},
@@ -66,6 +68,13 @@ func (g *Guard) routeTable() []route {
 		{Route{get, g.urls.css}, g.css.serve},
 		{Route{get, g.urls.js}, g.js.serve},
 	}
+	if g.totp != nil {
+		rs = append(rs,
+			route{Route{get, g.urls.totp}, g.handleAppSetup},
+			route{Route{post, g.urls.totp}, g.handleAppConfirm},
+			route{Route{post, g.urls.totpRemove}, g.handleAppRemove})
+	}
+	return rs
 }
 
 // serve routes a request to the guard's handler for its method and path.

@@ -29,6 +29,13 @@ const (
 	// copy of the cookies, a script that ignores the deletion — is not
 	// honoured by it on its next request, inside the recheck interval too.
 	keyGone = "gone"
+	// keyApp says the browser is asked for a code from the user's
+	// authenticator app (of flow keyFlow), not one sent by SMS: no
+	// challenge exists, yet a code is pending.
+	keyApp = "app"
+	// keyTOTP is the secret of an authenticator app being set up, sealed
+	// (AES-GCM, the user ID bound in) until a code from the app confirms it.
+	keyTOTP = "totp"
 )
 
 // maxNext bounds the path remembered for after the code step: a cookie holds
@@ -38,7 +45,7 @@ const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
-	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone} {
+	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone, keyApp, keyTOTP} {
 		delete(s.Values, k)
 	}
 }

@@ -94,8 +94,10 @@ type Authenticator interface {
 	// guard; stale reports a secret sealed under a previous guard secret.
 	Seal(userID string, secret []byte) ([]byte, error)
 	Unseal(userID string, sealed []byte) (secret []byte, stale bool, err error)
-	// URI is what the app reads (otpauth://…), for account; QR draws it.
+	// URI is what the app reads (otpauth://…), for account; QR draws it;
+	// Key writes the secret as a person types it into an app.
 	URI(secret []byte, account string) string
+	Key(secret []byte) string
 	QR(uri string) (template.HTML, error)
 	// Confirm checks typed, a code of the new secret, by the store's clock,
 	// and makes the secret userID's app (a factor change: every live grant

@@ -41,8 +41,9 @@ var (
 	sendOutcomes     = [...]string{"sent", "resent", "failed"}
 	durationOutcomes = [...]string{"sent", "failed"}
 	verifyOutcomes   = [...]string{"verified", "invalid", "locked", "challenge_dead"}
+	appOutcomes      = [...]string{"verified", "invalid", "locked"} // verifyOutcomes' first three: an app's code has no challenge to kill
 	budgets          = []string{"user", "phone", "ip", "prefix", "global", "country", "phone_unusable", Other}
-	hows             = []string{"sms", "recovery", "device", Other}
+	hows             = []string{"sms", "recovery", "device", "totp", Other}
 	whys             = []string{"logout", "sign_out_everywhere", "replaced", Other}
 )
 
@@ -64,8 +65,12 @@ type Metrics struct {
 
 	// Children resolved once, so the hook takes no lock and allocates
 	// nothing, as WithLabelValues would.
-	sends     [][len(sendOutcomes)]prometheus.Counter   // [region][outcome]
-	verifies  [][len(verifyOutcomes)]prometheus.Counter // [region][outcome]
+	sends    [][len(sendOutcomes)]prometheus.Counter   // [region][outcome]
+	verifies [][len(verifyOutcomes)]prometheus.Counter // [region][outcome]
+	// apps are authenticator-app codes, kept apart from verifies: no SMS
+	// was sent for them, and the verified/sent ratio that shows SMS
+	// pumping must count only codes that were texted.
+	apps      [len(appOutcomes)]prometheus.Counter
 	duration  [len(durationOutcomes)]prometheus.Observer
 	refusals  map[string]prometheus.Counter
 	created   map[string]prometheus.Counter
@@ -116,11 +121,14 @@ func New(opts Options) (*Metrics, error) {
 	verifies := m.counterVec("sms2fa_verifications_total",
 		"Codes checked, by region of the number and outcome: verified (right), invalid (wrong, each one), locked (the wrong code also locked the user), challenge_dead (the wrong code also used the challenge's last attempt).",
 		"region", "outcome")
+	apps := m.counterVec("sms2fa_app_verifications_total",
+		"Codes from authenticator apps checked, by outcome: verified, invalid, locked (as in sms2fa_verifications_total). Not counted there: its ratio to sends is about texted codes.",
+		"outcome")
 	refusals := m.counterVec("sms2fa_send_refusals_total",
 		"Sends refused before reaching the SMS sender, by what refused them: a send budget (user, phone, ip, prefix, global), the country list (country) or a number that cannot receive codes (phone_unusable).",
 		"budget")
 	created := m.counterVec("sms2fa_grants_created_total",
-		"Second factors completed (grants created), by how: sms, recovery, device.",
+		"Second factors completed (grants created), by how: sms, recovery, device, totp.",
 		"how")
 	revoked := m.counterVec("sms2fa_grants_revoked_total",
 		"Grants revoked by the guard, by why: logout, sign_out_everywhere, replaced (by a recovery sign-in in the same browser). A bulk revocation adds every grant it ended.",
@@ -142,6 +150,9 @@ func New(opts Options) (*Metrics, error) {
 		m.sends, m.verifies = append(m.sends, s), append(m.verifies, v)
 	}
 	delete(m.region, Other) // "other" is the fallback, never a match
+	for i, o := range appOutcomes {
+		m.apps[i] = apps.WithLabelValues(o)
+	}
 	for i, o := range durationOutcomes {
 		m.duration[i] = duration.WithLabelValues(o)
 	}
@@ -212,13 +223,13 @@ func (m *Metrics) Hook(_ context.Context, e sms2fa.Event) {
 	case sms2fa.EventSendRefused, sms2fa.EventGlobalLimit:
 		m.refusals[budgetOf(e)].Inc()
 	case sms2fa.EventVerified:
-		m.verifies[m.regionOf(e)][verified].Inc()
+		m.verify(e, verified)
 	case sms2fa.EventCodeInvalid:
-		m.verifies[m.regionOf(e)][invalid].Inc()
+		m.verify(e, invalid)
 	case sms2fa.EventChallengeDead:
-		m.verifies[m.regionOf(e)][dead].Inc()
+		m.verify(e, dead)
 	case sms2fa.EventUserLocked:
-		m.verifies[m.regionOf(e)][locked].Inc()
+		m.verify(e, locked)
 		m.lockouts.Inc()
 	case sms2fa.EventUnlocked:
 		m.unlocks.Inc()
@@ -232,6 +243,21 @@ func (m *Metrics) Hook(_ context.Context, e sms2fa.Event) {
 		}
 	}
 }
+
+// verify counts a checked code: an authenticator app's apart from texted
+// ones.
+func (m *Metrics) verify(e sms2fa.Event, outcome int) {
+	if e.How == appHow {
+		if outcome < len(m.apps) {
+			m.apps[outcome].Inc()
+		}
+		return
+	}
+	m.verifies[m.regionOf(e)][outcome].Inc()
+}
+
+// appHow is the How of an authenticator app's events.
+const appHow = "totp"
 
 func (m *Metrics) send(e sms2fa.Event, outcome, durationOutcome int) {
 	m.sends[m.regionOf(e)][outcome].Inc()

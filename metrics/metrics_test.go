@@ -88,13 +88,16 @@ func expectedSeries(regions ...string) []string {
 			out = append(out, fmt.Sprintf(`sms2fa_verifications_total{outcome=%q,region=%q}`, o, r))
 		}
 	}
+	for _, o := range []string{"verified", "invalid", "locked"} {
+		out = append(out, fmt.Sprintf(`sms2fa_app_verifications_total{outcome=%q}`, o))
+	}
 	for _, o := range []string{"sent", "failed"} {
 		out = append(out, fmt.Sprintf(`sms2fa_send_duration_seconds_count{outcome=%q}`, o))
 	}
 	for _, b := range []string{"user", "phone", "ip", "prefix", "global", "country", "phone_unusable", "other"} {
 		out = append(out, fmt.Sprintf(`sms2fa_send_refusals_total{budget=%q}`, b))
 	}
-	for _, h := range []string{"sms", "recovery", "device", "other"} {
+	for _, h := range []string{"sms", "recovery", "device", "totp", "other"} {
 		out = append(out, fmt.Sprintf(`sms2fa_grants_created_total{how=%q}`, h))
 	}
 	for _, w := range []string{"logout", "sign_out_everywhere", "replaced", "other"} {
@@ -242,6 +245,12 @@ func TestHook(t *testing.T) {
 		{Kind: sms2fa.EventVerified, Region: "IN"},
 		{Kind: sms2fa.EventVerified, Region: "FR"},
 		{Kind: sms2fa.EventUnlocked, UserID: "u1"},
+		// An authenticator app's codes: counted apart from texted ones.
+		{Kind: sms2fa.EventVerified, How: "totp"},
+		{Kind: sms2fa.EventCodeInvalid, How: "totp"},
+		{Kind: sms2fa.EventCodeInvalid, How: "totp"},
+		{Kind: sms2fa.EventUserLocked, How: "totp"},
+		{Kind: sms2fa.EventGrantCreated, How: "totp"},
 
 		{Kind: sms2fa.EventGrantCreated, How: "sms", Region: "IN"},
 		{Kind: sms2fa.EventGrantCreated, How: "recovery"},
@@ -284,12 +293,16 @@ func TestHook(t *testing.T) {
 		`sms2fa_verifications_total{outcome="locked",region="001"}`:        1,
 		`sms2fa_verifications_total{outcome="verified",region="IN"}`:       1,
 		`sms2fa_verifications_total{outcome="verified",region="other"}`:    1,
-		`sms2fa_lockouts_total`: 1,
+		`sms2fa_app_verifications_total{outcome="verified"}`:               1,
+		`sms2fa_app_verifications_total{outcome="invalid"}`:                2,
+		`sms2fa_app_verifications_total{outcome="locked"}`:                 1,
+		`sms2fa_lockouts_total`: 2,
 		`sms2fa_unlocks_total`:  1,
 
 		`sms2fa_grants_created_total{how="sms"}`:                 1,
 		`sms2fa_grants_created_total{how="recovery"}`:            1,
 		`sms2fa_grants_created_total{how="device"}`:              1,
+		`sms2fa_grants_created_total{how="totp"}`:                1,
 		`sms2fa_grants_created_total{how="other"}`:               1,
 		`sms2fa_grants_refreshed_total`:                          1,
 		`sms2fa_grants_revoked_total{why="logout"}`:              1,
@@ -308,7 +321,7 @@ sms2fa_grants_revoked_total{why="replaced"} 2
 sms2fa_grants_revoked_total{why="sign_out_everywhere"} 7
 # HELP sms2fa_lockouts_total Users locked by consecutive wrong codes.
 # TYPE sms2fa_lockouts_total counter
-sms2fa_lockouts_total 1
+sms2fa_lockouts_total 2
 `
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want), "sms2fa_grants_revoked_total", "sms2fa_lockouts_total"); err != nil {
 		t.Error(err)

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"html/template"
 	"log/slog"
 	"strconv"
 
@@ -42,6 +43,11 @@ type PageData struct {
 	RememberLabel string
 	RecoverURL    string // the recovery-code form, for a sign-in
 	RecoverLink   string
+	// UseSMSURL is where the form of class "use-sms" posts, on the page
+	// asking for an authenticator app's code: it texts a code instead.
+	// Empty on every other page, and for a user without a number.
+	UseSMSURL string
+	UseSMS    string // its button: "Text me a code instead"
 }
 
 // FlowData is what the pages of the lifecycle flows (enrol, recover, the
@@ -59,6 +65,17 @@ type FlowData struct {
 	Submit     string   // the button (or link) text
 	Codes      []string // recovery codes, shown once
 	Links      []Link   // further links at the foot
+	// The authenticator app's setup page: the QR code (inline SVG, drawn
+	// by the server), the secret as grouped base32 text, and the otpauth://
+	// URI as the href of a link of class "totp-uri". Remove is the form
+	// removing the app the user has; empty when there is none.
+	QR          template.HTML
+	Key         string
+	KeyLabel    string
+	URI         template.URL
+	URILabel    string
+	Remove      string
+	RemoveLabel string
 }
 
 // Link is a link at the foot of a page.
@@ -95,7 +112,9 @@ func (d FlowData) fields() *contract.Summary {
 		Str("Title", d.Title).
 		Str("Action", d.Action).
 		Bool("Alert", d.Alert).
-		Hidden("Value", d.Value != "", "[value]") // what was typed: a number or a recovery code
+		Hidden("Value", d.Value != "", "[value]"). // what was typed: a number or a recovery code
+		Hidden("Key", d.Key != "", "[secret]").    // an authenticator app's secret
+		Hidden("URI", d.URI != "", "[secret]")     // the same, in its otpauth:// URI
 	if len(d.Codes) > 0 {
 		b.Add("Codes", "["+strconv.Itoa(len(d.Codes))+" codes]", slog.IntValue(len(d.Codes)))
 	}

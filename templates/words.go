@@ -66,6 +66,22 @@ type Messages struct {
 	Enrolled        string // after enrolling (above the recovery codes)
 	Changed         string // after changing the number: {phone}
 
+	// The authenticator app: its code page, and its setup page.
+	AppLead        string // the code page, for a code from the app; {length}
+	AppStepUpLead  string // the same, for a step-up
+	UseSMS         string // the button that texts a code instead
+	AppCodeInvalid string // a wrong code from the app
+	AppCodeUsed    string // a code of a time step used already
+	AppTitle       string // the setup page
+	AppSetupLead   string
+	AppReplaceLead string // the setup page, for a user who has an app
+	AppKeyLabel    string // before the secret, for typing it in
+	AppURILabel    string // the otpauth:// link, for an app on the same device
+	AppCodeLabel   string // the confirming code's label
+	AppSubmit      string
+	AppAdded       string // after the app is confirmed
+	AppRemove      string // the button that removes the app
+
 	AttemptsLeft Plural // {attempts_left}: "{n} attempts left"
 	CodesLeft    Plural // {codes_left}: "{n} recovery codes left"
 	Days         Plural // {days}: "{n} days"
@@ -138,6 +154,20 @@ func English() Language {
 		Continue:        "Continue",
 		Enrolled:        "Your phone number is saved.",
 		Changed:         "Your codes now go to {phone}.",
+		AppLead:         "Enter the {length}-digit code your authenticator app shows.",
+		AppStepUpLead:   "What you are about to do is sensitive, so we ask for a new code. Enter the {length}-digit code your authenticator app shows.",
+		UseSMS:          "Text me a code instead",
+		AppCodeInvalid:  "That code is not right. Enter the code your authenticator app shows now.",
+		AppCodeUsed:     "That code was used already. Wait for the next code in your app.",
+		AppTitle:        "Set up an authenticator app",
+		AppSetupLead:    "Scan the QR code with your authenticator app, or type the key into it, then enter the 6-digit code it shows.",
+		AppReplaceLead:  "You have an authenticator app. To move to a new one, scan this code with it: the old one works until the new one is confirmed.",
+		AppKeyLabel:     "Key:",
+		AppURILabel:     "Open in an authenticator app on this device",
+		AppCodeLabel:    "Code from the app",
+		AppSubmit:       "Confirm",
+		AppAdded:        "Your authenticator app is set up: from now on, sign in with its codes.",
+		AppRemove:       "Remove the authenticator app",
 		AttemptsLeft:    Plural{One: "{n} attempt left", Other: "{n} attempts left"},
 		CodesLeft:       Plural{One: "{n} recovery code left", Other: "{n} recovery codes left"},
 		Days:            Plural{One: "{n} day", Other: "{n} days"},
@@ -201,6 +231,20 @@ func Hindi() Language {
 		Continue:        "आगे बढ़ें",
 		Enrolled:        "आपका फ़ोन नंबर सहेज लिया गया है।",
 		Changed:         "अब आपके कोड {phone} पर जाएँगे।",
+		AppLead:         "अपने ऑथेंटिकेटर ऐप में दिख रहा {length} अंकों का कोड डालें।",
+		AppStepUpLead:   "आप जो करने जा रहे हैं वह संवेदनशील है, इसलिए हम एक नया कोड माँग रहे हैं। अपने ऑथेंटिकेटर ऐप में दिख रहा {length} अंकों का कोड डालें।",
+		UseSMS:          "इसके बजाय SMS से कोड भेजें",
+		AppCodeInvalid:  "यह कोड सही नहीं है। आपका ऑथेंटिकेटर ऐप अभी जो कोड दिखा रहा है, वह डालें।",
+		AppCodeUsed:     "यह कोड पहले ही इस्तेमाल हो चुका है। अपने ऐप में अगले कोड का इंतज़ार करें।",
+		AppTitle:        "ऑथेंटिकेटर ऐप जोड़ें",
+		AppSetupLead:    "अपने ऑथेंटिकेटर ऐप से QR कोड स्कैन करें, या उसमें की टाइप करें, फिर ऐप में दिख रहा 6 अंकों का कोड डालें।",
+		AppReplaceLead:  "आपके पास पहले से एक ऑथेंटिकेटर ऐप है। नए ऐप पर जाने के लिए उससे यह कोड स्कैन करें: नए ऐप की पुष्टि होने तक पुराना ऐप काम करता रहेगा।",
+		AppKeyLabel:     "की:",
+		AppURILabel:     "इसी डिवाइस के ऑथेंटिकेटर ऐप में खोलें",
+		AppCodeLabel:    "ऐप का कोड",
+		AppSubmit:       "पुष्टि करें",
+		AppAdded:        "आपका ऑथेंटिकेटर ऐप जुड़ गया है: अब से उसके कोड से साइन इन करें।",
+		AppRemove:       "ऑथेंटिकेटर ऐप हटाएँ",
 		AttemptsLeft:    Plural{One: "{n} कोशिश बाकी है", Other: "{n} कोशिशें बाकी हैं"},
 		CodesLeft:       Plural{One: "{n} रिकवरी कोड बचा है", Other: "{n} रिकवरी कोड बचे हैं"},
 		Days:            Plural{Other: "{n} दिन"},

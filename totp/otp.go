@@ -4,8 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/binary"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,4 +62,20 @@ func match(secret []byte, typed string, now time.Time, window int, lastUsed int6
 		}
 	}
 	return found, ok == 1
+}
+
+// Code is the code an authenticator app with secret shows at t: for tests
+// and tools that play the user's phone (a browser test, a load test). The
+// guard never needs it.
+func Code(secret []byte, t time.Time) string { return code(secret, stepAt(t), digits) }
+
+// Decode reads a secret as [Encode] writes it, or as an otpauth:// URI
+// carries it: base32, any case, spaces and padding ignored.
+func Decode(key string) ([]byte, error) {
+	k := strings.ToUpper(strings.Join(strings.Fields(key), ""))
+	s, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(k, "="))
+	if err != nil {
+		return nil, fmt.Errorf("sms2fa: reading a TOTP key: %w", err)
+	}
+	return s, nil
 }

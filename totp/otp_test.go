@@ -177,3 +177,25 @@ func TestURI(t *testing.T) {
 		}
 	}
 }
+
+// Code is what an app shows (the last 6 digits of the RFC's 8), and Decode
+// reads back what Encode writes, in any case and grouping.
+func TestCodeAndDecode(t *testing.T) {
+	secret := []byte("12345678901234567890")
+	if got := Code(secret, time.Unix(1111111109, 0)); got != "081804" {
+		t.Errorf("Code at T=1111111109: %s, want 081804", got)
+	}
+	enc := Encode(secret)
+	if enc != "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ" {
+		t.Errorf("Encode: %q", enc)
+	}
+	for _, k := range []string{enc, "gezdgnbvgy3tqojqgezdgnbvgy3tqojq", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ===="} {
+		got, err := Decode(k)
+		if err != nil || string(got) != string(secret) {
+			t.Errorf("Decode(%q) = %q, %v", k, got, err)
+		}
+	}
+	if _, err := Decode("not base32!"); err == nil {
+		t.Error("Decode took a key that is not base32")
+	}
+}

@@ -132,6 +132,9 @@ func Encode(secret []byte) string {
 	return b.String()
 }
 
+// Key is [Encode]: the secret as a person types it into an app.
+func (m *Method) Key(secret []byte) string { return Encode(secret) }
+
 // URI is the otpauth:// URI an authenticator app reads (from a QR code or a
 // link) for secret and account: the issuer, SHA1, 6 digits, 30 seconds.
 func (m *Method) URI(secret []byte, account string) string {

@@ -1,0 +1,185 @@
+package sms2fa
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/sms2fa/sms2fa/contract"
+)
+
+// An authenticator app (package totp, listed in WithMethods) is a second
+// factor beside the number. A user who has set one up is asked for the
+// app's code instead of being sent an SMS: no challenge row, no send, no
+// budget spent. The guard's session notes that an app code is pending
+// (keyApp, with the flow in keyFlow); the page offers "Text me a code
+// instead", which is a resend: it opens an SMS challenge under every send
+// budget, and from then on that challenge is what the session waits on.
+// A secret no key of the guard opens (the guard's secret rotated without
+// totp.WithPreviousSecrets) is reported and the user gets an SMS, never a
+// 503.
+
+// appDigits is the length of an authenticator app's codes (RFC 6238 as
+// every app reads it).
+const appDigits = 6
+
+// appOf reports whether u can sign in with an authenticator app: the method
+// is on, the user set one up, and its secret opens. It reports false, not
+// an error, for a secret that does not open (with an event), so the user
+// gets an SMS instead. ok is false when it has answered (a store failure).
+func (g *Guard) appOf(c *exchange, u User) (has, ok bool) {
+	if g.totp == nil {
+		return false, true
+	}
+	ctx := c.Request.Context()
+	a, err := g.store.TOTP(ctx, u.ID)
+	switch {
+	case errors.Is(err, contract.ErrNotFound):
+		return false, true
+	case err != nil:
+		g.fail(c, fmt.Errorf("sms2fa: reading the authenticator app: %w", err))
+		return false, false
+	}
+	if _, _, err := g.totp.Unseal(u.ID, a.Sealed); err != nil {
+		if !errors.Is(err, contract.ErrUnsealable) {
+			g.fail(c, err)
+			return false, false
+		}
+		g.emit(ctx, Event{Kind: EventTOTPUnsealable, UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP(), Err: err})
+		return false, true
+	}
+	return true, true
+}
+
+// byApp answers a request that needs a code of flow (a sign-in or a
+// step-up) from a user with an authenticator app: the session notes that an
+// app code is pending, and the browser goes to the code page (JSON: 401
+// with "method": "totp"); next, if set, is where it goes afterwards, and
+// dirty says the caller changed s already. A session already waiting on an SMS challenge
+// keeps it: the user asked for a text. It reports false, having answered
+// nothing, when the code is to go by SMS.
+func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Flow, next string, dirty bool) (answered bool) {
+	if g.totp == nil || flow != contract.FlowLogin && flow != contract.FlowStepUp {
+		return false
+	}
+	if _, _, pending := g.pendingAny(s, u); pending {
+		return false
+	}
+	has, ok := g.appOf(c, u)
+	if !ok {
+		return true
+	}
+	if !has {
+		return false
+	}
+	if next != "" {
+		dirty = set(s, keyNext, next) || dirty
+	}
+	dirty = set(s, keyApp, "1") || dirty
+	dirty = set(s, keyFlow, string(flow)) || dirty
+	if !g.save(c, s, dirty) {
+		return true
+	}
+	if wantsJSON(c.Request) {
+		code := codeSecondFactorRequired
+		if flow == contract.FlowStepUp {
+			code = codeRecentRequired
+		}
+		b := jsonBody{Error: code, Method: g.totp.Name(), VerifyURL: g.urls.verify}
+		if u.Phone != "" {
+			b.ResendURL = g.urls.resend // "Text me a code instead"
+		}
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusUnauthorized, b)
+		return true
+	}
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+	return true
+}
+
+// appPending reports whether s waits on a code from the user's app.
+func appPending(s *sessions.Session) bool {
+	v, _ := s.Values[keyApp].(string)
+	return v != ""
+}
+
+// appAttempt is what the code page of an app code shows: the flow, and
+// whether the user can switch to SMS.
+func (g *Guard) appAttempt(c *exchange, u User, flow contract.Flow) attempt {
+	return attempt{user: u, flow: flow, lang: g.lang(c), app: true}
+}
+
+// verifyApp checks a code from u's authenticator app: with nothing pending
+// by SMS, that is what a verify means for a user who has one. A step-up
+// freshens the browser's grant; a sign-in creates one (how "totp"), and a
+// ticked "remember" box remembers the browser as after an SMS code.
+func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contract.Flow) {
+	ctx := c.Request.Context()
+	freshen := ""
+	if flow == contract.FlowStepUp && appPending(s) {
+		if id, ok := g.grantID(c.Request, u); ok {
+			freshen = id
+		}
+	}
+	if freshen == "" {
+		flow = contract.FlowLogin
+	}
+	a := g.appAttempt(c, u, flow)
+	m := a.lang.m
+	typed, remember := g.readSubmission(c)
+	p := contract.VerifyParams{Policy: g.cfg.policy, Grant: contract.GrantParams{Login: g.loginTag(u)}}
+	if freshen == "" {
+		id, err := newID()
+		if err != nil {
+			g.fail(c, err)
+			return
+		}
+		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, g.totp.Name(), g.cfg.grantTTL
+	}
+	r, err := g.totp.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: typed, Params: p, Freshen: freshen})
+	ev := Event{UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP()}
+	switch {
+	case err == nil:
+		gr := r.Grant
+		if remember && flow == contract.FlowLogin && gr.ID != "" {
+			// A device is tied to the number's version, as after an SMS
+			// code: a user without a number is not remembered.
+			if f, ferr := g.store.Factor(ctx, u.ID); ferr == nil && !f.Removed && f.Phone != "" {
+				g.rememberDevice(c, u, f, gr.ID)
+			}
+		}
+		g.granted(c, s, a, gr)
+	case errors.Is(err, contract.ErrMalformed):
+		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeMalformed, msg: g.fill(m.CodeMalformed, a, 0), alert: true})
+	case errors.Is(err, contract.ErrCodeInvalid):
+		g.emit(ctx, ev.with(EventCodeInvalid))
+		g.respond(c, a, view{status: http.StatusUnprocessableEntity, code: codeInvalid, msg: m.AppCodeInvalid, alert: true})
+	case errors.Is(err, contract.ErrCodeUsed):
+		// A replay, or a second submission of the code that just worked:
+		// a step is accepted once, and counts nothing the second time.
+		g.respond(c, a, view{status: http.StatusConflict, code: codeUsed, msg: m.AppCodeUsed, alert: true})
+	case errors.Is(err, contract.ErrLocked):
+		retry, _ := contract.RetryAfter(err)
+		if le := (*contract.LimitError)(nil); errors.As(err, &le) && le.Started { // this very code locked the user
+			g.emit(ctx, ev.with(EventCodeInvalid))
+			ev.Until = le.Until
+			g.emit(ctx, ev.with(EventUserLocked))
+		}
+		g.respond(c, a, view{status: http.StatusTooManyRequests, code: codeLocked, msg: g.fill(m.Locked, a, retry), alert: true, retry: retry})
+	case errors.Is(err, contract.ErrNotFound), errors.Is(err, contract.ErrUnsealable):
+		// The app was removed meanwhile, or its secret no longer opens:
+		// the page sends a code by SMS instead.
+		if errors.Is(err, contract.ErrUnsealable) {
+			ev.Err = err
+			g.emit(ctx, ev.with(EventTOTPUnsealable))
+		}
+		delete(s.Values, keyApp)
+		if g.save(c, s, true) {
+			g.noChallenge(c, codeNoChallenge)
+		}
+	default:
+		g.fail(c, err)
+	}
+}

@@ -1,0 +1,460 @@
+package sms2fa_test
+
+import (
+	"context"
+	"errors"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sms2fa/sms2fa"
+	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
+	"github.com/sms2fa/sms2fa/recovery"
+	"github.com/sms2fa/sms2fa/totp"
+)
+
+// withApp lists the authenticator-app method beside the default ones.
+func withApp(t testing.TB, opts ...totp.Option) sms2fa.Option {
+	t.Helper()
+	dev, err := device.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := totp.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sms2fa.WithMethods(recovery.New(), dev, m)
+}
+
+var uriLink = regexp.MustCompile(`<a class="totp-uri" href="([^"]+)"`)
+
+// appSecret reads the secret of the setup page's otpauth:// link, as an
+// authenticator app would.
+func appSecret(t testing.TB, page response) (string, []byte) {
+	t.Helper()
+	m := uriLink.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatalf("no totp-uri link on the setup page (%d): %.2000s", page.status, page.body)
+	}
+	uri := html.UnescapeString(m[1])
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+		t.Fatalf("the link is not an otpauth://totp URI: %q (%v)", uri, err)
+	}
+	q := u.Query()
+	if q.Get("algorithm") != "SHA1" || q.Get("digits") != "6" || q.Get("period") != "30" || q.Get("issuer") == "" {
+		t.Fatalf("the URI's parameters: %q", uri)
+	}
+	secret, err := totp.Decode(q.Get("secret"))
+	if err != nil || len(secret) < 16 {
+		t.Fatalf("the URI's secret: %q, %v", q.Get("secret"), err)
+	}
+	return uri, secret
+}
+
+// setUpApp takes c, a browser with a fresh factor, through the setup page,
+// and returns the app's secret and the answer to the confirming code.
+func (h *harness) setUpApp(c *client) ([]byte, response) {
+	h.t.Helper()
+	page := c.get("/2fa/totp")
+	_, secret := appSecret(h.t, page)
+	return secret, c.post("/2fa/totp", url.Values{"code": {totp.Code(secret, h.clock.Now())}})
+}
+
+// sent is how many SMS the fake sender has delivered.
+func (h *harness) sent() int { return len(h.fake.Messages()) }
+
+func TestAppSetUpAndSignIn(t *testing.T) {
+	h := newHarness(t, withApp(t))
+	other := h.signIn("alice", alicePhone) // another browser of alice's, signed in before
+	c := h.signIn("alice", alicePhone)
+
+	page := c.get("/2fa/totp")
+	if page.status != http.StatusOK || !strings.Contains(page.body, `<svg`) || !strings.Contains(page.body, `class="totp-qr"`) ||
+		!strings.Contains(page.body, `name="code"`) || !strings.Contains(page.body, `class="totp-secret"`) {
+		t.Fatalf("the setup page: %d %.3000s", page.status, page.body)
+	}
+	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(page.body, "<img") {
+		t.Fatalf("the setup page's CSP %q, or an image that makes a request", csp)
+	}
+	uri, secret := appSecret(t, page)
+	if !strings.HasPrefix(uri, "otpauth://totp/sms2fa:alice?") {
+		t.Fatalf("the URI's label: %q", uri)
+	}
+	key := totp.Encode(secret)
+	if !strings.Contains(page.body, key) {
+		t.Fatalf("the grouped key %q is not on the page", key)
+	}
+	// The pending secret is sealed in the guard's session: no cookie holds
+	// it readably.
+	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base)) {
+		if strings.Contains(ck.Value, strings.ReplaceAll(key, " ", "")) {
+			t.Fatalf("cookie %s holds the secret", ck.Name)
+		}
+	}
+	// A reload shows the same secret: an app that scanned it still works.
+	if again, _ := appSecret(t, c.get("/2fa/totp")); again != uri {
+		t.Fatalf("a reload changed the secret: %q, then %q", uri, again)
+	}
+	// A wrong code saves nothing and counts nothing.
+	wrong := c.post("/2fa/totp", url.Values{"code": {wrongAppCode(secret, h.clock.Now())}})
+	wantPage(t, "a wrong confirming code", wrong, "That code is not right")
+	if _, err := h.store.TOTP(context.Background(), "alice"); !errors.Is(err, contract.ErrNotFound) {
+		t.Fatalf("a wrong code saved the app: %v", err)
+	}
+	before := h.sent()
+	done := c.post("/2fa/totp", url.Values{"code": {totp.Code(secret, h.clock.Now())}})
+	// alice's number was adopted, not enrolled: she had no recovery codes,
+	// and is shown a set once.
+	wantPage(t, "confirmed", done, "Your authenticator app is set up")
+	if codes := codesOn(t, done); len(codes) != 10 {
+		t.Fatalf("recovery codes shown: %v", codes)
+	}
+	if h.eventCount(sms2fa.EventTOTPAdded) != 1 {
+		t.Fatalf("totp_added events: %d", h.eventCount(sms2fa.EventTOTPAdded))
+	}
+	// A factor change: the browser that set it up stays in, the other one
+	// is out — and asked for the app's code, with no SMS sent.
+	want(t, "the browser that set it up", c.get("/app/home"), http.StatusOK, "")
+	h.clock.Advance(2 * time.Minute) // past the recheck interval
+	want(t, "the other browser", other.get("/app/home"), http.StatusSeeOther, "/2fa")
+	code := other.get("/2fa")
+	wantPage(t, "the app's code page", code, "Enter the 6-digit code your authenticator app shows")
+	if !strings.Contains(code.body, `class="use-sms"`) || !strings.Contains(code.body, "Text me a code instead") ||
+		strings.Contains(code.body, `class="resend"`) || !strings.Contains(code.body, `name="remember"`) {
+		t.Fatalf("the app's code page: %.3000s", code.body)
+	}
+	if h.sent() != before {
+		t.Fatalf("SMS sent to a user with an app: %d", h.sent()-before)
+	}
+
+	// Sign in with the app's code.
+	d := h.client().login("alice")
+	want(t, "guarded", d.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "the app's code", d.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+	want(t, "signed in", d.get("/app/home"), http.StatusOK, "")
+	if h.sent() != before {
+		t.Fatalf("SMS sent during an app sign-in: %d", h.sent()-before)
+	}
+	var how string
+	for _, e := range h.allEvents() {
+		if e.Kind == sms2fa.EventGrantCreated && e.UserID == "alice" {
+			how = e.How
+		}
+	}
+	if how != "totp" {
+		t.Fatalf("the grant was earned by %q, want totp", how)
+	}
+	// The same code again, in another browser: refused, counted nothing.
+	e := h.client().login("alice")
+	want(t, "guarded", e.get("/app/home"), http.StatusSeeOther, "/2fa")
+	wantPage(t, "a replayed code", e.verify(totp.Code(secret, h.clock.Now())), "That code was used already")
+	e.json = true
+	if r := e.postJSON("/2fa/verify", map[string]string{"code": totp.Code(secret, h.clock.Now())}); r.status != http.StatusConflict || r.decode(t)["error"] != "code_used" {
+		t.Fatalf("a replayed code, JSON: %d %s", r.status, r.body)
+	}
+	h.clock.Advance(30 * time.Second)
+	if r := e.postJSON("/2fa/verify", map[string]string{"code": wrongAppCode(secret, h.clock.Now())}); r.status != http.StatusUnprocessableEntity || r.decode(t)["error"] != "code_invalid" {
+		t.Fatalf("a wrong code, JSON: %d %s", r.status, r.body)
+	}
+	if r := e.postJSON("/2fa/verify", map[string]string{"code": totp.Code(secret, h.clock.Now())}); r.status != http.StatusOK || r.decode(t)["verified"] != true {
+		t.Fatalf("the next code, JSON: %d %s", r.status, r.body)
+	}
+}
+
+// wrongAppCode is a code secret's app shows at no step near t.
+func wrongAppCode(secret []byte, t time.Time) string {
+	near := map[string]bool{}
+	for s := -3; s <= 3; s++ {
+		near[totp.Code(secret, t.Add(time.Duration(s)*30*time.Second))] = true
+	}
+	for d := byte('0'); ; d++ {
+		if c := strings.Repeat(string(d), 6); !near[c] {
+			return c
+		}
+	}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// appUser returns a harness on which alice has an authenticator app, set up
+// by a browser that then signs out, and its secret; the clock is moved on
+// past the confirming code's step.
+func appUser(t *testing.T, opts ...sms2fa.Option) (*harness, []byte) {
+	t.Helper()
+	h := newHarness(t, append([]sms2fa.Option{withApp(t)}, opts...)...)
+	c := h.signIn("alice", alicePhone)
+	secret, r := h.setUpApp(c)
+	if r.status != http.StatusOK {
+		t.Fatalf("setting up the app: %d %.500s", r.status, r.body)
+	}
+	want(t, "sign out", c.post("/logout", nil), http.StatusNoContent, "")
+	h.clock.Advance(30 * time.Second)
+	return h, secret
+}
+
+func TestAppTextMeInstead(t *testing.T) {
+	h, _ := appUser(t)
+	before := h.sent()
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.sent() != before {
+		t.Fatal("an SMS went out before the user asked for one")
+	}
+	want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	if h.sent() != before+1 {
+		t.Fatalf("SMS sent after asking: %d", h.sent()-before)
+	}
+	page := c.get("/2fa")
+	wantPage(t, "the SMS code page", page, "We sent a 6-digit code by SMS to +91 ••••••3210")
+	if strings.Contains(page.body, `class="use-sms"`) {
+		t.Fatal("the SMS page still offers SMS instead")
+	}
+	// Reloading the guarded page keeps the SMS challenge: no switch back,
+	// no second SMS.
+	want(t, "guarded again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.sent() != before+1 {
+		t.Fatalf("SMS sent on a reload: %d", h.sent()-before)
+	}
+	want(t, "the SMS code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+	want(t, "signed in", c.get("/app/home"), http.StatusOK, "")
+}
+
+func TestAppStepUpAndReplayAcrossFlows(t *testing.T) {
+	h, secret := appUser(t)
+	before := h.sent()
+	b := h.client().login("alice")
+	want(t, "guarded", b.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "sign in", b.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+	h.clock.Advance(6 * time.Minute) // the grant is no longer fresh
+	// Another browser signs in with the code of now …
+	a := h.client().login("alice")
+	want(t, "guarded", a.get("/app/home"), http.StatusSeeOther, "/2fa")
+	now := totp.Code(secret, h.clock.Now())
+	want(t, "sign in", a.verify(now), http.StatusSeeOther, "/app/home")
+	// … which cannot serve b's step-up.
+	want(t, "sensitive", b.get("/secure/transfer"), http.StatusSeeOther, "/2fa")
+	page := b.get("/2fa")
+	wantPage(t, "the step-up page", page, "What you are about to do is sensitive")
+	wantPage(t, "the step-up page asks for the app", page, "authenticator app")
+	wantPage(t, "a code used for a sign-in", b.verify(now), "That code was used already")
+	h.clock.Advance(30 * time.Second)
+	want(t, "the next code", b.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/secure/transfer")
+	want(t, "fresh", b.get("/secure/transfer"), http.StatusOK, "")
+	if h.sent() != before {
+		t.Fatalf("SMS sent for an app user's step-up: %d", h.sent()-before)
+	}
+	if h.eventCount(sms2fa.EventGrantRefreshed) != 1 {
+		t.Fatalf("grant_refreshed events: %d", h.eventCount(sms2fa.EventGrantRefreshed))
+	}
+}
+
+// Wrong app codes count in the same account-wide lockout as SMS and
+// recovery codes.
+func TestAppCodesShareTheLockout(t *testing.T) {
+	h, secret := appUser(t, sms2fa.WithLockout(3, 15*time.Minute, time.Hour))
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	bad := wrongAppCode(secret, h.clock.Now())
+	wantPage(t, "wrong app code 1", c.verify(bad), "That code is not right")
+	wantPage(t, "wrong recovery code", c.post("/2fa/recover", url.Values{"recovery_code": {"aaaaa-bbbbb"}}), "That recovery code is not right")
+	wantPage(t, "wrong app code 2: locked", c.verify(bad), "Too many wrong codes")
+	c.json = true
+	r := c.postJSON("/2fa/verify", map[string]string{"code": totp.Code(secret, h.clock.Now())})
+	if r.status != http.StatusTooManyRequests || r.decode(t)["error"] != "locked" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a right code while locked: %d %s", r.status, r.body)
+	}
+	if h.eventCount(sms2fa.EventUserLocked) != 1 {
+		t.Fatalf("user_locked events: %d", h.eventCount(sms2fa.EventUserLocked))
+	}
+}
+
+func TestAppJSON(t *testing.T) {
+	h := newHarness(t, withApp(t))
+	c := h.signIn("alice", alicePhone)
+	c.json = true
+	r := c.get("/2fa/totp")
+	body := r.decode(t)
+	if r.status != http.StatusOK || body["totp_enabled"] != false || !strings.HasPrefix(body["totp_uri"].(string), "otpauth://totp/") {
+		t.Fatalf("GET /2fa/totp, JSON: %d %s", r.status, r.body)
+	}
+	secret, err := totp.Decode(body["totp_secret"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.postJSON("/2fa/totp", map[string]string{"code": "12"}); r.status != http.StatusUnprocessableEntity || r.decode(t)["error"] != "code_malformed" {
+		t.Fatalf("a malformed confirming code: %d %s", r.status, r.body)
+	}
+	r = c.postJSON("/2fa/totp", map[string]string{"code": totp.Code(secret, h.clock.Now())})
+	if codes, _ := r.decode(t)["recovery_codes"].([]any); r.status != http.StatusOK || len(codes) != 10 {
+		t.Fatalf("confirmed, JSON: %d %s", r.status, r.body)
+	}
+	h.clock.Advance(30 * time.Second)
+	d := h.client().login("alice")
+	d.json = true
+	r = d.get("/app/home")
+	if b := r.decode(t); r.status != http.StatusUnauthorized || b["error"] != "second_factor_required" || b["method"] != "totp" ||
+		b["verify_url"] != "/2fa/verify" || b["resend_url"] != "/2fa/resend" {
+		t.Fatalf("a guarded route, JSON: %d %s", r.status, r.body)
+	}
+	if r := d.postJSON("/2fa/verify", map[string]string{"code": totp.Code(secret, h.clock.Now())}); r.status != http.StatusOK || r.decode(t)["verified"] != true {
+		t.Fatalf("verify, JSON: %d %s", r.status, r.body)
+	}
+	// Removing it needs a fresh factor, which d has.
+	if r := d.postJSON("/2fa/totp/remove", map[string]string{}); r.status != http.StatusNoContent {
+		t.Fatalf("remove, JSON: %d %s", r.status, r.body)
+	}
+	if h.eventCount(sms2fa.EventTOTPRemoved) != 1 {
+		t.Fatalf("totp_removed events: %d", h.eventCount(sms2fa.EventTOTPRemoved))
+	}
+}
+
+func TestAppRemoveAndReset(t *testing.T) {
+	h, secret := appUser(t)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "sign in", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+	other := h.client().login("alice")
+	want(t, "guarded", other.get("/app/home"), http.StatusSeeOther, "/2fa")
+	h.clock.Advance(30 * time.Second)
+	want(t, "sign in", other.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+
+	// The setup page of a user with an app offers to remove it.
+	page := c.get("/2fa/totp")
+	wantPage(t, "the setup page with an app", page, "You have an authenticator app")
+	if !strings.Contains(page.body, `action="/2fa/totp/remove"`) {
+		t.Fatalf("no remove form: %.2000s", page.body)
+	}
+	req := c.postRequest("/2fa/totp/remove", url.Values{"next": {"/app/account"}})
+	want(t, "remove", c.do(req), http.StatusSeeOther, "/app/account")
+	if h.eventCount(sms2fa.EventTOTPRemoved) != 1 {
+		t.Fatalf("totp_removed events: %d", h.eventCount(sms2fa.EventTOTPRemoved))
+	}
+	// A factor change: the other browser is out; this one stays.
+	h.clock.Advance(2 * time.Minute)
+	want(t, "this browser", c.get("/app/home"), http.StatusOK, "")
+	before := h.sent()
+	want(t, "the other browser", other.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.sent() != before+1 {
+		t.Fatal("without the app, the number gets the code")
+	}
+
+	// An admin's reset.
+	_, r := h.setUpApp(c)
+	if r.status != http.StatusOK {
+		t.Fatalf("setting the app up again: %d", r.status)
+	}
+	if err := h.guard.ResetTOTP(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if h.eventCount(sms2fa.EventTOTPReset) != 1 {
+		t.Fatalf("totp_reset events: %d", h.eventCount(sms2fa.EventTOTPReset))
+	}
+	info, err := h.guard.Factor(context.Background(), "alice")
+	if err != nil || info.App || !info.Enrolled {
+		t.Fatalf("after the reset: %+v %v", info, err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	want(t, "after the reset", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+}
+
+// A secret that no key of the guard opens falls back to SMS, with an
+// event, never a 503.
+func TestAppUnsealableFallsBackToSMS(t *testing.T) {
+	h := newHarness(t, withApp(t))
+	if _, err := h.store.SetTOTP(context.Background(), "alice", []byte("sealed under a secret long gone, 28+ bytes"), 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	before := h.sent()
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if h.sent() != before+1 {
+		t.Fatal("no SMS for a user whose app cannot be read")
+	}
+	if h.eventCount(sms2fa.EventTOTPUnsealable) == 0 {
+		t.Fatal("no totp_unsealable event")
+	}
+	want(t, "the SMS code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/app/home")
+}
+
+// A user whose only factor is the app cannot add a number without it: a
+// number would be a way around the app.
+func TestAppOnlyUserCannotEnrolAround(t *testing.T) {
+	h, secret := appUser(t)
+	if err := h.guard.RemoveFactor(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	before := h.sent()
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	page := c.get("/2fa")
+	wantPage(t, "the app's page", page, "authenticator app")
+	if strings.Contains(page.body, `class="use-sms"`) {
+		t.Fatal("a user without a number is offered SMS")
+	}
+	want(t, "enrol a number", c.post("/2fa/enroll", url.Values{"phone": {"+91 98123 00000"}}), http.StatusSeeOther, "/2fa")
+	if h.sent() != before {
+		t.Fatal("a code went to a number added without the app")
+	}
+	want(t, "the app's code", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/2fa/enroll")
+}
+
+// Of 50 parallel submissions of one right code, exactly one signs in.
+func TestAppParallelCodes(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testAppParallel(t, onSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { testAppParallel(t, onPostgres(t)) })
+}
+
+func testAppParallel(t *testing.T, open opener) {
+	h := newHarnessOn(t, open, withApp(t))
+	c := h.signIn("alice", alicePhone)
+	secret, r := h.setUpApp(c)
+	if r.status != http.StatusOK {
+		t.Fatalf("setting up the app: %d", r.status)
+	}
+	h.clock.Advance(30 * time.Second)
+	const n = 50
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = h.client().login("alice")
+		want(t, "guarded", clients[i].get("/app/home"), http.StatusSeeOther, "/2fa")
+	}
+	code := totp.Code(secret, h.clock.Now())
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins int
+	)
+	for _, cl := range clients {
+		wg.Go(func() {
+			r := cl.verify(code)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.status == http.StatusSeeOther && r.location() == "/app/home":
+				wins++
+			case r.status == http.StatusOK && strings.Contains(r.body, "That code was used already"):
+			default:
+				t.Errorf("a parallel submission: %d %q %.300s", r.status, r.location(), r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d submissions of one code signed in, want 1", wins)
+	}
+}
