@@ -98,7 +98,8 @@ type asset struct {
 // (store/sqlite or store/postgres), the SMS method's [contract.Sender], a
 // server secret of at least 32 random bytes (every key the guard and its
 // methods use is derived from it: keep it stable, or pending codes,
-// recovery codes and remembered devices stop verifying), and the function
+// recovery codes and remembered devices stop verifying, and authenticator
+// apps stop opening unless the totp method is given the previous one), and the function
 // that says who is signed in. Everything else is an [Option] with a
 // documented default. A configuration that cannot work is an error here, not
 // a failure at the first request.

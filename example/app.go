@@ -150,7 +150,7 @@ func newApp(cfg demo.Config, st contract.Store, snd contract.Sender, logger *slo
 		// The forms post to the guard's own routes, which ask for a fresh
 		// code first when the last one is older than 10 minutes.
 		show(c, http.StatusOK, "account", gin.H{"User": id, "Factor": factor, "Devices": devices,
-			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices"})
+			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices", "TOTPURL": "/2fa/totp"})
 	})
 	account.POST("/signout-everywhere", func(c *gin.Context) {
 		id, _ := ginguard.UserID(c)

@@ -155,7 +155,7 @@ func newApp(cfg demo.Config, st contract.Store, snd contract.Sender, logger *slo
 		// The forms post to the guard's own routes, which ask for a fresh
 		// code first when the last one is older than 10 minutes.
 		show(w, http.StatusOK, "account", map[string]any{"User": id, "Factor": factor, "Devices": devices,
-			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices"})
+			"EnrollURL": "/2fa/enroll", "CodesURL": "/2fa/recovery-codes", "DevicesURL": "/2fa/devices", "TOTPURL": "/2fa/totp"})
 	})))
 	mux.Handle("POST /account/signout-everywhere", guard.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, _ := sms2fa.UserID(r)

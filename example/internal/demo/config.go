@@ -66,7 +66,7 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", &c, "sessions"); err != nil {
 		return c, err
 	}
-	if c.Secret, err = key(getenv, "SMS2FA_SECRET", &c, "pending codes"); err != nil {
+	if c.Secret, err = key(getenv, "SMS2FA_SECRET", &c, "pending codes, recovery codes, remembered devices and every authenticator app set up (users would have to set their app up again)"); err != nil {
 		return c, err
 	}
 	if c.codeTTL, _, err = duration(getenv, "SMS2FA_CODE_TTL"); err != nil {

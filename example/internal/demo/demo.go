@@ -18,12 +18,15 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
 	"github.com/sms2fa/sms2fa/metrics"
+	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
 	"github.com/sms2fa/sms2fa/store/sqlite"
+	"github.com/sms2fa/sms2fa/totp"
 )
 
 //go:embed pages.html demo.css
@@ -120,6 +123,18 @@ func GuardOptions(cfg Config, logger *slog.Logger) ([]sms2fa.Option, *prometheus
 		}
 	}
 	opts = append(opts, sms2fa.WithSMS(texts...))
+	// Recovery codes, remembered devices and authenticator apps beside SMS.
+	// An app's secret is sealed under a key derived from SMS2FA_SECRET: with
+	// the random default, every app set up is forgotten on restart.
+	dev, err := device.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := totp.New(totp.WithIssuer("sms2fa demo"))
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, sms2fa.WithMethods(recovery.New(), dev, app))
 	// Metrics: counters and histograms fed by the guard's events, beside any
 	// event hook of the app's own.
 	m, err := metrics.New(metrics.Options{Regions: []string{"IN"}})

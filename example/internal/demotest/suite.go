@@ -36,6 +36,7 @@ func Run(t *testing.T, app demo.App) {
 		{"BrowserCountdownUnits", s.BrowserCountdownUnits},
 		{"BrowserEnrolRecoverRemember", s.BrowserEnrolRecoverRemember},
 		{"BrowserHindiCodePage", s.BrowserHindiCodePage},
+		{"BrowserAuthenticatorApp", s.BrowserAuthenticatorApp},
 	} {
 		t.Run(tc.name, tc.test)
 	}
