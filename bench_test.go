@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,13 +20,17 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/device"
 	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
+	"github.com/sms2fa/sms2fa/internal/testclock"
+	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
 	"github.com/sms2fa/sms2fa/store/sqlite"
+	"github.com/sms2fa/sms2fa/totp"
 )
 
 // Each benchmark of the guard comes with the floor it cannot beat, measured
@@ -98,11 +103,14 @@ func cookieNamed(b testing.TB, rec *httptest.ResponseRecorder, name string) *htt
 	return nil
 }
 
+// verifyRequest posts code with the session cookie ck (nil: none).
 func verifyRequest(ck *http.Cookie, code string) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/2fa/verify", strings.NewReader(url.Values{"code": {code}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	req.AddCookie(ck)
+	if ck != nil {
+		req.AddCookie(ck)
+	}
 	return req
 }
 
@@ -472,6 +480,77 @@ func BenchmarkFloorPostgresUpdate(b *testing.B) { floorUpdate(b, postgresStore(b
 func BenchmarkFloorPostgresSessionUpdate(b *testing.B) { floorSessionUpdate(b, postgresStore(b)) }
 func BenchmarkChallengePostgres(b *testing.B)          { benchChallenge(b, postgresStore(b)) }
 func BenchmarkFloorPostgresInsert(b *testing.B)        { floorInsert(b, postgresStore(b)) }
+
+// benchAppVerify measures a whole sign-in with an authenticator app's code
+// through POST /2fa/verify, for a browser with nothing pending: the user's
+// app read and its secret unsealed, the code matched, its step claimed and
+// the grant created in one store step, the mark written, 303. A step is
+// accepted once, so each request comes a step after the last, on the
+// guard's and the store's clock; the codes and requests are made before the
+// timer starts.
+func benchAppVerify(b *testing.B, open func(now func() time.Time) *store.SQL) {
+	clock := testclock.New(testclock.Start)
+	st := open(clock.Now)
+	dev, err := device.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := totp.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := append(slices.Clone(noLimits), sms2fa.WithClock(clock.Now), sms2fa.WithMethods(recovery.New(), dev, m))
+	a := newBenchApp(b, st, opts...)
+	secret, err := m.NewSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.Confirm(context.Background(), st, "alice", secret, totp.Code(secret, clock.Now()), ""); err != nil {
+		b.Fatal(err)
+	}
+	start := clock.Now()
+	reqs := make([]*http.Request, b.N)
+	for i := range reqs {
+		reqs[i] = verifyRequest(nil, totp.Code(secret, start.Add(time.Duration(i+1)*30*time.Second)))
+	}
+	b.ReportAllocs()
+	done := cost.Start(b)
+	b.ResetTimer()
+	for i := range b.N {
+		clock.Advance(30 * time.Second)
+		rec := a.serve(reqs[i])
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+			b.Fatalf("app verify: %d %s", rec.Code, rec.Body)
+		}
+	}
+	done()
+}
+
+// BenchmarkAppVerifySQLite is benchAppVerify on SQLite; its floor is
+// VerifySQLite's.
+func BenchmarkAppVerifySQLite(b *testing.B) {
+	benchAppVerify(b, func(now func() time.Time) *store.SQL {
+		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), store.WithClock(now))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// BenchmarkAppVerifyPostgres is benchAppVerify on Postgres; its floors are
+// VerifyPostgres's.
+func BenchmarkAppVerifyPostgres(b *testing.B) {
+	benchAppVerify(b, func(now func() time.Time) *store.SQL {
+		st, err := postgres.Open(context.Background(), pgtest.Fresh(b), store.WithClock(now))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	})
+}
 
 // fill adds rows live challenges of other users, written in one statement.
 func fill(b testing.TB, st *store.SQL, rows int) {
