@@ -111,14 +111,14 @@ func (g *Guard) appAttempt(c *exchange, u User, flow contract.Flow) attempt {
 	return attempt{user: u, flow: flow, lang: g.lang(c), app: true}
 }
 
-// verifyApp checks a code from u's authenticator app: with nothing pending
-// by SMS, that is what a verify means for a user who has one. A step-up
+// verifyApp checks a code from u's authenticator app, for a session whose
+// page asked for one (keyApp) and that has nothing pending by SMS. A step-up
 // freshens the browser's grant; a sign-in creates one (how "totp"), and a
 // ticked "remember" box remembers the browser as after an SMS code.
 func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contract.Flow) {
 	ctx := c.Request.Context()
 	freshen := ""
-	if flow == contract.FlowStepUp && appPending(s) {
+	if flow == contract.FlowStepUp {
 		if id, ok := g.grantID(c.Request, u); ok {
 			freshen = id
 		}

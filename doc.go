@@ -1,5 +1,6 @@
 // Package sms2fa adds a second factor — a one-time code texted to the
-// user, with recovery codes and remembered devices beside it — to any Go
+// user, with recovery codes, remembered devices and authenticator apps
+// beside it — to any Go
 // web app on net/http (http.ServeMux, chi, gorilla/mux, Echo through its
 // net/http adapters); package ginguard mounts the same guard in a Gin app.
 //
@@ -18,7 +19,7 @@
 // This package is the flow: it alone reads requests, keeps the guard's
 // session, writes cookies and answers (pages, JSON, redirects). Each way of
 // completing the factor is a package of its own — sms (with its settings,
-// [WithSMS]), recovery and device ([WithMethods]) — that returns values and
+// [WithSMS]), recovery, device and totp ([WithMethods]) — that returns values and
 // errors. What a store or sender implements is package contract (the
 // stores: store/sqlite and store/postgres; the senders: package sender);
 // this package imports no database driver and no web framework.

@@ -414,8 +414,9 @@ func (g *Guard) handleVerify(c *exchange) {
 	}
 	ref, flow, ok := g.pendingAny(s, u)
 	if !ok {
-		if g.totp != nil {
-			// Nothing pending by SMS: the code, if any, is the app's.
+		if appPending(s) {
+			// Nothing pending by SMS, and the page asked for the app's
+			// code.
 			g.verifyApp(c, s, u, flow)
 			return
 		}

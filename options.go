@@ -175,10 +175,12 @@ func WithRecheck(d time.Duration) Option {
 
 // WithMethods lists the ways, besides a code texted to the user, to complete
 // the second factor: recovery codes (recovery.New(); required: they are a
-// user's way back after losing the phone) and remembered devices
-// (device.New(…); leave it out to turn remembering off). Each method's
-// settings are options of its own package. Default: recovery.New() and
-// device.New() (30 days).
+// user's way back after losing the phone), remembered devices
+// (device.New(…); leave it out to turn remembering off) and authenticator
+// apps (totp.New(…); list it to let users set one up at GET {prefix}/totp
+// and sign in with its codes instead of SMS). Each method's settings are
+// options of its own package. Default: recovery.New() and device.New() (30
+// days): no authenticator apps.
 func WithMethods(ms ...contract.Method) Option {
 	return func(c *config) error {
 		if len(ms) == 0 {

@@ -11,16 +11,16 @@ import (
 
 // Method is one way to complete the second factor: a code texted to the
 // user (package sms), a recovery code (package recovery), a remembered
-// device (package device), and next an authenticator app. A method checks a
+// device (package device), and an authenticator app (package totp). A method checks a
 // submission in one store step and returns what it earned; it returns
 // values and errors and never touches HTTP: the guard (package sms2fa) alone
 // reads the request, writes cookies, keeps the session and answers. An app
 // lists the methods it wants with sms2fa.WithMethods; what a method can do
 // besides verifying is a separate small interface ([Keyed], [Issuer],
-// [Rememberer]).
+// [Rememberer], [Authenticator]).
 type Method interface {
 	// Name names the method in grants (Grant.How), events and metrics:
-	// "sms", "recovery", "device".
+	// "sms", "recovery", "device", "totp".
 	Name() string
 	// Verify checks s in one store step and returns what it earned: the
 	// grant, and what the method adds (the challenge of a code, the
