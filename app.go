@@ -1,6 +1,7 @@
 package sms2fa
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,32 +26,54 @@ import (
 // every app reads it).
 const appDigits = 6
 
-// appOf reports whether u can sign in with an authenticator app: the method
-// is on, the user set one up, and its secret opens. It reports false, not
-// an error, for a secret that does not open (with an event), so the user
-// gets an SMS instead. ok is false when it has answered (a store failure).
-func (g *Guard) appOf(c *exchange, u User) (has, ok bool) {
+// appOf returns the sealed secret of u's authenticator app if u can sign
+// in with it: the method is on, the user set one up, and its secret opens;
+// nil otherwise — for a secret that does not open too (with an event), so
+// the user gets an SMS instead. ok is false when it has answered (a store
+// failure).
+func (g *Guard) appOf(c *exchange, u User) (sealed []byte, ok bool) {
 	if g.totp == nil {
-		return false, true
+		return nil, true
 	}
 	ctx := c.Request.Context()
 	a, err := g.store.TOTP(ctx, u.ID)
 	switch {
 	case errors.Is(err, contract.ErrNotFound):
-		return false, true
+		return nil, true
 	case err != nil:
 		g.fail(c, fmt.Errorf("sms2fa: reading the authenticator app: %w", err))
-		return false, false
+		return nil, false
 	}
 	if _, _, err := g.totp.Unseal(u.ID, a.Sealed); err != nil {
 		if !errors.Is(err, contract.ErrUnsealable) {
 			g.fail(c, err)
-			return false, false
+			return nil, false
 		}
 		g.emit(ctx, Event{Kind: EventTOTPUnsealable, UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP(), Err: err})
-		return false, true
+		return nil, true
 	}
-	return true, true
+	return a.Sealed, true
+}
+
+// askApp notes in s that its page asks for the code of the app whose
+// sealed secret is sealed, for flow, and reports whether s changed. The
+// sealed secret rides along (it is as safe in a cookie as in the store) so
+// that the verify need not read it again: the store checks it is still the
+// user's as it claims the step.
+func askApp(s *sessions.Session, sealed []byte, flow contract.Flow) bool {
+	dirty := set(s, keyApp, base64.RawURLEncoding.EncodeToString(sealed))
+	return set(s, keyFlow, string(flow)) || dirty
+}
+
+// askedApp is the sealed secret the session's page asked for the code of;
+// nil for none, or one that does not decode (the verify reads it then).
+func askedApp(s *sessions.Session) []byte {
+	v, _ := s.Values[keyApp].(string)
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // byApp answers a request that needs a code of flow (a sign-in or a
@@ -67,19 +90,17 @@ func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Fl
 	if _, _, pending := g.pendingAny(s, u); pending {
 		return false
 	}
-	has, ok := g.appOf(c, u)
+	sealed, ok := g.appOf(c, u)
 	if !ok {
 		return true
 	}
-	if !has {
+	if sealed == nil {
 		return false
 	}
 	if next != "" {
 		dirty = set(s, keyNext, next) || dirty
 	}
-	dirty = set(s, keyApp, "1") || dirty
-	dirty = set(s, keyFlow, string(flow)) || dirty
-	if !g.save(c, s, dirty) {
+	if !g.save(c, s, askApp(s, sealed, flow) || dirty) {
 		return true
 	}
 	if wantsJSON(c.Request) {
@@ -138,7 +159,8 @@ func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contrac
 		}
 		p.Grant.ID, p.Grant.How, p.Grant.Lifetime = id, g.totp.Name(), g.cfg.grantTTL
 	}
-	r, err := g.totp.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: typed, Params: p, Freshen: freshen})
+	r, err := g.totp.Verify(ctx, g.store, contract.Submission{UserID: u.ID, Typed: typed, Params: p, Freshen: freshen,
+		Sealed: askedApp(s), At: g.now()})
 	ev := Event{UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP()}
 	switch {
 	case err == nil:
@@ -168,9 +190,10 @@ func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contrac
 			g.emit(ctx, ev.with(EventUserLocked))
 		}
 		g.respond(c, a, view{status: http.StatusTooManyRequests, code: codeLocked, msg: g.fill(m.Locked, a, retry), alert: true, retry: retry})
-	case errors.Is(err, contract.ErrNotFound), errors.Is(err, contract.ErrUnsealable):
-		// The app was removed meanwhile, or its secret no longer opens:
-		// the page sends a code by SMS instead.
+	case errors.Is(err, contract.ErrNotFound), errors.Is(err, contract.ErrUnsealable), errors.Is(err, contract.ErrFactorChanged):
+		// The app was removed or replaced since the page asked for its
+		// code, or its secret no longer opens: the page asks again (for
+		// the new app's code, or by SMS).
 		if errors.Is(err, contract.ErrUnsealable) {
 			ev.Err = err
 			g.emit(ctx, ev.with(EventTOTPUnsealable))

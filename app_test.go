@@ -458,3 +458,26 @@ func testAppParallel(t *testing.T, open opener) {
 		t.Fatalf("%d submissions of one code signed in, want 1", wins)
 	}
 }
+
+// A page that asked for the old app's code, before the app was replaced in
+// another browser, does not take the old app's codes: the verify finds the
+// secret it was asked with is no longer the user's, and the page asks again.
+func TestAppReplacedWhileAsked(t *testing.T) {
+	h, old := appUser(t)
+	thief := h.client().login("alice") // has the password and the old phone
+	want(t, "guarded", thief.get("/app/home"), http.StatusSeeOther, "/2fa")
+
+	owner := h.client().login("alice")
+	want(t, "guarded", owner.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "the owner signs in", owner.verify(totp.Code(old, h.clock.Now())), http.StatusSeeOther, "/app/home")
+	fresh, r := h.setUpApp(owner)
+	if r.status != http.StatusOK || h.eventCount(sms2fa.EventTOTPAdded) != 2 {
+		t.Fatalf("replacing the app: %d, %d totp_added", r.status, h.eventCount(sms2fa.EventTOTPAdded))
+	}
+	h.clock.Advance(30 * time.Second)
+	want(t, "the old app's code", thief.verify(totp.Code(old, h.clock.Now())), http.StatusSeeOther, "/2fa")
+	wantPage(t, "asked again", thief.get("/2fa"), "authenticator app")
+	wantPage(t, "the old app's code, asked again", thief.verify(totp.Code(old, h.clock.Now())), "That code is not right")
+	want(t, "the thief", thief.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "the new app's code", thief.verify(totp.Code(fresh, h.clock.Now())), http.StatusSeeOther, "/app/home")
+}

@@ -353,13 +353,12 @@ func (g *Guard) handlePage(c *exchange) {
 	if !ok && g.totp != nil {
 		// Nothing pending by SMS: a user with an authenticator app is
 		// asked for its code, and no SMS goes out.
-		has, fine := g.appOf(c, u)
+		sealed, fine := g.appOf(c, u)
 		if !fine {
 			return
 		}
-		if has {
-			dirty := set(s, keyApp, "1")
-			if !g.save(c, s, set(s, keyFlow, string(flow)) || dirty) {
+		if sealed != nil {
+			if !g.save(c, s, askApp(s, sealed, flow)) {
 				return
 			}
 			g.respond(c, g.appAttempt(c, u, flow), view{status: http.StatusOK})

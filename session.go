@@ -31,10 +31,12 @@ const (
 	keyGone = "gone"
 	// keyApp says the browser is asked for a code from the user's
 	// authenticator app (of flow keyFlow), not one sent by SMS: no
-	// challenge exists, yet a code is pending.
+	// challenge exists, yet a code is pending. It holds the app's secret,
+	// sealed as the store keeps it.
 	keyApp = "app"
 	// keyTOTP is the secret of an authenticator app being set up, sealed
 	// (AES-GCM, the user ID bound in) until a code from the app confirms it.
+	// Neither it nor keyApp opens without the guard's key.
 	keyTOTP = "totp"
 )
 

@@ -50,6 +50,14 @@ type Submission struct {
 	// instead of creating Params.Grant (totp; an SMS step-up names its
 	// grant in its challenge).
 	Freshen string
+	// Sealed and At, for an authenticator app (totp), spare the method
+	// its read of the store: the user's sealed secret as the guard read it
+	// when it asked for the code, and the time to match the code at (the
+	// guard's clock). The store then claims the step only if that secret
+	// is still the user's, and only near its own clock. Unset, the method
+	// reads both from the store.
+	Sealed []byte
+	At     time.Time
 }
 
 // Result is what a right submission earned.

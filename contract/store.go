@@ -182,9 +182,10 @@ type FactorStore interface {
 // guard (the store never sees it in the clear), and the last time step a
 // code was accepted for, so that no step is accepted twice.
 //
-// A sign-in is two round trips on Postgres, one each: the read (TOTP) and
-// the claim (UseTOTP). Setting up, replacing and removing an app are rare
-// and off the request path: each is one transaction.
+// A sign-in is one round trip on Postgres: the claim (UseTOTP), with the
+// sealed secret the guard read when it asked for the code; a caller without
+// it reads it first (TOTP). Setting up, replacing and removing an app are
+// rare and off the request path: each is one transaction.
 type TOTPStore interface {
 	// TOTP returns userID's authenticator, with the store's clock in Now;
 	// [ErrNotFound] when there is none. It is one indexed read.
@@ -205,18 +206,22 @@ type TOTPStore interface {
 	// UseTOTP is a TOTP sign-in or step-up, in one step under the user's
 	// lock, judged by the store's clock. A locked user is refused
 	// ([ErrLocked]) before anything else; a user without an authenticator
-	// is [ErrNotFound]. With step ≥ 0 — the step the typed code matched —
-	// a step at or before the last used one is [ErrCodeUsed] and counts
-	// nothing; otherwise the step is claimed, the user's failures reset,
-	// and the grant p.Grant describes is created (its ID set; earned how
-	// "totp", whatever p.Grant.How says), or, with
-	// freshen set, that grant is marked fresh if it is live and of the
-	// sign-in p.Grant.Login (a zero Grant when it is not: the browser must
-	// sign in again). With step < 0 — a code that matched no step — it is a
-	// wrong code: [ErrCodeInvalid], one failure counted in the account-wide
-	// lockout, or [ErrLocked] (with [LimitError].Started) for the failure
-	// that reaches the threshold. On Postgres it is one round trip.
-	UseTOTP(ctx context.Context, userID string, step int64, freshen string, p VerifyParams) (Grant, error)
+	// is [ErrNotFound]; an authenticator whose sealed secret is no longer
+	// u.Sealed (replaced, removed and set up again, resealed) is
+	// [ErrFactorChanged], counting nothing. With u.Step ≥ 0 — the step
+	// the typed code matched — a step more than u.Window steps from the
+	// store's clock is a wrong code; a step at or before the last used one
+	// is [ErrCodeUsed] and counts nothing; otherwise the step is claimed,
+	// the user's failures reset, and the grant p.Grant describes is
+	// created (its ID set; earned how "totp", whatever p.Grant.How says),
+	// or, with u.Freshen set, that grant is marked fresh if it is live and
+	// of the sign-in p.Grant.Login (a zero Grant when it is not: the
+	// browser must sign in again). With u.Step < 0 — a code that matched
+	// no step — it is a wrong code: [ErrCodeInvalid], one failure counted
+	// in the account-wide lockout, or [ErrLocked] (with
+	// [LimitError].Started) for the failure that reaches the threshold. On
+	// Postgres it is one round trip.
+	UseTOTP(ctx context.Context, userID string, u TOTPUse, p VerifyParams) (Grant, error)
 
 	// ResealTOTP replaces userID's sealed secret with sealed, if it is
 	// still old: the guard seals a secret again under its current key after
@@ -228,6 +233,24 @@ type TOTPStore interface {
 	// SetTOTP (every live grant but keep, and every device, revoked), and
 	// reports whether there was one.
 	RemoveTOTP(ctx context.Context, userID, keep string) (bool, error)
+}
+
+// TOTPUse is one submission of an authenticator's code, for UseTOTP.
+type TOTPUse struct {
+	// Step is the time step the typed code matched, or -1 for a code that
+	// matched none.
+	Step int64
+	// Sealed is the sealed secret Step was matched with, as read (maybe by
+	// an earlier request): the step is claimed only while it is still the
+	// user's.
+	Sealed []byte
+	// Window is how many steps either side of the store's clock Step may
+	// lie, so that the store's clock judges the code whatever clock the
+	// caller matched it by.
+	Window int
+	// Freshen, for a step-up, is the grant a right code marks fresh
+	// instead of creating one.
+	Freshen string
 }
 
 // TOTP is a user's authenticator as the store keeps it.

@@ -92,15 +92,15 @@ type queries struct {
 	budgetStart, readStats                                *sqlx.Stmt
 	purgeChallenges, purgeUsers, purgeBudgets, purgeStats *sqlx.Stmt
 
-	getFactor, readFactor, adoptFactor, putFactor, noteMismatch  *sqlx.Stmt
-	dropRecovery, addRecovery, useRecovery                       *sqlx.Stmt
-	recoveryLeft, readRecoveryLeft                               *sqlx.Stmt
-	addDevice, getDevice, rotateDevice, touchDevice, listDevices *sqlx.Stmt
-	revokeDevice, revokeDevices, loginRevoked, purgeDevices      *sqlx.Stmt
-	endSignIn, revokeSignIn, liveGrant                           *sqlx.Stmt
-	capGrants, deviceGrant, revokeDeviceGrants                   *sqlx.Stmt
-	recoverySpent, unlockPhoneBudgets                            *sqlx.Stmt
-	readTOTP, hasTOTP, putTOTP, claimTOTP, resealTOTP, dropTOTP  *sqlx.Stmt
+	getFactor, readFactor, adoptFactor, putFactor, noteMismatch             *sqlx.Stmt
+	dropRecovery, addRecovery, useRecovery                                  *sqlx.Stmt
+	recoveryLeft, readRecoveryLeft                                          *sqlx.Stmt
+	addDevice, getDevice, rotateDevice, touchDevice, listDevices            *sqlx.Stmt
+	revokeDevice, revokeDevices, loginRevoked, purgeDevices                 *sqlx.Stmt
+	endSignIn, revokeSignIn, liveGrant                                      *sqlx.Stmt
+	capGrants, deviceGrant, revokeDeviceGrants                              *sqlx.Stmt
+	recoverySpent, unlockPhoneBudgets                                       *sqlx.Stmt
+	readTOTP, hasTOTP, sealedTOTP, putTOTP, claimTOTP, resealTOTP, dropTOTP *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
@@ -160,6 +160,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// claim its second (on Postgres, sms2fa_use_totp does the second).
 		{&q.readTOTP, `SELECT ` + now + ` AS now_ms, sealed, last_step, created_at FROM sms2fa_totp WHERE user_id = ?`, true},
 		{&q.hasTOTP, `SELECT COUNT(*) FROM sms2fa_totp WHERE user_id = ?`, false},
+		{&q.sealedTOTP, `SELECT sealed FROM sms2fa_totp WHERE user_id = ?`, false},
 		{&q.putTOTP, `INSERT INTO sms2fa_totp (user_id, sealed, last_step, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, last_step = excluded.last_step,
 			  created_at = excluded.created_at, updated_at = excluded.updated_at`, false},

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -108,18 +109,18 @@ func (s *SQL) ResealTOTP(ctx context.Context, userID string, old, sealed []byte)
 
 // UseTOTP implements [contract.TOTPStore]. On Postgres it is one call of
 // sms2fa_use_totp; on SQLite, one transaction doing the same steps.
-func (s *SQL) UseTOTP(ctx context.Context, userID string, step int64, freshen string, p contract.VerifyParams) (contract.Grant, error) {
+func (s *SQL) UseTOTP(ctx context.Context, userID string, use contract.TOTPUse, p contract.VerifyParams) (contract.Grant, error) {
 	if err := p.Policy.Validate(); err != nil {
 		return contract.Grant{}, err
 	}
 	if err := validGrant("use authenticator", p.Grant); err != nil {
 		return contract.Grant{}, err
 	}
-	if userID == "" {
-		return contract.Grant{}, errors.New("store: use authenticator: user ID is required")
+	if userID == "" || len(use.Sealed) == 0 || use.Window < 0 {
+		return contract.Grant{}, errors.New("store: use authenticator: a user, the sealed secret and a window are required")
 	}
 	if s.dialect == Postgres {
-		return s.useTOTPOnce(ctx, userID, step, freshen, p)
+		return s.useTOTPOnce(ctx, userID, use, p)
 	}
 	var (
 		granted contract.Grant
@@ -130,13 +131,20 @@ func (s *SQL) UseTOTP(ctx context.Context, userID string, step int64, freshen st
 		if err != nil {
 			return err
 		}
-		var n int
-		if err := get(ctx, tx, s.q.hasTOTP, &n, userID); err != nil {
-			return fmt.Errorf("reading the authenticator: %w", err)
-		}
-		if n == 0 {
+		var sealed []byte
+		switch err := get(ctx, tx, s.q.sealedTOTP, &sealed, userID); {
+		case errors.Is(err, sql.ErrNoRows):
 			outcome = contract.ErrNotFound
 			return nil
+		case err != nil:
+			return fmt.Errorf("reading the authenticator: %w", err)
+		case !bytes.Equal(sealed, use.Sealed):
+			outcome = contract.ErrFactorChanged
+			return nil
+		}
+		step := use.Step
+		if step >= 0 && abs(step-now.Unix()/totpPeriod) > int64(use.Window) {
+			step = -1 // not a code of now, by the store's clock
 		}
 		if step < 0 {
 			outcome, err = s.countFailure(ctx, tx, userID, u, p.Policy.Lockout, now)
@@ -153,8 +161,8 @@ func (s *SQL) UseTOTP(ctx context.Context, userID string, step int64, freshen st
 		if err := s.resetFailures(ctx, tx, userID, u, now); err != nil {
 			return err
 		}
-		if freshen != "" {
-			granted, err = s.freshen(ctx, tx, contract.Challenge{UserID: userID, GrantID: freshen}, p.Grant.Login, now)
+		if use.Freshen != "" {
+			granted, err = s.freshen(ctx, tx, contract.Challenge{UserID: userID, GrantID: use.Freshen}, p.Grant.Login, now)
 			return err
 		}
 		granted, err = s.createGrant(ctx, tx, userID, newGrant{GrantParams: p.Grant, how: "totp", fresh: true, cap: p.Policy.MaxGrants}, now)
@@ -171,11 +179,21 @@ func useTOTPSQL() string {
 	return `SELECT o_outcome, o_now, COALESCE(o_locked_until, 0),
 		COALESCE(g_id, ''), COALESCE(g_user_id, ''), COALESCE(g_login, ''), COALESCE(g_how, ''),
 		COALESCE(g_created_at, 0), COALESCE(g_fresh_at, 0), COALESCE(g_expires_at, 0), COALESCE(g_revoked_at, 0)
-		FROM sms2fa_use_totp(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER))`
+		FROM sms2fa_use_totp(?, ?, ?, ?, CAST(? AS INTEGER), ?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER))`
+}
+
+// totpPeriod is RFC 6238's time step, in seconds.
+const totpPeriod = 30
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // useTOTPOnce is UseTOTP on Postgres: one call of sms2fa_use_totp.
-func (s *SQL) useTOTPOnce(ctx context.Context, userID string, step int64, freshen string, p contract.VerifyParams) (contract.Grant, error) {
+func (s *SQL) useTOTPOnce(ctx context.Context, userID string, use contract.TOTPUse, p contract.VerifyParams) (contract.Grant, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	l, gp := p.Policy.Lockout, p.Grant
@@ -184,7 +202,7 @@ func (s *SQL) useTOTPOnce(ctx context.Context, userID string, step int64, freshe
 		g = &r.G
 	)
 	dest := []any{&r.Outcome, &r.Now, &r.LockedUntil, &g.ID, &g.UserID, &g.Login, &g.How, &g.CreatedAt, &g.FreshAt, &g.ExpiresAt, &g.RevokedAt}
-	err := s.oneshot(ctx, s.q.useTOTPOnce, dest, s.nowArg(), userID, step, freshen,
+	err := s.oneshot(ctx, s.q.useTOTPOnce, dest, s.nowArg(), userID, use.Step, use.Sealed, use.Window, use.Freshen,
 		l.Threshold, int64(l.Duration), int64(l.Max), gp.ID, gp.Login, gp.Lifetime.Milliseconds(), p.Policy.MaxGrants)
 	if err != nil {
 		return contract.Grant{}, fmt.Errorf("store: use authenticator: %w", err)
@@ -195,6 +213,8 @@ func (s *SQL) useTOTPOnce(ctx context.Context, userID string, step int64, freshe
 		return contract.Grant{}, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "not_found":
 		return contract.Grant{}, contract.ErrNotFound
+	case "changed":
+		return contract.Grant{}, contract.ErrFactorChanged
 	case "used":
 		return contract.Grant{}, contract.ErrCodeUsed
 	case "ok":

@@ -211,13 +211,15 @@ func (m *Method) Format(f fmt.State, _ rune) { fmt.Fprint(f, m.String()) }
 func (m *Method) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // Verify checks s.Typed, a code from the user's authenticator app, in one
-// store step once the sealed secret is read: the code's step, matched within
-// the window and after the last used step, is claimed in the same step that
-// creates the grant s.Params.Grant describes — or, with s.Freshen, freshens
-// that grant (a step-up). A code of a step already used is
+// store step: the code's step, matched within the window and after the
+// last used step, is claimed in the same step that creates the grant
+// s.Params.Grant describes — or, with s.Freshen, freshens that grant (a
+// step-up). The sealed secret and the time come with s (s.Sealed, s.At),
+// or are read from the store first. A code of a step already used is
 // [contract.ErrCodeUsed] and counts nothing; a code that matches no step is
 // a wrong code, counted in the user's account-wide failures. A user without
-// an app is [contract.ErrNotFound]; a secret no key opens is
+// an app is [contract.ErrNotFound]; a secret that is no longer the user's
+// is [contract.ErrFactorChanged]; a secret no key opens is
 // [ErrUnsealable]; something that cannot be a code is
 // [contract.ErrMalformed]. A secret sealed under a previous guard secret is
 // sealed again under the current one after a right code.
@@ -229,11 +231,15 @@ func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submi
 	if !ok {
 		return contract.Result{}, contract.ErrMalformed
 	}
-	a, err := st.TOTP(ctx, s.UserID)
-	if err != nil {
-		return contract.Result{}, err
+	sealed, now := s.Sealed, s.At
+	if len(sealed) == 0 || now.IsZero() {
+		a, err := st.TOTP(ctx, s.UserID)
+		if err != nil {
+			return contract.Result{}, err
+		}
+		sealed, now = a.Sealed, a.Now
 	}
-	secret, stale, err := m.Unseal(s.UserID, a.Sealed)
+	secret, stale, err := m.Unseal(s.UserID, sealed)
 	if err != nil {
 		return contract.Result{}, err
 	}
@@ -242,15 +248,15 @@ func (m *Method) Verify(ctx context.Context, st contract.Store, s contract.Submi
 	// replay, or a double submission: it counts nothing), and claims a
 	// later one; when one code matches two steps, the latest is the one
 	// above the last used, if any is.
-	step, ok := match(secret, code, a.Now, m.window, -1)
+	step, ok := match(secret, code, now, m.window, -1)
 	if !ok {
 		step = -1 // a wrong code: the store counts it
 	}
-	gr, err := st.UseTOTP(ctx, s.UserID, step, s.Freshen, s.Params)
+	gr, err := st.UseTOTP(ctx, s.UserID, contract.TOTPUse{Step: step, Sealed: sealed, Window: m.window, Freshen: s.Freshen}, s.Params)
 	if err == nil && stale {
 		if again, serr := m.Seal(s.UserID, secret); serr == nil {
 			// Best effort: the next use tries again if this one fails.
-			_, _ = st.ResealTOTP(ctx, s.UserID, a.Sealed, again)
+			_, _ = st.ResealTOTP(ctx, s.UserID, sealed, again)
 		}
 	}
 	return contract.Result{Grant: gr}, err

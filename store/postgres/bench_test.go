@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -159,7 +160,7 @@ func BenchmarkStoreTOTPPostgres(b *testing.B) {
 	for i := range b.N {
 		user := fmt.Sprintf("user-%d", i)
 		g := contract.GrantParams{ID: "g-" + user, How: "totp", Lifetime: time.Hour}
-		if gr, err := s.UseTOTP(ctx, user, 101, "", contract.VerifyParams{Policy: pol, Grant: g}); err != nil || gr.ID == "" {
+		if gr, err := s.UseTOTP(ctx, user, contract.TOTPUse{Step: 101, Sealed: []byte("sealed"), Window: math.MaxInt32}, contract.VerifyParams{Policy: pol, Grant: g}); err != nil || gr.ID == "" {
 			b.Fatalf("use: %v", err)
 		}
 	}

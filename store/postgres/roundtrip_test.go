@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"math"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -166,20 +167,20 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				return err
 			}},
 			{"UseTOTP (step claimed, grant written)", 1, func() error {
-				g, err := s.UseTOTP(ctx, user, 101, "", contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-" + user, How: "totp", Lifetime: time.Hour}})
+				g, err := s.UseTOTP(ctx, user, contract.TOTPUse{Step: 101, Sealed: []byte("sealed"), Window: math.MaxInt32}, contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-" + user, How: "totp", Lifetime: time.Hour}})
 				if err == nil && g.ID == "" {
 					t.Errorf("no grant written")
 				}
 				return err
 			}},
 			{"UseTOTP (a used step: refused)", 1, func() error {
-				if _, err := s.UseTOTP(ctx, user, 101, "", contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-again-" + user, Lifetime: time.Hour}}); err != contract.ErrCodeUsed {
+				if _, err := s.UseTOTP(ctx, user, contract.TOTPUse{Step: 101, Sealed: []byte("sealed"), Window: math.MaxInt32}, contract.VerifyParams{Policy: pol, Grant: contract.GrantParams{ID: "totp-again-" + user, Lifetime: time.Hour}}); err != contract.ErrCodeUsed {
 					t.Errorf("a used step: %v", err)
 				}
 				return nil
 			}},
 			{"UseTOTP (wrong code counted)", 1, func() error {
-				if _, err := s.UseTOTP(ctx, user, -1, "", contract.VerifyParams{Policy: pol}); err != contract.ErrCodeInvalid {
+				if _, err := s.UseTOTP(ctx, user, contract.TOTPUse{Step: -1, Sealed: []byte("sealed"), Window: math.MaxInt32}, contract.VerifyParams{Policy: pol}); err != contract.ErrCodeInvalid {
 					t.Errorf("wrong code: %v", err)
 				}
 				return nil

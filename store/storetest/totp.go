@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ var totpCases = []struct {
 	{"TOTPFailuresShareTheLockout", testTOTPLockout},
 	{"TOTPChangesAreFactorChanges", testTOTPFactorChange},
 	{"TOTPReseal", testTOTPReseal},
+	{"TOTPOnlyTheSecretMatched", testTOTPSecretChanged},
+	{"TOTPStepJudgedByTheStoreClock", testTOTPWindow},
 }
 
 // setTOTP gives user an authenticator whose confirming code was for step.
@@ -34,11 +37,16 @@ func (e *env) setTOTP(user string, step int64) {
 	}
 }
 
-// useTOTP submits a code of user that matched step (-1: none), creating
-// grant id. The grant says "sms": the store must earn it as "totp" all the
-// same.
+// anyStep is a window that takes any step: the cases that are not about
+// the store's clock number their steps from 100.
+const anyStep = math.MaxInt32
+
+// useTOTP submits a code of user that matched step (-1: none) against the
+// secret setTOTP stored, creating grant id. The grant says "sms": the store
+// must earn it as "totp" all the same.
 func (e *env) useTOTP(user string, step int64, id string) (contract.Grant, error) {
-	return e.s.UseTOTP(ctx, user, step, "", contract.VerifyParams{Policy: e.pol, Grant: grantParams(id)})
+	return e.s.UseTOTP(ctx, user, contract.TOTPUse{Step: step, Sealed: []byte("sealed:" + user), Window: anyStep},
+		contract.VerifyParams{Policy: e.pol, Grant: grantParams(id)})
 }
 
 func testTOTPSetAndRead(t *testing.T, o Opener) {
@@ -131,7 +139,8 @@ func testTOTPStepUp(t *testing.T, o Opener) {
 	stepUp := func(step int64, grant, login string) (contract.Grant, error) {
 		g := grantParams("")
 		g.Login = login
-		return e.s.UseTOTP(ctx, "alice", step, grant, contract.VerifyParams{Policy: e.pol, Grant: g})
+		return e.s.UseTOTP(ctx, "alice", contract.TOTPUse{Step: step, Sealed: []byte("sealed:alice"), Window: anyStep, Freshen: grant},
+			contract.VerifyParams{Policy: e.pol, Grant: g})
 	}
 	if _, err := stepUp(101, gr.ID, "login-tag"); !errors.Is(err, contract.ErrCodeUsed) {
 		t.Fatalf("the sign-in code again, for a step-up: %v", err)
@@ -265,5 +274,51 @@ func testTOTPReseal(t *testing.T, o Opener) {
 	}
 	if a, _ := e.s.TOTP(ctx, "alice"); string(a.Sealed) != "resealed" || a.LastStep != 100 {
 		t.Fatalf("after the reseal: %+v", a)
+	}
+}
+
+// A code matched against a secret that is no longer the user's (replaced,
+// or resealed, since it was read) claims nothing and counts nothing: the
+// caller reads the secret again.
+func testTOTPSecretChanged(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	e.pol.Lockout.Threshold = 1 // a counted failure would lock at once
+	e.setTOTP("alice", 100)
+	for _, step := range []int64{101, -1} {
+		_, err := e.s.UseTOTP(ctx, "alice", contract.TOTPUse{Step: step, Sealed: []byte("an older secret"), Window: anyStep},
+			contract.VerifyParams{Policy: e.pol, Grant: grantParams(fmt.Sprint("g", step))})
+		if !errors.Is(err, contract.ErrFactorChanged) {
+			t.Fatalf("step %d of another secret: %v, want ErrFactorChanged", step, err)
+		}
+	}
+	if a, _ := e.s.TOTP(ctx, "alice"); a.LastStep != 100 {
+		t.Fatalf("another secret's code claimed step %d", a.LastStep)
+	}
+	if _, err := e.useTOTP("alice", 101, "g"); err != nil {
+		t.Fatalf("the secret's own code: %v (a failure was counted?)", err)
+	}
+}
+
+// A step more than the window away from the store's clock is a wrong code,
+// whatever clock the caller matched it by; within the window it is taken.
+func testTOTPWindow(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	now := e.clock.Now().Unix() / 30
+	e.setTOTP("alice", now-10)
+	use := func(step int64, id string) error {
+		_, err := e.s.UseTOTP(ctx, "alice", contract.TOTPUse{Step: step, Sealed: []byte("sealed:alice"), Window: 1},
+			contract.VerifyParams{Policy: e.pol, Grant: grantParams(id)})
+		return err
+	}
+	for _, step := range []int64{now - 2, now + 2} {
+		if err := use(step, fmt.Sprint("g", step)); !errors.Is(err, contract.ErrCodeInvalid) {
+			t.Fatalf("step now%+d with a window of 1: %v, want a wrong code", step-now, err)
+		}
+	}
+	if err := use(now-1, "g-1"); err != nil {
+		t.Fatalf("step now-1: %v", err)
+	}
+	if err := use(now+1, "g+1"); err != nil {
+		t.Fatalf("step now+1: %v", err)
 	}
 }
