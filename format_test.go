@@ -105,6 +105,8 @@ var samples = map[string]func(t *testing.T) any{
 	"contract.NewDevice":    func(*testing.T) any { return plant(&contract.NewDevice{}) },
 	"contract.Submission":   func(*testing.T) any { return plant(&contract.Submission{}) },
 	"contract.Result":       func(*testing.T) any { return plant(&contract.Result{}) },
+	"contract.TOTP":         func(*testing.T) any { return plant(&contract.TOTP{}) },
+	"contract.TOTPUse":      func(*testing.T) any { return plant(&contract.TOTPUse{}) },
 	"sms.Method":            newSampleSMS,
 	"recovery.Method":       newSampleRecovery,
 	"device.Method":         newSampleDevice,
@@ -240,7 +242,8 @@ func sensitiveTypes(t *testing.T) []string {
 	secretNames := map[string]bool{
 		"code": true, "codes": true, "value": true, // codes: OTPs, recovery codes, typed values
 		"phone": true, "oldphone": true, "to": true, "number": true, "national": true, "e164": true, "key": true, // numbers (a budget's key is one)
-		"mac": true, // keyed MACs of codes and tokens
+		"mac":    true,              // keyed MACs of codes and tokens
+		"sealed": true, "uri": true, // an authenticator's secret, sealed or in its otpauth:// URI
 	}
 	// Types that hold a secret whatever their fields are called.
 	sensitive := map[string]bool{"phone.Number": true, "contract.Message": true}
@@ -403,7 +406,7 @@ func plantValue(v reflect.Value, name string, depth int) {
 	switch v.Kind() {
 	case reflect.String:
 		switch lower {
-		case "code", "value":
+		case "code", "value", "uri":
 			v.SetString(leakCode)
 		case "phone", "oldphone", "to", "number", "e164", "key":
 			v.SetString(leakNumber)

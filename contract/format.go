@@ -249,3 +249,43 @@ func (r Result) Format(f fmt.State, verb rune) { FormatMasked(f, verb, r.String(
 
 // LogValue logs r as a group, masked as [Result.String] is, for log/slog.
 func (r Result) LogValue() slog.Value { return r.fields().LogValue() }
+
+func (a TOTP) fields() *Summary {
+	return Summarize("contract.TOTP").
+		Hidden("Sealed", len(a.Sealed) > 0, maskSealed).
+		Int("LastStep", a.LastStep).
+		Time("CreatedAt", a.CreatedAt).
+		Time("Now", a.Now)
+}
+
+// maskSealed stands for an authenticator's sealed secret: it opens only
+// under the guard's key, and is printed no more than a MAC.
+const maskSealed = "[sealed]"
+
+// String summarises a with its sealed secret hidden.
+func (a TOTP) String() string { return a.fields().String() }
+
+// Format prints [TOTP.String] for every verb (%v, %+v, %#v, %s, %q, %x, %d,
+// …), so that no verb reaches the sealed secret.
+func (a TOTP) Format(f fmt.State, verb rune) { FormatMasked(f, verb, a.String()) }
+
+// LogValue logs a as a group, masked as [TOTP.String] is, for log/slog.
+func (a TOTP) LogValue() slog.Value { return a.fields().LogValue() }
+
+func (u TOTPUse) fields() *Summary {
+	return Summarize("contract.TOTPUse").
+		Int("Step", u.Step).
+		Hidden("Sealed", len(u.Sealed) > 0, maskSealed).
+		Int("Window", int64(u.Window)).
+		Str("Freshen", u.Freshen)
+}
+
+// String summarises u with the sealed secret hidden.
+func (u TOTPUse) String() string { return u.fields().String() }
+
+// Format prints [TOTPUse.String] for every verb (%v, %+v, %#v, %s, %q, %x,
+// %d, …), so that no verb reaches the sealed secret.
+func (u TOTPUse) Format(f fmt.State, verb rune) { FormatMasked(f, verb, u.String()) }
+
+// LogValue logs u as a group, masked as [TOTPUse.String] is, for log/slog.
+func (u TOTPUse) LogValue() slog.Value { return u.fields().LogValue() }
