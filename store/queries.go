@@ -101,6 +101,7 @@ type queries struct {
 	capGrants, deviceGrant, revokeDeviceGrants                              *sqlx.Stmt
 	recoverySpent, unlockPhoneBudgets                                       *sqlx.Stmt
 	readTOTP, hasTOTP, sealedTOTP, putTOTP, claimTOTP, resealTOTP, dropTOTP *sqlx.Stmt
+	userState, userGrants                                                   *sqlx.Stmt // an operator's view (Account)
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
@@ -156,6 +157,9 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		read bool // a plain read, outside any transaction: the readers' pool
 	}{
 		{&q.lockUser, lockUser, false},
+		{&q.userState, `SELECT ` + now + ` AS now_ms, failures, locks, locked_until FROM sms2fa_users WHERE user_id = ?`, true},
+		{&q.userGrants, `SELECT ` + grantCols + ` FROM sms2fa_grants WHERE user_id = ? AND revoked_at = 0 AND expires_at > ?
+			ORDER BY created_at DESC, id`, true},
 		// Authenticators (TOTP). The read is the sign-in's first step, the
 		// claim its second (on Postgres, sms2fa_use_totp does the second).
 		{&q.readTOTP, `SELECT ` + now + ` AS now_ms, sealed, last_step, created_at FROM sms2fa_totp WHERE user_id = ?`, true},

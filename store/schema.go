@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -110,6 +111,10 @@ func (s *SQL) migrate(ctx context.Context) error {
 	return nil
 }
 
+// ErrSchemaBehind: with WithoutMigrations, the database's schema is older
+// than this store's version needs.
+var ErrSchemaBehind = errors.New("store: the schema is behind")
+
 // checkSchema verifies, without changing anything, that the schema is at the
 // newest version this package knows.
 func (s *SQL) checkSchema(ctx context.Context) error {
@@ -123,7 +128,7 @@ func (s *SQL) checkSchema(ctx context.Context) error {
 		return err
 	}
 	if have < want {
-		return fmt.Errorf("store: the %s schema is at version %d, this store needs %d: apply store/schema/%s/ (or drop WithoutMigrations)", s.dialect, have, want, s.dialect)
+		return fmt.Errorf("%w: the %s schema is at version %d, this store needs %d: apply store/schema/%s/ (or drop WithoutMigrations)", ErrSchemaBehind, s.dialect, have, want, s.dialect)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ var lifecycleCases = []struct {
 	fn   func(t *testing.T, o Opener)
 }{
 	{"FactorAdoptionRace", testFactorAdoptionRace},
+	{"AccountForOperators", testAccount},
 	{"FactorVersionsAndRemoval", testFactorLifecycle},
 	{"FactorMismatchNotedOnce", testNoteMismatch},
 	{"OpenChecksTheFactor", testOpenChecksFactor},

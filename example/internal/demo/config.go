@@ -214,7 +214,3 @@ func orDefault(v, def string) string {
 	}
 	return v
 }
-
-func isPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}

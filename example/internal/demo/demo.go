@@ -19,13 +19,12 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/device"
+	"github.com/sms2fa/sms2fa/internal/dburl"
 	"github.com/sms2fa/sms2fa/metrics"
 	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
-	"github.com/sms2fa/sms2fa/store/postgres"
-	"github.com/sms2fa/sms2fa/store/sqlite"
 	"github.com/sms2fa/sms2fa/totp"
 )
 
@@ -323,14 +322,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 // OpenStore picks the dialect from DATABASE_URL: a postgres:// URL is
 // Postgres, anything else a SQLite file. A failure names the variable.
 func OpenStore(ctx context.Context, databaseURL string) (*store.SQL, error) {
-	if isPostgresURL(databaseURL) {
-		st, err := postgres.Open(ctx, databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
-		}
-		return st, nil
-	}
-	st, err := sqlite.Open(ctx, databaseURL)
+	st, err := dburl.Open(ctx, databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/sms2fa/sms2fa/contract"
+	"github.com/sms2fa/sms2fa/internal/dburl"
+	"github.com/sms2fa/sms2fa/phone"
+	"github.com/sms2fa/sms2fa/store"
+)
+
+// commands are the command's subcommands, each given the arguments after
+// its name.
+var commands = map[string]func(ctx context.Context, t *tool, args []string) error{
+	"migrate": migrate,
+	"purge":   purge,
+	"user":    user,
+	"unlock":  unlock,
+	"signout": signout,
+	"reset":   reset,
+	"stats":   stats,
+}
+
+// open opens the store without migrating it: only migrate changes the
+// schema. A schema that is behind is an error naming migrate.
+func (t *tool) open(ctx context.Context) (*store.SQL, error) {
+	st, err := dburl.Open(ctx, t.dbURL, store.WithoutMigrations())
+	if errors.Is(err, store.ErrSchemaBehind) {
+		return nil, fmt.Errorf("%w (sms2fa migrate applies it)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening DATABASE_URL: %w", err)
+	}
+	return st, nil
+}
+
+// changed logs one change: the action, its target and the operator.
+func (t *tool) changed(ctx context.Context, action, target string, attrs ...any) {
+	t.audit.InfoContext(ctx, "sms2fa change", append([]any{"action", action, "target", target, "operator", t.operator}, attrs...)...)
+}
+
+// flags parses a subcommand's flags, and wants exactly n arguments after
+// them, named by what (for the error).
+func flags(name string, args []string, n int, what string, define func(*flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("%s: %v", name, err)
+	}
+	if fs.NArg() != n {
+		if n == 0 {
+			return nil, usagef("%s takes no argument, got %q", name, fs.Args())
+		}
+		return nil, usagef("%s needs %s", name, what)
+	}
+	return fs.Args(), nil
+}
+
+func migrate(ctx context.Context, t *tool, args []string) error {
+	var check bool
+	if _, err := flags("migrate", args, 0, "", func(fs *flag.FlagSet) {
+		fs.BoolVar(&check, "check", false, "exit 1 if the schema is behind, changing nothing")
+	}); err != nil {
+		return err
+	}
+	if check {
+		st, err := t.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return t.print(map[string]any{"schema": "current"}, func(w io.Writer) { fmt.Fprintln(w, "the schema is current") })
+	}
+	st, err := dburl.Open(ctx, t.dbURL)
+	if err != nil {
+		return fmt.Errorf("migrating DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+	t.changed(ctx, "migrate", string(st.Dialect()))
+	return t.print(map[string]any{"schema": "current"}, func(w io.Writer) { fmt.Fprintln(w, "the schema is current") })
+}
+
+func purge(ctx context.Context, t *tool, args []string) error {
+	if _, err := flags("purge", args, 0, "", nil); err != nil {
+		return err
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := st.Purge(ctx)
+	if err != nil {
+		return err
+	}
+	t.changed(ctx, "purge", string(st.Dialect()), "challenges", p.Challenges, "grants", p.Grants, "devices", p.Devices)
+	rows := [][]string{
+		{"challenges", fmt.Sprint(p.Challenges)}, {"users", fmt.Sprint(p.Users)}, {"budgets", fmt.Sprint(p.Budgets)},
+		{"stats", fmt.Sprint(p.Stats)}, {"grants", fmt.Sprint(p.Grants)}, {"devices", fmt.Sprint(p.Devices)},
+	}
+	return t.print(p, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
+}
+
+// userView is what user shows of one user.
+type userView struct {
+	User          string       `json:"user"`
+	Number        string       `json:"number,omitempty"` // masked
+	Region        string       `json:"region,omitempty"`
+	NumberRemoved bool         `json:"number_removed,omitempty"`
+	FactorVersion int64        `json:"factor_version"`
+	App           bool         `json:"authenticator_app"`
+	AppSince      *time.Time   `json:"authenticator_app_since,omitempty"`
+	RecoveryCodes int          `json:"recovery_codes_left"`
+	Failures      int          `json:"failures"`
+	LockedUntil   *time.Time   `json:"locked_until,omitempty"`
+	Grants        []grantView  `json:"grants"`
+	Devices       []deviceView `json:"devices"`
+}
+
+type grantView struct {
+	ID      string    `json:"id"`
+	How     string    `json:"how"`
+	Created time.Time `json:"created_at"`
+	Fresh   time.Time `json:"fresh_at"`
+	Expires time.Time `json:"expires_at"`
+}
+
+type deviceView struct {
+	ID       string    `json:"id"`
+	Label    string    `json:"label"`
+	Created  time.Time `json:"created_at"`
+	LastUsed time.Time `json:"last_used_at"`
+	Expires  time.Time `json:"expires_at"`
+}
+
+func user(ctx context.Context, t *tool, args []string) error {
+	a, err := flags("user", args, 1, "a user ID", nil)
+	if err != nil {
+		return err
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v := userView{User: a[0], Grants: []grantView{}, Devices: []deviceView{}}
+	switch f, err := st.Factor(ctx, v.User); {
+	case errors.Is(err, contract.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		v.Number, v.Region, v.NumberRemoved, v.FactorVersion = phone.Mask(f.Phone), f.Region, f.Removed, f.Version
+	}
+	switch app, err := st.TOTP(ctx, v.User); {
+	case errors.Is(err, contract.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		v.App, v.AppSince = true, &app.CreatedAt
+	}
+	if v.RecoveryCodes, err = st.RecoveryCodesLeft(ctx, v.User); err != nil {
+		return err
+	}
+	acct, err := st.Account(ctx, v.User)
+	if err != nil {
+		return err
+	}
+	v.Failures = acct.Failures
+	if acct.Locked() {
+		v.LockedUntil = &acct.LockedUntil
+	}
+	for _, g := range acct.Grants {
+		v.Grants = append(v.Grants, grantView{ID: g.ID, How: g.How, Created: g.CreatedAt, Fresh: g.FreshAt, Expires: g.ExpiresAt})
+	}
+	ds, err := st.Devices(ctx, v.User)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.ExpiresAt.After(acct.Now) {
+			v.Devices = append(v.Devices, deviceView{ID: d.ID, Label: d.Label, Created: d.CreatedAt, LastUsed: d.LastUsedAt, Expires: d.ExpiresAt})
+		}
+	}
+	return t.print(v, func(w io.Writer) { v.write(w) })
+}
+
+// write prints v for a person.
+func (v userView) write(w io.Writer) {
+	number := "none"
+	switch {
+	case v.NumberRemoved:
+		number = "removed"
+	case v.Number != "":
+		number = fmt.Sprintf("%s (%s)", v.Number, v.Region)
+	}
+	app := "none"
+	if v.App {
+		app = "set up " + stamp(*v.AppSince)
+	}
+	lock := fmt.Sprintf("not locked, %d failure(s) counted", v.Failures)
+	if v.LockedUntil != nil {
+		lock = "locked until " + stamp(*v.LockedUntil)
+	}
+	table(w, nil, [][]string{
+		{"user", v.User}, {"number", number}, {"factor version", fmt.Sprint(v.FactorVersion)},
+		{"authenticator app", app}, {"recovery codes left", fmt.Sprint(v.RecoveryCodes)}, {"lockout", lock},
+	})
+	fmt.Fprintf(w, "\nlive grants: %d\n", len(v.Grants))
+	if len(v.Grants) > 0 {
+		rows := make([][]string, len(v.Grants))
+		for i, g := range v.Grants {
+			rows[i] = []string{g.ID, g.How, stamp(g.Created), stamp(g.Fresh), stamp(g.Expires)}
+		}
+		table(w, []string{"GRANT", "HOW", "CREATED", "LAST CODE", "EXPIRES"}, rows)
+	}
+	fmt.Fprintf(w, "\nremembered devices: %d\n", len(v.Devices))
+	if len(v.Devices) > 0 {
+		rows := make([][]string, len(v.Devices))
+		for i, d := range v.Devices {
+			rows[i] = []string{d.ID, d.Label, stamp(d.Created), stamp(d.LastUsed), stamp(d.Expires)}
+		}
+		table(w, []string{"DEVICE", "LABEL", "CREATED", "LAST USED", "EXPIRES"}, rows)
+	}
+}
+
+func unlock(ctx context.Context, t *tool, args []string) error {
+	a, err := flags("unlock", args, 1, "a user ID", nil)
+	if err != nil {
+		return err
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// The user's lockout and budgets, and the enrolled number's budgets:
+	// the operator has checked who is asking.
+	if err := st.Unlock(ctx, a[0], true); err != nil {
+		return err
+	}
+	t.changed(ctx, "unlock", a[0])
+	return t.print(map[string]any{"unlocked": a[0]}, func(w io.Writer) { fmt.Fprintf(w, "unlocked %s\n", a[0]) })
+}
+
+func signout(ctx context.Context, t *tool, args []string) error {
+	a, err := flags("signout", args, 1, "a user ID", nil)
+	if err != nil {
+		return err
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	grants, devices, err := st.RevokeAll(ctx, a[0], whyOperator)
+	if err != nil {
+		return err
+	}
+	t.changed(ctx, "signout", a[0], "grants", grants, "devices", devices)
+	return t.print(map[string]any{"user": a[0], "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
+		fmt.Fprintf(w, "signed %s out: %d grant(s) and %d remembered device(s) revoked\n", a[0], grants, devices)
+	})
+}
+
+// whyOperator is why the command revokes grants: the grants' revoked_how.
+const whyOperator = "operator"
+
+func reset(ctx context.Context, t *tool, args []string) error {
+	var yes bool
+	a, err := flags("reset", args, 1, "a user ID (and -yes)", func(fs *flag.FlagSet) {
+		fs.BoolVar(&yes, "yes", false, "confirm")
+	})
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return usagef("reset removes every factor of %s (number, authenticator app, recovery codes) and signs them out everywhere: add -yes to confirm", a[0])
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u := a[0]
+	// Each step is one of the store's own operations; a failure halfway
+	// leaves what is done done, and running reset again finishes it.
+	old, err := st.RemoveFactor(ctx, u)
+	if err != nil && !errors.Is(err, contract.ErrNotFound) {
+		return err
+	}
+	app, err := st.RemoveTOTP(ctx, u, "")
+	if err != nil {
+		return err
+	}
+	if err := st.ReplaceRecoveryCodes(ctx, u, nil); err != nil {
+		return err
+	}
+	grants, devices, err := st.RevokeAll(ctx, u, whyOperator)
+	if err != nil {
+		return err
+	}
+	number := old.Phone != "" && !old.Removed
+	t.changed(ctx, "reset", u, "number", number, "authenticator_app", app, "grants", grants, "devices", devices)
+	return t.print(map[string]any{"user": u, "number_removed": number, "authenticator_app_removed": app,
+		"recovery_codes_removed": true, "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
+		fmt.Fprintf(w, "reset %s: number removed: %v, authenticator app removed: %v, recovery codes removed, %d grant(s) and %d device(s) revoked\n",
+			u, number, app, grants, devices)
+	})
+}
+
+// regionView is one line of stats.
+type regionView struct {
+	Region     string  `json:"region"`
+	Sent       int64   `json:"sent"`
+	Verified   int64   `json:"verified"`
+	Conversion float64 `json:"conversion"`
+}
+
+func stats(ctx context.Context, t *tool, args []string) error {
+	since := 24 * time.Hour
+	if _, err := flags("stats", args, 0, "", func(fs *flag.FlagSet) {
+		fs.DurationVar(&since, "since", since, "how far back")
+	}); err != nil {
+		return err
+	}
+	if since <= 0 {
+		return usagef("stats: -since must be a positive duration like 24h, got %v", since)
+	}
+	st, err := t.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now, err := st.Now(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := st.Stats(ctx, now.Add(-since))
+	if err != nil {
+		return err
+	}
+	regions := make([]regionView, 0, len(s.Regions))
+	for r, c := range s.Regions {
+		regions = append(regions, regionView{Region: r, Sent: c.Sent, Verified: c.Verified, Conversion: conversion(c.Verified, c.Sent)})
+	}
+	// Worst first: the lowest conversion, then the most sent.
+	slices.SortFunc(regions, func(a, b regionView) int {
+		switch {
+		case a.Conversion != b.Conversion:
+			if a.Conversion < b.Conversion {
+				return -1
+			}
+			return 1
+		case a.Sent != b.Sent:
+			return int(b.Sent - a.Sent)
+		}
+		return 0
+	})
+	total := regionView{Region: "all", Sent: s.Sent, Verified: s.Verified, Conversion: conversion(s.Verified, s.Sent)}
+	out := map[string]any{"since": s.Since, "total": total, "regions": regions}
+	return t.print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "since %s\n\n", stamp(s.Since))
+		rows := make([][]string, 0, len(regions)+1)
+		for _, r := range append(regions, total) {
+			rows = append(rows, []string{r.Region, fmt.Sprint(r.Sent), fmt.Sprint(r.Verified), fmt.Sprintf("%.0f%%", 100*r.Conversion)})
+		}
+		table(w, []string{"REGION", "SENT", "VERIFIED", "CONVERSION"}, rows)
+	})
+}
+
+// conversion is verified/sent, 1 when nothing was sent.
+func conversion(verified, sent int64) float64 {
+	if sent <= 0 {
+		return 1
+	}
+	return float64(verified) / float64(sent)
+}
