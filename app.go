@@ -3,7 +3,6 @@ package sms2fa
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/gorilla/sessions"
@@ -32,18 +31,11 @@ const appDigits = 6
 // the user gets an SMS instead. ok is false when it has answered (a store
 // failure).
 func (g *Guard) appOf(c *exchange, u User) (sealed []byte, ok bool) {
-	if g.totp == nil {
-		return nil, true
+	a, found, ok := g.readApp(c, u)
+	if !found {
+		return nil, ok
 	}
 	ctx := c.Request.Context()
-	a, err := g.store.TOTP(ctx, u.ID)
-	switch {
-	case errors.Is(err, contract.ErrNotFound):
-		return nil, true
-	case err != nil:
-		g.fail(c, fmt.Errorf("sms2fa: reading the authenticator app: %w", err))
-		return nil, false
-	}
 	if _, _, err := g.totp.Unseal(u.ID, a.Sealed); err != nil {
 		if !errors.Is(err, contract.ErrUnsealable) {
 			g.fail(c, err)

@@ -196,18 +196,25 @@ func (g *Guard) appAction(c *exchange) (u User, s *sessions.Session, gr contract
 // hasApp reports whether u has set up an authenticator app, whether or not
 // its secret opens. ok is false when it has answered (a store failure).
 func (g *Guard) hasApp(c *exchange, u User) (has, ok bool) {
+	_, has, ok = g.readApp(c, u)
+	return has, ok
+}
+
+// readApp reads u's authenticator app: found is false when there is none
+// (or the method is off), ok false when it has answered (a store failure).
+func (g *Guard) readApp(c *exchange, u User) (a contract.TOTP, found, ok bool) {
 	if g.totp == nil {
-		return false, true
+		return a, false, true
 	}
-	_, err := g.store.TOTP(c.Request.Context(), u.ID)
+	a, err := g.store.TOTP(c.Request.Context(), u.ID)
 	switch {
 	case errors.Is(err, contract.ErrNotFound):
-		return false, true
+		return a, false, true
 	case err != nil:
 		g.fail(c, fmt.Errorf("sms2fa: reading the authenticator app: %w", err))
-		return false, false
+		return a, false, false
 	}
-	return true, true
+	return a, true, true
 }
 
 // newPendingSecret returns the secret this session is setting up, making

@@ -27,17 +27,19 @@ var commands = map[string]func(ctx context.Context, t *tool, args []string) erro
 	"stats":   stats,
 }
 
-// open opens the store without migrating it: only migrate changes the
-// schema. A schema that is behind is an error naming migrate.
-func (t *tool) open(ctx context.Context) (*store.SQL, error) {
+// withStore runs fn on the store, opened without migrating it (only
+// migrate changes the schema: a schema that is behind is an error naming
+// it), and closes it afterwards.
+func (t *tool) withStore(ctx context.Context, fn func(st *store.SQL) error) error {
 	st, err := dburl.Open(ctx, t.dbURL, store.WithoutMigrations())
 	if errors.Is(err, store.ErrSchemaBehind) {
-		return nil, fmt.Errorf("%w (sms2fa migrate applies it)", err)
+		return fmt.Errorf("%w (sms2fa migrate applies it)", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening DATABASE_URL: %w", err)
+		return fmt.Errorf("opening DATABASE_URL: %w", err)
 	}
-	return st, nil
+	defer st.Close()
+	return fn(st)
 }
 
 // changed logs one change: the action, its target and the operator.
@@ -72,13 +74,11 @@ func migrate(ctx context.Context, t *tool, args []string) error {
 	}); err != nil {
 		return err
 	}
-	if check {
-		st, err := t.open(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	current := func(*store.SQL) error {
 		return t.print(map[string]any{"schema": "current"}, func(w io.Writer) { fmt.Fprintln(w, "the schema is current") })
+	}
+	if check {
+		return t.withStore(ctx, current) // opening it checks the schema
 	}
 	st, err := dburl.Open(ctx, t.dbURL)
 	if err != nil {
@@ -86,28 +86,25 @@ func migrate(ctx context.Context, t *tool, args []string) error {
 	}
 	defer st.Close()
 	t.changed(ctx, "migrate", string(st.Dialect()))
-	return t.print(map[string]any{"schema": "current"}, func(w io.Writer) { fmt.Fprintln(w, "the schema is current") })
+	return current(st)
 }
 
 func purge(ctx context.Context, t *tool, args []string) error {
 	if _, err := flags("purge", args, 0, "", nil); err != nil {
 		return err
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	p, err := st.Purge(ctx)
-	if err != nil {
-		return err
-	}
-	t.changed(ctx, "purge", string(st.Dialect()), "challenges", p.Challenges, "grants", p.Grants, "devices", p.Devices)
-	rows := [][]string{
-		{"challenges", fmt.Sprint(p.Challenges)}, {"users", fmt.Sprint(p.Users)}, {"budgets", fmt.Sprint(p.Budgets)},
-		{"stats", fmt.Sprint(p.Stats)}, {"grants", fmt.Sprint(p.Grants)}, {"devices", fmt.Sprint(p.Devices)},
-	}
-	return t.print(p, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
+	return t.withStore(ctx, func(st *store.SQL) error {
+		p, err := st.Purge(ctx)
+		if err != nil {
+			return err
+		}
+		t.changed(ctx, "purge", string(st.Dialect()), "challenges", p.Challenges, "grants", p.Grants, "devices", p.Devices)
+		rows := [][]string{
+			{"challenges", fmt.Sprint(p.Challenges)}, {"users", fmt.Sprint(p.Users)}, {"budgets", fmt.Sprint(p.Budgets)},
+			{"stats", fmt.Sprint(p.Stats)}, {"grants", fmt.Sprint(p.Grants)}, {"devices", fmt.Sprint(p.Devices)},
+		}
+		return t.print(p, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
+	})
 }
 
 // userView is what user shows of one user.
@@ -147,50 +144,47 @@ func user(ctx context.Context, t *tool, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	v := userView{User: a[0], Grants: []grantView{}, Devices: []deviceView{}}
-	switch f, err := st.Factor(ctx, v.User); {
-	case errors.Is(err, contract.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		v.Number, v.Region, v.NumberRemoved, v.FactorVersion = phone.Mask(f.Phone), f.Region, f.Removed, f.Version
-	}
-	switch app, err := st.TOTP(ctx, v.User); {
-	case errors.Is(err, contract.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		v.App, v.AppSince = true, &app.CreatedAt
-	}
-	if v.RecoveryCodes, err = st.RecoveryCodesLeft(ctx, v.User); err != nil {
-		return err
-	}
-	acct, err := st.Account(ctx, v.User)
-	if err != nil {
-		return err
-	}
-	v.Failures = acct.Failures
-	if acct.Locked() {
-		v.LockedUntil = &acct.LockedUntil
-	}
-	for _, g := range acct.Grants {
-		v.Grants = append(v.Grants, grantView{ID: g.ID, How: g.How, Created: g.CreatedAt, Fresh: g.FreshAt, Expires: g.ExpiresAt})
-	}
-	ds, err := st.Devices(ctx, v.User)
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		if d.ExpiresAt.After(acct.Now) {
-			v.Devices = append(v.Devices, deviceView{ID: d.ID, Label: d.Label, Created: d.CreatedAt, LastUsed: d.LastUsedAt, Expires: d.ExpiresAt})
+	return t.withStore(ctx, func(st *store.SQL) error {
+		v := userView{User: a[0], Grants: []grantView{}, Devices: []deviceView{}}
+		switch f, err := st.Factor(ctx, v.User); {
+		case errors.Is(err, contract.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			v.Number, v.Region, v.NumberRemoved, v.FactorVersion = phone.Mask(f.Phone), f.Region, f.Removed, f.Version
 		}
-	}
-	return t.print(v, func(w io.Writer) { v.write(w) })
+		switch app, err := st.TOTP(ctx, v.User); {
+		case errors.Is(err, contract.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			v.App, v.AppSince = true, &app.CreatedAt
+		}
+		if v.RecoveryCodes, err = st.RecoveryCodesLeft(ctx, v.User); err != nil {
+			return err
+		}
+		acct, err := st.Account(ctx, v.User)
+		if err != nil {
+			return err
+		}
+		v.Failures = acct.Failures
+		if acct.Locked() {
+			v.LockedUntil = &acct.LockedUntil
+		}
+		for _, g := range acct.Grants {
+			v.Grants = append(v.Grants, grantView{ID: g.ID, How: g.How, Created: g.CreatedAt, Fresh: g.FreshAt, Expires: g.ExpiresAt})
+		}
+		ds, err := st.Devices(ctx, v.User)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.ExpiresAt.After(acct.Now) {
+				v.Devices = append(v.Devices, deviceView{ID: d.ID, Label: d.Label, Created: d.CreatedAt, LastUsed: d.LastUsedAt, Expires: d.ExpiresAt})
+			}
+		}
+		return t.print(v, func(w io.Writer) { v.write(w) })
+	})
 }
 
 // write prints v for a person.
@@ -237,18 +231,15 @@ func unlock(ctx context.Context, t *tool, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// The user's lockout and budgets, and the enrolled number's budgets:
-	// the operator has checked who is asking.
-	if err := st.Unlock(ctx, a[0], true); err != nil {
-		return err
-	}
-	t.changed(ctx, "unlock", a[0])
-	return t.print(map[string]any{"unlocked": a[0]}, func(w io.Writer) { fmt.Fprintf(w, "unlocked %s\n", a[0]) })
+	return t.withStore(ctx, func(st *store.SQL) error {
+		// The user's lockout and budgets, and the enrolled number's budgets:
+		// the operator has checked who is asking.
+		if err := st.Unlock(ctx, a[0], true); err != nil {
+			return err
+		}
+		t.changed(ctx, "unlock", a[0])
+		return t.print(map[string]any{"unlocked": a[0]}, func(w io.Writer) { fmt.Fprintf(w, "unlocked %s\n", a[0]) })
+	})
 }
 
 func signout(ctx context.Context, t *tool, args []string) error {
@@ -256,18 +247,15 @@ func signout(ctx context.Context, t *tool, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	grants, devices, err := st.RevokeAll(ctx, a[0], whyOperator)
-	if err != nil {
-		return err
-	}
-	t.changed(ctx, "signout", a[0], "grants", grants, "devices", devices)
-	return t.print(map[string]any{"user": a[0], "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
-		fmt.Fprintf(w, "signed %s out: %d grant(s) and %d remembered device(s) revoked\n", a[0], grants, devices)
+	return t.withStore(ctx, func(st *store.SQL) error {
+		grants, devices, err := st.RevokeAll(ctx, a[0], whyOperator)
+		if err != nil {
+			return err
+		}
+		t.changed(ctx, "signout", a[0], "grants", grants, "devices", devices)
+		return t.print(map[string]any{"user": a[0], "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
+			fmt.Fprintf(w, "signed %s out: %d grant(s) and %d remembered device(s) revoked\n", a[0], grants, devices)
+		})
 	})
 }
 
@@ -285,35 +273,32 @@ func reset(ctx context.Context, t *tool, args []string) error {
 	if !yes {
 		return usagef("reset removes every factor of %s (number, authenticator app, recovery codes) and signs them out everywhere: add -yes to confirm", a[0])
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u := a[0]
-	// Each step is one of the store's own operations; a failure halfway
-	// leaves what is done done, and running reset again finishes it.
-	old, err := st.RemoveFactor(ctx, u)
-	if err != nil && !errors.Is(err, contract.ErrNotFound) {
-		return err
-	}
-	app, err := st.RemoveTOTP(ctx, u, "")
-	if err != nil {
-		return err
-	}
-	if err := st.ReplaceRecoveryCodes(ctx, u, nil); err != nil {
-		return err
-	}
-	grants, devices, err := st.RevokeAll(ctx, u, whyOperator)
-	if err != nil {
-		return err
-	}
-	number := old.Phone != "" && !old.Removed
-	t.changed(ctx, "reset", u, "number", number, "authenticator_app", app, "grants", grants, "devices", devices)
-	return t.print(map[string]any{"user": u, "number_removed": number, "authenticator_app_removed": app,
-		"recovery_codes_removed": true, "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
-		fmt.Fprintf(w, "reset %s: number removed: %v, authenticator app removed: %v, recovery codes removed, %d grant(s) and %d device(s) revoked\n",
-			u, number, app, grants, devices)
+	return t.withStore(ctx, func(st *store.SQL) error {
+		u := a[0]
+		// Each step is one of the store's own operations; a failure halfway
+		// leaves what is done done, and running reset again finishes it.
+		old, err := st.RemoveFactor(ctx, u)
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
+			return err
+		}
+		app, err := st.RemoveTOTP(ctx, u, "")
+		if err != nil {
+			return err
+		}
+		if err := st.ReplaceRecoveryCodes(ctx, u, nil); err != nil {
+			return err
+		}
+		grants, devices, err := st.RevokeAll(ctx, u, whyOperator)
+		if err != nil {
+			return err
+		}
+		number := old.Phone != "" && !old.Removed
+		t.changed(ctx, "reset", u, "number", number, "authenticator_app", app, "grants", grants, "devices", devices)
+		return t.print(map[string]any{"user": u, "number_removed": number, "authenticator_app_removed": app,
+			"recovery_codes_removed": true, "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
+			fmt.Fprintf(w, "reset %s: number removed: %v, authenticator app removed: %v, recovery codes removed, %d grant(s) and %d device(s) revoked\n",
+				u, number, app, grants, devices)
+		})
 	})
 }
 
@@ -335,45 +320,42 @@ func stats(ctx context.Context, t *tool, args []string) error {
 	if since <= 0 {
 		return usagef("stats: -since must be a positive duration like 24h, got %v", since)
 	}
-	st, err := t.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now, err := st.Now(ctx)
-	if err != nil {
-		return err
-	}
-	s, err := st.Stats(ctx, now.Add(-since))
-	if err != nil {
-		return err
-	}
-	regions := make([]regionView, 0, len(s.Regions))
-	for r, c := range s.Regions {
-		regions = append(regions, regionView{Region: r, Sent: c.Sent, Verified: c.Verified, Conversion: conversion(c.Verified, c.Sent)})
-	}
-	// Worst first: the lowest conversion, then the most sent.
-	slices.SortFunc(regions, func(a, b regionView) int {
-		switch {
-		case a.Conversion != b.Conversion:
-			if a.Conversion < b.Conversion {
-				return -1
+	return t.withStore(ctx, func(st *store.SQL) error {
+		now, err := st.Now(ctx)
+		if err != nil {
+			return err
+		}
+		s, err := st.Stats(ctx, now.Add(-since))
+		if err != nil {
+			return err
+		}
+		regions := make([]regionView, 0, len(s.Regions))
+		for r, c := range s.Regions {
+			regions = append(regions, regionView{Region: r, Sent: c.Sent, Verified: c.Verified, Conversion: conversion(c.Verified, c.Sent)})
+		}
+		// Worst first: the lowest conversion, then the most sent.
+		slices.SortFunc(regions, func(a, b regionView) int {
+			switch {
+			case a.Conversion != b.Conversion:
+				if a.Conversion < b.Conversion {
+					return -1
+				}
+				return 1
+			case a.Sent != b.Sent:
+				return int(b.Sent - a.Sent)
 			}
-			return 1
-		case a.Sent != b.Sent:
-			return int(b.Sent - a.Sent)
-		}
-		return 0
-	})
-	total := regionView{Region: "all", Sent: s.Sent, Verified: s.Verified, Conversion: conversion(s.Verified, s.Sent)}
-	out := map[string]any{"since": s.Since, "total": total, "regions": regions}
-	return t.print(out, func(w io.Writer) {
-		fmt.Fprintf(w, "since %s\n\n", stamp(s.Since))
-		rows := make([][]string, 0, len(regions)+1)
-		for _, r := range append(regions, total) {
-			rows = append(rows, []string{r.Region, fmt.Sprint(r.Sent), fmt.Sprint(r.Verified), fmt.Sprintf("%.0f%%", 100*r.Conversion)})
-		}
-		table(w, []string{"REGION", "SENT", "VERIFIED", "CONVERSION"}, rows)
+			return 0
+		})
+		total := regionView{Region: "all", Sent: s.Sent, Verified: s.Verified, Conversion: conversion(s.Verified, s.Sent)}
+		out := map[string]any{"since": s.Since, "total": total, "regions": regions}
+		return t.print(out, func(w io.Writer) {
+			fmt.Fprintf(w, "since %s\n\n", stamp(s.Since))
+			rows := make([][]string, 0, len(regions)+1)
+			for _, r := range append(regions, total) {
+				rows = append(rows, []string{r.Region, fmt.Sprint(r.Sent), fmt.Sprint(r.Verified), fmt.Sprintf("%.0f%%", 100*r.Conversion)})
+			}
+			table(w, []string{"REGION", "SENT", "VERIFIED", "CONVERSION"}, rows)
+		})
 	})
 }
 
