@@ -25,36 +25,63 @@ import (
 // every app reads it).
 const appDigits = 6
 
-// appOf returns the sealed secret of u's authenticator app if u can sign
-// in with it: the method is on, the user set one up, and its secret opens;
-// nil otherwise — for a secret that does not open too (with an event), so
-// the user gets an SMS instead. ok is false when it has answered (a store
-// failure).
-func (g *Guard) appOf(c *exchange, u User) (sealed []byte, ok bool) {
+// appState is what the guard knows of a user's authenticator app.
+type appState struct {
+	sealed []byte // the sealed secret, when it opens: the app can be asked for a code
+	has    bool   // the user has one, whether or not it opens
+}
+
+// unusable reports an app the guard cannot check (its secret does not
+// open): the user still has it, and gets an SMS instead — or, without a
+// number, is never let through without it.
+func (a appState) unusable() bool { return a.has && a.sealed == nil }
+
+// appOf reads u's authenticator app (the method off: none). A secret that
+// does not open is reported (totp_unsealable). ok is false when it has
+// answered (a store failure).
+func (g *Guard) appOf(c *exchange, u User) (_ appState, ok bool) {
 	a, found, ok := g.readApp(c, u)
 	if !found {
-		return nil, ok
+		return appState{}, ok
 	}
-	ctx := c.Request.Context()
 	if _, _, err := g.totp.Unseal(u.ID, a.Sealed); err != nil {
 		if !errors.Is(err, contract.ErrUnsealable) {
 			g.fail(c, err)
-			return nil, false
+			return appState{}, false
 		}
-		g.emit(ctx, Event{Kind: EventTOTPUnsealable, UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP(), Err: err})
-		return nil, true
+		g.emit(c.Request.Context(), Event{Kind: EventTOTPUnsealable, UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP(), Err: err})
+		return appState{has: true}, true
 	}
-	return a.Sealed, true
+	return appState{sealed: a.Sealed, has: true}, true
 }
 
 // askApp notes in s that its page asks for the code of the app whose
-// sealed secret is sealed, for flow, and reports whether s changed. The
-// sealed secret rides along (it is as safe in a cookie as in the store) so
-// that the verify need not read it again: the store checks it is still the
-// user's as it claims the step.
-func askApp(s *sessions.Session, sealed []byte, flow contract.Flow) bool {
+// sealed secret is sealed, for flow — sms says the user has a number to
+// text a code to instead — and reports whether s changed. Any SMS
+// challenge the session waited on is pending no more: a code typed now is
+// the app's. The sealed secret rides along (it is as safe in a cookie as in
+// the store) so that the verify need not read it again: the store checks it
+// is still the user's as it claims the step.
+func askApp(s *sessions.Session, sealed []byte, flow contract.Flow, sms bool) bool {
+	_, stale := s.Values[keyChallenge]
+	delete(s.Values, keyChallenge)
+	delete(s.Values, keyPhone)
 	dirty := set(s, keyApp, base64.RawURLEncoding.EncodeToString(sealed))
-	return set(s, keyFlow, string(flow)) || dirty
+	dirty = set(s, keyFlow, string(flow)) || dirty
+	if sms {
+		dirty = set(s, keyAppSMS, "1") || dirty
+	} else if _, had := s.Values[keyAppSMS]; had {
+		delete(s.Values, keyAppSMS)
+		dirty = true
+	}
+	return dirty || stale
+}
+
+// appSMS reports whether the session's app page found a number to text a
+// code to instead.
+func appSMS(s *sessions.Session) bool {
+	v, _ := s.Values[keyAppSMS].(string)
+	return v != ""
 }
 
 // askedApp is the sealed secret the session's page asked for the code of;
@@ -72,27 +99,42 @@ func askedApp(s *sessions.Session) []byte {
 // step-up) from a user with an authenticator app: the session notes that an
 // app code is pending, and the browser goes to the code page (JSON: 401
 // with "method": "totp"); next, if set, is where it goes afterwards, and
-// dirty says the caller changed s already. A session already waiting on an SMS challenge
-// keeps it: the user asked for a text. It reports false, having answered
-// nothing, when the code is to go by SMS.
+// dirty says the caller changed s already. u.Phone is the user's number,
+// "" for none. A session that asked for a text keeps its challenge while
+// its code can still be entered. An app whose secret does not open gives
+// way to SMS — but a user without a number is never let through without
+// it: the code page says the app cannot be checked, and offers recovery
+// codes. It reports false, having answered nothing, when the code is to go
+// by SMS.
 func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Flow, next string, dirty bool) (answered bool) {
 	if g.totp == nil || flow != contract.FlowLogin && flow != contract.FlowStepUp {
 		return false
 	}
-	if _, _, pending := g.pendingAny(s, u); pending {
-		return false
-	}
-	sealed, ok := g.appOf(c, u)
-	if !ok {
+	app, ok := g.appOf(c, u)
+	switch {
+	case !ok:
 		return true
-	}
-	if sealed == nil {
+	case !app.has, app.unusable() && u.Phone != "":
 		return false
+	}
+	if ref, _, pending := g.pendingAny(s, u); pending && app.sealed != nil {
+		switch ch, err := g.store.Challenge(c.Request.Context(), ref); {
+		case err == nil && ch.ConsumedAt.IsZero() && ch.Until(ch.ExpiresAt) > 0:
+			return false // the text the user asked for is still on its way
+		case err != nil && !errors.Is(err, contract.ErrNotFound):
+			g.fail(c, err)
+			return true
+		}
 	}
 	if next != "" {
 		dirty = set(s, keyNext, next) || dirty
 	}
-	if !g.save(c, s, askApp(s, sealed, flow) || dirty) {
+	if app.sealed != nil {
+		dirty = askApp(s, app.sealed, flow, u.Phone != "") || dirty
+	}
+	// HEAD and OPTIONS change nothing; GET and POST keep where to go.
+	opens := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodPost
+	if opens && !g.save(c, s, dirty) {
 		return true
 	}
 	if wantsJSON(c.Request) {
@@ -101,7 +143,10 @@ func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Fl
 			code = codeRecentRequired
 		}
 		b := jsonBody{Error: code, Method: g.totp.Name(), VerifyURL: g.urls.verify}
-		if u.Phone != "" {
+		switch {
+		case app.unusable():
+			b.Reason, b.VerifyURL = reasonAppUnusable, ""
+		case u.Phone != "":
 			b.ResendURL = g.urls.resend // "Text me a code instead"
 		}
 		c.Header("Cache-Control", "no-store")
@@ -109,6 +154,30 @@ func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Fl
 		return true
 	}
 	c.Redirect(http.StatusSeeOther, g.urls.page)
+	return true
+}
+
+// reasonAppUnusable is the JSON "reason" for a user whose only factor is
+// an app the guard cannot check.
+const reasonAppUnusable = "app_unusable"
+
+// appPage answers the code page of a user with an app, whose state app is,
+// for flow: the app's code form, or, for an app the guard cannot check and
+// no number, why not. It reports false, having answered nothing, when the
+// code is to go by SMS.
+func (g *Guard) appPage(c *exchange, s *sessions.Session, u User, flow contract.Flow, app appState) bool {
+	a := g.appAttempt(c, u, flow)
+	switch {
+	case app.sealed != nil:
+		if !g.save(c, s, askApp(s, app.sealed, flow, u.Phone != "")) {
+			return true
+		}
+		g.respond(c, a, view{status: http.StatusOK})
+	case app.unusable() && u.Phone == "":
+		g.respond(c, a, view{status: http.StatusUnauthorized, code: codeSecondFactorRequired, reason: reasonAppUnusable, msg: a.lang.m.AppUnusable, alert: true})
+	default:
+		return false
+	}
 	return true
 }
 
@@ -138,6 +207,9 @@ func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contrac
 	}
 	if freshen == "" {
 		flow = contract.FlowLogin
+	}
+	if !appSMS(s) {
+		u.Phone = "" // the page found no number to text a code to
 	}
 	a := g.appAttempt(c, u, flow)
 	m := a.lang.m

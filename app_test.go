@@ -481,3 +481,107 @@ func TestAppReplacedWhileAsked(t *testing.T) {
 	want(t, "the thief", thief.get("/app/home"), http.StatusSeeOther, "/2fa")
 	want(t, "the new app's code", thief.verify(totp.Code(fresh, h.clock.Now())), http.StatusSeeOther, "/app/home")
 }
+
+// The page that asks for the app's code ends whatever SMS challenge the
+// session held: a right app code typed there signs in, and is never checked
+// as an SMS code (which would count failures towards a lockout).
+func TestAppPageEndsAStaleText(t *testing.T) {
+	t.Run("the number changed after a text", func(t *testing.T) {
+		h, secret := appUser(t, sms2fa.WithLockout(3, 15*time.Minute, time.Hour))
+		c := h.client().login("alice")
+		want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+		want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+		if err := h.guard.EnrolFactor(context.Background(), "alice", "+91 98123 00000"); err != nil {
+			t.Fatal(err)
+		}
+		h.movePhone("alice", "+91 98123 00000")
+		wantPage(t, "the app's page", c.get("/2fa"), "authenticator app")
+		before := h.attempts("alice")
+		want(t, "the app's code", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+		if n := h.attempts("alice") - before; n != 0 {
+			t.Fatalf("the app's code counted %d SMS attempts", n)
+		}
+	})
+	t.Run("a step-up text of an ended sign-in", func(t *testing.T) {
+		h, secret := appUser(t)
+		c := h.client().login("alice")
+		want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+		want(t, "sign in", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+		h.clock.Advance(6 * time.Minute)
+		want(t, "sensitive", c.get("/secure/transfer"), http.StatusSeeOther, "/2fa")
+		want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+		c.login("alice") // a new sign-in: the step-up's grant is not this sign-in's
+		wantPage(t, "the app's page", c.get("/2fa"), "authenticator app")
+		before := h.attempts("alice")
+		r := c.verify(totp.Code(secret, h.clock.Now()))
+		if r.status != http.StatusSeeOther || r.location() == "/2fa" || h.attempts("alice") != before {
+			t.Fatalf("a right app code the page asked for: %d %q, %d SMS attempts", r.status, r.location(), h.attempts("alice")-before)
+		}
+	})
+}
+
+// A text the user asked for and never used does not keep the browser on
+// SMS: once its code can no longer be entered, the app is asked again, and
+// nothing is sent.
+func TestAppAbandonedTextGivesTheAppBack(t *testing.T) {
+	h, secret := appUser(t)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	before := h.sent()
+	h.clock.Advance(time.Hour)
+	want(t, "guarded later", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	wantPage(t, "the app's page", c.get("/2fa"), "authenticator app")
+	if h.sent() != before {
+		t.Fatalf("%d SMS sent to a user who did not ask", h.sent()-before)
+	}
+	want(t, "the app's code", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+}
+
+// A user whose only factor is an app the guard cannot check is never let
+// through without it — an optional user neither — and is not sent round to
+// enrol: the page says so and offers recovery codes.
+func TestAppUnusableWithoutANumber(t *testing.T) {
+	h := newHarness(t, withApp(t))
+	for _, user := range []string{"olive", "rita"} { // optional and required, neither has a number
+		if _, err := h.store.SetTOTP(context.Background(), user, []byte("sealed under a secret long gone, 28+ bytes"), 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		c := h.client().login(user)
+		want(t, user+", guarded", c.get("/app/status"), http.StatusSeeOther, "/2fa")
+		page := c.get("/2fa")
+		wantPage(t, user+"'s page", page, "We cannot check codes from your authenticator app")
+		if strings.Contains(page.body, `name="code"`) || strings.Contains(page.body, `class="use-sms"`) {
+			t.Fatalf("%s's page offers a form that cannot work: %.2000s", user, page.body)
+		}
+		c.json = true
+		r := c.get("/app/status")
+		if b := r.decode(t); r.status != http.StatusUnauthorized || b["reason"] != "app_unusable" || b["resend_url"] != nil || b["verify_url"] != nil {
+			t.Fatalf("%s, JSON: %d %s", user, r.status, r.body)
+		}
+	}
+}
+
+// A user whose number was removed, with an app, is offered neither a text
+// nor "remember this device" (a device is remembered against the number).
+func TestAppOnlyUserIsOfferedNoNumberThings(t *testing.T) {
+	h, secret := appUser(t)
+	if err := h.guard.RemoveFactor(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	for what, r := range map[string]response{
+		"the page":           c.get("/2fa"),
+		"after a wrong code": c.verify(wrongAppCode(secret, h.clock.Now())),
+	} {
+		if strings.Contains(r.body, `class="use-sms"`) || strings.Contains(r.body, `name="remember"`) || !strings.Contains(r.body, `name="code"`) {
+			t.Fatalf("%s: %.2000s", what, r.body)
+		}
+	}
+	c.json = true
+	r := c.get("/2fa")
+	if b := r.decode(t); b["method"] != "totp" || b["resend_url"] != nil {
+		t.Fatalf("the page, JSON: %s", r.body)
+	}
+}

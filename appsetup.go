@@ -116,19 +116,21 @@ func (g *Guard) handleAppConfirm(c *exchange) {
 		g.fail(c, err)
 		return
 	}
+	var codes []string
 	if left == 0 {
-		codes, err := g.RegenerateRecoveryCodes(ctx, u.ID)
-		if err != nil {
+		if codes, err = g.RegenerateRecoveryCodes(ctx, u.ID); err != nil {
 			g.fail(c, err)
 			return
 		}
-		g.showCodes(c, codes, back, m.AppAdded)
-		return
 	}
 	c.Header("Cache-Control", "no-store")
 	if wantsJSON(c.Request) {
 		on := true
-		c.JSON(http.StatusOK, jsonBody{TOTPEnabled: &on, Redirect: back})
+		c.JSON(http.StatusOK, jsonBody{TOTPEnabled: &on, Redirect: back, RecoveryCodes: codes})
+		return
+	}
+	if codes != nil {
+		g.showCodes(c, codes, back, m.AppAdded)
 		return
 	}
 	g.renderFlow(c, "done", templates.FlowData{Title: m.AppTitle, Lead: m.AppAdded, Action: back, Submit: m.Continue})

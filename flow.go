@@ -350,18 +350,12 @@ func (g *Guard) handlePage(c *exchange) {
 		c.Redirect(http.StatusSeeOther, g.urls.enroll) // the number typed is not kept: ask again
 		return
 	}
-	if !ok && g.totp != nil {
-		// Nothing pending by SMS: a user with an authenticator app is
-		// asked for its code, and no SMS goes out.
-		sealed, fine := g.appOf(c, u)
-		if !fine {
-			return
-		}
-		if sealed != nil {
-			if !g.save(c, s, askApp(s, sealed, flow)) {
-				return
-			}
-			g.respond(c, g.appAttempt(c, u, flow), view{status: http.StatusOK})
+	if g.totp != nil && (flow == contract.FlowLogin || flow == contract.FlowStepUp) && (!ok || a.ch.Until(a.ch.ExpiresAt) == 0) {
+		// Nothing pending by SMS (or a text whose code can no longer be
+		// entered): a user with an authenticator app is asked for its
+		// code, and no SMS goes out.
+		app, fine := g.appOf(c, u)
+		if !fine || g.appPage(c, s, u, flow, app) {
 			return
 		}
 	}

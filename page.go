@@ -284,7 +284,7 @@ func (g *Guard) appPageFor(a attempt, v view, d templates.PageData) templates.Pa
 	l := g.l(a)
 	m := l.m
 	d.Phone, d.ShowResend, d.ResendWait = "", false, 0
-	d.CanVerify = v.code != codeLocked
+	d.CanVerify = v.code != codeLocked && v.reason != reasonAppUnusable
 	d.Lead = g.fill(m.AppLead, a, 0)
 	if a.flow == contract.FlowStepUp {
 		d.Title, d.Lead = m.StepUpTitle, g.fill(m.AppStepUpLead, a, 0)
@@ -293,7 +293,8 @@ func (g *Guard) appPageFor(a attempt, v view, d templates.PageData) templates.Pa
 		d.UseSMSURL, d.UseSMS = g.urls.resend, m.UseSMS
 	}
 	if a.flow == contract.FlowLogin {
-		if g.device != nil {
+		// A device is remembered against the number: not without one.
+		if g.device != nil && a.user.Phone != "" && d.CanVerify {
 			d.RememberLabel = l.fill(m.RememberDevice, vars{days: int(g.device.Lifetime() / (24 * time.Hour))})
 		}
 		d.RecoverURL, d.RecoverLink = g.urls.recover, m.RecoverLink
@@ -316,6 +317,9 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 		b.Method = g.totp.Name()
 		if a.user.Phone == "" {
 			b.ResendURL = "" // no number to text
+		}
+		if v.reason == reasonAppUnusable {
+			b.VerifyURL = "" // no code can be checked
 		}
 	}
 	if v.retry > 0 {

@@ -34,6 +34,9 @@ const (
 	// challenge exists, yet a code is pending. It holds the app's secret,
 	// sealed as the store keeps it.
 	keyApp = "app"
+	// keyAppSMS says the app's page found a number to text a code to
+	// instead.
+	keyAppSMS = "app_sms"
 	// keyTOTP is the secret of an authenticator app being set up, sealed
 	// (AES-GCM, the user ID bound in) until a code from the app confirms it.
 	// Neither it nor keyApp opens without the guard's key.
@@ -47,7 +50,7 @@ const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
-	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone, keyApp, keyTOTP} {
+	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone, keyApp, keyAppSMS, keyTOTP} {
 		delete(s.Values, k)
 	}
 }

@@ -81,6 +81,7 @@ type Messages struct {
 	AppSubmit      string
 	AppAdded       string // after the app is confirmed
 	AppRemove      string // the button that removes the app
+	AppUnusable    string // the app's secret cannot be read, and there is no number to text
 
 	AttemptsLeft Plural // {attempts_left}: "{n} attempts left"
 	CodesLeft    Plural // {codes_left}: "{n} recovery codes left"
@@ -168,6 +169,7 @@ func English() Language {
 		AppSubmit:       "Confirm",
 		AppAdded:        "Your authenticator app is set up: from now on, sign in with its codes.",
 		AppRemove:       "Remove the authenticator app",
+		AppUnusable:     "We cannot check codes from your authenticator app right now. Sign in with a recovery code, or contact support.",
 		AttemptsLeft:    Plural{One: "{n} attempt left", Other: "{n} attempts left"},
 		CodesLeft:       Plural{One: "{n} recovery code left", Other: "{n} recovery codes left"},
 		Days:            Plural{One: "{n} day", Other: "{n} days"},
@@ -245,6 +247,7 @@ func Hindi() Language {
 		AppSubmit:       "पुष्टि करें",
 		AppAdded:        "आपका ऑथेंटिकेटर ऐप जुड़ गया है: अब से उसके कोड से साइन इन करें।",
 		AppRemove:       "ऑथेंटिकेटर ऐप हटाएँ",
+		AppUnusable:     "हम अभी आपके ऑथेंटिकेटर ऐप के कोड की जाँच नहीं कर पा रहे हैं। रिकवरी कोड से साइन इन करें, या सहायता टीम से संपर्क करें।",
 		AttemptsLeft:    Plural{One: "{n} कोशिश बाकी है", Other: "{n} कोशिशें बाकी हैं"},
 		CodesLeft:       Plural{One: "{n} रिकवरी कोड बचा है", Other: "{n} रिकवरी कोड बचे हैं"},
 		Days:            Plural{Other: "{n} दिन"},
