@@ -99,27 +99,39 @@ func askedApp(s *sessions.Session) []byte {
 // step-up) from a user with an authenticator app: the session notes that an
 // app code is pending, and the browser goes to the code page (JSON: 401
 // with "method": "totp"); next, if set, is where it goes afterwards, and
-// dirty says the caller changed s already. u.Phone is the user's number,
-// "" for none. A session that asked for a text keeps its challenge while
-// its code can still be entered. An app whose secret does not open gives
-// way to SMS — but a user without a number is never let through without
-// it: the code page says the app cannot be checked, and offers recovery
-// codes. It reports false, having answered nothing, when the code is to go
-// by SMS.
-func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, flow contract.Flow, next string, dirty bool) (answered bool) {
+// dirty says the caller changed s already. u.Phone is the user's enrolled
+// number ("" for none), or, with check, the app's, which byApp then reads
+// the enrolled one for: a user with an app costs one read more. A session
+// that asked for a text keeps its challenge while its code can still be
+// entered and it went to the user's number. An app whose secret does not
+// open gives way to SMS — but a user without a number is never let through
+// without it: the code page says the app cannot be checked, and offers
+// recovery codes. It reports false, having answered nothing, only when the
+// code is to go by SMS, or the user has no app.
+func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, check bool, flow contract.Flow, next string, dirty bool) (answered bool) {
 	if g.totp == nil || flow != contract.FlowLogin && flow != contract.FlowStepUp {
 		return false
 	}
 	app, ok := g.appOf(c, u)
-	switch {
-	case !ok:
+	if !ok {
 		return true
-	case !app.has, app.unusable() && u.Phone != "":
+	}
+	if !app.has {
 		return false
 	}
-	if ref, _, pending := g.pendingAny(s, u); pending && app.sealed != nil {
+	if check {
+		var f contract.Factor
+		if u, f, ok = g.factorOf(c, u); !ok {
+			return true
+		}
+		u = withEnrolled(u, f)
+	}
+	if app.unusable() && u.Phone != "" {
+		return false
+	}
+	if ref, _, pending := g.pendingAny(s, u); pending && app.sealed != nil && u.Phone != "" {
 		switch ch, err := g.store.Challenge(c.Request.Context(), ref); {
-		case err == nil && ch.ConsumedAt.IsZero() && ch.Until(ch.ExpiresAt) > 0:
+		case err == nil && ch.ConsumedAt.IsZero() && ch.Until(ch.ExpiresAt) > 0 && ch.Phone == u.Phone:
 			return false // the text the user asked for is still on its way
 		case err != nil && !errors.Is(err, contract.ErrNotFound):
 			g.fail(c, err)

@@ -585,3 +585,56 @@ func TestAppOnlyUserIsOfferedNoNumberThings(t *testing.T) {
 		t.Fatalf("the page, JSON: %s", r.body)
 	}
 }
+
+// A text asked for before the number was removed, or changed, no longer
+// keeps the browser on SMS: an optional user with an app is not let through
+// without it (the phone was stolen, an admin removed the number), and no
+// SMS goes to the new number unasked.
+func TestAppTextToANumberNoLongerTheUsers(t *testing.T) {
+	t.Run("removed, optional user", func(t *testing.T) {
+		h := newHarness(t, withApp(t))
+		h.movePhone("olive", "+91 98123 11111")
+		c := h.signIn("olive", "+919812311111")
+		if _, r := h.setUpApp(c); r.status != http.StatusOK {
+			t.Fatalf("setting up the app: %d", r.status)
+		}
+		thief := h.client().login("olive")
+		want(t, "guarded", thief.get("/app/status"), http.StatusSeeOther, "/2fa")
+		want(t, "text me instead", thief.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+		if err := h.guard.RemoveFactor(context.Background(), "olive"); err != nil {
+			t.Fatal(err)
+		}
+		if r := thief.get("/app/status"); r.status != http.StatusSeeOther || r.location() != "/2fa" {
+			t.Fatalf("after the number was removed: %d %q %q", r.status, r.location(), r.body)
+		}
+		wantPage(t, "the app's page", thief.get("/2fa"), "authenticator app")
+	})
+	t.Run("changed", func(t *testing.T) {
+		h, _ := appUser(t)
+		c := h.client().login("alice")
+		want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+		want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+		if err := h.guard.EnrolFactor(context.Background(), "alice", "+91 98123 00000"); err != nil {
+			t.Fatal(err)
+		}
+		h.movePhone("alice", "+91 98123 00000")
+		before := h.sent()
+		want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+		wantPage(t, "the app's page", c.get("/2fa"), "authenticator app")
+		if h.sent() != before {
+			t.Fatalf("%d SMS sent unasked", h.sent()-before)
+		}
+	})
+	t.Run("removed, JSON", func(t *testing.T) {
+		h, _ := appUser(t)
+		if err := h.guard.RemoveFactor(context.Background(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		c := h.client().login("alice")
+		c.json = true
+		r := c.get("/app/home")
+		if b := r.decode(t); r.status != http.StatusUnauthorized || b["method"] != "totp" || b["resend_url"] != nil {
+			t.Fatalf("a guarded route, JSON, without a number: %d %s", r.status, r.body)
+		}
+	})
+}

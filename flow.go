@@ -122,7 +122,7 @@ func (g *Guard) challenge(c *exchange, s *sessions.Session, u User, flow contrac
 	// without its challenge would make a pending code pass for another kind.
 	next = nextFor(r, flow, next)
 	dirty := next != "" && set(s, keyNext, next)
-	if g.byApp(c, s, u, flow, "", dirty) {
+	if g.byApp(c, s, u, check, flow, "", dirty) {
 		return false
 	}
 	a, ok := g.ensure(c, s, u, dirty, flow, grantID, check)

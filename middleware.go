@@ -125,11 +125,11 @@ func (g *Guard) secondFactor(c *exchange, u User, flow contract.Flow, grantID st
 				g.fail(c, err)
 				return
 			}
-			if g.byApp(c, s, u, flow, nextFor(c.Request, flow, ""), false) {
+			if g.byApp(c, s, u, false, flow, nextFor(c.Request, flow, ""), false) {
 				return
 			}
 		}
-		g.withoutPhone(c, u, recent)
+		g.withoutPhone(c, u, recent) // byApp answers for every user with an app and no number
 		return
 	}
 	// A remembered device signs in, but never counts as a fresh factor: a
