@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sms2fa/sms2fa/contract"
@@ -30,8 +32,11 @@ var commands = map[string]func(ctx context.Context, t *tool, args []string) erro
 // withStore runs fn on the store, opened without migrating it (only
 // migrate changes the schema: a schema that is behind is an error naming
 // it), and closes it afterwards.
-func (t *tool) withStore(ctx context.Context, fn func(st *store.SQL) error) error {
-	st, err := dburl.Open(ctx, t.dbURL, store.WithoutMigrations())
+func (t *tool) withStore(ctx context.Context, fn func(st *store.SQL) error, opts ...store.Option) error {
+	if err := dburl.Exists(t.dbURL); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w (sms2fa migrate creates it)", err)
+	}
+	st, err := dburl.Open(ctx, t.dbURL, append(opts, store.WithoutMigrations())...)
 	if errors.Is(err, store.ErrSchemaBehind) {
 		return fmt.Errorf("%w (sms2fa migrate applies it)", err)
 	}
@@ -47,29 +52,38 @@ func (t *tool) changed(ctx context.Context, action, target string, attrs ...any)
 	t.audit.InfoContext(ctx, "sms2fa change", append([]any{"action", action, "target", target, "operator", t.operator}, attrs...)...)
 }
 
-// flags parses a subcommand's flags, and wants exactly n arguments after
-// them, named by what (for the error).
-func flags(name string, args []string, n int, what string, define func(*flag.FlagSet)) ([]string, error) {
+// flags parses a subcommand's flags — -json among them, as before the
+// subcommand — before or after its arguments, and wants exactly n
+// non-empty arguments, named by what (for the error).
+func (t *tool) flags(name string, args []string, n int, what string, define func(*flag.FlagSet)) ([]string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	fs.BoolVar(&t.json, "json", t.json, "print JSON")
 	if define != nil {
 		define(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%s: %v", name, err)
-	}
-	if fs.NArg() != n {
-		if n == 0 {
-			return nil, usagef("%s takes no argument, got %q", name, fs.Args())
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", name, err)
 		}
-		return nil, usagef("%s needs %s", name, what)
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	return fs.Args(), nil
+	switch {
+	case len(pos) == n && !slices.Contains(pos, ""):
+		return pos, nil
+	case n == 0:
+		return nil, usagef("%s takes no argument, got %q", name, pos)
+	}
+	return nil, usagef("%s needs %s", name, what)
 }
 
 func migrate(ctx context.Context, t *tool, args []string) error {
 	var check bool
-	if _, err := flags("migrate", args, 0, "", func(fs *flag.FlagSet) {
+	if _, err := t.flags("migrate", args, 0, "", func(fs *flag.FlagSet) {
 		fs.BoolVar(&check, "check", false, "exit 1 if the schema is behind, changing nothing")
 	}); err != nil {
 		return err
@@ -89,22 +103,45 @@ func migrate(ctx context.Context, t *tool, args []string) error {
 	return current(st)
 }
 
+// purgeView is what purge deleted.
+type purgeView struct {
+	Challenges int64 `json:"challenges"`
+	Users      int64 `json:"users"`
+	Budgets    int64 `json:"budgets"`
+	Stats      int64 `json:"stats"`
+	Grants     int64 `json:"grants"`
+	Devices    int64 `json:"devices"`
+}
+
 func purge(ctx context.Context, t *tool, args []string) error {
-	if _, err := flags("purge", args, 0, "", nil); err != nil {
+	// The store's defaults; an app that keeps rows longer (a revoked grant
+	// must outlive a remembered device: store.WithRevokedRetention) gives
+	// the command the same, or it deletes them early.
+	challenges, stats, revoked := time.Hour, 30*24*time.Hour, 31*24*time.Hour
+	if _, err := t.flags("purge", args, 0, "", func(fs *flag.FlagSet) {
+		fs.DurationVar(&challenges, "retain-challenges", challenges, "keep challenges this long after they expire (store.WithRetention)")
+		fs.DurationVar(&stats, "retain-stats", stats, "keep hourly statistics this long (store.WithRetention)")
+		fs.DurationVar(&revoked, "retain-revoked", revoked, "keep revoked grants this long (store.WithRevokedRetention)")
+	}); err != nil {
 		return err
+	}
+	if challenges < 0 || revoked < 0 || stats < time.Hour {
+		return usagef("purge: the retentions must be ≥ 0, and stats ≥ 1h")
 	}
 	return t.withStore(ctx, func(st *store.SQL) error {
 		p, err := st.Purge(ctx)
 		if err != nil {
 			return err
 		}
-		t.changed(ctx, "purge", string(st.Dialect()), "challenges", p.Challenges, "grants", p.Grants, "devices", p.Devices)
+		v := purgeView(p)
+		t.changed(ctx, "purge", string(st.Dialect()), "challenges", v.Challenges, "grants", v.Grants, "devices", v.Devices,
+			"retain_challenges", challenges, "retain_stats", stats, "retain_revoked", revoked)
 		rows := [][]string{
-			{"challenges", fmt.Sprint(p.Challenges)}, {"users", fmt.Sprint(p.Users)}, {"budgets", fmt.Sprint(p.Budgets)},
-			{"stats", fmt.Sprint(p.Stats)}, {"grants", fmt.Sprint(p.Grants)}, {"devices", fmt.Sprint(p.Devices)},
+			{"challenges", fmt.Sprint(v.Challenges)}, {"users", fmt.Sprint(v.Users)}, {"budgets", fmt.Sprint(v.Budgets)},
+			{"stats", fmt.Sprint(v.Stats)}, {"grants", fmt.Sprint(v.Grants)}, {"devices", fmt.Sprint(v.Devices)},
 		}
-		return t.print(p, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
-	})
+		return t.print(v, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
+	}, store.WithRetention(challenges, stats), store.WithRevokedRetention(revoked))
 }
 
 // userView is what user shows of one user.
@@ -140,7 +177,7 @@ type deviceView struct {
 }
 
 func user(ctx context.Context, t *tool, args []string) error {
-	a, err := flags("user", args, 1, "a user ID", nil)
+	a, err := t.flags("user", args, 1, "a user ID", nil)
 	if err != nil {
 		return err
 	}
@@ -227,7 +264,7 @@ func (v userView) write(w io.Writer) {
 }
 
 func unlock(ctx context.Context, t *tool, args []string) error {
-	a, err := flags("unlock", args, 1, "a user ID", nil)
+	a, err := t.flags("unlock", args, 1, "a user ID", nil)
 	if err != nil {
 		return err
 	}
@@ -243,7 +280,7 @@ func unlock(ctx context.Context, t *tool, args []string) error {
 }
 
 func signout(ctx context.Context, t *tool, args []string) error {
-	a, err := flags("signout", args, 1, "a user ID", nil)
+	a, err := t.flags("signout", args, 1, "a user ID", nil)
 	if err != nil {
 		return err
 	}
@@ -262,9 +299,19 @@ func signout(ctx context.Context, t *tool, args []string) error {
 // whyOperator is why the command revokes grants: the grants' revoked_how.
 const whyOperator = "operator"
 
+// resetView is what reset did.
+type resetView struct {
+	User          string `json:"user"`
+	Grants        int    `json:"grants_revoked"`
+	Devices       int    `json:"devices_revoked"`
+	Number        bool   `json:"number_removed"`
+	App           bool   `json:"authenticator_app_removed"`
+	RecoveryCodes int    `json:"recovery_codes_removed"`
+}
+
 func reset(ctx context.Context, t *tool, args []string) error {
 	var yes bool
-	a, err := flags("reset", args, 1, "a user ID (and -yes)", func(fs *flag.FlagSet) {
+	a, err := t.flags("reset", args, 1, "a user ID (and -yes)", func(fs *flag.FlagSet) {
 		fs.BoolVar(&yes, "yes", false, "confirm")
 	})
 	if err != nil {
@@ -274,32 +321,56 @@ func reset(ctx context.Context, t *tool, args []string) error {
 		return usagef("reset removes every factor of %s (number, authenticator app, recovery codes) and signs them out everywhere: add -yes to confirm", a[0])
 	}
 	return t.withStore(ctx, func(st *store.SQL) error {
-		u := a[0]
-		// Each step is one of the store's own operations; a failure halfway
-		// leaves what is done done, and running reset again finishes it.
-		old, err := st.RemoveFactor(ctx, u)
-		if err != nil && !errors.Is(err, contract.ErrNotFound) {
-			return err
-		}
-		app, err := st.RemoveTOTP(ctx, u, "")
+		v := resetView{User: a[0]}
+		// Each step is one of the store's own operations. A failure halfway
+		// leaves what is done done, logged as such, and running reset again
+		// finishes the rest. The sign-out comes first, so that what it
+		// counts is every grant and device the user had (removing a factor
+		// would revoke them too, uncounted).
+		err := v.run(ctx, st)
+		attrs := []any{"grants", v.Grants, "devices", v.Devices, "number", v.Number, "authenticator_app", v.App, "recovery_codes", v.RecoveryCodes}
 		if err != nil {
+			t.changed(ctx, "reset (partly, failed)", v.User, append(attrs, "error", err.Error())...)
 			return err
 		}
-		if err := st.ReplaceRecoveryCodes(ctx, u, nil); err != nil {
-			return err
-		}
-		grants, devices, err := st.RevokeAll(ctx, u, whyOperator)
-		if err != nil {
-			return err
-		}
-		number := old.Phone != "" && !old.Removed
-		t.changed(ctx, "reset", u, "number", number, "authenticator_app", app, "grants", grants, "devices", devices)
-		return t.print(map[string]any{"user": u, "number_removed": number, "authenticator_app_removed": app,
-			"recovery_codes_removed": true, "grants_revoked": grants, "devices_revoked": devices}, func(w io.Writer) {
-			fmt.Fprintf(w, "reset %s: number removed: %v, authenticator app removed: %v, recovery codes removed, %d grant(s) and %d device(s) revoked\n",
-				u, number, app, grants, devices)
+		t.changed(ctx, "reset", v.User, attrs...)
+		return t.print(v, func(w io.Writer) {
+			fmt.Fprintf(w, "reset %s: %d grant(s) and %d device(s) revoked, number removed: %v, authenticator app removed: %v, %d recovery code(s) removed\n",
+				v.User, v.Grants, v.Devices, v.Number, v.App, v.RecoveryCodes)
 		})
 	})
+}
+
+// run resets v.User, noting each step done in v. Nothing is written for a
+// part the user does not have: a user never seen gets no "removed" marker,
+// which would stop the app's number from ever being adopted.
+func (v *resetView) run(ctx context.Context, st *store.SQL) error {
+	var err error
+	if v.Grants, v.Devices, err = st.RevokeAll(ctx, v.User, whyOperator); err != nil {
+		return err
+	}
+	switch f, err := st.Factor(ctx, v.User); {
+	case errors.Is(err, contract.ErrNotFound):
+	case err != nil:
+		return err
+	case !f.Removed:
+		if _, err := st.RemoveFactor(ctx, v.User); err != nil {
+			return err
+		}
+		v.Number = true
+	}
+	if v.App, err = st.RemoveTOTP(ctx, v.User, ""); err != nil {
+		return err
+	}
+	left, err := st.RecoveryCodesLeft(ctx, v.User)
+	if err != nil || left == 0 {
+		return err
+	}
+	if err := st.ReplaceRecoveryCodes(ctx, v.User, nil); err != nil {
+		return err
+	}
+	v.RecoveryCodes = left
+	return nil
 }
 
 // regionView is one line of stats.
@@ -312,7 +383,7 @@ type regionView struct {
 
 func stats(ctx context.Context, t *tool, args []string) error {
 	since := 24 * time.Hour
-	if _, err := flags("stats", args, 0, "", func(fs *flag.FlagSet) {
+	if _, err := t.flags("stats", args, 0, "", func(fs *flag.FlagSet) {
 		fs.DurationVar(&since, "since", since, "how far back")
 	}); err != nil {
 		return err
@@ -333,18 +404,15 @@ func stats(ctx context.Context, t *tool, args []string) error {
 		for r, c := range s.Regions {
 			regions = append(regions, regionView{Region: r, Sent: c.Sent, Verified: c.Verified, Conversion: conversion(c.Verified, c.Sent)})
 		}
-		// Worst first: the lowest conversion, then the most sent.
+		// Worst first: the lowest conversion, then the most sent, then by name.
 		slices.SortFunc(regions, func(a, b regionView) int {
 			switch {
 			case a.Conversion != b.Conversion:
-				if a.Conversion < b.Conversion {
-					return -1
-				}
-				return 1
+				return cmp.Compare(a.Conversion, b.Conversion)
 			case a.Sent != b.Sent:
-				return int(b.Sent - a.Sent)
+				return cmp.Compare(b.Sent, a.Sent)
 			}
-			return 0
+			return strings.Compare(a.Region, b.Region)
 		})
 		total := regionView{Region: "all", Sent: s.Sent, Verified: s.Verified, Conversion: conversion(s.Verified, s.Sent)}
 		out := map[string]any{"since": s.Since, "total": total, "regions": regions}

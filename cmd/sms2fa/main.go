@@ -4,12 +4,17 @@
 // demos read it).
 //
 //	sms2fa [-json] migrate [-check]   apply the schema (-check: exit 1 if it is behind)
-//	sms2fa [-json] purge              delete the rows that can no longer matter
+//	sms2fa [-json] purge [-retain-…]  delete the rows that can no longer matter
 //	sms2fa [-json] user USER          the user's factor (masked), lock, codes, grants, devices
 //	sms2fa [-json] unlock USER        clear the lockout and the user's and number's budgets
 //	sms2fa [-json] signout USER       revoke every grant and remembered device
 //	sms2fa [-json] reset -yes USER    remove every factor: number, app, recovery codes
 //	sms2fa [-json] stats [-since 24h] sent, verified and conversion by region, worst first
+//
+// purge takes the app's retentions (-retain-challenges, -retain-stats,
+// -retain-revoked: store.WithRetention and WithRevokedRetention; the
+// store's defaults otherwise), or it deletes rows the app keeps longer.
+// Flags may come before or after a subcommand's arguments.
 //
 // Output is aligned for a person to read, or JSON with -json. A bad
 // argument exits 2 and an unreachable database or a failed command 1, each
@@ -39,6 +44,24 @@ func main() {
 	os.Exit(code)
 }
 
+// usage is what -h and help print.
+const usage = `sms2fa: the operator's tool for a guard's store, in DATABASE_URL
+(a postgres:// URL or the path of a SQLite file).
+
+  sms2fa [-json] migrate [-check]   apply the schema (-check: exit 1 if it is behind)
+  sms2fa [-json] purge [-retain-challenges 1h] [-retain-stats 720h] [-retain-revoked 744h]
+                                    delete the rows that can no longer matter (give the app's retention)
+  sms2fa [-json] user USER          the user's number (masked), app, codes, lockout, grants, devices
+  sms2fa [-json] unlock USER        clear the lockout and the user's and number's budgets
+  sms2fa [-json] signout USER       revoke every grant and remembered device
+  sms2fa [-json] reset -yes USER    remove every factor: number, app, recovery codes; sign out
+  sms2fa [-json] stats [-since 24h] sent, verified and conversion by region, worst first
+
+Flags may come before or after a subcommand's arguments. Every change is
+logged on stderr with the operator ($USER). Exit 2: a bad argument; 1: a
+failure.
+`
+
 // Exit codes.
 const (
 	exitOK     = 0
@@ -67,7 +90,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("sms2fa", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp) || fs.Arg(0) == "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case err != nil:
 		return fail(stderr, usagef("%v", err))
 	}
 	t := &tool{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,6 +74,24 @@ func audited(t *testing.T, r result, action, target string) {
 
 var policy = contract.DefaultPolicy()
 
+// dialect is the store's name for url's database.
+func dialect(url string) string {
+	if dburl.IsPostgres(url) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// row is the line of a table whose first column is first, split in fields.
+func row(out, first string) []string {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == first {
+			return f
+		}
+	}
+	return nil
+}
+
 // grant signs user in with a recovery code (of codes, by index), creating
 // grant id.
 func grant(t *testing.T, st *store.SQL, user, id string) contract.Grant {
@@ -108,12 +127,15 @@ func TestMigrate(t *testing.T) {
 		if r.code != exitFailed || r.out != "" {
 			t.Fatalf("check of an empty database: %+v", r)
 		}
-		oneLine(t, "check", r.stderr, "sms2fa migrate applies it")
+		oneLine(t, "check", r.stderr, "sms2fa migrate") // "creates it" (SQLite), "applies it" (Postgres)
+		if _, err := os.Stat(url); !dburl.IsPostgres(url) && !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the check wrote a SQLite file: %v", err)
+		}
 		r = cmd(t, url, "migrate")
 		if r.code != exitOK || r.out != "the schema is current\n" {
 			t.Fatalf("migrate: %+v", r)
 		}
-		audited(t, r, "migrate", "")
+		audited(t, r, "migrate", dialect(url))
 		if r := cmd(t, url, "-json", "migrate", "-check"); r.code != exitOK || !strings.Contains(r.out, `"schema": "current"`) || r.stderr != "" {
 			t.Fatalf("check after migrating: %+v", r)
 		}
@@ -181,6 +203,13 @@ func TestUnlockSignoutReset(t *testing.T) {
 		if a, _ := st.Account(ctx, "bob"); !a.Locked() {
 			t.Fatal("bob is not locked")
 		}
+		// The user's and the number's send budgets, spent.
+		budgets := []contract.Budget{{Name: "user", Key: "bob", Limit: 1, Window: time.Hour}, {Name: "phone", Key: "+919812345678", Limit: 1, Window: time.Hour}}
+		spent := func(i int) error {
+			ref := contract.Ref{ID: fmt.Sprint("c", i), UserID: "bob", Binding: fmt.Sprint("b", i)}
+			_, _, err := st.Open(ctx, contract.OpenParams{Ref: ref, Phone: "+919812345678", Region: "IN", MAC: []byte("m"), Policy: contract.DefaultPolicy(), Budgets: budgets})
+			return err
+		}
 
 		r := cmd(t, url, "unlock", "bob")
 		if r.code != exitOK || r.out != "unlocked bob\n" {
@@ -189,6 +218,19 @@ func TestUnlockSignoutReset(t *testing.T) {
 		audited(t, r, "unlock", "bob")
 		if a, _ := st.Account(ctx, "bob"); a.Locked() || a.Failures != 0 {
 			t.Fatalf("after unlock: %+v", a)
+		}
+		if err := spent(1); err != nil {
+			t.Fatalf("a send after unlock: %v", err)
+		}
+		if err := spent(2); !errors.Is(err, contract.ErrBudgetExceeded) {
+			t.Fatalf("the budgets are not spent: %v", err)
+		}
+		budgets[0].Key = "another user" // only the number's budget counts now
+		if cmd(t, url, "unlock", "bob").code != exitOK {
+			t.Fatal("unlock again")
+		}
+		if err := spent(3); err != nil {
+			t.Fatalf("the number's budget was not emptied: %v", err)
 		}
 
 		r = cmd(t, url, "signout", "bob")
@@ -199,6 +241,7 @@ func TestUnlockSignoutReset(t *testing.T) {
 		if g, err := st.Grant(ctx, g.ID, "bob"); err != nil || g.Live() {
 			t.Fatalf("the grant after signout: %+v, %v", g, err)
 		}
+		g = grant(t, st, "bob", "g2") // a live grant again, and 2 recovery codes left
 
 		r = cmd(t, url, "reset", "bob")
 		if r.code != exitUsage || r.stderr == "" {
@@ -207,11 +250,31 @@ func TestUnlockSignoutReset(t *testing.T) {
 		if _, err := st.TOTP(ctx, "bob"); err != nil {
 			t.Fatalf("reset without -yes changed something: %v", err)
 		}
-		r = cmd(t, url, "reset", "-yes", "bob")
-		if r.code != exitOK || !strings.Contains(r.out, "number removed: true, authenticator app removed: true") {
-			t.Fatalf("reset: %+v", r)
+		r = cmd(t, url, "reset", "bob", "-yes", "-json") // flags after the ID
+		var v resetView
+		if err := json.Unmarshal([]byte(r.out), &v); err != nil || r.code != exitOK ||
+			v != (resetView{User: "bob", Grants: 1, Number: true, App: true, RecoveryCodes: 2}) {
+			t.Fatalf("reset: %+v, %+v, %v", r, v, err)
 		}
 		audited(t, r, "reset", "bob")
+		if g, err := st.Grant(ctx, g.ID, "bob"); err != nil || g.Live() {
+			t.Fatalf("the grant after reset: %+v, %v", g, err)
+		}
+		// Again: nothing left to do, and nothing written.
+		f, _ := st.Factor(ctx, "bob")
+		if r := cmd(t, url, "-json", "reset", "-yes", "bob"); r.code != exitOK || !strings.Contains(r.out, `"number_removed": false`) {
+			t.Fatalf("reset again: %+v", r)
+		}
+		if again, _ := st.Factor(ctx, "bob"); again.Version != f.Version {
+			t.Fatalf("reset again changed the factor: version %d, then %d", f.Version, again.Version)
+		}
+		// A user never seen gets no "removed" marker.
+		if r := cmd(t, url, "reset", "-yes", "nobody"); r.code != exitOK {
+			t.Fatalf("reset of an unknown user: %+v", r)
+		}
+		if _, err := st.Factor(ctx, "nobody"); !errors.Is(err, contract.ErrNotFound) {
+			t.Fatalf("reset of an unknown user wrote a factor: %v", err)
+		}
 		if f, err := st.Factor(ctx, "bob"); err != nil || !f.Removed {
 			t.Fatalf("the number after reset: %+v, %v", f, err)
 		}
@@ -239,7 +302,8 @@ func TestStats(t *testing.T) {
 			t.Fatalf("stats: %+v", r)
 		}
 		gb, in, all := strings.Index(r.out, "GB "), strings.Index(r.out, "IN "), strings.Index(r.out, "all ")
-		if gb < 0 || in < gb || all < in || !strings.Contains(r.out, "0%") || !strings.Contains(r.out, "75%") || !strings.Contains(r.out, "50%") {
+		if gb < 0 || in < gb || all < in || fmt.Sprint(row(r.out, "GB")) != "[GB 2 0 0%]" ||
+			fmt.Sprint(row(r.out, "IN")) != "[IN 4 3 75%]" || fmt.Sprint(row(r.out, "all")) != "[all 6 3 50%]" {
 			t.Fatalf("stats, worst first:\n%s", r.out)
 		}
 		r = cmd(t, url, "-json", "stats")
@@ -285,6 +349,10 @@ func TestBadArguments(t *testing.T) {
 		{[]string{"stats", "-since", "-1h"}, "-since must be a positive duration"},
 		{[]string{"stats", "-since", "soon"}, "stats: invalid value"},
 		{[]string{"-verbose", "stats"}, "flag provided but not defined"},
+		{[]string{"user", ""}, "user needs a user ID"},
+		{[]string{"reset", "-yes"}, "reset needs a user ID"},
+		{[]string{"purge", "-retain-stats", "10m"}, "stats ≥ 1h"},
+		{[]string{"purge", "extra"}, "purge takes no argument"},
 	} {
 		r := cmd(t, url, c.args...)
 		if r.code != exitUsage || r.out != "" {
@@ -292,6 +360,12 @@ func TestBadArguments(t *testing.T) {
 			continue
 		}
 		oneLine(t, fmt.Sprint(c.args), r.stderr, c.want)
+	}
+	if r := cmd(t, url, "user", "alice", "-json"); r.code != exitOK || !strings.Contains(r.out, `"user": "alice"`) {
+		t.Errorf("-json after the user ID: %+v", r)
+	}
+	if r := cmd(t, url, "-h"); r.code != exitOK || !strings.Contains(r.out, "sms2fa [-json] reset -yes USER") {
+		t.Errorf("-h: %+v", r)
 	}
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"stats"}, func(string) string { return "" }, &out, &errb); code != exitUsage {
