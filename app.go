@@ -186,7 +186,11 @@ func (g *Guard) appPage(c *exchange, s *sessions.Session, u User, flow contract.
 		}
 		g.respond(c, a, view{status: http.StatusOK})
 	case app.unusable() && u.Phone == "":
-		g.respond(c, a, view{status: http.StatusUnauthorized, code: codeSecondFactorRequired, reason: reasonAppUnusable, msg: a.lang.m.AppUnusable, alert: true})
+		code := codeSecondFactorRequired
+		if flow == contract.FlowStepUp {
+			code = codeRecentRequired // as the guarded route said
+		}
+		g.respond(c, a, view{status: http.StatusUnauthorized, code: code, reason: reasonAppUnusable, msg: a.lang.m.AppUnusable, alert: true})
 	default:
 		return false
 	}
