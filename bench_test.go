@@ -20,11 +20,9 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
-	"github.com/sms2fa/sms2fa/device"
 	"github.com/sms2fa/sms2fa/internal/cost"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
-	"github.com/sms2fa/sms2fa/recovery"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/sms"
 	"github.com/sms2fa/sms2fa/store"
@@ -469,20 +467,6 @@ func BenchmarkFloorSQLiteUpdate(b *testing.B) { floorUpdate(b, sqliteStore(b)) }
 func BenchmarkChallengeSQLite(b *testing.B)   { benchChallenge(b, sqliteStore(b)) }
 func BenchmarkFloorSQLiteInsert(b *testing.B) { floorInsert(b, sqliteStore(b)) }
 
-// BenchmarkChallengeSQLiteAppsOn is ChallengeSQLite with the
-// authenticator-app method listed, for a user without an app: the read
-// that finds none is what the method costs the SMS path.
-func BenchmarkChallengeSQLiteAppsOn(b *testing.B) {
-	dev, err := device.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := totp.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchChallenge(b, sqliteStore(b), sms2fa.WithMethods(recovery.New(), dev, m))
-}
 func BenchmarkVerifyPostgres(b *testing.B)      { benchVerify(b, postgresStore(b)) }
 func BenchmarkFloorPostgresUpdate(b *testing.B) { floorUpdate(b, postgresStore(b)) }
 
@@ -493,25 +477,24 @@ func BenchmarkFloorPostgresSessionUpdate(b *testing.B) { floorSessionUpdate(b, p
 func BenchmarkChallengePostgres(b *testing.B)          { benchChallenge(b, postgresStore(b)) }
 func BenchmarkFloorPostgresInsert(b *testing.B)        { floorInsert(b, postgresStore(b)) }
 
+// BenchmarkChallengeSQLiteAppsOn is ChallengeSQLite with the
+// authenticator-app method listed, for a user without an app: the read
+// that finds none is what the method costs the SMS path.
+func BenchmarkChallengeSQLiteAppsOn(b *testing.B) { benchChallenge(b, sqliteStore(b), withApp(b)) }
+
 // benchAppVerify measures a whole sign-in with an authenticator app's code
 // through POST /2fa/verify, for a browser the code page asked for it: the
-// session read, the user's app read and its secret unsealed, the code matched, its step claimed and
-// the grant created in one store step, the mark written, 303. A step is
+// session read, the sealed secret it carries unsealed, the code matched,
+// its step claimed and the grant created in one store step, the mark
+// written, 303. A step is
 // accepted once, so each request comes a step after the last, on the
 // guard's and the store's clock; the codes and requests are made before the
 // timer starts.
 func benchAppVerify(b *testing.B, open func(now func() time.Time) *store.SQL) {
 	clock := testclock.New(testclock.Start)
 	st := open(clock.Now)
-	dev, err := device.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := totp.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	opts := append(slices.Clone(noLimits), sms2fa.WithClock(clock.Now), sms2fa.WithMethods(recovery.New(), dev, m))
+	m, listed := appMethod(b)
+	opts := append(slices.Clone(noLimits), sms2fa.WithClock(clock.Now), listed)
 	a := newBenchApp(b, st, opts...)
 	secret, err := m.NewSecret()
 	if err != nil {
