@@ -637,3 +637,34 @@ func TestAppTextToANumberNoLongerTheUsers(t *testing.T) {
 		}
 	})
 }
+
+// A setup page left open past WithFreshFactor asks for a step-up at its
+// confirmation; the secret the app scanned survives it, so the same app
+// confirms afterwards.
+func TestAppSetupSurvivesItsStepUp(t *testing.T) {
+	h := newHarness(t, withApp(t))
+	c := h.signIn("alice", alicePhone)
+	uri, secret := appSecret(t, c.get("/2fa/totp"))
+	h.clock.Advance(11 * time.Minute) // past the fresh factor's 10 minutes
+	req := c.postRequest("/2fa/totp", url.Values{"code": {totp.Code(secret, h.clock.Now())}})
+	req.Header.Set("Referer", c.base+"/2fa/totp")
+	want(t, "confirming, not fresh", c.do(req), http.StatusSeeOther, "/2fa")
+	want(t, "the step-up code", c.verify(h.code(alicePhone)), http.StatusSeeOther, "/2fa/totp")
+	if again, _ := appSecret(t, c.get("/2fa/totp")); again != uri {
+		t.Fatalf("the step-up lost the secret being set up: %q, then %q", uri, again)
+	}
+	h.clock.Advance(30 * time.Second)
+	if r := c.post("/2fa/totp", url.Values{"code": {totp.Code(secret, h.clock.Now())}}); r.status != http.StatusOK ||
+		!strings.Contains(r.body, "Your authenticator app is set up") {
+		t.Fatalf("confirming after the step-up: %d %.500s", r.status, r.body)
+	}
+	// Logout forgets a secret being set up.
+	d := h.signIn("bob", bobPhone)
+	d.get("/2fa/totp")
+	want(t, "logout", d.post("/logout", nil), http.StatusNoContent, "")
+	for _, ck := range d.http.Jar.Cookies(mustURL(t, d.base)) {
+		if ck.Name == "sms2fa" {
+			t.Fatalf("the guard's session outlived logout: %q", ck.Value)
+		}
+	}
+}

@@ -624,7 +624,7 @@ func (g *Guard) handleResend(c *exchange) {
 // revoked grant), which sends the visitor on to sign in again.
 func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr contract.Grant) (string, bool) {
 	dest := next(s)
-	if err := g.drop(c, s); err != nil {
+	if err := g.endPending(c, s); err != nil {
 		g.fail(c, err)
 		return "", false
 	}

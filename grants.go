@@ -226,7 +226,7 @@ func (g *Guard) forgetGone(c *exchange, u User) error {
 	}
 	delete(s.Values, keyGone)
 	if _, _, pending := g.pendingAny(s, u); !pending {
-		return g.drop(c, s)
+		return g.endPending(c, s)
 	}
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: saving the session: %w", err)

@@ -191,9 +191,10 @@ func WithMethods(ms ...contract.Method) Option {
 	}
 }
 
-// WithFreshFactor sets how recent a code (SMS or recovery; never a
-// remembered device) must be in the browser's grant for sensitive account
-// changes — changing or removing the number, new recovery codes, forgetting
+// WithFreshFactor sets how recent a code (SMS, an authenticator app's or a
+// recovery code; never a remembered device) must be in the browser's grant
+// for sensitive account changes — changing or removing the number, setting
+// up or removing an authenticator app, new recovery codes, forgetting
 // devices. Older, and the user is asked for a code first. Default 10 minutes.
 func WithFreshFactor(d time.Duration) Option {
 	return func(c *config) error {

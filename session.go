@@ -175,6 +175,23 @@ func (g *Guard) drop(c *exchange, s *sessions.Session) error {
 	return nil
 }
 
+// endPending ends a verified session's pending state: the session goes, as
+// drop does — unless an authenticator app is being set up in it, whose
+// sealed secret stays: the code just verified may be the step-up its
+// confirmation asked for, and the app scanned that secret.
+func (g *Guard) endPending(c *exchange, s *sessions.Session) error {
+	setup, _ := s.Values[keyTOTP].(string)
+	if setup == "" {
+		return g.drop(c, s)
+	}
+	forget(s)
+	s.Values[keyTOTP] = setup
+	if err := s.Save(c.Request, c.Writer); err != nil {
+		return fmt.Errorf("sms2fa: saving the session: %w", err)
+	}
+	return nil
+}
+
 // refererPath is where a step-up of a request that cannot be replayed (a
 // POST) sends the user afterwards: the same-origin page the form was on, by
 // its Referer, or "/".
