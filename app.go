@@ -286,3 +286,36 @@ func (g *Guard) verifyApp(c *exchange, s *sessions.Session, u User, flow contrac
 		g.fail(c, err)
 	}
 }
+
+// handleUseApp serves POST {prefix}/app: from a texted code back to the
+// code of the user's authenticator app ("Use my authenticator app
+// instead"), for the same sign-in or step-up. The text is pending no more.
+func (g *Guard) handleUseApp(c *exchange) {
+	u, s, ok := g.begin(c, true)
+	if !ok {
+		return
+	}
+	var f contract.Factor
+	if u, f, ok = g.factorOf(c, u); !ok {
+		return
+	}
+	u = withEnrolled(u, f)
+	app, ok := g.appOf(c, u)
+	if !ok {
+		return
+	}
+	_, flow, _ := g.pendingAny(s, u)
+	if flow != contract.FlowStepUp {
+		flow = contract.FlowLogin
+	}
+	if app.sealed != nil && !g.save(c, s, askApp(s, app.sealed, flow, u.Phone != "")) {
+		return
+	}
+	if wantsJSON(c.Request) && app.sealed != nil {
+		g.respond(c, g.appAttempt(c, u, flow), view{status: http.StatusOK})
+		return
+	}
+	// The page shows what there is: the app's form, or, for an app gone
+	// or unusable meanwhile, the text.
+	c.Redirect(http.StatusSeeOther, g.urls.page)
+}

@@ -668,3 +668,30 @@ func TestAppSetupSurvivesItsStepUp(t *testing.T) {
 		}
 	}
 }
+
+// The page of a text offers the app back: "Use my authenticator app
+// instead" ends the text, and the app's code is then the app's.
+func TestAppBackFromAText(t *testing.T) {
+	h, secret := appUser(t)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	page := c.get("/2fa")
+	wantPage(t, "the SMS page", page, "We sent a 6-digit code by SMS")
+	if !strings.Contains(page.body, `<form method="post" action="/2fa/app" class="use-app">`) {
+		t.Fatalf("the SMS page offers no way back to the app: %.2500s", page.body)
+	}
+	want(t, "use my app", c.post("/2fa/app", nil), http.StatusSeeOther, "/2fa")
+	wantPage(t, "the app's page", c.get("/2fa"), "Enter the 6-digit code your authenticator app shows")
+	before := h.attempts("alice")
+	want(t, "the app's code", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")
+	if n := h.attempts("alice") - before; n != 0 {
+		t.Fatalf("the app's code counted %d SMS attempts", n)
+	}
+	// A user without an app is offered no such thing.
+	d := h.client().login("bob")
+	want(t, "guarded", d.get("/app/home"), http.StatusSeeOther, "/2fa")
+	if strings.Contains(d.get("/2fa").body, "use-app") {
+		t.Fatal("a user without an app is offered the app")
+	}
+}

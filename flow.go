@@ -69,6 +69,7 @@ type attempt struct {
 	// enrolled one (or cannot be parsed); nothing was answered or opened.
 	fellBack bool
 	app      bool // the code comes from the user's authenticator app: no challenge
+	useApp   bool // an SMS page, for a user who has an app: offer it back
 }
 
 // flowOf is what a's code is for: its challenge's flow, as the store
@@ -350,14 +351,19 @@ func (g *Guard) handlePage(c *exchange) {
 		c.Redirect(http.StatusSeeOther, g.urls.enroll) // the number typed is not kept: ask again
 		return
 	}
-	if g.totp != nil && (flow == contract.FlowLogin || flow == contract.FlowStepUp) && (!ok || a.ch.Until(a.ch.ExpiresAt) == 0) {
-		// Nothing pending by SMS (or a text whose code can no longer be
-		// entered): a user with an authenticator app is asked for its
-		// code, and no SMS goes out.
+	if g.totp != nil && (flow == contract.FlowLogin || flow == contract.FlowStepUp) {
 		app, fine := g.appOf(c, u)
-		if !fine || g.appPage(c, s, u, flow, app) {
+		if !fine {
 			return
 		}
+		// Nothing pending by SMS (or a text whose code can no longer be
+		// entered): a user with an authenticator app is asked for its
+		// code, and no SMS goes out. A text still on its way is the page,
+		// which offers the app back.
+		if (!ok || a.ch.Until(a.ch.ExpiresAt) == 0) && g.appPage(c, s, u, flow, app) {
+			return
+		}
+		a.useApp = app.sealed != nil
 	}
 	if !ok && u.Phone == "" {
 		g.withoutPhone(c, u, false)

@@ -79,6 +79,7 @@ type urls struct {
 	devices                       string // + "/" + ID + "/revoke"
 	remove                        string
 	totp, totpRemove              string // the authenticator app's setup and removal
+	useApp                        string // back from a text to the app's code
 }
 
 // cookieNames are the guard's two cookies besides its session, named after
@@ -171,7 +172,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device"}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
-	g.urls.totp, g.urls.totpRemove = cfg.prefix+"/totp", cfg.prefix+"/totp/remove"
+	g.urls.totp, g.urls.totpRemove, g.urls.useApp = cfg.prefix+"/totp", cfg.prefix+"/totp/remove", cfg.prefix+"/app"
 	g.routes = g.routeTable()
 	g.langs, g.matcher = languagesFrom(cfg)
 	if g.flows, err = templates.Flows(); err != nil {

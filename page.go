@@ -267,6 +267,9 @@ func (g *Guard) pageFor(a attempt, v view) templates.PageData {
 	} else if a.ch.ID != "" && !a.ch.SendFailed {
 		d.Lead = g.fill(m.Lead, a, 0)
 	}
+	if a.useApp {
+		d.UseAppURL, d.UseApp = g.urls.useApp, m.UseApp
+	}
 	// Remembering a device and recovering apply to signing in only.
 	if a.ch.Flow == contract.FlowLogin || a.ch.Flow == "" {
 		if g.device != nil {

@@ -16,7 +16,8 @@ import (
 // them), POST {prefix}/devices/{id}/revoke and POST {prefix}/remove (the
 // user's number goes); with the authenticator-app method listed
 // (WithMethods), GET and POST {prefix}/totp (its setup page, and the code
-// confirming it, field "code") and POST {prefix}/totp/remove; and the
+// confirming it, field "code"), POST {prefix}/totp/remove and POST
+// {prefix}/app (from a text back to the app's code); and the
 // pages' two static assets. Anything else is 404. Mount them outside what Require guards, after the app's session
 // middleware: the UserFunc runs in every one of them.
 func (g *Guard) Handler() http.Handler { return http.HandlerFunc(g.serve) }
@@ -72,7 +73,8 @@ func (g *Guard) routeTable() []route {
 		rs = append(rs,
 			route{Route{get, g.urls.totp}, g.handleAppSetup},
 			route{Route{post, g.urls.totp}, g.handleAppConfirm},
-			route{Route{post, g.urls.totpRemove}, g.handleAppRemove})
+			route{Route{post, g.urls.totpRemove}, g.handleAppRemove},
+			route{Route{post, g.urls.useApp}, g.handleUseApp})
 	}
 	return rs
 }

@@ -48,6 +48,11 @@ type PageData struct {
 	// Empty on every other page, and for a user without a number.
 	UseSMSURL string
 	UseSMS    string // its button: "Text me a code instead"
+	// UseAppURL is where the form of class "use-app" posts, on the page
+	// of a texted code for a user who has an authenticator app: back to
+	// the app's code. Empty otherwise.
+	UseAppURL string
+	UseApp    string // its button: "Use my authenticator app instead"
 }
 
 // FlowData is what the pages of the lifecycle flows (enrol, recover, the

@@ -70,6 +70,7 @@ type Messages struct {
 	AppLead        string // the code page, for a code from the app; {length}
 	AppStepUpLead  string // the same, for a step-up
 	UseSMS         string // the button that texts a code instead
+	UseApp         string // on a texted code's page: back to the app's code
 	AppCodeInvalid string // a wrong code from the app
 	AppCodeUsed    string // a code of a time step used already
 	AppTitle       string // the setup page
@@ -158,6 +159,7 @@ func English() Language {
 		AppLead:         "Enter the {length}-digit code your authenticator app shows.",
 		AppStepUpLead:   "What you are about to do is sensitive, so we ask for a new code. Enter the {length}-digit code your authenticator app shows.",
 		UseSMS:          "Text me a code instead",
+		UseApp:          "Use my authenticator app instead",
 		AppCodeInvalid:  "That code is not right. Enter the code your authenticator app shows now.",
 		AppCodeUsed:     "That code was used already. Wait for the next code in your app.",
 		AppTitle:        "Set up an authenticator app",
@@ -236,6 +238,7 @@ func Hindi() Language {
 		AppLead:         "अपने ऑथेंटिकेटर ऐप में दिख रहा {length} अंकों का कोड डालें।",
 		AppStepUpLead:   "आप जो करने जा रहे हैं वह संवेदनशील है, इसलिए हम एक नया कोड माँग रहे हैं। अपने ऑथेंटिकेटर ऐप में दिख रहा {length} अंकों का कोड डालें।",
 		UseSMS:          "इसके बजाय SMS से कोड भेजें",
+		UseApp:          "इसके बजाय मेरा ऑथेंटिकेटर ऐप इस्तेमाल करें",
 		AppCodeInvalid:  "यह कोड सही नहीं है। आपका ऑथेंटिकेटर ऐप अभी जो कोड दिखा रहा है, वह डालें।",
 		AppCodeUsed:     "यह कोड पहले ही इस्तेमाल हो चुका है। अपने ऐप में अगले कोड का इंतज़ार करें।",
 		AppTitle:        "ऑथेंटिकेटर ऐप जोड़ें",
