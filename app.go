@@ -14,12 +14,14 @@ import (
 // factor beside the number. A user who has set one up is asked for the
 // app's code instead of being sent an SMS: no challenge row, no send, no
 // budget spent. The guard's session notes that an app code is pending
-// (keyApp, with the flow in keyFlow); the page offers "Text me a code
-// instead", which is a resend: it opens an SMS challenge under every send
-// budget, and from then on that challenge is what the session waits on.
-// A secret no key of the guard opens (the guard's secret rotated without
-// totp.WithPreviousSecrets) is reported and the user gets an SMS, never a
-// 503.
+// (keyApp: the sealed secret, so the verify need not read it; the flow in
+// keyFlow). The page offers "Text me a code instead", which is a resend:
+// it opens an SMS challenge under every send budget, and that challenge is
+// what the session waits on while its code can be entered; the SMS page
+// offers the app back ({prefix}/app). A secret no key of the guard opens
+// (the guard's secret rotated without totp.WithPreviousSecrets) is
+// reported and the user gets an SMS, never a 503 — or, with no number,
+// the page says the app cannot be checked: never through without it.
 
 // appDigits is the length of an authenticator app's codes (RFC 6238 as
 // every app reads it).
