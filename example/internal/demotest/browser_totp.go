@@ -13,7 +13,8 @@ import (
 // Chromium: she sets one up from the account page, the test reads the
 // totp-uri link and computes codes as her phone would, she confirms, signs
 // out, signs in with the app's code and no SMS sent, and is refused the same
-// code on a second sign-in.
+// code on a second sign-in, then asks for a text instead and signs in with
+// it.
 func (s Suite) BrowserAuthenticatorApp(t *testing.T) {
 	d := s.demoClocked(t, nil)
 	b := openTab(t, d.srv.URL, 60*time.Second)
@@ -99,5 +100,20 @@ func (s Suite) BrowserAuthenticatorApp(t *testing.T) {
 	if d.fake.Count() != sent {
 		t.Errorf("%d SMS sent during the app's sign-ins", d.fake.Count()-sent)
 	}
+
+	// "Text me a code instead": one SMS, its page offers the app back,
+	// and its code signs in.
+	b.click("text me a code instead", "form.use-sms button")
+	b.at("after asking for a text", "/2fa?sent=1")
+	if d.fake.Count() != sent+1 {
+		t.Fatalf("asking for a text sent %d SMS, want 1", d.fake.Count()-sent)
+	}
+	if got := b.text("form.use-app button"); got != "Use my authenticator app instead" {
+		t.Errorf("the SMS page's use-app button says %q", got)
+	}
+	m, _ = d.fake.Last(alice)
+	b.typeInto("input[name=code]", m.Code)
+	b.click("submit the texted code", "form.verify button")
+	b.at("after the texted code", "/dashboard")
 	b.noProblems()
 }
