@@ -105,7 +105,8 @@ func askedApp(s *sessions.Session) []byte {
 // number ("" for none), or, with check, the app's, which byApp then reads
 // the enrolled one for: a user with an app costs one read more. A session
 // that asked for a text keeps its challenge while its code can still be
-// entered and it went to the user's number. An app whose secret does not
+// entered (not used, expired, out of attempts or failed) and it went to
+// the user's number. An app whose secret does not
 // open gives way to SMS — but a user without a number is never let through
 // without it: the code page says the app cannot be checked, and offers
 // recovery codes. It reports false, having answered nothing, only when the
@@ -133,7 +134,7 @@ func (g *Guard) byApp(c *exchange, s *sessions.Session, u User, check bool, flow
 	}
 	if ref, _, pending := g.pendingAny(s, u); pending && app.sealed != nil && u.Phone != "" {
 		switch ch, err := g.store.Challenge(c.Request.Context(), ref); {
-		case err == nil && ch.ConsumedAt.IsZero() && ch.Until(ch.ExpiresAt) > 0 && ch.Phone == u.Phone:
+		case err == nil && ch.Live() && ch.Phone == u.Phone:
 			return false // the text the user asked for is still on its way
 		case err != nil && !errors.Is(err, contract.ErrNotFound):
 			g.fail(c, err)
@@ -313,7 +314,11 @@ func (g *Guard) handleUseApp(c *exchange) {
 	if app.sealed != nil && !g.save(c, s, askApp(s, app.sealed, flow, u.Phone != "")) {
 		return
 	}
-	if wantsJSON(c.Request) && app.sealed != nil {
+	if wantsJSON(c.Request) {
+		if app.sealed == nil {
+			g.handlePage(c) // no app to go back to: the code step as it stands
+			return
+		}
 		g.respond(c, g.appAttempt(c, u, flow), view{status: http.StatusOK})
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,10 +103,21 @@ func TestAppSetUpAndSignIn(t *testing.T) {
 	}
 	// The pending secret is sealed in the guard's session: no cookie holds
 	// it readably.
-	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base)) {
+	cookies := c.http.Jar.Cookies(mustURL(t, c.base+"/2fa/totp"))
+	for _, ck := range cookies {
 		if strings.Contains(ck.Value, strings.ReplaceAll(key, " ", "")) {
 			t.Fatalf("cookie %s holds the secret", ck.Name)
 		}
+	}
+	// It waits in a cookie of its own, which the app's pages never see, and
+	// the guard's session stays out of it.
+	for _, ck := range c.http.Jar.Cookies(mustURL(t, c.base+"/app/home")) {
+		if ck.Name == "sms2fa_totp" || ck.Name == "sms2fa" {
+			t.Fatalf("cookie %s is sent to the app's pages while an app is set up", ck.Name)
+		}
+	}
+	if len(cookies) == 0 || !slices.ContainsFunc(cookies, func(ck *http.Cookie) bool { return ck.Name == "sms2fa_totp" }) {
+		t.Fatalf("no setup cookie: %v", cookies)
 	}
 	// A reload shows the same secret: an app that scanned it still works.
 	if again, _ := appSecret(t, c.get("/2fa/totp")); again != uri {
@@ -658,13 +670,15 @@ func TestAppSetupSurvivesItsStepUp(t *testing.T) {
 		!strings.Contains(r.body, "Your authenticator app is set up") {
 		t.Fatalf("confirming after the step-up: %d %.500s", r.status, r.body)
 	}
-	// Logout forgets a secret being set up.
+	// Logout forgets a secret being set up, and so does its confirmation.
 	d := h.signIn("bob", bobPhone)
 	d.get("/2fa/totp")
 	want(t, "logout", d.post("/logout", nil), http.StatusNoContent, "")
-	for _, ck := range d.http.Jar.Cookies(mustURL(t, d.base)) {
-		if ck.Name == "sms2fa" {
-			t.Fatalf("the guard's session outlived logout: %q", ck.Value)
+	for _, cl := range []*client{c, d} {
+		for _, ck := range cl.http.Jar.Cookies(mustURL(t, cl.base+"/2fa/totp")) {
+			if ck.Name == "sms2fa_totp" || ck.Name == "sms2fa" {
+				t.Fatalf("cookie %s outlived the setup: %q", ck.Name, ck.Value)
+			}
 		}
 	}
 }
@@ -693,5 +707,29 @@ func TestAppBackFromAText(t *testing.T) {
 	want(t, "guarded", d.get("/app/home"), http.StatusSeeOther, "/2fa")
 	if strings.Contains(d.get("/2fa").body, "use-app") {
 		t.Fatal("a user without an app is offered the app")
+	}
+}
+
+// A text out of attempts can no longer be entered either: the app is
+// asked again, and nothing is sent unasked. A JSON client is offered the
+// app back on a text's state.
+func TestAppDeadTextGivesTheAppBack(t *testing.T) {
+	h, _ := appUser(t)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	want(t, "text me instead", c.post("/2fa/resend", nil), http.StatusSeeOther, "/2fa?sent=1")
+	c.json = true
+	if b := c.get("/2fa").decode(t); b["use_app_url"] != "/2fa/app" {
+		t.Fatalf("a text's state, JSON: %v", b)
+	}
+	c.json = false
+	for range 5 {
+		c.verify(h.wrong())
+	}
+	before := h.sent()
+	want(t, "guarded again", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	wantPage(t, "the app's page", c.get("/2fa"), "authenticator app")
+	if n := h.sent() - before; n != 0 {
+		t.Fatalf("%d SMS sent unasked", n)
 	}
 }

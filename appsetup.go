@@ -8,8 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
-
-	"github.com/gorilla/sessions"
+	"time"
 
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/templates"
@@ -17,8 +16,9 @@ import (
 
 // Setting up an authenticator app: GET {prefix}/totp shows a new secret
 // (a QR code drawn by the server, the key as text, the otpauth:// link),
-// kept sealed in the guard's session until POST {prefix}/totp brings back a
-// right code of it; only then is it the user's app — a factor change, as
+// kept sealed (AES-GCM, the user ID bound in) in a cookie sent only to the
+// setup routes, for an hour, until POST {prefix}/totp brings back a right
+// code of it; only then is it the user's app — a factor change, as
 // a number change is: every other grant and every remembered device of the
 // user is revoked, and the code's time step counts as used. Both need a
 // fresh factor in the browser's grant (WithFreshFactor), as a number change
@@ -47,7 +47,7 @@ func (g *Guard) handleAppSetup(c *exchange) {
 	if _, ok := g.fresh(c, s, u, g.urls.totp); !ok {
 		return
 	}
-	secret, ok := g.newPendingSecret(c, s, u)
+	secret, ok := g.newPendingSecret(c, u)
 	if !ok {
 		return
 	}
@@ -64,16 +64,16 @@ func (g *Guard) handleAppSetup(c *exchange) {
 // handleAppConfirm serves POST {prefix}/totp: the code that confirms the
 // app being set up.
 func (g *Guard) handleAppConfirm(c *exchange) {
-	u, s, gr, has, ok := g.appAction(c)
+	u, gr, has, ok := g.appAction(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	m := g.lang(c).m
-	secret, ok := g.pendingSecret(s, u)
+	secret, ok := g.pendingSecret(c, u)
 	if !ok {
-		// Nothing being set up (or from another user's session): start
-		// again.
+		// Nothing being set up (or another user's, or an hour old):
+		// start again.
 		if wantsJSON(c.Request) {
 			c.JSON(http.StatusConflict, jsonBody{Error: codeNoChallenge})
 			return
@@ -99,10 +99,7 @@ func (g *Guard) handleAppConfirm(c *exchange) {
 		g.fail(c, fmt.Errorf("sms2fa: saving the authenticator app: %w", err))
 		return
 	}
-	delete(s.Values, keyTOTP)
-	if !g.save(c, s, true) {
-		return
-	}
+	g.clearSetup(c)
 	g.clearDevice(c) // the store forgot every device of the user
 	ev := Event{Kind: EventTOTPAdded, UserID: u.ID, How: g.totp.Name(), IP: c.ClientIP()}
 	if replaced {
@@ -140,7 +137,7 @@ func (g *Guard) handleAppConfirm(c *exchange) {
 // authenticator app. The number, if any, stays their factor; without one
 // the user has none, as after removing the number.
 func (g *Guard) handleAppRemove(c *exchange) {
-	u, _, gr, has, ok := g.appAction(c)
+	u, gr, has, ok := g.appAction(c)
 	if !ok {
 		return
 	}
@@ -170,7 +167,7 @@ func (g *Guard) handleAppRemove(c *exchange) {
 // appAction starts a POST of the setup page: same origin, a user with a
 // factor (a number or an app) and a fresh one in this browser's grant gr.
 // has says whether the user has an app. Otherwise it has answered.
-func (g *Guard) appAction(c *exchange) (u User, s *sessions.Session, gr contract.Grant, has, ok bool) {
+func (g *Guard) appAction(c *exchange) (u User, gr contract.Grant, has, ok bool) {
 	if u, ok = g.formUser(c); !ok {
 		return
 	}
@@ -184,15 +181,15 @@ func (g *Guard) appAction(c *exchange) (u User, s *sessions.Session, gr contract
 	}
 	if u.Phone == "" && !has {
 		g.withoutPhone(c, u, true)
-		return u, nil, gr, has, false
+		return u, gr, has, false
 	}
 	s, err := g.session(c)
 	if err != nil {
 		g.fail(c, err)
-		return u, nil, gr, has, false
+		return u, gr, has, false
 	}
 	gr, ok = g.fresh(c, s, u, refererPath(c.Request))
-	return u, s, gr, has, ok
+	return u, gr, has, ok
 }
 
 // hasApp reports whether u has set up an authenticator app, whether or not
@@ -219,11 +216,16 @@ func (g *Guard) readApp(c *exchange, u User) (a contract.TOTP, found, ok bool) {
 	return a, true, true
 }
 
-// newPendingSecret returns the secret this session is setting up, making
+// setupTTL is how long a secret being set up waits for its confirming
+// code: long enough to find the app, and a step-up first.
+const setupTTL = time.Hour
+
+// newPendingSecret returns the secret this browser is setting up, making
 // one if there is none: a reload shows the same QR code, so an app that
-// scanned it still confirms. It reports false when it has answered.
-func (g *Guard) newPendingSecret(c *exchange, s *sessions.Session, u User) ([]byte, bool) {
-	if secret, ok := g.pendingSecret(s, u); ok {
+// scanned it still confirms — after a step-up its confirmation asked for
+// too. It reports false when it has answered.
+func (g *Guard) newPendingSecret(c *exchange, u User) ([]byte, bool) {
+	if secret, ok := g.pendingSecret(c, u); ok {
 		return secret, true
 	}
 	secret, err := g.totp.NewSecret()
@@ -236,14 +238,17 @@ func (g *Guard) newPendingSecret(c *exchange, s *sessions.Session, u User) ([]by
 		g.fail(c, err)
 		return nil, false
 	}
-	s.Values[keyTOTP] = base64.RawURLEncoding.EncodeToString(sealed)
-	return secret, g.save(c, s, true)
+	// A cookie of its own, sent only to the setup routes: the guard's
+	// session, which verified requests read when it is there, stays out of
+	// it, and a step-up's verified code does not end it.
+	g.setCookieAt(c, g.cookies.setup, base64.RawURLEncoding.EncodeToString(sealed), g.urls.totp, int(setupTTL/time.Second))
+	return secret, true
 }
 
-// pendingSecret opens the secret this session is setting up for u: sealed
-// with the user's ID bound in, so a session of another user opens nothing.
-func (g *Guard) pendingSecret(s *sessions.Session, u User) ([]byte, bool) {
-	v, _ := s.Values[keyTOTP].(string)
+// pendingSecret opens the secret this browser is setting up for u: sealed
+// with the user's ID bound in, so another user's opens nothing.
+func (g *Guard) pendingSecret(c *exchange, u User) ([]byte, bool) {
+	v, _ := cookieValue(c.Request, g.cookies.setup)
 	sealed, err := base64.RawURLEncoding.DecodeString(v)
 	if v == "" || err != nil {
 		return nil, false
@@ -251,6 +256,9 @@ func (g *Guard) pendingSecret(s *sessions.Session, u User) ([]byte, bool) {
 	secret, stale, err := g.totp.Unseal(u.ID, sealed)
 	return secret, err == nil && !stale
 }
+
+// clearSetup deletes the cookie of a secret being set up.
+func (g *Guard) clearSetup(c *exchange) { g.setCookieAt(c, g.cookies.setup, "", g.urls.totp, -1) }
 
 // setupPage shows the secret being set up, or, for JSON, its URI and key.
 func (g *Guard) setupPage(c *exchange, u User, secret []byte, has bool, v view, back string) {

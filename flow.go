@@ -360,7 +360,7 @@ func (g *Guard) handlePage(c *exchange) {
 		// entered): a user with an authenticator app is asked for its
 		// code, and no SMS goes out. A text still on its way is the page,
 		// which offers the app back.
-		if (!ok || a.ch.Until(a.ch.ExpiresAt) == 0) && g.appPage(c, s, u, flow, app) {
+		if (!ok || !a.ch.Live()) && g.appPage(c, s, u, flow, app) {
 			return
 		}
 		a.useApp = app.sealed != nil
@@ -630,7 +630,7 @@ func (g *Guard) handleResend(c *exchange) {
 // revoked grant), which sends the visitor on to sign in again.
 func (g *Guard) settle(c *exchange, s *sessions.Session, a attempt, gr contract.Grant) (string, bool) {
 	dest := next(s)
-	if err := g.endPending(c, s); err != nil {
+	if err := g.drop(c, s); err != nil {
 		g.fail(c, err)
 		return "", false
 	}

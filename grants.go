@@ -226,7 +226,7 @@ func (g *Guard) forgetGone(c *exchange, u User) error {
 	}
 	delete(s.Values, keyGone)
 	if _, _, pending := g.pendingAny(s, u); !pending {
-		return g.endPending(c, s)
+		return g.drop(c, s)
 	}
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: saving the session: %w", err)
@@ -264,6 +264,7 @@ func (g *Guard) Logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	g.clearMark(c)
+	g.clearSetup(c)
 	s, serr := g.session(c)
 	if serr == nil {
 		serr = g.drop(c, s)

@@ -85,7 +85,7 @@ type urls struct {
 // cookieNames are the guard's two cookies besides its session, named after
 // it (WithSessionName) and fixed at construction: the mark is read on every
 // guarded request.
-type cookieNames struct{ mark, device string }
+type cookieNames struct{ mark, device, setup string }
 
 // asset is a static file of the page, served under a content-hashed path.
 type asset struct {
@@ -169,7 +169,7 @@ func New(sessionStore sessions.Store, store contract.Store, sender contract.Send
 		css:    cfg.prefix + "/assets/" + contentName("sms2fa", ".css", g.css.body),
 		js:     cfg.prefix + "/assets/" + contentName("sms2fa", ".js", g.js.body),
 	}
-	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device"}
+	g.cookies = cookieNames{mark: cfg.sessionName + "_mark", device: cfg.sessionName + "_device", setup: cfg.sessionName + "_totp"}
 	g.urls.enroll, g.urls.recover, g.urls.codes = cfg.prefix+"/enroll", cfg.prefix+"/recover", cfg.prefix+"/recovery-codes"
 	g.urls.devices, g.urls.remove = cfg.prefix+"/devices", cfg.prefix+"/remove"
 	g.urls.totp, g.urls.totpRemove, g.urls.useApp = cfg.prefix+"/totp", cfg.prefix+"/totp/remove", cfg.prefix+"/app"

@@ -38,9 +38,14 @@ func (g *Guard) writeMark(c *exchange, u User, grantID string, now time.Time, le
 func (g *Guard) clearMark(c *exchange) { g.setCookie(c, g.cookies.mark, "", -1) }
 
 func (g *Guard) setCookie(c *exchange, name, value string, maxAge int) {
+	g.setCookieAt(c, name, value, g.cfg.cookie.Path, maxAge)
+}
+
+// setCookieAt is setCookie for the paths below path only.
+func (g *Guard) setCookieAt(c *exchange, name, value, path string, maxAge int) {
 	ck := g.cfg.cookie
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: name, Value: value, Path: ck.Path, Domain: ck.Domain, MaxAge: maxAge,
+		Name: name, Value: value, Path: path, Domain: ck.Domain, MaxAge: maxAge,
 		Secure: ck.Secure, HttpOnly: ck.HttpOnly, SameSite: ck.SameSite,
 	})
 }

@@ -44,6 +44,9 @@ type jsonBody struct {
 	TOTPURI     string `json:"totp_uri,omitempty"`
 	TOTPSecret  string `json:"totp_secret,omitempty"`
 	TOTPEnabled *bool  `json:"totp_enabled,omitempty"`
+	// UseAppURL, on a texted code's state, takes a user who has an
+	// authenticator app back to its code (POST).
+	UseAppURL string `json:"use_app_url,omitempty"`
 	// RecoveryCodes are shown once: after enrolling, or regenerating.
 	RecoveryCodes []string `json:"recovery_codes,omitempty"`
 	// RecoveryCodesLeft is set after a recovery code was used, and by GET
@@ -316,6 +319,9 @@ func (g *Guard) jsonFor(a attempt, v view) jsonBody {
 		return jsonBody{Error: v.code, Message: v.msg}
 	}
 	b := jsonBody{Error: v.code, Reason: v.reason, Message: v.msg, Phone: g.phoneOf(a), VerifyURL: g.urls.verify, ResendURL: g.urls.resend}
+	if a.useApp {
+		b.UseAppURL = g.urls.useApp
+	}
 	if a.app {
 		b.Method = g.totp.Name()
 		if a.user.Phone == "" {

@@ -125,7 +125,7 @@ func (g *Guard) handleRecover(c *exchange) {
 	g.emit(ctx, Event{Kind: EventRecoveryUsed, UserID: u.ID, Count: left, Grant: gr.ID, IP: c.ClientIP()})
 	g.emit(ctx, Event{Kind: EventGrantCreated, UserID: u.ID, Grant: gr.ID, How: gr.How, IP: c.ClientIP()})
 	dest := next(s)
-	if err := g.endPending(c, s); err != nil {
+	if err := g.drop(c, s); err != nil {
 		g.fail(c, err)
 		return
 	}

@@ -37,10 +37,6 @@ const (
 	// keyAppSMS says the app's page found a number to text a code to
 	// instead.
 	keyAppSMS = "app_sms"
-	// keyTOTP is the secret of an authenticator app being set up, sealed
-	// (AES-GCM, the user ID bound in) until a code from the app confirms it.
-	// Neither it nor keyApp opens without the guard's key.
-	keyTOTP = "totp"
 )
 
 // maxNext bounds the path remembered for after the code step: a cookie holds
@@ -50,7 +46,7 @@ const maxNext = 1 << 10
 
 // forget drops every value the guard keeps in s.
 func forget(s *sessions.Session) {
-	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone, keyApp, keyAppSMS, keyTOTP} {
+	for _, k := range [...]string{keyBinding, keyFlow, keyChallenge, keyPhone, keyNext, keyGone, keyApp, keyAppSMS} {
 		delete(s.Values, k)
 	}
 }
@@ -171,23 +167,6 @@ func (g *Guard) drop(c *exchange, s *sessions.Session) error {
 	}
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		return fmt.Errorf("sms2fa: deleting the session: %w", err)
-	}
-	return nil
-}
-
-// endPending ends a verified session's pending state: the session goes, as
-// drop does — unless an authenticator app is being set up in it, whose
-// sealed secret stays: the code just verified may be the step-up its
-// confirmation asked for, and the app scanned that secret.
-func (g *Guard) endPending(c *exchange, s *sessions.Session) error {
-	setup, _ := s.Values[keyTOTP].(string)
-	if setup == "" {
-		return g.drop(c, s)
-	}
-	forget(s)
-	s.Values[keyTOTP] = setup
-	if err := s.Save(c.Request, c.Writer); err != nil {
-		return fmt.Errorf("sms2fa: saving the session: %w", err)
 	}
 	return nil
 }
