@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/internal/cost"
+	"github.com/sms2fa/sms2fa/internal/httpbench"
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/internal/testclock"
 	"github.com/sms2fa/sms2fa/sender"
@@ -87,36 +86,17 @@ func (a *benchApp) challenge(b testing.TB) (*http.Cookie, string) {
 		b.Fatalf("guarded route: %d %s", rec.Code, rec.Body)
 	}
 	m, _ := a.fake.Last("+919876543210")
-	return cookieNamed(b, rec, "sms2fa"), m.Code
-}
-
-// cookieNamed returns the cookie rec sets under name.
-func cookieNamed(b testing.TB, rec *httptest.ResponseRecorder, name string) *http.Cookie {
-	for _, ck := range rec.Result().Cookies() {
-		if ck.Name == name && ck.MaxAge >= 0 {
-			return ck
-		}
-	}
-	b.Fatalf("no cookie %s in %v", name, rec.Result().Cookies())
-	return nil
-}
-
-func verifyRequest(ck *http.Cookie, code string) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "/2fa/verify", strings.NewReader(url.Values{"code": {code}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	req.AddCookie(ck)
-	return req
+	return httpbench.Cookie(b, rec, "sms2fa"), m.Code
 }
 
 // verifiedCookie returns the guard's mark cookie after a completed code.
 func (a *benchApp) verifiedCookie(b testing.TB) *http.Cookie {
 	ck, code := a.challenge(b)
-	rec := a.serve(verifyRequest(ck, code))
+	rec := a.serve(httpbench.Verify(code, ck))
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/app" {
 		b.Fatalf("verify: %d %s", rec.Code, rec.Header())
 	}
-	return cookieNamed(b, rec, "sms2fa_mark")
+	return httpbench.Cookie(b, rec, "sms2fa_mark")
 }
 
 func sqliteStore(b testing.TB) *store.SQL {
@@ -142,7 +122,7 @@ func postgresStore(b testing.TB) *store.SQL {
 // reading and checking the signed mark, inside the recheck interval.
 func BenchmarkRequireVerified(b *testing.B) {
 	a := newBenchApp(b, sqliteStore(b))
-	benchGET(b, a.engine, a.verifiedCookie(b))
+	httpbench.GET(b, a.engine, a.verifiedCookie(b))
 }
 
 // BenchmarkFloorSessionRead is the same request through a handler that only
@@ -159,7 +139,7 @@ func BenchmarkFloorSessionRead(b *testing.B) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	benchGET(b, floor, sessionCookie(b, a.cookies, "sms2fa", map[any]any{"uid": "alice", "at": time.Now().Unix()}))
+	httpbench.GET(b, floor, sessionCookie(b, a.cookies, "sms2fa", map[any]any{"uid": "alice", "at": time.Now().Unix()}))
 }
 
 // sessionCookie encodes values as the named session of store.
@@ -176,7 +156,7 @@ func sessionCookie(b testing.TB, store sessions.Store, name string, values map[a
 	if err := s.Save(req, rec); err != nil {
 		b.Fatal(err)
 	}
-	return cookieNamed(b, rec, name)
+	return httpbench.Cookie(b, rec, name)
 }
 
 // appChain is a net/http app as a real one is built: a middleware that
@@ -245,13 +225,11 @@ func newAppChain(b testing.TB, guarded bool) *appChain {
 	req.AddCookie(ch.app)
 	rec := httptest.NewRecorder()
 	ch.handler.ServeHTTP(rec, req)
-	pending := cookieNamed(b, rec, "sms2fa")
+	pending := httpbench.Cookie(b, rec, "sms2fa")
 	m, _ := fake.Last("+919876543210")
-	vreq := verifyRequest(pending, m.Code)
-	vreq.AddCookie(ch.app)
 	rec = httptest.NewRecorder()
-	ch.handler.ServeHTTP(rec, vreq)
-	ch.mark = cookieNamed(b, rec, "sms2fa_mark")
+	ch.handler.ServeHTTP(rec, httpbench.Verify(m.Code, pending, ch.app))
+	ch.mark = httpbench.Cookie(b, rec, "sms2fa_mark")
 	return ch
 }
 
@@ -260,7 +238,7 @@ func newAppChain(b testing.TB, guarded bool) *appChain {
 // the request's context, the user ID read.
 func BenchmarkFloorNetHTTPSession(b *testing.B) {
 	ch := newAppChain(b, false)
-	benchGET(b, ch.handler, ch.app)
+	httpbench.GET(b, ch.handler, ch.app)
 }
 
 // BenchmarkNetHTTPRequireVerified is the same app with guard.Require() on a
@@ -268,27 +246,7 @@ func BenchmarkFloorNetHTTPSession(b *testing.B) {
 // (The Gin pair, BenchmarkAppRequireVerified, is in package ginguard.)
 func BenchmarkNetHTTPRequireVerified(b *testing.B) {
 	ch := newAppChain(b, true)
-	benchGET(b, ch.handler, ch.app, ch.mark)
-}
-
-// benchGET measures GET /app with the cookies through h, which must answer
-// 204.
-func benchGET(b *testing.B, h http.Handler, cks ...*http.Cookie) {
-	req := httptest.NewRequest(http.MethodGet, "/app", nil)
-	for _, ck := range cks {
-		req.AddCookie(ck)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		// A clone per request: gorilla/sessions keeps its registry in the
-		// request's context, and a reused request would find it filled.
-		h.ServeHTTP(rec, req.Clone(req.Context()))
-		if rec.Code != http.StatusNoContent {
-			b.Fatalf("status %d", rec.Code)
-		}
-	}
+	httpbench.GET(b, ch.handler, ch.app, ch.mark)
 }
 
 // benchVerify measures right codes through POST /2fa/verify, each on its own
@@ -299,7 +257,7 @@ func benchVerify(b *testing.B, st *store.SQL) {
 	reqs := make([]*http.Request, b.N)
 	for i := range reqs {
 		ck, code := a.challenge(b)
-		reqs[i] = verifyRequest(ck, code)
+		reqs[i] = httpbench.Verify(code, ck)
 	}
 	b.ReportAllocs()
 	done := cost.Start(b) // WAL checkpoints left on, as the floor has them
@@ -410,7 +368,7 @@ func floorSessionUpdate(b *testing.B, st *store.SQL) {
 	})
 	reqs := make([]*http.Request, b.N)
 	for i := range reqs {
-		reqs[i] = verifyRequest(ck, "000000")
+		reqs[i] = httpbench.Verify("000000", ck)
 	}
 	b.ReportAllocs()
 	done := cost.Start(b)
@@ -510,11 +468,11 @@ func benchAppVerify(b *testing.B, open func(now func() time.Time) *store.SQL) {
 	if rec.Code != http.StatusSeeOther || a.fake.Count() != 0 {
 		b.Fatalf("guarded route: %d, %d SMS", rec.Code, a.fake.Count())
 	}
-	ck := cookieNamed(b, rec, "sms2fa")
+	ck := httpbench.Cookie(b, rec, "sms2fa")
 	start := clock.Now()
 	reqs := make([]*http.Request, b.N)
 	for i := range reqs {
-		reqs[i] = verifyRequest(ck, totp.Code(secret, start.Add(time.Duration(i+1)*30*time.Second)))
+		reqs[i] = httpbench.Verify(totp.Code(secret, start.Add(time.Duration(i+1)*30*time.Second)), ck)
 	}
 	b.ReportAllocs()
 	done := cost.Start(b)

@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/sms2fa/sms2fa"
 	"github.com/sms2fa/sms2fa/ginguard"
+	"github.com/sms2fa/sms2fa/internal/httpbench"
 	"github.com/sms2fa/sms2fa/sender"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
@@ -88,16 +87,11 @@ func newAppChain(b testing.TB, guarded bool) *appChain {
 	req.AddCookie(ch.app)
 	rec := httptest.NewRecorder()
 	ch.engine.ServeHTTP(rec, req)
-	pending := cookieNamed(b, rec, "sms2fa")
+	pending := httpbench.Cookie(b, rec, "sms2fa")
 	m, _ := fake.Last(phone)
-	vreq := httptest.NewRequest(http.MethodPost, "/2fa/verify", strings.NewReader(url.Values{"code": {m.Code}}.Encode()))
-	vreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	vreq.Header.Set("Sec-Fetch-Site", "same-origin")
-	vreq.AddCookie(pending)
-	vreq.AddCookie(ch.app)
 	rec = httptest.NewRecorder()
-	ch.engine.ServeHTTP(rec, vreq)
-	ch.mark = cookieNamed(b, rec, "sms2fa_mark")
+	ch.engine.ServeHTTP(rec, httpbench.Verify(m.Code, pending, ch.app))
+	ch.mark = httpbench.Cookie(b, rec, "sms2fa_mark")
 	return ch
 }
 
@@ -105,34 +99,14 @@ func newAppChain(b testing.TB, guarded bool) *appChain {
 // already pays: its own session cookie decoded, the user ID read.
 func BenchmarkFloorAppSession(b *testing.B) {
 	ch := newAppChain(b, false)
-	benchGET(b, ch.engine, ch.app)
+	httpbench.GET(b, ch.engine, ch.app)
 }
 
 // BenchmarkAppRequireVerified is the same app with the adapter's Require on a
 // verified browser: the goal is ≤ 1.05× BenchmarkFloorAppSession's time.
 func BenchmarkAppRequireVerified(b *testing.B) {
 	ch := newAppChain(b, true)
-	benchGET(b, ch.engine, ch.app, ch.mark)
-}
-
-// benchGET measures GET /app with the cookies through h, which must answer
-// 204.
-func benchGET(b *testing.B, h http.Handler, cks ...*http.Cookie) {
-	req := httptest.NewRequest(http.MethodGet, "/app", nil)
-	for _, ck := range cks {
-		req.AddCookie(ck)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		// A clone per request: gorilla/sessions keeps its registry in the
-		// request's context, and a reused request would find it filled.
-		h.ServeHTTP(rec, req.Clone(req.Context()))
-		if rec.Code != http.StatusNoContent {
-			b.Fatalf("status %d", rec.Code)
-		}
-	}
+	httpbench.GET(b, ch.engine, ch.app, ch.mark)
 }
 
 // sessionCookie encodes values as the named session of store.
@@ -149,16 +123,5 @@ func sessionCookie(b testing.TB, store sessions.Store, name string, values map[a
 	if err := s.Save(req, rec); err != nil {
 		b.Fatal(err)
 	}
-	return cookieNamed(b, rec, name)
-}
-
-// cookieNamed returns the cookie rec sets under name.
-func cookieNamed(b testing.TB, rec *httptest.ResponseRecorder, name string) *http.Cookie {
-	for _, ck := range rec.Result().Cookies() {
-		if ck.Name == name && ck.MaxAge >= 0 {
-			return ck
-		}
-	}
-	b.Fatalf("no cookie %s in %v", name, rec.Result().Cookies())
-	return nil
+	return httpbench.Cookie(b, rec, name)
 }
