@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/sms2fa/sms2fa/internal/pgtest"
 	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/postgres"
+	"github.com/sms2fa/sms2fa/store/storetest"
 )
 
 // The benchmarks pair each operation with its floor: the one statement
@@ -141,27 +141,7 @@ func BenchmarkFloorPostgresInsert(b *testing.B) {
 	}
 }
 
-// BenchmarkStoreTOTPPostgres: a right authenticator code's store step — the
-// step claimed and the grant written in one call; the read of the sealed
-// secret before it (one round trip of its own) is not timed — against
-// BenchmarkFloorPostgresUpdate (goal ≤ 1.5×). Each iteration is another
-// user, set up before the timer.
-func BenchmarkStoreTOTPPostgres(b *testing.B) {
-	ctx := context.Background()
-	s := benchStore(b)
-	for i := range b.N {
-		if _, err := s.SetTOTP(ctx, fmt.Sprintf("user-%d", i), []byte("sealed"), 100, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
-	pol := contract.DefaultPolicy()
-	defer cost.Start(b)()
-	b.ResetTimer()
-	for i := range b.N {
-		user := fmt.Sprintf("user-%d", i)
-		g := contract.GrantParams{ID: "g-" + user, How: "totp", Lifetime: time.Hour}
-		if gr, err := s.UseTOTP(ctx, user, contract.TOTPUse{Step: 101, Sealed: []byte("sealed"), Window: math.MaxInt32}, contract.VerifyParams{Policy: pol, Grant: g}); err != nil || gr.ID == "" {
-			b.Fatalf("use: %v", err)
-		}
-	}
-}
+// BenchmarkStoreTOTPPostgres: a right authenticator code's store step (see
+// storetest.BenchUseTOTP), in one call of sms2fa_use_totp, against
+// BenchmarkFloorPostgresUpdate (goal ≤ 1.5×).
+func BenchmarkStoreTOTPPostgres(b *testing.B) { storetest.BenchUseTOTP(b, benchStore(b)) }
