@@ -733,3 +733,27 @@ func TestAppDeadTextGivesTheAppBack(t *testing.T) {
 		t.Fatalf("%d SMS sent unasked", n)
 	}
 }
+
+// "Remember this device" works after an app's code as after a text's: the
+// next sign-in in that browser needs no code at all; and no log line holds
+// the app's secret.
+func TestAppRemembersTheDevice(t *testing.T) {
+	h, secret := appUser(t)
+	c := h.client().login("alice")
+	want(t, "guarded", c.get("/app/home"), http.StatusSeeOther, "/2fa")
+	r := c.post("/2fa/verify", url.Values{"code": {totp.Code(secret, h.clock.Now())}, "remember": {"1"}})
+	want(t, "the app's code, remembered", r, http.StatusSeeOther, "/app/home")
+	if h.eventCount(sms2fa.EventDeviceRemembered) != 1 {
+		t.Fatalf("device_remembered events: %d", h.eventCount(sms2fa.EventDeviceRemembered))
+	}
+	want(t, "sign out", c.post("/logout", nil), http.StatusNoContent, "")
+	c.login("alice")
+	before := h.sent()
+	want(t, "the remembered device", c.get("/app/home"), http.StatusOK, "")
+	if h.sent() != before {
+		t.Fatal("a remembered device still cost an SMS")
+	}
+	if key := strings.ReplaceAll(totp.Encode(secret), " ", ""); strings.Contains(h.logs.String(), key) {
+		t.Fatal("a log line holds the app's secret")
+	}
+}
