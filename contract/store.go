@@ -25,6 +25,7 @@ type Store interface {
 	RecoveryStore
 	DeviceStore
 	TOTPStore
+	PrefixStore
 }
 
 // ChallengeStore keeps challenges, each user's consecutive failures and
@@ -528,6 +529,12 @@ type OpenParams struct {
 	// too, where [ErrFactorChanged] means the number changed in between and
 	// fails the request rather than texting the old number.
 	CheckFactor bool
+	// Prefix is the automatic prefix block: Open counts the send against
+	// the prefix and, right after the lock and factor checks and before
+	// the budgets, refuses a blocked prefix ([ErrPrefixBlocked]) unless
+	// Phone is known good for the user (a code sent to it for this user
+	// was verified in the last [KnownNumberFor]).
+	Prefix PrefixRule
 }
 
 // ResendParams carries a new code for [Store.Resend].
@@ -536,6 +543,7 @@ type ResendParams struct {
 	MAC     []byte   // keyed MAC of the new code, bound to the challenge ID
 	Policy  Policy   // lifetime and cooldown to apply
 	Budgets []Budget // reserved, all or nothing, before the code is replaced
+	Prefix  PrefixRule // as for Open, checked before the budgets
 }
 
 // Challenge is the state of one challenge as the store saw it. It never
@@ -556,6 +564,10 @@ type Challenge struct {
 	SendFailed  bool      // the last send certainly failed; resend is allowed at once
 	ConsumedAt  time.Time // zero until the right code was entered
 	LockedUntil time.Time // the owner's account lock; zero or past when unlocked
+	// Prefix, from Open and Resend, is the block the send's prefix is
+	// under though the send went ahead (PrefixMonitor, or a number known
+	// good); nil when there is none.
+	Prefix *PrefixBlock
 	// Now is the store's clock when it answered. Every wait shown to the user
 	// is one of the times above minus Now: the app process's own clock never
 	// meets a stored time, so instances with skewed clocks show the same
@@ -608,9 +620,9 @@ var (
 	ErrFactorChanged = errors.New("sms2fa: the number is not the enrolled factor")
 )
 
-// LimitError is a refusal that ends at a known time: a lock, a cooldown or an
-// exhausted budget. It unwraps to [ErrLocked], [ErrResendTooSoon] or
-// [ErrBudgetExceeded].
+// LimitError is a refusal that ends at a known time: a lock, a cooldown, an
+// exhausted budget or a blocked prefix. It unwraps to [ErrLocked],
+// [ErrResendTooSoon], [ErrBudgetExceeded] or [ErrPrefixBlocked].
 type LimitError struct {
 	Err    error     // the sentinel
 	Until  time.Time // when the refusal ends, by the store's clock
@@ -620,6 +632,8 @@ type LimitError struct {
 	// (it was counted); false when the user was locked already and nothing
 	// was checked.
 	Started bool
+	// Prefix, for ErrPrefixBlocked, is the block.
+	Prefix *PrefixBlock
 }
 
 func (e *LimitError) Error() string {

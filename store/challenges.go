@@ -101,7 +101,7 @@ func (s *SQL) beginSQLite(ctx context.Context) (*sqlx.Tx, context.Context, func(
 func isRefusal(err error) bool {
 	for _, s := range []error{contract.ErrNotFound, contract.ErrCodeInvalid, contract.ErrCodeExpired,
 		contract.ErrCodeUsed, contract.ErrTooManyAttempts, contract.ErrLocked,
-		contract.ErrResendTooSoon, contract.ErrBudgetExceeded, contract.ErrFactorChanged} {
+		contract.ErrResendTooSoon, contract.ErrBudgetExceeded, contract.ErrFactorChanged, contract.ErrPrefixBlocked} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -216,6 +216,7 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 	var (
 		c       contract.Challenge
 		created bool
+		refusal error // a refusal after the prefix was counted: the counts commit
 	)
 	err = s.inTx(ctx, "open", func(ctx context.Context, tx *sqlx.Tx) error {
 		nowMS := s.nowArg().(int64) // SQLite: the clock is Go's
@@ -242,7 +243,12 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			c = live.challenge(now)
 			return nil
 		}
-		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
+		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, p.UserID, p.Phone, plan, now)
+		if err != nil {
+			if keep {
+				refusal = err // what the judging counted commits
+				return nil
+			}
 			return err
 		}
 		row := challengeRow{
@@ -252,16 +258,72 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			NextSendAt: ms(now.Add(p.Policy.CooldownAfter(1))),
 		}
 		if err := exec(ctx, tx, s.q.insertChallenge, row.ID, row.UserID, row.Flow, row.GrantID, p.Binding, row.Phone,
-			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt); err != nil {
+			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt, countedPrefix(p.Prefix)); err != nil {
 			return fmt.Errorf("inserting the challenge: %w", err)
 		}
 		c, created = row.challenge(now), true
+		c.Prefix = block
 		return nil
 	})
 	if err != nil {
 		return contract.Challenge{}, false, err
 	}
+	if refusal != nil {
+		return contract.Challenge{}, false, refusal
+	}
 	return c, created, nil
+}
+
+// countedPrefix is the prefix a send counts against under rule: "" for
+// none.
+func countedPrefix(rule contract.PrefixRule) string {
+	if !rule.Counting() {
+		return ""
+	}
+	return rule.Key
+}
+
+// sendPrefix judges the prefix of a send under rule, then takes the
+// budgets, inside Open's or Resend's transaction. It returns the block in
+// force (nil if none), or a refusal: the prefix's ([ErrPrefixBlocked]) or a
+// budget's. keep says the caller should commit and then answer with the
+// refusal, so that what the judging counted stays — a refused send does
+// not take back what the sends before it showed — the budgets having been
+// rolled back to before them; otherwise a refusal rolls everything back.
+func (s *SQL) sendPrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, plan budgetPlan, now time.Time) (block *contract.PrefixBlock, keep bool, err error) {
+	if !rule.Counting() {
+		return nil, false, s.takeBudgets(ctx, tx, plan, now)
+	}
+	block, wrote, err := s.judgePrefix(ctx, tx, rule, userID, phone, ms(now))
+	switch {
+	case err != nil:
+		return nil, false, err
+	case block != nil && block.Refused:
+		return block, true, prefixRefusal(block, now)
+	case !wrote || len(plan.budgets) == 0:
+		err := s.takeBudgets(ctx, tx, plan, now)
+		return block, false, withPrefix(err, block)
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT budgets`); err != nil {
+		return nil, false, fmt.Errorf("before the budgets: %w", err)
+	}
+	if err = s.takeBudgets(ctx, tx, plan, now); err == nil || !isRefusal(err) {
+		return block, false, err
+	}
+	if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT budgets`); rerr != nil {
+		return nil, false, fmt.Errorf("undoing the budgets: %w", rerr)
+	}
+	return block, true, withPrefix(err, block)
+}
+
+// withPrefix attaches block, if any, to a budget's refusal: the guard
+// reports a block this send started even when a budget refused it.
+func withPrefix(err error, block *contract.PrefixBlock) error {
+	var le *contract.LimitError
+	if block != nil && errors.As(err, &le) {
+		le.Prefix = block
+	}
+	return err
 }
 
 // Challenge implements [contract.Store].
@@ -526,7 +588,10 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 	if err != nil {
 		return contract.Challenge{}, err
 	}
-	var c contract.Challenge
+	var (
+		c       contract.Challenge
+		refusal error // a refusal after the prefix was counted: the counts commit
+	)
 	err = s.inTx(ctx, "resend", func(ctx context.Context, tx *sqlx.Tx) error {
 		_, now, err := s.lockUser(ctx, tx, ref.UserID)
 		if err != nil {
@@ -552,7 +617,12 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 		if r.NextSendAt > ms(now) {
 			return &contract.LimitError{Err: contract.ErrResendTooSoon, Until: fromMS(r.NextSendAt), Now: now}
 		}
-		if err := s.takeBudgets(ctx, tx, plan, now); err != nil {
+		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, ref.UserID, r.Phone, plan, now)
+		if err != nil {
+			if keep {
+				refusal = err // what the judging counted commits
+				return nil
+			}
 			return err
 		}
 		next := now.Add(p.Policy.CooldownAfter(r.Sends + 1))
@@ -561,8 +631,12 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 			return fmt.Errorf("replacing the code: %w", err)
 		}
 		c = out.challenge(now)
+		c.Prefix = block
 		return nil
 	})
+	if err == nil && refusal != nil {
+		return contract.Challenge{}, refusal
+	}
 	return c, err
 }
 
@@ -590,13 +664,23 @@ func (s *SQL) Cancel(ctx context.Context, ref contract.Ref, mac []byte, budgets 
 		return err
 	}
 	return s.inTx(ctx, "cancel", func(ctx context.Context, tx *sqlx.Tx) error {
-		var created int64
-		err := get(ctx, tx, s.q.cancel, &created, ref.ID, ref.UserID, ref.Binding, mac)
+		var gone struct {
+			Created int64  `db:"created_at"`
+			Expires int64  `db:"expires_at"`
+			Prefix  string `db:"prefix"`
+		}
+		err := get(ctx, tx, s.q.cancel, &gone, ref.ID, ref.UserID, ref.Binding, mac)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // missing, used, resent or failed: its sends happened
 		}
 		if err != nil {
 			return fmt.Errorf("withdrawing the challenge: %w", err)
+		}
+		created := gone.Created
+		if gone.Prefix != "" {
+			if err := exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires); err != nil {
+				return fmt.Errorf("taking the send out of its prefix's flight: %w", err)
+			}
 		}
 		// In the plan's order, the order Open takes them in: on Postgres two
 		// transactions never wait on each other's budget rows crosswise.
@@ -731,6 +815,9 @@ func validOpen(p contract.OpenParams) error {
 	if err := p.Policy.Validate(); err != nil {
 		return err
 	}
+	if err := p.Prefix.Validate(); err != nil {
+		return err
+	}
 	return validBudgets(p.Budgets)
 }
 
@@ -739,6 +826,9 @@ func validResend(p contract.ResendParams) error {
 		return errors.New("store: resend: code MAC is required")
 	}
 	if err := p.Policy.Validate(); err != nil {
+		return err
+	}
+	if err := p.Prefix.Validate(); err != nil {
 		return err
 	}
 	return validBudgets(p.Budgets)

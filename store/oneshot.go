@@ -53,6 +53,12 @@ func oneshotCols(grants, budgets bool) string {
 		add(`''`, "g_", `id user_id login how`)
 		add(`0`, "g_", `created_at fresh_at expires_at revoked_at`)
 	}
+	if budgets { // the sends: Open and Resend
+		add(`''`, "o_prefix_", `state`)
+		add(`0`, "o_prefix_", `until`)
+		add(`false`, "o_prefix_", `started`)
+		add(`0`, "o_prefix_", `window sends verified blocks`)
+	}
 	return strings.Join(cols, ", ")
 }
 
@@ -64,7 +70,8 @@ func verifySQL() string {
 // openSQL calls sms2fa_open.
 func openSQL() string {
 	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_open(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), ?)`
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), ?, ?, ?,
+		CAST(? AS INTEGER), ?, ?, ?, ?)`
 }
 
 // oneshotRow is a function's answer.
@@ -76,6 +83,13 @@ type oneshotRow struct {
 	BudgetUntil int64
 	C           challengeRow
 	G           grantRow
+	// The prefix block, from Open and Resend: a block in force ("blocked",
+	// "refused"; "" for none) and, when this send started it, the figures.
+	PrefixState                 string
+	PrefixUntil, PrefixWindow   int64
+	PrefixStarted               bool
+	PrefixSends, PrefixVerified float64
+	PrefixBlocks                int
 }
 
 // dest lists r's fields in the order oneshotCols(grants, budgets) names
@@ -91,6 +105,10 @@ func (r *oneshotRow) dest(grants, budgets bool) []any {
 	if grants {
 		g := &r.G
 		d = append(d, &g.ID, &g.UserID, &g.Login, &g.How, &g.CreatedAt, &g.FreshAt, &g.ExpiresAt, &g.RevokedAt)
+	}
+	if budgets {
+		d = append(d, &r.PrefixState, &r.PrefixUntil, &r.PrefixStarted, &r.PrefixWindow, &r.PrefixSends,
+			&r.PrefixVerified, &r.PrefixBlocks)
 	}
 	return d
 }
@@ -144,7 +162,8 @@ func (s *SQL) verifyOnce(ctx context.Context, ref contract.Ref, p contract.Verif
 // resendSQL calls sms2fa_resend.
 func resendSQL() string {
 	return `SELECT ` + oneshotCols(false, true) + ` FROM sms2fa_resend(?, ?, ?, ?, ?, ?, ?, ?,
-		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]))`
+		CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), ?, ?,
+		CAST(? AS INTEGER), ?, ?, ?, ?)`
 }
 
 // budgetArrays are budgets as the functions take them: one array per
@@ -158,28 +177,44 @@ func budgetArrays(bs []contract.Budget) (names, keys []string, windows []int64, 
 	return names, keys, windows, limits
 }
 
+// prefixArgs are the functions' p_prefix … p_known_ms: rule's, or an
+// empty prefix (nothing counted) when it counts nothing.
+func prefixArgs(rule contract.PrefixRule) []any {
+	if !rule.Counting() {
+		return []any{"", "", 0, int64(0), int64(0), int64(0), int64(0)}
+	}
+	return []any{rule.Key, string(rule.Mode), min(rule.MinSends, math.MaxInt32), rule.ConversionPPM(),
+		int64(rule.For), int64(rule.Max), contract.KnownNumberFor.Milliseconds()}
+}
+
 // openOnce is Open on Postgres: one call of sms2fa_open. p is valid.
 func (s *SQL) openOnce(ctx context.Context, p contract.OpenParams, flow contract.Flow) (contract.Challenge, bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.oneshot(ctx, s.q.openOnce, r.dest(false, true), s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
+	args := append([]any{s.nowArg(), p.ID, p.UserID, p.Binding, p.Phone, p.Region,
 		string(flow), p.GrantID, p.MAC, p.Policy.CodeTTL.Milliseconds(), p.Policy.MaxAttempts,
-		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor)
+		p.Policy.CooldownAfter(1).Milliseconds(), names, keys, windows, limits, p.CheckFactor}, prefixArgs(p.Prefix)...)
+	err := s.oneshot(ctx, s.q.openOnce, r.dest(false, true), args...)
 	if err != nil {
 		return contract.Challenge{}, false, fmt.Errorf("store: open: %w", err)
 	}
 	now := fromMS(r.Now)
+	block := prefixOf(p.Prefix.Key, r)
 	switch r.Outcome {
+	case "prefix_blocked":
+		return contract.Challenge{}, false, prefixRefusal(block, now)
 	case "user_locked":
 		return contract.Challenge{}, false, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "factor_changed":
 		return contract.Challenge{}, false, contract.ErrFactorChanged
 	case "budget":
-		return contract.Challenge{}, false, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+		return contract.Challenge{}, false, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget, Prefix: block}
 	case "live", "created":
-		return r.C.challenge(now), r.Outcome == "created", nil
+		c := r.C.challenge(now)
+		c.Prefix = block
+		return c, r.Outcome == "created", nil
 	}
 	return contract.Challenge{}, false, fmt.Errorf("store: open: unknown outcome %q", r.Outcome)
 }
@@ -190,13 +225,17 @@ func (s *SQL) resendOnce(ctx context.Context, ref contract.Ref, p contract.Resen
 	defer cancel()
 	names, keys, windows, limits := budgetArrays(sortBudgets(p.Budgets))
 	var r oneshotRow
-	err := s.oneshot(ctx, s.q.resendOnce, r.dest(false, true), s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
-		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits)
+	args := append([]any{s.nowArg(), ref.ID, ref.UserID, ref.Binding, p.Phone, p.MAC,
+		p.Policy.CodeTTL.Milliseconds(), int64(p.Policy.ResendCooldown), names, keys, windows, limits}, prefixArgs(p.Prefix)...)
+	err := s.oneshot(ctx, s.q.resendOnce, r.dest(false, true), args...)
 	if err != nil {
 		return contract.Challenge{}, fmt.Errorf("store: resend: %w", err)
 	}
 	now := fromMS(r.Now)
+	block := prefixOf(p.Prefix.Key, r)
 	switch r.Outcome {
+	case "prefix_blocked":
+		return contract.Challenge{}, prefixRefusal(block, now)
 	case "user_locked":
 		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrLocked, Until: fromMS(r.LockedUntil), Now: now}
 	case "not_found":
@@ -206,9 +245,11 @@ func (s *SQL) resendOnce(ctx context.Context, ref contract.Ref, p contract.Resen
 	case "too_soon":
 		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrResendTooSoon, Until: fromMS(r.C.NextSendAt), Now: now}
 	case "budget":
-		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget}
+		return contract.Challenge{}, &contract.LimitError{Err: contract.ErrBudgetExceeded, Until: fromMS(r.BudgetUntil), Now: now, Budget: r.Budget, Prefix: block}
 	case "resent":
-		return r.C.challenge(now), nil
+		c := r.C.challenge(now)
+		c.Prefix = block
+		return c, nil
 	}
 	return contract.Challenge{}, fmt.Errorf("store: resend: unknown outcome %q", r.Outcome)
 }

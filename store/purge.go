@@ -7,11 +7,16 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/sms2fa/sms2fa/contract"
 )
 
 // Purged counts the rows one Purge deleted.
 type Purged struct {
 	Challenges, Users, Budgets, Stats, Grants, Devices int64
+	// Prefixes counts the prefix block's rows: minutes of flight no send
+	// judged within a day, numbers known good no longer, and prefixes with
+	// nothing left to remember.
+	Prefixes int64
 }
 
 // Purge deletes rows that can no longer matter: challenges expired longer
@@ -27,7 +32,10 @@ type Purged struct {
 func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	var p Purged
+	var (
+		p             Purged
+		flight, known int64
+	)
 	now, err := s.currentTime(ctx, s.db)
 	if err != nil {
 		return p, fmt.Errorf("store: purging: %w", err)
@@ -49,6 +57,12 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
 		{"grants", s.q.purgeGrants, []any{ms(now), ms(now.Add(-s.retain.revoked))}, &p.Grants},
 		{"devices", s.q.purgeDevices, []any{ms(now)}, &p.Devices},
+		{"prefix flight", s.q.purgeFlight, []any{ms(now.Add(-24 * time.Hour))}, &flight},
+		{"known numbers", s.q.purgeKnown, []any{ms(now.Add(-contract.KnownNumberFor - 24*time.Hour))}, &known},
+		// Two days without a judged send empty both windows; a block that
+		// ended over a week ago would not double the next one any more
+		// (the default cap is a week).
+		{"prefixes", s.q.purgePrefixes, []any{ms(now.Add(-48 * time.Hour)), ms(now.Add(-7 * 24 * time.Hour))}, &p.Prefixes},
 	} {
 		res, err := step.query.ExecContext(ctx, step.args...)
 		if err != nil {
@@ -58,6 +72,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 			return p, fmt.Errorf("store: purging %s: %w", step.what, err)
 		}
 	}
+	p.Prefixes += flight + known
 	return p, nil
 }
 

@@ -103,6 +103,12 @@ type queries struct {
 	readTOTP, hasTOTP, sealedTOTP, putTOTP, claimTOTP, resealTOTP, dropTOTP *sqlx.Stmt
 	userState, userGrants                                                   *sqlx.Stmt // an operator's view (Account)
 
+	// The prefix block (prefix.go).
+	readPrefix, foldFlight, writePrefix, knownNumber, flightGiveBack *sqlx.Stmt
+	getPrefix, prefixFlight, allFlight, allPrefixes                  *sqlx.Stmt
+	makePrefix, lockPrefix, txPrefixFlight, dropFlight               *sqlx.Stmt
+	purgeFlight, purgeKnown, purgePrefixes                           *sqlx.Stmt
+
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
 	verifyOnce, openOnce, resendOnce, useTOTPOnce string
@@ -140,7 +146,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			FROM ` + from + where + ` GROUP BY created_at - created_at % 3600000, region
 			ON CONFLICT (hour, region) DO UPDATE SET sent = s.sent + excluded.sent, verified = s.verified + excluded.verified`
 	}
-	rollUp := ""
+	rollUp, forUpdate := "", " FOR UPDATE"
 	purgeChallenges := `WITH gone AS (DELETE FROM sms2fa_challenges WHERE expires_at < ?
 			RETURNING created_at, region, sends, consumed_at),
 		counted AS (` + rollUpOf("gone", "") + `)
@@ -150,6 +156,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		purgeBudgets = `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`
 		rollUp = rollUpOf("sms2fa_challenges", " WHERE expires_at < ?")
 		purgeChallenges = `DELETE FROM sms2fa_challenges WHERE expires_at < ?`
+		forUpdate = "" // BEGIN IMMEDIATE holds the file's write lock
 	}
 	for _, p := range []struct {
 		dst  **sqlx.Stmt
@@ -176,8 +183,46 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			  locked_until = excluded.locked_until, updated_at = excluded.updated_at`, false},
 
 		{&q.insertChallenge, `INSERT INTO sms2fa_challenges
-			(id, user_id, flow, grant_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends, next_send_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, false},
+			(id, user_id, flow, grant_id, binding, phone, region, code_mac, created_at, expires_at, max_attempts, sends,
+			 next_send_at, prefix)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, false},
+
+		// The prefix block. The flight's minutes that ended are judged by
+		// the send that next meets the prefix: deleted as they are read.
+		{&q.readPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?`, false},
+		{&q.lockPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?` + forUpdate, false},
+		{&q.getPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?`, true},
+		{&q.allPrefixes, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes`, true},
+		{&q.foldFlight, `DELETE FROM sms2fa_prefix_flight WHERE prefix = ? AND ends_at <= ?
+			RETURNING ends_at, sends, verified`, false},
+		{&q.writePrefix, `INSERT INTO sms2fa_prefixes (` + prefixCols + `, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (prefix) DO UPDATE SET hour_start = excluded.hour_start, hour_sends = excluded.hour_sends,
+			  hour_verified = excluded.hour_verified, hour_prev_sends = excluded.hour_prev_sends,
+			  hour_prev_verified = excluded.hour_prev_verified, day_start = excluded.day_start,
+			  day_sends = excluded.day_sends, day_verified = excluded.day_verified,
+			  day_prev_sends = excluded.day_prev_sends, day_prev_verified = excluded.day_prev_verified,
+			  blocked_until = excluded.blocked_until, blocks = excluded.blocks, allowed = excluded.allowed,
+			  updated_at = excluded.updated_at`, false},
+		{&q.makePrefix, `INSERT INTO sms2fa_prefixes (` + prefixCols + `, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prefix) DO NOTHING`, false},
+		{&q.knownNumber, `SELECT COUNT(*) FROM sms2fa_known WHERE user_id = ? AND phone = ? AND verified_at > ?`, false},
+		// A withdrawn send leaves its minute (Cancel; the triggers count
+		// the rest).
+		{&q.flightGiveBack, `UPDATE sms2fa_prefix_flight SET sends = sends - 1
+			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000 AND sends > 0`, false},
+		{&q.prefixFlight, `SELECT COALESCE(SUM(sends), 0) FROM sms2fa_prefix_flight WHERE prefix = ? AND ends_at > ?`, true},
+		{&q.txPrefixFlight, `SELECT COALESCE(SUM(sends), 0) FROM sms2fa_prefix_flight WHERE prefix = ? AND ends_at > ?`, false},
+		{&q.allFlight, `SELECT prefix, SUM(sends) FROM sms2fa_prefix_flight WHERE ends_at > ? GROUP BY prefix`, true},
+		{&q.dropFlight, `DELETE FROM sms2fa_prefix_flight WHERE prefix = ?`, false},
+		// Minutes no send judged within a day (the longer window) are past
+		// it; known numbers outlive KnownNumberFor by a day; a prefix's row
+		// goes once both windows are empty, it is neither blocked nor
+		// allow-listed, and its last block is long over (the doubling
+		// would have started again).
+		{&q.purgeFlight, `DELETE FROM sms2fa_prefix_flight WHERE ends_at < ?`, false},
+		{&q.purgeKnown, `DELETE FROM sms2fa_known WHERE verified_at < ?`, false},
+		{&q.purgePrefixes, `DELETE FROM sms2fa_prefixes WHERE allowed = 0 AND updated_at < ? AND blocked_until < ?`, false},
 		{&q.getChallenge, `SELECT ` + now + ` AS now_ms, ` + challengeCols + `,
 			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
 			FROM sms2fa_challenges WHERE id = ? AND user_id = ? AND binding = ?`, true},
@@ -201,7 +246,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.cancel, `DELETE FROM sms2fa_challenges
 			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ?
 			  AND consumed_at = 0 AND send_failed = 0 AND sends = 1
-			RETURNING created_at`, false},
+			RETURNING created_at, expires_at, prefix`, false},
 		// The window the send was reserved in is the one still open, unless
 		// it closed and a new one started after the reservation.
 		{&q.giveBack, `UPDATE sms2fa_budgets SET used = used - 1
@@ -374,6 +419,10 @@ func (q queries) close() {
 		q.addDevice, q.getDevice, q.rotateDevice, q.touchDevice, q.listDevices,
 		q.revokeDevice, q.revokeDevices, q.loginRevoked, q.purgeDevices, q.endSignIn, q.revokeSignIn, q.liveGrant,
 		q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
+		q.readTOTP, q.hasTOTP, q.sealedTOTP, q.putTOTP, q.claimTOTP, q.resealTOTP, q.dropTOTP, q.userState, q.userGrants,
+		q.readPrefix, q.foldFlight, q.writePrefix, q.knownNumber, q.flightGiveBack, q.getPrefix, q.prefixFlight,
+		q.allFlight, q.allPrefixes, q.makePrefix, q.lockPrefix, q.txPrefixFlight, q.dropFlight,
+		q.purgeFlight, q.purgeKnown, q.purgePrefixes,
 	} {
 		if st != nil {
 			st.Close()

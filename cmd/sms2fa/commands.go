@@ -111,6 +111,7 @@ type purgeView struct {
 	Stats      int64 `json:"stats"`
 	Grants     int64 `json:"grants"`
 	Devices    int64 `json:"devices"`
+	Prefixes   int64 `json:"prefixes"`
 }
 
 func purge(ctx context.Context, t *tool, args []string) error {
@@ -139,6 +140,7 @@ func purge(ctx context.Context, t *tool, args []string) error {
 		rows := [][]string{
 			{"challenges", fmt.Sprint(v.Challenges)}, {"users", fmt.Sprint(v.Users)}, {"budgets", fmt.Sprint(v.Budgets)},
 			{"stats", fmt.Sprint(v.Stats)}, {"grants", fmt.Sprint(v.Grants)}, {"devices", fmt.Sprint(v.Devices)},
+			{"prefixes", fmt.Sprint(v.Prefixes)},
 		}
 		return t.print(v, func(w io.Writer) { table(w, []string{"DELETED", "ROWS"}, rows) })
 	}, store.WithRetention(challenges, stats), store.WithRevokedRetention(revoked))

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/sms2fa/sms2fa/contract"
+)
+
+// The automatic prefix block (see contract.PrefixRule and the schema's
+// 0007_prefixes.sql / 0011_prefixes.sql). The flight of codes is kept by
+// triggers; a send judges its prefix: on Postgres in sms2fa_prefix_judge,
+// on SQLite here, step for step the same, so that both dialects answer the
+// conformance suite alike.
+
+// The two sliding windows, in milliseconds.
+const (
+	hourMS = int64(time.Hour / time.Millisecond)
+	dayMS  = int64(24 * time.Hour / time.Millisecond)
+)
+
+// bucket is one window of a prefix: its current bucket's start and counts,
+// and the previous bucket's counts.
+type bucket struct {
+	start, sends, verified, prevSends, prevVerified int64
+}
+
+// rotate moves b to the bucket of now, of length w: one bucket on, the
+// current becomes the previous; further, both are past. A clock that went
+// back keeps the buckets as they are.
+func (b *bucket) rotate(now, w int64) {
+	at := now - now%w
+	if at <= b.start {
+		return
+	}
+	if at == b.start+w {
+		b.prevSends, b.prevVerified = b.sends, b.verified
+	} else {
+		b.prevSends, b.prevVerified = 0, 0
+	}
+	b.sends, b.verified, b.start = 0, 0, at
+}
+
+// add counts sends judged in the minute ending at endsAt, in the bucket of
+// the minute they expired in; older than the previous bucket is outside the
+// window.
+func (b *bucket) add(endsAt, sends, verified, w int64) {
+	t := endsAt - 1
+	switch at := t - t%w; at {
+	case b.start:
+		b.sends, b.verified = b.sends+sends, b.verified+verified
+	case b.start - w:
+		b.prevSends, b.prevVerified = b.prevSends+sends, b.prevVerified+verified
+	}
+}
+
+// estimate is the sliding window's judged sends and verified ones at now:
+// the current bucket, and the previous weighed by how much of it the window
+// still covers. The arithmetic is sms2fa_prefix_judge's, operation for
+// operation, so both dialects decide alike at every edge.
+func (b bucket) estimate(now, w int64) contract.PrefixCount {
+	share := 1 - float64(now-b.start)/float64(w)
+	return contract.PrefixCount{
+		Sends:    float64(b.sends) + float64(b.prevSends)*share,
+		Verified: float64(b.verified) + float64(b.prevVerified)*share,
+	}
+}
+
+// prefixRow is a row of sms2fa_prefixes.
+type prefixRow struct {
+	Prefix       string
+	Hour, Day    bucket
+	BlockedUntil int64
+	Blocks       int
+	Allowed      bool
+}
+
+// prefixCols are the columns a prefixRow is read from, in scan order.
+const prefixCols = `prefix, hour_start, hour_sends, hour_verified, hour_prev_sends, hour_prev_verified,
+	day_start, day_sends, day_verified, day_prev_sends, day_prev_verified, blocked_until, blocks, allowed`
+
+func (r *prefixRow) dest() []any {
+	return []any{&r.Prefix, &r.Hour.start, &r.Hour.sends, &r.Hour.verified, &r.Hour.prevSends, &r.Hour.prevVerified,
+		&r.Day.start, &r.Day.sends, &r.Day.verified, &r.Day.prevSends, &r.Day.prevVerified,
+		&r.BlockedUntil, &r.Blocks, &r.Allowed}
+}
+
+// args are r's values for writePrefixSQL, after now (updated_at).
+func (r *prefixRow) args(now int64) []any {
+	return []any{r.Prefix, r.Hour.start, r.Hour.sends, r.Hour.verified, r.Hour.prevSends, r.Hour.prevVerified,
+		r.Day.start, r.Day.sends, r.Day.verified, r.Day.prevSends, r.Day.prevVerified,
+		r.BlockedUntil, r.Blocks, boolInt(r.Allowed), now}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// state is r as the operators see it at now, with inFlight sends.
+func (r prefixRow) state(now int64, inFlight int) contract.PrefixState {
+	r.Hour.rotate(now, hourMS)
+	r.Day.rotate(now, dayMS)
+	return contract.PrefixState{
+		Prefix: r.Prefix, Hour: r.Hour.estimate(now, hourMS), Day: r.Day.estimate(now, dayMS),
+		InFlight: inFlight, BlockedUntil: timeOrZero(r.BlockedUntil), Blocks: r.Blocks, Allowed: r.Allowed,
+		Now: fromMS(now),
+	}
+}
+
+// restart starts both windows afresh at now.
+func (r *prefixRow) restart(now int64) {
+	r.Hour = bucket{start: now - now%hourMS}
+	r.Day = bucket{start: now - now%dayMS}
+}
+
+// judge decides, at now, whether r's windows block the prefix under rule
+// (r has been rotated and has counted what was judged). It reports the block
+// it started, if it did.
+func (r *prefixRow) judge(rule contract.PrefixRule, now int64) *contract.PrefixBlock {
+	if r.Allowed || r.BlockedUntil > now {
+		return nil
+	}
+	ppm := rule.ConversionPPM()
+	for _, w := range []struct {
+		b  *bucket
+		ms int64
+	}{{&r.Hour, hourMS}, {&r.Day, dayMS}} {
+		c := w.b.estimate(now, w.ms)
+		if !(c.Sends >= float64(rule.MinSends) && c.Verified*1e6 < float64(ppm)*c.Sends) {
+			continue
+		}
+		if r.BlockedUntil < now-rule.Max.Milliseconds() {
+			r.Blocks = 0 // the last block ended long ago: start again at For
+		}
+		r.BlockedUntil = now + int64(rule.BlockFor(r.Blocks)/time.Millisecond)
+		r.Blocks++
+		r.restart(now) // a repeat needs new evidence
+		return &contract.PrefixBlock{Prefix: r.Prefix, Started: true, Window: time.Duration(w.ms) * time.Millisecond,
+			Sends: c.Sends, Verified: c.Verified}
+	}
+	return nil
+}
+
+// judgePrefix is sms2fa_prefix_judge on SQLite, inside Open's or Resend's
+// transaction: it counts the minutes of flight of rule.Key that ended, and
+// decides. It returns the block in force (nil if none), Refused set when it
+// refuses this send of phone for userID, and whether it wrote anything (a
+// caller that then refuses for another reason keeps those writes).
+func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, now int64) (*contract.PrefixBlock, bool, error) {
+	r := prefixRow{Prefix: rule.Key}
+	err := tx.StmtxContext(ctx, s.q.readPrefix).QueryRowContext(ctx, rule.Key).Scan(r.dest()...)
+	wrote := errors.Is(err, sql.ErrNoRows) // a prefix's first send makes its row
+	if err != nil && !wrote {
+		return nil, false, fmt.Errorf("reading the prefix: %w", err)
+	}
+	if wrote {
+		r.restart(now)
+	}
+	r.Hour.rotate(now, hourMS)
+	r.Day.rotate(now, dayMS)
+	rows, err := tx.StmtxContext(ctx, s.q.foldFlight).QueryContext(ctx, rule.Key, now)
+	if err != nil {
+		return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
+	}
+	for rows.Next() {
+		var endsAt, sends, verified int64
+		if err := rows.Scan(&endsAt, &sends, &verified); err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
+		}
+		verified = min(verified, sends)
+		r.Hour.add(endsAt, sends, verified, hourMS)
+		r.Day.add(endsAt, sends, verified, dayMS)
+		wrote = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
+	}
+	block := r.judge(rule, now)
+	if block != nil {
+		wrote = true
+	}
+	if wrote {
+		if err := exec(ctx, tx, s.q.writePrefix, r.args(now)...); err != nil {
+			return nil, false, fmt.Errorf("counting the prefix: %w", err)
+		}
+	}
+	if r.Allowed || r.BlockedUntil <= now {
+		return nil, wrote, nil
+	}
+	if block == nil {
+		block = &contract.PrefixBlock{Prefix: r.Prefix}
+	}
+	block.Until, block.Blocks = fromMS(r.BlockedUntil), r.Blocks
+	if rule.Mode == contract.PrefixOn {
+		var known int
+		if err := get(ctx, tx, s.q.knownNumber, &known, userID, phone, now-contract.KnownNumberFor.Milliseconds()); err != nil {
+			return nil, false, fmt.Errorf("reading whether the number is known: %w", err)
+		}
+		block.Refused = known == 0
+	}
+	return block, wrote, nil
+}
+
+// prefixRefusal is the refusal of a send that block refuses.
+func prefixRefusal(block *contract.PrefixBlock, now time.Time) error {
+	return &contract.LimitError{Err: contract.ErrPrefixBlocked, Until: block.Until, Now: now, Budget: "prefix_blocked", Prefix: block}
+}
+
+// prefixOf is a Postgres function's o_prefix_* columns as a block (nil if
+// none was in force).
+func prefixOf(key string, r oneshotRow) *contract.PrefixBlock {
+	if r.PrefixState == "" {
+		return nil
+	}
+	return &contract.PrefixBlock{
+		Prefix: key, Until: fromMS(r.PrefixUntil), Started: r.PrefixStarted,
+		Window: time.Duration(r.PrefixWindow) * time.Millisecond, Sends: r.PrefixSends, Verified: r.PrefixVerified,
+		Blocks: r.PrefixBlocks, Refused: r.PrefixState == "refused",
+	}
+}
+
+// Prefix implements [contract.PrefixStore].
+func (s *SQL) Prefix(ctx context.Context, prefix string) (contract.PrefixState, error) {
+	if !contract.ValidPrefix(prefix) {
+		return contract.PrefixState{}, badPrefix(prefix)
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	now, err := s.currentTime(ctx, s.readers)
+	if err != nil {
+		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
+	}
+	var r prefixRow
+	err = s.q.getPrefix.QueryRowxContext(ctx, prefix).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return contract.PrefixState{}, contract.ErrNotFound
+	}
+	if err != nil {
+		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
+	}
+	var inFlight int
+	if err := s.q.prefixFlight.GetContext(ctx, &inFlight, prefix, ms(now)); err != nil {
+		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
+	}
+	return r.state(ms(now), inFlight), nil
+}
+
+// Prefixes implements [contract.PrefixStore].
+func (s *SQL) Prefixes(ctx context.Context) ([]contract.PrefixState, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	now, err := s.currentTime(ctx, s.readers)
+	if err != nil {
+		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	flight := map[string]int{}
+	frows, err := s.q.allFlight.QueryContext(ctx, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	for frows.Next() {
+		var p string
+		var n int
+		if err := frows.Scan(&p, &n); err != nil {
+			frows.Close()
+			return nil, fmt.Errorf("store: prefixes: %w", err)
+		}
+		flight[p] = n
+	}
+	frows.Close()
+	rows, err := s.q.allPrefixes.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	defer rows.Close()
+	var out []contract.PrefixState
+	for rows.Next() {
+		var r prefixRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, fmt.Errorf("store: prefixes: %w", err)
+		}
+		out = append(out, r.state(ms(now), flight[r.Prefix]))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	return out, nil
+}
+
+// changePrefix runs an operator's change of prefix in one transaction,
+// under the prefix's row (made if need be), and returns the state after it.
+// With forget, the prefix's codes in flight are forgotten too.
+func (s *SQL) changePrefix(ctx context.Context, op, prefix string, forget bool, change func(r *prefixRow, now int64)) (contract.PrefixState, error) {
+	if !contract.ValidPrefix(prefix) {
+		return contract.PrefixState{}, badPrefix(prefix)
+	}
+	var st contract.PrefixState
+	err := s.inTx(ctx, op, func(ctx context.Context, tx *sqlx.Tx) error {
+		now, err := s.currentTime(ctx, tx)
+		if err != nil {
+			return err
+		}
+		n := ms(now)
+		r := prefixRow{Prefix: prefix}
+		r.restart(n)
+		if err := exec(ctx, tx, s.q.makePrefix, r.args(n)...); err != nil {
+			return fmt.Errorf("making the prefix's row: %w", err)
+		}
+		if err := tx.StmtxContext(ctx, s.q.lockPrefix).QueryRowContext(ctx, prefix).Scan(r.dest()...); err != nil {
+			return fmt.Errorf("reading the prefix: %w", err)
+		}
+		change(&r, n)
+		if err := exec(ctx, tx, s.q.writePrefix, r.args(n)...); err != nil {
+			return fmt.Errorf("writing the prefix: %w", err)
+		}
+		if forget {
+			if err := exec(ctx, tx, s.q.dropFlight, prefix); err != nil {
+				return fmt.Errorf("forgetting the flight: %w", err)
+			}
+		}
+		var inFlight int
+		if err := get(ctx, tx, s.q.txPrefixFlight, &inFlight, prefix, n); err != nil {
+			return fmt.Errorf("counting the prefix's flight: %w", err)
+		}
+		st = r.state(n, inFlight)
+		return nil
+	})
+	return st, err
+}
+
+// BlockPrefix implements [contract.PrefixStore].
+func (s *SQL) BlockPrefix(ctx context.Context, prefix string, d time.Duration) (contract.PrefixState, error) {
+	if d < time.Minute {
+		return contract.PrefixState{}, fmt.Errorf("store: block prefix: a block lasts at least 1m, got %v", d)
+	}
+	return s.changePrefix(ctx, "block prefix", prefix, false, func(r *prefixRow, now int64) {
+		r.BlockedUntil = now + d.Milliseconds()
+		r.Blocks++
+	})
+}
+
+// UnblockPrefix implements [contract.PrefixStore].
+func (s *SQL) UnblockPrefix(ctx context.Context, prefix string) (contract.PrefixState, bool, error) {
+	// The codes in flight were sent before the unblock: forgotten, so that
+	// they do not block the prefix again when they are judged.
+	var was bool
+	st, err := s.changePrefix(ctx, "unblock prefix", prefix, true, func(r *prefixRow, now int64) {
+		was = !r.Allowed && r.BlockedUntil > now
+		r.BlockedUntil, r.Blocks = 0, 0
+		r.restart(now)
+	})
+	return st, was, err
+}
+
+// AllowPrefix implements [contract.PrefixStore].
+func (s *SQL) AllowPrefix(ctx context.Context, prefix string, allow bool) (contract.PrefixState, error) {
+	return s.changePrefix(ctx, "allow prefix", prefix, false, func(r *prefixRow, _ int64) { r.Allowed = allow })
+}
+
+func badPrefix(p string) error {
+	return fmt.Errorf("store: prefix %q: want + and 2 to 15 digits, as +91987654", p)
+}
+
+// timeOrZero is fromMS, with 0 as the zero time.
+func timeOrZero(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromMS(v)
+}
