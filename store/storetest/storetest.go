@@ -61,6 +61,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 	}
 	cases = append(cases, lifecycleCases...)
 	cases = append(cases, totpCases...)
+	cases = append(cases, prefixCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
