@@ -326,3 +326,17 @@ func (g *Guard) handleUseApp(c *exchange) {
 	// or unusable meanwhile, the text.
 	c.Redirect(http.StatusSeeOther, g.urls.page)
 }
+
+// offerApp, for the page of a send that was refused (a budget, a blocked
+// prefix), offers a user who has an authenticator app its code instead.
+// It reports false when it has answered with a failure.
+func (g *Guard) offerApp(c *exchange, a *attempt) bool {
+	if g.totp == nil || a.useApp || a.flow != contract.FlowLogin && a.flow != contract.FlowStepUp {
+		return true
+	}
+	app, ok := g.appOf(c, a.user)
+	if ok {
+		a.useApp = app.sealed != nil
+	}
+	return ok
+}

@@ -42,6 +42,9 @@ const (
 	EventTOTPRemoved      EventKind = "totp_removed"      // the user removed their authenticator app
 	EventTOTPReset        EventKind = "totp_reset"        // an admin removed the user's authenticator app (Guard.ResetTOTP)
 	EventTOTPUnsealable   EventKind = "totp_unsealable"   // the app's secret opens under no key of the guard: the user gets an SMS instead
+
+	EventPrefixBlocked   EventKind = "prefix_blocked"   // a number prefix was blocked (Block: the prefix and the figures that decided; How: on, monitor, operator)
+	EventPrefixUnblocked EventKind = "prefix_unblocked" // an operator lifted a prefix's block (How: operator, allowed)
 )
 
 // Event is one thing the guard did, for auditing and alerting. It never
@@ -66,12 +69,20 @@ type Event struct {
 	// device_revoked, sign_out_everywhere when all went; verified,
 	// code_invalid and user_locked, "recovery" for a recovery code and
 	// "totp" for an authenticator app's (empty for SMS); totp_added,
-	// "replaced" for a replacement.
+	// "replaced" for a replacement; prefix_blocked, the block's mode (on,
+	// monitor) or "operator"; code_sent and code_resent under a prefix
+	// block, "monitor" or "known_good" (the number is known good).
 	How      string
 	Count    int    // grant_revoked, device_revoked: how many; recovery_used: codes left; recovery_renewed: codes made
 	OldPhone string // factor_changed, factor_removed: the number before, masked
 	Device   string // device events: the device's ID
 	Err      error  // what failed, for send_failed and send_refused
+	// Block is the number prefix block an event is about: prefix_blocked
+	// and prefix_unblocked, a send_refused of budget "prefix_blocked", and
+	// a code_sent or code_resent that went ahead under a block. Its
+	// figures (Window, Sends, Verified) are set when the send that met it
+	// started it.
+	Block *contract.PrefixBlock
 }
 
 // level says how loudly an event is logged: refusals and failures are what
@@ -80,7 +91,8 @@ func (e Event) level() slog.Level {
 	switch e.Kind {
 	case EventSendFailed, EventGlobalLimit:
 		return slog.LevelError
-	case EventSendRefused, EventUserLocked, EventChallengeDead, EventPhoneMismatch, EventDeviceReuse, EventTOTPUnsealable:
+	case EventSendRefused, EventUserLocked, EventChallengeDead, EventPhoneMismatch, EventDeviceReuse, EventTOTPUnsealable,
+		EventPrefixBlocked:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
@@ -111,6 +123,13 @@ func (e Event) LogValue() slog.Value {
 	}
 	if e.Kind == EventCodeInvalid || e.Kind == EventChallengeDead {
 		attrs = append(attrs, slog.Int("attempts_left", e.AttemptsLeft))
+	}
+	if b := e.Block; b != nil {
+		add("prefix", b.Prefix)
+		if b.Started {
+			attrs = append(attrs, slog.Duration("window", b.Window), slog.Float64("sends", b.Sends),
+				slog.Float64("verified", b.Verified), slog.Int("blocks", b.Blocks))
+		}
 	}
 	if !e.Until.IsZero() {
 		attrs = append(attrs, slog.Time("until", e.Until))

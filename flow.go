@@ -41,11 +41,12 @@ const (
 	codeLocked               = "locked"
 	codeResendTooSoon        = "resend_too_soon"
 	codeSendLimited          = "send_limited"
-	codeSendFailed           = "send_failed"
-	codeNoChallenge          = "no_challenge"
-	codePhoneUnusable        = "phone_unusable"
-	codeCrossOrigin          = "cross_origin"
-	codeUnavailable          = "unavailable"
+	// codePrefixBlocked (prefixblock.go): a blocked number prefix.
+	codeSendFailed    = "send_failed"
+	codeNoChallenge   = "no_challenge"
+	codePhoneUnusable = "phone_unusable"
+	codeCrossOrigin   = "cross_origin"
+	codeUnavailable   = "unavailable"
 )
 
 // maxBody bounds what verify reads: a code is a few bytes.
@@ -213,7 +214,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 	// user's. (check comes only with those two flows.)
 	ch, created, err := g.store.Open(c.Request.Context(), contract.OpenParams{
 		Ref: ref, Flow: flow, GrantID: grantID, Phone: num.E164, Region: num.Region, MAC: mac, Policy: g.cfg.policy, Budgets: budgets,
-		CheckFactor: flow == contract.FlowLogin || flow == contract.FlowStepUp,
+		CheckFactor: flow == contract.FlowLogin || flow == contract.FlowStepUp, Prefix: g.sms.PrefixRule(num),
 	})
 	switch {
 	// A lock is checked before the number: for a locked user the long way
@@ -229,6 +230,7 @@ func (g *Guard) ensure(c *exchange, s *sessions.Session, u User, dirty bool, flo
 		return a, false
 	default:
 		a.ch, a.created = ch, created
+		g.prefixMet(c, a, ch.Prefix)
 		dirty = set(s, keyChallenge, ch.ID) || dirty
 		dirty = set(s, keyFlow, string(flow)) || dirty
 		dirty = set(s, keyPhone, tag(g.keys.phone, u.Phone)) || dirty
@@ -274,6 +276,9 @@ func (g *Guard) deliver(c *exchange, a *attempt, ref contract.Ref, code string, 
 	ev.Flow, ev.Latency = a.flow, took
 	if err == nil {
 		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
+		if b := a.ch.Prefix; b != nil {
+			ev.Block, ev.How = b, g.blockHow(b)
+		}
 		g.emit(c.Request.Context(), ev)
 		return nil
 	}
@@ -576,11 +581,13 @@ func (g *Guard) handleResend(c *exchange) {
 			g.fail(c, err)
 			return
 		}
-		p := contract.ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.sms.Budgets(u.ID, num, c.ClientIP())}
+		p := contract.ResendParams{Phone: num.E164, MAC: mac, Policy: g.cfg.policy, Budgets: g.sms.Budgets(u.ID, num, c.ClientIP()),
+			Prefix: g.sms.PrefixRule(num)}
 		a.ch, err = g.store.Resend(c.Request.Context(), ref, p)
 		switch {
 		case err == nil:
 			a.created = true
+			g.prefixMet(c, a, a.ch.Prefix)
 			a.sendErr = g.deliver(c, &a, ref, code, mac, EventCodeResent)
 		case errors.Is(err, contract.ErrNotFound), errors.Is(err, contract.ErrCodeUsed), errors.Is(err, contract.ErrTooManyAttempts):
 			ok = false // nothing to resend: open a new challenge below
@@ -588,6 +595,9 @@ func (g *Guard) handleResend(c *exchange) {
 			a.refused = err
 			g.refusedEvent(c, a, err)
 			a.ch, _ = g.store.Challenge(c.Request.Context(), ref) // for the page; the refusal stands either way
+			if !g.offerApp(c, &a) {
+				return
+			}
 			g.respond(c, a, g.refusalView(a, err))
 			return
 		default:
@@ -600,6 +610,9 @@ func (g *Guard) handleResend(c *exchange) {
 			return
 		}
 		if a.refused != nil {
+			if !g.offerApp(c, &a) {
+				return
+			}
 			g.respond(c, a, g.refusalView(a, a.refused))
 			return
 		}
@@ -750,14 +763,19 @@ func (g *Guard) refusedPhone(c *exchange, u User, err error) {
 	g.emit(c.Request.Context(), Event{Kind: EventSendRefused, UserID: u.ID, Phone: phone.Mask(u.Phone), IP: c.ClientIP(), Err: err})
 }
 
-// refusedEvent reports a send a budget refused.
+// refusedEvent reports a send a budget or a blocked prefix refused, and a
+// prefix block the refused send started.
 func (g *Guard) refusedEvent(c *exchange, a attempt, err error) {
 	var le *contract.LimitError
-	if !errors.As(err, &le) || !errors.Is(err, contract.ErrBudgetExceeded) {
+	if !errors.As(err, &le) || !errors.Is(err, contract.ErrBudgetExceeded) && !errors.Is(err, contract.ErrPrefixBlocked) {
 		return // a lock was reported when it happened
 	}
+	g.prefixMet(c, a, le.Prefix)
 	ev := g.event(c, a, a.ch.ID)
 	ev.Kind, ev.Budget, ev.Until, ev.Err = EventSendRefused, le.Budget, le.Until, err
+	if errors.Is(err, contract.ErrPrefixBlocked) {
+		ev.Block = le.Prefix
+	}
 	if le.Budget == "global" {
 		ev.Kind = EventGlobalLimit
 	}

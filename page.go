@@ -19,7 +19,7 @@ import (
 // jsonBody is every JSON answer of the guard; empty fields are left out.
 type jsonBody struct {
 	Error    string `json:"error,omitempty"`
-	Reason   string `json:"reason,omitempty"` // why no code was sent: locked, send_limited, phone_unusable
+	Reason   string `json:"reason,omitempty"` // why no code was sent: locked, send_limited, prefix_blocked, phone_unusable
 	Message  string `json:"message,omitempty"`
 	Verified bool   `json:"verified,omitempty"`
 	// AlreadyVerified: nothing was pending and the browser holds a mark; no
@@ -104,6 +104,8 @@ func (g *Guard) refusalView(a attempt, err error) view {
 		v.code, v.msg = codeResendTooSoon, g.fill(m.ResendTooSoon, a, retry)
 	case errors.Is(err, contract.ErrBudgetExceeded):
 		v.code, v.msg = codeSendLimited, g.fill(m.SendLimited, a, retry)
+	case errors.Is(err, contract.ErrPrefixBlocked):
+		v.code, v.msg = codePrefixBlocked, g.fill(m.PrefixBlocked, a, retry)
 	case errors.Is(err, ErrInvalidPhone), errors.Is(err, ErrCountryNotAllowed):
 		v.status, v.code, v.msg = http.StatusForbidden, codePhoneUnusable, m.PhoneUnusable
 	case errors.Is(err, contract.ErrCodeExpired):

@@ -539,10 +539,10 @@ type OpenParams struct {
 
 // ResendParams carries a new code for [Store.Resend].
 type ResendParams struct {
-	Phone   string   // the number the new code goes to; a challenge opened for another is ErrNotFound
-	MAC     []byte   // keyed MAC of the new code, bound to the challenge ID
-	Policy  Policy   // lifetime and cooldown to apply
-	Budgets []Budget // reserved, all or nothing, before the code is replaced
+	Phone   string     // the number the new code goes to; a challenge opened for another is ErrNotFound
+	MAC     []byte     // keyed MAC of the new code, bound to the challenge ID
+	Policy  Policy     // lifetime and cooldown to apply
+	Budgets []Budget   // reserved, all or nothing, before the code is replaced
 	Prefix  PrefixRule // as for Open, checked before the budgets
 }
 

@@ -37,8 +37,19 @@
 //     a grant created by recovery, not a verification.
 //   - sms2fa_send_refusals_total{budget}: sends refused before the sender.
 //     budget: user, phone, ip, prefix, global (a send budget; global also
-//     means sending has stopped for everyone), country (the number's region
-//     is not in sms.WithCountries), phone_unusable (not a mobile number).
+//     means sending has stopped for everyone), prefix_blocked (the number's
+//     prefix is blocked: see below), country (the number's region is not
+//     in sms.WithCountries), phone_unusable (not a mobile number).
+//   - sms2fa_prefix_blocks_total{region, mode}: number prefixes blocked by
+//     the automatic prefix block (sms.WithAutoBlock), by the region of the
+//     send that started the block, and mode: on (the block refuses),
+//     monitor (decided and reported, nothing refused), operator
+//     (Guard.BlockPrefix; region other). No label names the prefix: the
+//     prefix_blocked event does.
+//   - sms2fa_prefix_block_sends_total{region, outcome}: sends that met a
+//     blocked prefix. outcome: refused, monitor (sent: the block only
+//     monitors), known_good (sent: the number was verified for its user in
+//     the last 30 days).
 //   - sms2fa_lockouts_total: users locked by consecutive wrong codes (the
 //     same events as verifications{outcome="locked"}, without the region).
 //   - sms2fa_unlocks_total: lockouts an admin cleared (Guard.Unlock).

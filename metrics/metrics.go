@@ -42,7 +42,9 @@ var (
 	durationOutcomes = [...]string{"sent", "failed"}
 	verifyOutcomes   = [...]string{"verified", "invalid", "locked", "challenge_dead"}
 	appOutcomes      = [...]string{"verified", "invalid", "locked"} // verifyOutcomes' first three: an app's code has no challenge to kill
-	budgets          = []string{"user", "phone", "ip", "prefix", "global", "country", "phone_unusable", Other}
+	budgets          = []string{"user", "phone", "ip", "prefix", "global", "prefix_blocked", "country", "phone_unusable", Other}
+	blockModes       = [...]string{"on", "monitor", "operator"}
+	blockOutcomes    = [...]string{"refused", "monitor", "known_good"}
 	hows             = []string{"sms", "recovery", "device", "totp", Other}
 	whys             = []string{"logout", "sign_out_everywhere", "replaced", Other}
 )
@@ -67,6 +69,10 @@ type Metrics struct {
 	// nothing, as WithLabelValues would.
 	sends    [][len(sendOutcomes)]prometheus.Counter   // [region][outcome]
 	verifies [][len(verifyOutcomes)]prometheus.Counter // [region][outcome]
+	// The prefix block: blocks started, and sends that met a block, by
+	// region and mode or outcome (no prefix label: prefixes are unbounded).
+	blocks     [][len(blockModes)]prometheus.Counter
+	blockSends [][len(blockOutcomes)]prometheus.Counter
 	// apps are authenticator-app codes, kept apart from verifies: no SMS
 	// was sent for them, and the verified/sent ratio that shows SMS
 	// pumping must count only codes that were texted.
@@ -136,6 +142,12 @@ func New(opts Options) (*Metrics, error) {
 	m.refreshed = m.counter("sms2fa_grants_refreshed_total", "Step-up codes verified, each freshening a grant.")
 	m.lockouts = m.counter("sms2fa_lockouts_total", "Users locked by consecutive wrong codes.")
 	m.unlocks = m.counter("sms2fa_unlocks_total", "Lockouts cleared by an admin (Guard.Unlock).")
+	blocks := m.counterVec("sms2fa_prefix_blocks_total",
+		"Number prefixes blocked, by region of the send that started the block (other for an operator's) and mode: on (refusing), monitor (decided, nothing refused), operator (Guard.BlockPrefix).",
+		"region", "mode")
+	blockSends := m.counterVec("sms2fa_prefix_block_sends_total",
+		"Sends that met a blocked number prefix, by region and outcome: refused, monitor (sent: the block only monitors), known_good (sent: the number was verified for its user in the last 30 days).",
+		"region", "outcome")
 
 	for i, r := range regions {
 		m.region[r] = i
@@ -148,6 +160,15 @@ func New(opts Options) (*Metrics, error) {
 			v[j] = verifies.WithLabelValues(r, o)
 		}
 		m.sends, m.verifies = append(m.sends, s), append(m.verifies, v)
+		var b [len(blockModes)]prometheus.Counter
+		for j, o := range blockModes {
+			b[j] = blocks.WithLabelValues(r, o)
+		}
+		var bs [len(blockOutcomes)]prometheus.Counter
+		for j, o := range blockOutcomes {
+			bs[j] = blockSends.WithLabelValues(r, o)
+		}
+		m.blocks, m.blockSends = append(m.blocks, b), append(m.blockSends, bs)
 	}
 	delete(m.region, Other) // "other" is the fallback, never a match
 	for i, o := range appOutcomes {
@@ -216,12 +237,19 @@ func (m *Metrics) Hook(_ context.Context, e sms2fa.Event) {
 	switch e.Kind {
 	case sms2fa.EventCodeSent:
 		m.send(e, sent, okDuration)
+		m.blockSend(e)
 	case sms2fa.EventCodeResent:
 		m.send(e, resent, okDuration)
+		m.blockSend(e)
 	case sms2fa.EventSendFailed:
 		m.send(e, failed, failedDuration)
 	case sms2fa.EventSendRefused, sms2fa.EventGlobalLimit:
 		m.refusals[budgetOf(e)].Inc()
+		m.blockSend(e)
+	case sms2fa.EventPrefixBlocked:
+		if i := slices.Index(blockModes[:], e.How); i >= 0 {
+			m.blocks[m.regionOf(e)][i].Inc()
+		}
 	case sms2fa.EventVerified:
 		m.verify(e, verified)
 	case sms2fa.EventCodeInvalid:
@@ -254,6 +282,21 @@ func (m *Metrics) verify(e sms2fa.Event, outcome int) {
 		return
 	}
 	m.verifies[m.regionOf(e)][outcome].Inc()
+}
+
+// blockSend counts a send that met a blocked prefix: refused (a
+// send_refused with the block), or sent under it (How says why).
+func (m *Metrics) blockSend(e sms2fa.Event) {
+	if e.Block == nil {
+		return
+	}
+	outcome := "refused"
+	if e.Kind != sms2fa.EventSendRefused {
+		outcome = e.How
+	}
+	if i := slices.Index(blockOutcomes[:], outcome); i >= 0 {
+		m.blockSends[m.regionOf(e)][i].Inc()
+	}
 }
 
 // appHow is the How of an authenticator app's events.

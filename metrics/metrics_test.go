@@ -87,6 +87,12 @@ func expectedSeries(regions ...string) []string {
 		for _, o := range []string{"verified", "invalid", "locked", "challenge_dead"} {
 			out = append(out, fmt.Sprintf(`sms2fa_verifications_total{outcome=%q,region=%q}`, o, r))
 		}
+		for _, o := range []string{"on", "monitor", "operator"} {
+			out = append(out, fmt.Sprintf(`sms2fa_prefix_blocks_total{mode=%q,region=%q}`, o, r))
+		}
+		for _, o := range []string{"refused", "monitor", "known_good"} {
+			out = append(out, fmt.Sprintf(`sms2fa_prefix_block_sends_total{outcome=%q,region=%q}`, o, r))
+		}
 	}
 	for _, o := range []string{"verified", "invalid", "locked"} {
 		out = append(out, fmt.Sprintf(`sms2fa_app_verifications_total{outcome=%q}`, o))
@@ -94,7 +100,7 @@ func expectedSeries(regions ...string) []string {
 	for _, o := range []string{"sent", "failed"} {
 		out = append(out, fmt.Sprintf(`sms2fa_send_duration_seconds_count{outcome=%q}`, o))
 	}
-	for _, b := range []string{"user", "phone", "ip", "prefix", "global", "country", "phone_unusable", "other"} {
+	for _, b := range []string{"user", "phone", "ip", "prefix", "global", "prefix_blocked", "country", "phone_unusable", "other"} {
 		out = append(out, fmt.Sprintf(`sms2fa_send_refusals_total{budget=%q}`, b))
 	}
 	for _, h := range []string{"sms", "recovery", "device", "totp", "other"} {
@@ -360,6 +366,40 @@ sms2fa_send_duration_seconds_count{outcome="sent"} 5
 	if err := testutil.CollectAndCompare(m, strings.NewReader(buckets), "sms2fa_send_duration_seconds"); err != nil {
 		t.Error(err)
 	}
+}
+
+// The prefix block: blocks counted by mode, sends that met one by outcome,
+// by region, and a refusal by the block also as a refusal.
+func TestHookPrefixBlock(t *testing.T) {
+	m, reg := newMetrics(t, "IN")
+	block := &contract.PrefixBlock{Prefix: "+91987654"}
+	refused := &contract.LimitError{Err: contract.ErrPrefixBlocked, Budget: "prefix_blocked"}
+	for _, e := range []sms2fa.Event{
+		{Kind: sms2fa.EventPrefixBlocked, Region: "IN", How: "on", Block: block},
+		{Kind: sms2fa.EventPrefixBlocked, Region: "IN", How: "monitor", Block: block},
+		{Kind: sms2fa.EventPrefixBlocked, How: "operator", Block: block},
+		{Kind: sms2fa.EventPrefixBlocked, Region: "IN", How: "someday", Block: block}, // a newer mode: not counted
+		{Kind: sms2fa.EventSendRefused, Region: "IN", Budget: "prefix_blocked", Block: block, Err: refused},
+		{Kind: sms2fa.EventSendRefused, Region: "GB", Budget: "prefix_blocked", Block: block, Err: refused},
+		{Kind: sms2fa.EventCodeSent, Region: "IN", How: "known_good", Block: block},
+		{Kind: sms2fa.EventCodeResent, Region: "IN", How: "monitor", Block: block},
+		{Kind: sms2fa.EventPrefixUnblocked, How: "operator", Block: block},
+	} {
+		m.Hook(context.Background(), e)
+	}
+	assertExactly(t, reg, map[string]float64{
+		`sms2fa_prefix_blocks_total{mode="on",region="IN"}`:                 1,
+		`sms2fa_prefix_blocks_total{mode="monitor",region="IN"}`:            1,
+		`sms2fa_prefix_blocks_total{mode="operator",region="other"}`:        1,
+		`sms2fa_prefix_block_sends_total{outcome="refused",region="IN"}`:    1,
+		`sms2fa_prefix_block_sends_total{outcome="refused",region="other"}`: 1,
+		`sms2fa_prefix_block_sends_total{outcome="known_good",region="IN"}`: 1,
+		`sms2fa_prefix_block_sends_total{outcome="monitor",region="IN"}`:    1,
+		`sms2fa_send_refusals_total{budget="prefix_blocked"}`:               2,
+		`sms2fa_sends_total{outcome="sent",region="IN"}`:                    1,
+		`sms2fa_sends_total{outcome="resent",region="IN"}`:                  1,
+		`sms2fa_send_duration_seconds_count{outcome="sent"}`:                2,
+	}, "IN")
 }
 
 // The hook runs on every request goroutine at once.

@@ -43,6 +43,7 @@ type Method struct {
 	ipv6Bits      int
 	countries     map[string]bool // nil: any geographic region
 	defaultRegion string
+	block         autoBlock
 }
 
 // Rate is one send budget: Limit sends per Window.
@@ -93,6 +94,8 @@ func New(sender contract.Sender, opts ...Option) (*Method, error) {
 		prefixDigits: 6,
 		ipv6Bits:     64,
 		global:       []Rate{{Limit: 10000, Window: 24 * time.Hour}},
+		block: autoBlock{mode: contract.PrefixOn, minSends: defaultBlockMinSends,
+			conversion: defaultBlockConversion, blockFor: defaultBlockFor},
 	}
 	for _, o := range opts {
 		if err := o(m); err != nil {

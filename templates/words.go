@@ -31,6 +31,7 @@ type Messages struct {
 	Locked          string // the user is locked out
 	ResendTooSoon   string
 	SendLimited     string // a send budget refused
+	PrefixBlocked   string // the number's prefix is blocked (SMS pumping); {wait}
 	SendFailed      string // the provider refused or failed
 	SendDelayed     string // the send may or may not have happened
 	PhoneUnusable   string // the account's number is invalid or not allowed
@@ -123,6 +124,7 @@ func English() Language {
 		Locked:          "Too many wrong codes. Try again in {wait}.",
 		ResendTooSoon:   "You can ask for a new code in {wait}.",
 		SendLimited:     "Too many codes have been sent. Try again in {wait}.",
+		PrefixBlocked:   "Codes to numbers like yours are paused: many were sent and never entered. Try again in {wait}, or sign in another way.",
 		SendFailed:      "We could not send the code. Try again.",
 		SendDelayed:     "Your code may take a little longer to arrive.",
 		PhoneUnusable:   "We cannot send a code to the phone number on your account. Please contact support.",
@@ -202,6 +204,7 @@ func Hindi() Language {
 		Locked:          "बहुत ज़्यादा गलत कोड डाले गए। {wait} बाद फिर कोशिश करें।",
 		ResendTooSoon:   "आप {wait} बाद नया कोड मँगवा सकते हैं।",
 		SendLimited:     "बहुत ज़्यादा कोड भेजे जा चुके हैं। {wait} बाद फिर कोशिश करें।",
+		PrefixBlocked:   "आपके जैसे नंबरों पर कोड अभी रोके गए हैं: कई कोड भेजे गए पर कभी डाले नहीं गए। {wait} बाद फिर कोशिश करें, या किसी और तरीके से साइन इन करें।",
 		SendFailed:      "हम कोड नहीं भेज पाए। कृपया फिर कोशिश करें।",
 		SendDelayed:     "आपका कोड आने में थोड़ी देर लग सकती है।",
 		PhoneUnusable:   "आपके खाते के फ़ोन नंबर पर कोड नहीं भेजा जा सकता। कृपया सहायता टीम से संपर्क करें।",
