@@ -27,6 +27,10 @@
 //	SMS2FA_IP_LIMIT          sends per client IP (default 20/1h)
 //	SMS2FA_PREFIX_LIMIT      sends per number prefix, 6 national digits (default 20/1h)
 //	SMS2FA_GLOBAL_LIMIT      sends from the whole demo (default 10000/24h)
+//	SMS2FA_AUTOBLOCK         block pumped number prefixes: off, monitor or on (default on)
+//	SMS2FA_AUTOBLOCK_MIN_SENDS   judged sends a window needs before it can block (default 20)
+//	SMS2FA_AUTOBLOCK_CONVERSION  the verified share under which it blocks (default 0.35)
+//	SMS2FA_AUTOBLOCK_FOR     the first block's length, 1m to 168h, doubling per repeat (default 12h)
 //	TRUSTED_PROXIES          CIDRs or IPs whose X-Forwarded-For is believed (default: none)
 //
 // A send budget is one or more comma-separated windows of N sends per Go

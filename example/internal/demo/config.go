@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sms2fa/sms2fa/contract"
 	"github.com/sms2fa/sms2fa/sms"
 )
 
@@ -37,7 +38,13 @@ type Config struct {
 	TrustedProxies []string
 	// The send budgets, one per SMS2FA_*_LIMIT variable.
 	userLimit, phoneLimit, ipLimit, prefixLimit, globalLimit budget
-	warnings                                                 []string
+	// The automatic prefix block, from SMS2FA_AUTOBLOCK*: zero values keep
+	// the guard's defaults.
+	autoBlock           contract.PrefixMode
+	autoBlockMinSends   int
+	autoBlockConversion float64
+	autoBlockFor        time.Duration
+	warnings            []string
 }
 
 // budget is one send budget from the environment. Unset keeps the guard's
@@ -116,12 +123,50 @@ func ConfigFrom(getenv func(string) string) (Config, error) {
 		}
 		*b.dst = budget{set: true, rates: rates}
 	}
+	if err := c.readAutoBlock(getenv); err != nil {
+		return c, err
+	}
 	if v := getenv("TRUSTED_PROXIES"); v != "" {
 		if c.TrustedProxies, err = parseProxies(v); err != nil {
 			return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 		}
 	}
 	return c, nil
+}
+
+// readAutoBlock reads the SMS2FA_AUTOBLOCK* variables, refusing what the
+// guard would refuse at start, so the error names the variable.
+func (c *Config) readAutoBlock(getenv func(string) string) error {
+	if v := getenv("SMS2FA_AUTOBLOCK"); v != "" {
+		m, err := contract.ParsePrefixMode(v)
+		if err != nil {
+			return fmt.Errorf("SMS2FA_AUTOBLOCK: %q is not off, monitor or on", v)
+		}
+		c.autoBlock = m
+	}
+	if v := getenv("SMS2FA_AUTOBLOCK_MIN_SENDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || strings.HasPrefix(v, "+") {
+			return fmt.Errorf("SMS2FA_AUTOBLOCK_MIN_SENDS: %q is not a whole number ≥ 1", v)
+		}
+		c.autoBlockMinSends = n
+	}
+	if v := getenv("SMS2FA_AUTOBLOCK_CONVERSION"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f < 1) {
+			return fmt.Errorf("SMS2FA_AUTOBLOCK_CONVERSION: %q is not a fraction between 0 and 1 like 0.35", v)
+		}
+		c.autoBlockConversion = f
+	}
+	d, set, err := duration(getenv, "SMS2FA_AUTOBLOCK_FOR")
+	switch {
+	case err != nil:
+		return err
+	case set && (d < time.Minute || d > 7*24*time.Hour):
+		return fmt.Errorf("SMS2FA_AUTOBLOCK_FOR: %q must lie between 1m and 168h (a block doubles up to 7 days)", getenv("SMS2FA_AUTOBLOCK_FOR"))
+	}
+	c.autoBlockFor = d
+	return nil
 }
 
 // parseRates reads a send budget: "off" (no rates: the budget is off), or

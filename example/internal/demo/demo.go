@@ -36,6 +36,37 @@ var assets embed.FS
 // prefix is.
 const defaultPrefixDigits = 6
 
+// The automatic prefix block's defaults (the SMS method's): the demo's
+// SMS2FA_AUTOBLOCK_MIN_SENDS and SMS2FA_AUTOBLOCK_CONVERSION set one
+// figure of a threshold the method takes as a pair.
+const (
+	defaultBlockMinSends   = 20
+	defaultBlockConversion = 0.35
+)
+
+// autoBlockOptions are the SMS method's options from SMS2FA_AUTOBLOCK*;
+// an unset variable keeps the method's default.
+func (c Config) autoBlockOptions() []sms.Option {
+	var opts []sms.Option
+	if c.autoBlock != "" {
+		opts = append(opts, sms.WithAutoBlock(c.autoBlock))
+	}
+	if c.autoBlockMinSends > 0 || c.autoBlockConversion > 0 {
+		n, f := c.autoBlockMinSends, c.autoBlockConversion
+		if n == 0 {
+			n = defaultBlockMinSends
+		}
+		if f == 0 {
+			f = defaultBlockConversion
+		}
+		opts = append(opts, sms.WithAutoBlockThreshold(n, f))
+	}
+	if c.autoBlockFor > 0 {
+		opts = append(opts, sms.WithAutoBlockFor(c.autoBlockFor))
+	}
+	return opts
+}
+
 // User is one of the demo's users: its whole first factor is a password, and
 // a phone the app has verified itself (carol has none: she enrols one on her
 // first visit).
@@ -121,6 +152,7 @@ func GuardOptions(cfg Config, logger *slog.Logger) ([]sms2fa.Option, *prometheus
 			texts = append(texts, b.option(b.rates...))
 		}
 	}
+	texts = append(texts, cfg.autoBlockOptions()...)
 	opts = append(opts, sms2fa.WithSMS(texts...))
 	// Recovery codes, remembered devices and authenticator apps beside SMS.
 	// An app's secret is sealed under a key derived from SMS2FA_SECRET: with

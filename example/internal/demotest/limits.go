@@ -1,6 +1,7 @@
 package demotest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,8 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
 )
 
 // visitor is one browser-less client of the demo: its own cookies, no
@@ -186,3 +189,30 @@ func (s Suite) EachLimitReachesTheGuard(t *testing.T) {
 
 // budgetVars are the examples' send-budget variables.
 var budgetVars = []string{"SMS2FA_USER_LIMIT", "SMS2FA_PHONE_LIMIT", "SMS2FA_IP_LIMIT", "SMS2FA_PREFIX_LIMIT", "SMS2FA_GLOBAL_LIMIT"}
+
+// SMS2FA_AUTOBLOCK reaches the guard. With alice's prefix (+91987654)
+// blocked by an operator and her number not yet known good: on (and the
+// default) refuses her code with prefix_blocked; monitor and off send it.
+// The threshold's variables are checked where they are read (package
+// demo): crossing a threshold needs codes to expire, which takes minutes
+// of a real clock.
+func (s Suite) AutoBlockReachesTheGuard(t *testing.T) {
+	for _, tc := range []struct {
+		mode    string
+		refused bool
+	}{{"", true}, {"on", true}, {"monitor", false}, {"off", false}} {
+		t.Run("mode="+tc.mode, func(t *testing.T) {
+			srv, fake := s.demoEnvWith(t, map[string]string{"SMS2FA_AUTOBLOCK": tc.mode}, func(st *store.SQL) {
+				if _, err := st.BlockPrefix(context.Background(), "+91987654", time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			})
+			alice := newVisitor(t, srv.URL)
+			alice.login("alice")
+			sent, answer := alice.send(fake, false, "")
+			if sent == tc.refused || tc.refused && !strings.Contains(answer, "prefix_blocked") {
+				t.Fatalf("alice's code: sent=%v (%s), want refused=%v with prefix_blocked", sent, answer, tc.refused)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sms2fa/sms2fa/example/internal/demo"
 	"github.com/sms2fa/sms2fa/sender"
+	"github.com/sms2fa/sms2fa/store"
 	"github.com/sms2fa/sms2fa/store/sqlite"
 )
 
@@ -60,6 +61,13 @@ func (s Suite) demo(t testing.TB) (*httptest.Server, *sender.Fake) {
 // demoEnv is demo configured from vars, as the environment would.
 func (s Suite) demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, *sender.Fake) {
 	t.Helper()
+	return s.demoEnvWith(t, vars, nil)
+}
+
+// demoEnvWith is demoEnv, with prepare (if not nil) run on the demo's
+// store before the demo starts, as an operator's earlier command would.
+func (s Suite) demoEnvWith(t testing.TB, vars map[string]string, prepare func(*store.SQL)) (*httptest.Server, *sender.Fake) {
+	t.Helper()
 	cfg, err := demo.ConfigFrom(env(vars))
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +77,9 @@ func (s Suite) demoEnv(t testing.TB, vars map[string]string) (*httptest.Server, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if prepare != nil {
+		prepare(st)
+	}
 	fake := sender.NewFake()
 	h, err := s.app(cfg, st, fake, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -28,6 +28,7 @@ func Run(t *testing.T, app demo.App) {
 		{"DemoSignOutEverywhere", s.DemoSignOutEverywhere},
 		{"DemoLogoutRevokesCopies", s.DemoLogoutRevokesCopies},
 		{"EachLimitReachesTheGuard", s.EachLimitReachesTheGuard},
+		{"AutoBlockReachesTheGuard", s.AutoBlockReachesTheGuard},
 		{"ForwardedForOnlyFromTrustedProxies", s.ForwardedForOnlyFromTrustedProxies},
 		{"RunServesAndShutsDown", s.RunServesAndShutsDown},
 		{"RunDropsSlowAndIdleClients", s.RunDropsSlowAndIdleClients},
