@@ -235,63 +235,95 @@ func (s *SQL) Prefix(ctx context.Context, prefix string) (contract.PrefixState, 
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	now, err := s.currentTime(ctx, s.readers)
-	if err != nil {
-		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
-	}
 	var r prefixRow
-	err = s.q.getPrefix.QueryRowxContext(ctx, prefix).Scan(r.dest()...)
+	err := s.q.getPrefix.QueryRowxContext(ctx, prefix).Scan(r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return contract.PrefixState{}, contract.ErrNotFound
 	}
 	if err != nil {
 		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
 	}
-	var inFlight int
-	if err := s.q.prefixFlight.GetContext(ctx, &inFlight, prefix, ms(now)); err != nil {
+	states, err := s.prefixStates(ctx, []prefixRow{r}, s.q.prefixFlight, prefix)
+	if err != nil {
 		return contract.PrefixState{}, fmt.Errorf("store: prefix: %w", err)
 	}
-	return r.state(ms(now), inFlight), nil
+	return states[0], nil
 }
 
 // Prefixes implements [contract.PrefixStore].
 func (s *SQL) Prefixes(ctx context.Context) ([]contract.PrefixState, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	now, err := s.currentTime(ctx, s.readers)
-	if err != nil {
-		return nil, fmt.Errorf("store: prefixes: %w", err)
-	}
-	flight := map[string]int{}
-	frows, err := s.q.allFlight.QueryContext(ctx, ms(now))
-	if err != nil {
-		return nil, fmt.Errorf("store: prefixes: %w", err)
-	}
-	for frows.Next() {
-		var p string
-		var n int
-		if err := frows.Scan(&p, &n); err != nil {
-			frows.Close()
-			return nil, fmt.Errorf("store: prefixes: %w", err)
-		}
-		flight[p] = n
-	}
-	frows.Close()
 	rows, err := s.q.allPrefixes.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: prefixes: %w", err)
 	}
-	defer rows.Close()
-	var out []contract.PrefixState
+	var all []prefixRow
 	for rows.Next() {
 		var r prefixRow
 		if err := rows.Scan(r.dest()...); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("store: prefixes: %w", err)
 		}
-		out = append(out, r.state(ms(now), flight[r.Prefix]))
+		all = append(all, r)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	states, err := s.prefixStates(ctx, all, s.q.allFlight)
+	if err != nil {
+		return nil, fmt.Errorf("store: prefixes: %w", err)
+	}
+	return states, nil
+}
+
+// prefixStates is rs as the operators see them now: the flight, read by
+// flight (with args), is counted as the next send would — minutes that
+// ended are judged, the rest are in flight — without writing anything.
+func (s *SQL) prefixStates(ctx context.Context, rs []prefixRow, flight *sqlx.Stmt, args ...any) ([]contract.PrefixState, error) {
+	now, err := s.currentTime(ctx, s.readers)
+	if err != nil {
+		return nil, err
+	}
+	n := ms(now)
+	byKey := make(map[string]*prefixRow, len(rs))
+	inFlight := make(map[string]int, len(rs))
+	for i := range rs {
+		rs[i].Hour.rotate(n, hourMS)
+		rs[i].Day.rotate(n, dayMS)
+		byKey[rs[i].Prefix] = &rs[i]
+	}
+	rows, err := flight.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key                     string
+			endsAt, sends, verified int64
+		)
+		if err := rows.Scan(&key, &endsAt, &sends, &verified); err != nil {
+			return nil, err
+		}
+		r := byKey[key]
+		switch {
+		case r == nil:
+		case endsAt > n:
+			inFlight[key] += int(sends)
+		default:
+			verified = min(verified, sends)
+			r.Hour.add(endsAt, sends, verified, hourMS)
+			r.Day.add(endsAt, sends, verified, dayMS)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]contract.PrefixState, len(rs))
+	for i, r := range rs {
+		out[i] = r.state(n, inFlight[r.Prefix])
 	}
 	return out, nil
 }
@@ -327,14 +359,18 @@ func (s *SQL) changePrefix(ctx context.Context, op, prefix string, forget bool, 
 				return fmt.Errorf("forgetting the flight: %w", err)
 			}
 		}
-		var inFlight int
-		if err := get(ctx, tx, s.q.txPrefixFlight, &inFlight, prefix, n); err != nil {
-			return fmt.Errorf("counting the prefix's flight: %w", err)
-		}
-		st = r.state(n, inFlight)
+		st = r.state(n, 0)
 		return nil
 	})
-	return st, err
+	if err != nil {
+		return st, err
+	}
+	// The state with its flight, as Prefix reads it; the change is made
+	// either way.
+	if full, err := s.Prefix(ctx, prefix); err == nil {
+		st = full
+	}
+	return st, nil
 }
 
 // BlockPrefix implements [contract.PrefixStore].

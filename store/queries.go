@@ -106,7 +106,7 @@ type queries struct {
 	// The prefix block (prefix.go).
 	readPrefix, foldFlight, writePrefix, knownNumber, flightGiveBack *sqlx.Stmt
 	getPrefix, prefixFlight, allFlight, allPrefixes                  *sqlx.Stmt
-	makePrefix, lockPrefix, txPrefixFlight, dropFlight               *sqlx.Stmt
+	makePrefix, lockPrefix, dropFlight                               *sqlx.Stmt
 	purgeFlight, purgeKnown, purgePrefixes                           *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
@@ -211,9 +211,8 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		// the rest).
 		{&q.flightGiveBack, `UPDATE sms2fa_prefix_flight SET sends = sends - 1
 			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000 AND sends > 0`, false},
-		{&q.prefixFlight, `SELECT COALESCE(SUM(sends), 0) FROM sms2fa_prefix_flight WHERE prefix = ? AND ends_at > ?`, true},
-		{&q.txPrefixFlight, `SELECT COALESCE(SUM(sends), 0) FROM sms2fa_prefix_flight WHERE prefix = ? AND ends_at > ?`, false},
-		{&q.allFlight, `SELECT prefix, SUM(sends) FROM sms2fa_prefix_flight WHERE ends_at > ? GROUP BY prefix`, true},
+		{&q.prefixFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight WHERE prefix = ?`, true},
+		{&q.allFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight`, true},
 		{&q.dropFlight, `DELETE FROM sms2fa_prefix_flight WHERE prefix = ?`, false},
 		// Minutes no send judged within a day (the longer window) are past
 		// it; known numbers outlive KnownNumberFor by a day; a prefix's row
@@ -421,7 +420,7 @@ func (q queries) close() {
 		q.capGrants, q.deviceGrant, q.revokeDeviceGrants, q.recoverySpent, q.unlockPhoneBudgets,
 		q.readTOTP, q.hasTOTP, q.sealedTOTP, q.putTOTP, q.claimTOTP, q.resealTOTP, q.dropTOTP, q.userState, q.userGrants,
 		q.readPrefix, q.foldFlight, q.writePrefix, q.knownNumber, q.flightGiveBack, q.getPrefix, q.prefixFlight,
-		q.allFlight, q.allPrefixes, q.makePrefix, q.lockPrefix, q.txPrefixFlight, q.dropFlight,
+		q.allFlight, q.allPrefixes, q.makePrefix, q.lockPrefix, q.dropFlight,
 		q.purgeFlight, q.purgeKnown, q.purgePrefixes,
 	} {
 		if st != nil {

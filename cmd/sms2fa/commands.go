@@ -27,6 +27,9 @@ var commands = map[string]func(ctx context.Context, t *tool, args []string) erro
 	"signout": signout,
 	"reset":   reset,
 	"stats":   stats,
+	"block":   block,
+	"unblock": unblock,
+	"allow":   allow,
 }
 
 // withStore runs fn on the store, opened without migrating it (only
@@ -384,14 +387,18 @@ type regionView struct {
 }
 
 func stats(ctx context.Context, t *tool, args []string) error {
-	since := 24 * time.Hour
+	since, top := 24*time.Hour, 20
 	if _, err := t.flags("stats", args, 0, "", func(fs *flag.FlagSet) {
-		fs.DurationVar(&since, "since", since, "how far back")
+		fs.DurationVar(&since, "since", since, "how far back, for the regions")
+		fs.IntVar(&top, "prefixes", top, "how many prefixes to print, worst first (0: all)")
 	}); err != nil {
 		return err
 	}
 	if since <= 0 {
 		return usagef("stats: -since must be a positive duration like 24h, got %v", since)
+	}
+	if top < 0 {
+		return usagef("stats: -prefixes must be 0 (all) or more, got %d", top)
 	}
 	return t.withStore(ctx, func(st *store.SQL) error {
 		now, err := st.Now(ctx)
@@ -417,7 +424,14 @@ func stats(ctx context.Context, t *tool, args []string) error {
 			return strings.Compare(a.Region, b.Region)
 		})
 		total := regionView{Region: "all", Sent: s.Sent, Verified: s.Verified, Conversion: conversion(s.Verified, s.Sent)}
-		out := map[string]any{"since": s.Since, "total": total, "regions": regions}
+		ps, err := prefixes(ctx, st)
+		if err != nil {
+			return err
+		}
+		if top > 0 && len(ps) > top {
+			ps = ps[:top]
+		}
+		out := map[string]any{"since": s.Since, "total": total, "regions": regions, "prefixes": ps}
 		return t.print(out, func(w io.Writer) {
 			fmt.Fprintf(w, "since %s\n\n", stamp(s.Since))
 			rows := make([][]string, 0, len(regions)+1)
@@ -425,6 +439,14 @@ func stats(ctx context.Context, t *tool, args []string) error {
 				rows = append(rows, []string{r.Region, fmt.Sprint(r.Sent), fmt.Sprint(r.Verified), fmt.Sprintf("%.0f%%", 100*r.Conversion)})
 			}
 			table(w, []string{"REGION", "SENT", "VERIFIED", "CONVERSION"}, rows)
+			// The prefix block's own windows: sends judged (their codes can
+			// no longer be entered) in the last hour and day.
+			fmt.Fprintf(w, "\nprefixes, worst first (judged sends, sliding windows):\n\n")
+			rows = rows[:0]
+			for _, p := range ps {
+				rows = append(rows, p.row())
+			}
+			table(w, prefixHead, rows)
 		})
 	})
 }

@@ -9,7 +9,11 @@
 //	sms2fa [-json] unlock USER        clear the lockout and the user's and number's budgets
 //	sms2fa [-json] signout USER       revoke every grant and remembered device
 //	sms2fa [-json] reset -yes USER    remove every factor: number, app, recovery codes
-//	sms2fa [-json] stats [-since 24h] sent, verified and conversion by region, worst first
+//	sms2fa [-json] stats [-since 24h] [-prefixes 20]
+//	                                  sent, verified and conversion by region and by number prefix, worst first
+//	sms2fa [-json] block [-for 12h] PREFIX   block a number prefix (+91987654) on every instance
+//	sms2fa [-json] unblock PREFIX     lift a prefix's block; its windows start afresh
+//	sms2fa [-json] allow [-remove] PREFIX    never block the prefix (or take it off the list)
 //
 // purge takes the app's retentions (-retain-challenges, -retain-stats,
 // -retain-revoked: store.WithRetention and WithRevokedRetention; the
@@ -55,7 +59,14 @@ const usage = `sms2fa: the operator's tool for a guard's store, in DATABASE_URL
   sms2fa [-json] unlock USER        clear the lockout and the user's and number's budgets
   sms2fa [-json] signout USER       revoke every grant and remembered device
   sms2fa [-json] reset -yes USER    remove every factor: number, app, recovery codes; sign out
-  sms2fa [-json] stats [-since 24h] sent, verified and conversion by region, worst first
+  sms2fa [-json] stats [-since 24h] [-prefixes 20]
+                                    sent, verified and conversion by region and by number prefix
+                                    (its block's 1h and 24h windows), worst first, blocked marked
+  sms2fa [-json] block [-for 12h] PREFIX
+                                    block a number prefix, as +91987654, on every instance
+  sms2fa [-json] unblock PREFIX     lift a prefix's block; its windows start afresh
+  sms2fa [-json] allow [-remove] PREFIX
+                                    never block the prefix (still counted), or take it off the list
 
 Flags may come before or after a subcommand's arguments. Every change is
 logged on stderr with the operator ($USER). Exit 2: a bad argument; 1: a

@@ -353,6 +353,11 @@ func TestBadArguments(t *testing.T) {
 		{[]string{"reset", "-yes"}, "reset needs a user ID"},
 		{[]string{"purge", "-retain-stats", "10m"}, "stats ≥ 1h"},
 		{[]string{"purge", "extra"}, "purge takes no argument"},
+		{[]string{"block", "91987654"}, `"91987654" is not a number prefix`},
+		{[]string{"block", "-for", "10s", "+91987654"}, "-for must be at least 1m"},
+		{[]string{"unblock"}, "unblock needs a prefix like +91987654"},
+		{[]string{"allow", "+91 987654"}, "is not a number prefix"},
+		{[]string{"stats", "-prefixes", "-1"}, "-prefixes must be 0 (all) or more"},
 	} {
 		r := cmd(t, url, c.args...)
 		if r.code != exitUsage || r.out != "" {
@@ -377,4 +382,87 @@ func TestBadArguments(t *testing.T) {
 		t.Fatalf("an unreachable database: %+v", r)
 	}
 	oneLine(t, "an unreachable database", r.stderr, "opening DATABASE_URL")
+}
+
+func TestPrefixes(t *testing.T) {
+	onBoth(t, func(t *testing.T, url string) {
+		// Sends made 20 minutes ago, judged by the sends of 2 minutes ago
+		// (still in flight): +91987654 never verified, +91981234 always.
+		at := time.Now().Add(-20 * time.Minute)
+		st, err := dburl.Open(t.Context(), url, store.WithClock(func() time.Time { return at }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		rule := contract.PrefixRule{Mode: contract.PrefixOn, MinSends: 20, Conversion: 0.35, For: time.Hour, Max: time.Hour}
+		sendTo := func(user, number string, verify bool) {
+			t.Helper()
+			r := rule
+			r.Key = number[:9]
+			ref := contract.Ref{ID: user + "-c", UserID: user, Binding: "b"}
+			if _, _, err := st.Open(t.Context(), contract.OpenParams{Ref: ref, Phone: number, Region: "IN", MAC: []byte("m"), Policy: policy, Prefix: r}); err != nil {
+				t.Fatal(err)
+			}
+			if verify {
+				if _, _, err := st.Verify(t.Context(), ref, contract.VerifyParams{MAC: []byte("m"), Policy: policy}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sendTo("a1", "+919876541001", false)
+		sendTo("a2", "+919876541002", false)
+		sendTo("b1", "+919812341001", true)
+		sendTo("b2", "+919812341002", true)
+		at = at.Add(18 * time.Minute)
+		sendTo("a3", "+919876541003", false) // judges the first two of each prefix
+		sendTo("b3", "+919812341003", true)
+
+		r := cmd(t, url, "block", "-for", "2h", "+91911111")
+		if r.code != exitOK || !strings.Contains(r.out, "blocked +91911111 until") {
+			t.Fatalf("block: %+v", r)
+		}
+		audited(t, r, "block", "+91911111")
+		r = cmd(t, url, "allow", "+91900000")
+		if r.code != exitOK {
+			t.Fatalf("allow: %+v", r)
+		}
+		audited(t, r, "allow", "+91900000")
+
+		r = cmd(t, url, "stats")
+		if r.code != exitOK {
+			t.Fatalf("stats: %+v", r)
+		}
+		blocked, pumped, fine := strings.Index(r.out, "+91911111"), strings.Index(r.out, "+91987654"), strings.Index(r.out, "+91981234")
+		if blocked < 0 || pumped < blocked || fine < pumped || !strings.Contains(row(r.out, "+91911111")[7], "BLOCKED") ||
+			row(r.out, "+91987654")[5] != "0%" || row(r.out, "+91981234")[5] != "100%" ||
+			row(r.out, "+91987654")[6] != "1" || row(r.out, "+91900000")[7] != "allowed" {
+			t.Fatalf("stats by prefix, worst first, blocked marked:\n%s", r.out)
+		}
+		r = cmd(t, url, "-json", "stats", "-prefixes", "2")
+		var v struct {
+			Prefixes []prefixView `json:"prefixes"`
+		}
+		if err := json.Unmarshal([]byte(r.out), &v); err != nil || len(v.Prefixes) != 2 || !v.Prefixes[0].Blocked ||
+			v.Prefixes[1].Prefix != "+91987654" || v.Prefixes[1].DayVerified != 0 || v.Prefixes[1].InFlight != 1 {
+			t.Fatalf("stats -json -prefixes 2: %s (%v)", r.out, err)
+		}
+
+		// The store sees what the command did; an unblock lifts it.
+		if p, err := st.Prefix(t.Context(), "+91911111"); err != nil || p.Blocks != 1 || p.BlockedUntil.IsZero() {
+			t.Fatalf("after block: %+v, %v", p, err)
+		}
+		r = cmd(t, url, "unblock", "+91911111")
+		if r.code != exitOK || !strings.Contains(r.out, "unblocked +91911111") {
+			t.Fatalf("unblock: %+v", r)
+		}
+		audited(t, r, "unblock", "+91911111")
+		if r = cmd(t, url, "unblock", "+91911111"); !strings.Contains(r.out, "was not blocked") {
+			t.Fatalf("unblocking again: %+v", r)
+		}
+		r = cmd(t, url, "-json", "allow", "-remove", "+91900000")
+		if r.code != exitOK || !strings.Contains(r.out, `"allowed": false`) {
+			t.Fatalf("allow -remove: %+v", r)
+		}
+		audited(t, r, "disallow", "+91900000")
+	})
 }

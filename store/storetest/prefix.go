@@ -432,10 +432,11 @@ func testPrefixSliding(t *testing.T, o Opener) {
 	e.clock.Advance(e.judged())
 	e.pump(rule, 1, 0) // judges the four; 4 < 6
 	// At 13:30 the hour window still covers half of the 12:00 bucket; the
-	// day window covers it all.
+	// day window covers it all. The fifth send's code expired at 12:11:01:
+	// the state counts it judged, as the next send will.
 	e.clock.Advance(testclock.Start.Add(90 * time.Minute).Sub(e.clock.Now()))
-	if st := e.prefixState(pumped); st.Hour.Sends != 2 || st.Day.Sends != 4 {
-		t.Fatalf("at 13:30: hour %+v, day %+v; want 2 and 4 judged sends", st.Hour, st.Day)
+	if st := e.prefixState(pumped); st.Hour.Sends != 2.5 || st.Day.Sends != 5 || st.InFlight != 0 {
+		t.Fatalf("at 13:30: hour %+v, day %+v, in flight %d; want 2.5 and 5 judged sends, none in flight", st.Hour, st.Day, st.InFlight)
 	}
 	e.pump(rule, 1, 0) // judges the fifth: day 5 < 6
 	e.clock.Advance(e.judged())
