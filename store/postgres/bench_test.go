@@ -31,9 +31,15 @@ func benchStore(b *testing.B) *store.SQL {
 	return s
 }
 
+// guardsRule is the prefix block as the guard applies it by default
+// (sms.WithAutoBlock): every send counted against its prefix, and judged.
+var guardsRule = contract.PrefixRule{Key: "+91987654", Mode: contract.PrefixOn, MinSends: 20, Conversion: 0.35,
+	For: 12 * time.Hour, Max: 7 * 24 * time.Hour}
+
 func benchOpen(b *testing.B, s *store.SQL, i int, budgets bool) (contract.Ref, contract.OpenParams) {
 	ref := contract.Ref{ID: fmt.Sprintf("bench-%d", i), UserID: fmt.Sprintf("user-%d", i), Binding: fmt.Sprintf("b-%d", i)}
-	p := contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("mac:1"), Policy: contract.DefaultPolicy()}
+	p := contract.OpenParams{Ref: ref, Phone: "+919876543210", Region: "IN", MAC: []byte("mac:1"), Policy: contract.DefaultPolicy(),
+		Prefix: guardsRule}
 	if budgets {
 		p.Budgets = fiveBudgets(ref.UserID)
 		for j := range p.Budgets {

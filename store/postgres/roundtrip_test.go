@@ -87,7 +87,8 @@ func TestRoundTripsPerOperation(t *testing.T) {
 		return contract.Ref{ID: "rt-" + string(rune('a'+n)), UserID: user, Binding: "b-" + string(rune('a'+n))}
 	}
 	openP := func(r contract.Ref) contract.OpenParams {
-		return contract.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: mac("1"), Policy: pol, Budgets: fiveBudgets(r.UserID)}
+		return contract.OpenParams{Ref: r, Phone: "+919876543210", Region: "IN", MAC: mac("1"), Policy: pol, Budgets: fiveBudgets(r.UserID),
+			Prefix: guardsRule} // the prefix judged in the same call
 	}
 	grant := func(r contract.Ref) contract.GrantParams {
 		return contract.GrantParams{ID: "g-" + r.ID, How: "sms", Lifetime: time.Hour}
@@ -136,7 +137,7 @@ func TestRoundTripsPerOperation(t *testing.T) {
 				clock.Advance(pol.CooldownAfter(1))
 				time.Sleep(1100 * time.Millisecond) // idle again after the Open above
 				writes.Store(0)
-				_, err := s.Resend(ctx, b, contract.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user)})
+				_, err := s.Resend(ctx, b, contract.ResendParams{MAC: mac("3"), Policy: pol, Budgets: fiveBudgets(user), Prefix: guardsRule})
 				return err
 			}},
 			{"Open (the number checked against the factor)", 1, func() error {
