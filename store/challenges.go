@@ -261,6 +261,11 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			row.Region, p.MAC, row.CreatedAt, row.ExpiresAt, row.MaxAttempts, row.NextSendAt, countedPrefix(p.Prefix)); err != nil {
 			return fmt.Errorf("inserting the challenge: %w", err)
 		}
+		if p.Prefix.Counting() {
+			if err := exec(ctx, tx, s.q.flightAdd, p.Prefix.Key, row.ExpiresAt); err != nil {
+				return fmt.Errorf("counting the send in flight: %w", err)
+			}
+		}
 		c, created = row.challenge(now), true
 		c.Prefix = block
 		return nil
@@ -373,7 +378,8 @@ func (s *SQL) Verify(ctx context.Context, ref contract.Ref, p contract.VerifyPar
 		err := tx.StmtxContext(ctx, s.q.verifyReads).QueryRowContext(ctx, ref.UserID, ref.UserID, ref.ID, ref.UserID, ref.Binding).Scan(
 			&u.Failures, &u.Locks, &u.LockedUntil, &f.Phone, &f.Region, &f.EnrolledAt, &f.Version, &f.Removed,
 			&found, &r.MAC, &r.ID, &r.UserID, &r.Flow, &r.GrantID, &r.Phone, &r.Region, &r.CreatedAt, &r.ExpiresAt,
-			&r.Attempts, &r.MaxAttempts, &r.Sends, &r.NextSendAt, &r.SendFailed, &r.ConsumedAt)
+			&r.Attempts, &r.MaxAttempts, &r.Sends, &r.NextSendAt, &r.SendFailed, &r.ConsumedAt, &r.Prefix,
+			&u.KnownPhone, &u.KnownAt)
 		switch {
 		case err != nil:
 			return fmt.Errorf("reading the user and the challenge: %w", err)
@@ -397,7 +403,7 @@ func (s *SQL) Verify(ctx context.Context, ref contract.Ref, p contract.VerifyPar
 		r.ConsumedAt = consumed
 		c = r.challenge(now)
 		if right {
-			if err := s.resetFailures(ctx, tx, ref.UserID, u, now); err != nil {
+			if err := s.settleSMS(ctx, tx, ref.UserID, r, u, now); err != nil {
 				return err
 			}
 			f.UserID = ref.UserID
@@ -428,6 +434,24 @@ func (s *SQL) resetFailures(ctx context.Context, tx *sqlx.Tx, userID string, u u
 	}
 	if err := exec(ctx, tx, s.q.setUser, 0, 0, 0, ms(now), userID); err != nil {
 		return fmt.Errorf("resetting failures: %w", err)
+	}
+	return nil
+}
+
+// settleSMS is what a right SMS code does beside its flow, as
+// sms2fa_verify does it: the user's failures start over, the number is
+// known good for the user (the prefix block: written at most hourly), and
+// the send is counted verified in its prefix's flight.
+func (s *SQL) settleSMS(ctx context.Context, tx *sqlx.Tx, userID string, r challengeRow, u userRow, now time.Time) error {
+	if u.Failures != 0 || u.Locks != 0 || u.KnownPhone != r.Phone || u.KnownAt < ms(now)-int64(time.Hour/time.Millisecond) {
+		if err := exec(ctx, tx, s.q.settleSMS, userID, r.Phone, ms(now), ms(now)); err != nil {
+			return fmt.Errorf("resetting failures: %w", err)
+		}
+	}
+	if r.Prefix != "" {
+		if err := exec(ctx, tx, s.q.flightVerified, r.Prefix, r.ExpiresAt); err != nil {
+			return fmt.Errorf("counting the verified send: %w", err)
+		}
 	}
 	return nil
 }
@@ -630,6 +654,11 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 		if err := get(ctx, tx, s.q.replaceCode, &out, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
 			return fmt.Errorf("replacing the code: %w", err)
 		}
+		if out.Prefix != "" { // the new code joins its minute; the replaced one stays in its own
+			if err := exec(ctx, tx, s.q.flightAdd, out.Prefix, out.ExpiresAt); err != nil {
+				return fmt.Errorf("counting the send in flight: %w", err)
+			}
+		}
 		c = out.challenge(now)
 		c.Prefix = block
 		return nil
@@ -642,16 +671,35 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 
 // SendFailed implements [contract.Store].
 func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) error {
-	// One statement, no transaction of its own: it takes back the send the
-	// challenge counted (the statistics count sends from there), lifts the
-	// cooldown and kills the code. A missing, used, replaced or already
-	// recorded challenge is left alone.
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	if _, err := s.q.releaseSend.ExecContext(ctx, s.nowArg(), []byte{}, ref.ID, ref.UserID, ref.Binding, mac); err != nil {
-		return fmt.Errorf("store: record failed send: %w", err)
+	// It takes back the send the challenge counted (the statistics count
+	// sends from there) and its prefix's flight, lifts the cooldown and
+	// kills the code. A missing, used, replaced or already recorded
+	// challenge is left alone. On Postgres one statement does it all.
+	args := []any{s.nowArg(), []byte{}, ref.ID, ref.UserID, ref.Binding, mac}
+	if s.dialect == Postgres {
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		if _, err := s.q.releaseSend.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("store: record failed send: %w", err)
+		}
+		return nil
 	}
-	return nil
+	return s.inTx(ctx, "record failed send", func(ctx context.Context, tx *sqlx.Tx) error {
+		var gone struct {
+			Prefix  string `db:"prefix"`
+			Expires int64  `db:"expires_at"`
+		}
+		err := get(ctx, tx, s.q.releaseSend, &gone, args...)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		case gone.Prefix == "":
+			return nil
+		}
+		return exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires)
+	})
 }
 
 // Cancel implements [contract.Store].

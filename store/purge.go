@@ -14,8 +14,7 @@ import (
 type Purged struct {
 	Challenges, Users, Budgets, Stats, Grants, Devices int64
 	// Prefixes counts the prefix block's rows: minutes of flight no send
-	// judged within a day, numbers known good no longer, and prefixes with
-	// nothing left to remember.
+	// judged within a day, and prefixes with nothing left to remember.
 	Prefixes int64
 }
 
@@ -33,8 +32,8 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var (
-		p             Purged
-		flight, known int64
+		p      Purged
+		flight int64
 	)
 	now, err := s.currentTime(ctx, s.db)
 	if err != nil {
@@ -52,13 +51,14 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 		// A user row remembers failures and the lock doubling. Counting the
 		// day from the end of the last lock, not its start, keeps a long lock
 		// (WithLockout's max over a day) doubling on the next one.
-		{"users", s.q.purgeUsers, []any{ms(now.Add(-24 * time.Hour)), ms(now.Add(-24 * time.Hour))}, &p.Users},
+		// A number known good for its user stays so for KnownNumberFor.
+		{"users", s.q.purgeUsers, []any{ms(now.Add(-24 * time.Hour)), ms(now.Add(-24 * time.Hour)),
+			ms(now.Add(-contract.KnownNumberFor))}, &p.Users},
 		{"budgets", s.q.purgeBudgets, []any{ms(now)}, &p.Budgets},
 		{"stats", s.q.purgeStats, []any{hourOf(now.Add(-s.retain.stats))}, &p.Stats},
 		{"grants", s.q.purgeGrants, []any{ms(now), ms(now.Add(-s.retain.revoked))}, &p.Grants},
 		{"devices", s.q.purgeDevices, []any{ms(now)}, &p.Devices},
 		{"prefix flight", s.q.purgeFlight, []any{ms(now.Add(-24 * time.Hour))}, &flight},
-		{"known numbers", s.q.purgeKnown, []any{ms(now.Add(-contract.KnownNumberFor - 24*time.Hour))}, &known},
 		// Two days without a judged send empty both windows; a block that
 		// ended over a week ago would not double the next one any more
 		// (the default cap is a week).
@@ -72,7 +72,7 @@ func (s *SQL) Purge(ctx context.Context) (Purged, error) {
 			return p, fmt.Errorf("store: purging %s: %w", step.what, err)
 		}
 	}
-	p.Prefixes += flight + known
+	p.Prefixes += flight
 	return p, nil
 }
 

@@ -29,7 +29,7 @@ func nowSQL(d Dialect) string {
 
 // challengeCols are the columns a Challenge is read from.
 const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, expires_at, attempts, max_attempts,
-	sends, next_send_at, send_failed, consumed_at`
+	sends, next_send_at, send_failed, consumed_at, prefix`
 
 // openReadsSQL is what Open reads on SQLite before it writes, in one
 // statement (each statement costs the pure-Go SQLite and database/sql more
@@ -61,7 +61,8 @@ const verifyReadsSQL = `SELECT COALESCE(u.failures, 0), COALESCE(u.locks, 0), CO
 	ch.id IS NOT NULL, COALESCE(ch.code_mac, X''), COALESCE(ch.id, ''), COALESCE(ch.user_id, ''), COALESCE(ch.flow, ''),
 	COALESCE(ch.grant_id, ''), COALESCE(ch.phone, ''), COALESCE(ch.region, ''), COALESCE(ch.created_at, 0),
 	COALESCE(ch.expires_at, 0), COALESCE(ch.attempts, 0), COALESCE(ch.max_attempts, 0), COALESCE(ch.sends, 0),
-	COALESCE(ch.next_send_at, 0), COALESCE(ch.send_failed, 0), COALESCE(ch.consumed_at, 0)
+	COALESCE(ch.next_send_at, 0), COALESCE(ch.send_failed, 0), COALESCE(ch.consumed_at, 0), COALESCE(ch.prefix, ''),
+	COALESCE(u.known_phone, ''), COALESCE(u.known_at, 0)
 	FROM (SELECT 1) AS one
 	LEFT JOIN sms2fa_users AS u ON u.user_id = ?
 	LEFT JOIN sms2fa_factors AS f ON f.user_id = ?
@@ -105,9 +106,10 @@ type queries struct {
 
 	// The prefix block (prefix.go).
 	readPrefix, foldFlight, writePrefix, knownNumber, flightGiveBack *sqlx.Stmt
+	settleSMS, flightAdd, flightVerified                             *sqlx.Stmt
 	getPrefix, prefixFlight, allFlight, allPrefixes                  *sqlx.Stmt
 	makePrefix, lockPrefix, dropFlight                               *sqlx.Stmt
-	purgeFlight, purgeKnown, purgePrefixes                           *sqlx.Stmt
+	purgeFlight, purgePrefixes                                       *sqlx.Stmt
 
 	// Postgres only, as text (see oneshot.go): the driver package's
 	// QueryRow, or database/sql, runs them.
@@ -151,6 +153,20 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			RETURNING created_at, region, sends, consumed_at),
 		counted AS (` + rollUpOf("gone", "") + `)
 		SELECT COUNT(*) FROM gone`
+	// A send that certainly failed kills its code — the MAC emptied, so a
+	// code the provider echoed into a log can never verify — and leaves its
+	// prefix's flight: it never reached anyone. On Postgres one statement
+	// does both; SQLite's SendFailed runs the second (flightGiveBack) in
+	// the same transaction.
+	releaseSend := `UPDATE sms2fa_challenges
+		SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ` + now + `, send_failed = 1, code_mac = ?
+		WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0
+		RETURNING prefix, expires_at`
+	if d == Postgres {
+		releaseSend = `WITH r AS (` + releaseSend + `)
+			UPDATE sms2fa_prefix_flight AS fl SET sends = fl.sends - 1 FROM r
+			WHERE r.prefix <> '' AND fl.prefix = r.prefix AND fl.ends_at = (r.expires_at + 59999) / 60000 * 60000 AND fl.sends > 0`
+	}
 	if d == SQLite {
 		lockUser = `SELECT failures, locks, locked_until, ` + now + ` AS now_ms FROM sms2fa_users WHERE user_id = ?`
 		purgeBudgets = `DELETE FROM sms2fa_budgets WHERE started_at + window_ms < ?`
@@ -206,7 +222,19 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			  updated_at = excluded.updated_at`, false},
 		{&q.makePrefix, `INSERT INTO sms2fa_prefixes (` + prefixCols + `, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (prefix) DO NOTHING`, false},
-		{&q.knownNumber, `SELECT COUNT(*) FROM sms2fa_known WHERE user_id = ? AND phone = ? AND verified_at > ?`, false},
+		{&q.knownNumber, `SELECT COUNT(*) FROM sms2fa_users WHERE user_id = ? AND known_phone = ? AND known_at > ?`, false},
+		// A right SMS code: the failures start over and the number is
+		// known good for the user, in one upsert that writes only when one
+		// of them changes (the known time at most hourly).
+		{&q.settleSMS, `INSERT INTO sms2fa_users (user_id, failures, locks, locked_until, known_phone, known_at, updated_at)
+			VALUES (?, 0, 0, 0, ?, ?, ?)
+			ON CONFLICT (user_id) DO UPDATE SET failures = 0, locks = 0, locked_until = 0,
+			  known_phone = excluded.known_phone, known_at = excluded.known_at, updated_at = excluded.updated_at`, false},
+		{&q.flightAdd, `INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
+			VALUES (?, (CAST(? AS BIGINT) + 59999) / 60000 * 60000, 1)
+			ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1`, false},
+		{&q.flightVerified, `UPDATE sms2fa_prefix_flight SET verified = verified + 1
+			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000`, false},
 		// A withdrawn send leaves its minute (Cancel; the triggers count
 		// the rest).
 		{&q.flightGiveBack, `UPDATE sms2fa_prefix_flight SET sends = sends - 1
@@ -215,12 +243,11 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.allFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight`, true},
 		{&q.dropFlight, `DELETE FROM sms2fa_prefix_flight WHERE prefix = ?`, false},
 		// Minutes no send judged within a day (the longer window) are past
-		// it; known numbers outlive KnownNumberFor by a day; a prefix's row
+		// it; a prefix's row
 		// goes once both windows are empty, it is neither blocked nor
 		// allow-listed, and its last block is long over (the doubling
 		// would have started again).
 		{&q.purgeFlight, `DELETE FROM sms2fa_prefix_flight WHERE ends_at < ?`, false},
-		{&q.purgeKnown, `DELETE FROM sms2fa_known WHERE verified_at < ?`, false},
 		{&q.purgePrefixes, `DELETE FROM sms2fa_prefixes WHERE allowed = 0 AND updated_at < ? AND blocked_until < ?`, false},
 		{&q.getChallenge, `SELECT ` + now + ` AS now_ms, ` + challengeCols + `,
 			COALESCE((SELECT u.locked_until FROM sms2fa_users u WHERE u.user_id = sms2fa_challenges.user_id), 0) AS locked_until
@@ -237,9 +264,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			RETURNING ` + challengeCols, false},
 		// A send that certainly failed kills its code: the MAC is emptied, so
 		// a code the provider echoed into a log can never verify.
-		{&q.releaseSend, `UPDATE sms2fa_challenges
-			SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ` + now + `, send_failed = 1, code_mac = ?
-			WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0`, false},
+		{&q.releaseSend, releaseSend, false},
 		// Only a challenge still as Open made it — one send, never failed,
 		// never resent, never used — can be withdrawn.
 		{&q.cancel, `DELETE FROM sms2fa_challenges
@@ -296,7 +321,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			) counted GROUP BY region ORDER BY region`, true},
 
 		{&q.purgeChallenges, purgeChallenges, false},
-		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ?`, false},
+		{&q.purgeUsers, `DELETE FROM sms2fa_users WHERE locked_until < ? AND updated_at < ? AND known_at < ?`, false},
 		{&q.purgeBudgets, purgeBudgets, false},
 		{&q.purgeStats, `DELETE FROM sms2fa_stats WHERE hour < ?`, false},
 		// A revoked grant stays until it would have expired: UseDevice asks
@@ -421,7 +446,7 @@ func (q queries) close() {
 		q.readTOTP, q.hasTOTP, q.sealedTOTP, q.putTOTP, q.claimTOTP, q.resealTOTP, q.dropTOTP, q.userState, q.userGrants,
 		q.readPrefix, q.foldFlight, q.writePrefix, q.knownNumber, q.flightGiveBack, q.getPrefix, q.prefixFlight,
 		q.allFlight, q.allPrefixes, q.makePrefix, q.lockPrefix, q.dropFlight,
-		q.purgeFlight, q.purgeKnown, q.purgePrefixes,
+		q.purgeFlight, q.purgePrefixes, q.settleSMS, q.flightAdd, q.flightVerified,
 	} {
 		if st != nil {
 			st.Close()
@@ -465,6 +490,7 @@ type challengeRow struct {
 	NextSendAt  int64  `db:"next_send_at"`
 	SendFailed  int    `db:"send_failed"`
 	ConsumedAt  int64  `db:"consumed_at"`
+	Prefix      string `db:"prefix"` // the number prefix its sends count against; "" for none
 	LockedUntil int64  `db:"locked_until"`
 	Now         int64  `db:"now_ms"` // the store's clock, for reads that carry it
 }
@@ -518,6 +544,10 @@ type userRow struct {
 	Locks       int   `db:"locks"`
 	LockedUntil int64 `db:"locked_until"`
 	Now         int64 `db:"now_ms"`
+	// The number last verified for the user, and when (the prefix block's
+	// known-good numbers): read by SQLite's Verify only.
+	KnownPhone string
+	KnownAt    int64
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -48,80 +48,44 @@ CREATE TABLE IF NOT EXISTS sms2fa_prefix_flight (
     PRIMARY KEY (prefix, ends_at)
 );
 
--- Numbers known good: the last time a code sent to phone for user_id was
--- verified. A prefix block never refuses a number verified for its user in
--- the last 30 days (contract.KnownNumberFor).
-CREATE TABLE IF NOT EXISTS sms2fa_known (
-    user_id     TEXT    NOT NULL,
-    phone       TEXT    NOT NULL,
-    verified_at BIGINT  NOT NULL,
-    PRIMARY KEY (user_id, phone)
-);
+-- Numbers known good: the number a code for the user was last verified
+-- for, and when. A prefix block never refuses a number verified for its
+-- user in the last 30 days (contract.KnownNumberFor). A user's row already
+-- exists wherever a code was sent (sms2fa_lock_user makes it), and the
+-- verify that records it updates it at most hourly, in the statement that
+-- resets the failures.
+ALTER TABLE sms2fa_users ADD COLUMN IF NOT EXISTS known_phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE sms2fa_users ADD COLUMN IF NOT EXISTS known_at BIGINT NOT NULL DEFAULT 0;
 
 -- The numbers users signed in with by SMS before this version, as far as
 -- the grants still tell: an SMS grant made since the number was enrolled.
-INSERT INTO sms2fa_known (user_id, phone, verified_at)
-SELECT g.user_id, f.phone, MAX(g.created_at)
+INSERT INTO sms2fa_users AS u (user_id, updated_at, known_phone, known_at)
+SELECT g.user_id, MAX(g.created_at), f.phone, MAX(g.created_at)
 FROM sms2fa_grants AS g JOIN sms2fa_factors AS f ON f.user_id = g.user_id
 WHERE g.how = 'sms' AND f.removed = 0 AND f.phone <> '' AND g.created_at >= f.enrolled_at
 GROUP BY g.user_id, f.phone
-ON CONFLICT (user_id, phone) DO NOTHING;
+ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at;
 
--- The flight is kept by triggers on the challenges, so that every way a
--- code starts, ends or fails — whichever statement does it — is counted
--- once: a send (a new challenge, or a resend's new code) joins the minute
--- its code expires in; a verified code is marked in its minute (and its
--- number is known good); a send that certainly failed leaves its minute (it
--- never reached the provider: a provider's outage must not block
--- prefixes). A resend leaves the replaced code in its own minute, judged
--- unverified when that minute ends. Store.Cancel takes a withdrawn send out
--- itself: a purge deletes challenges too, and must not.
-CREATE OR REPLACE FUNCTION sms2fa_prefix_count() RETURNS TRIGGER
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' OR NEW.sends > OLD.sends THEN
-        IF NEW.prefix <> '' THEN
-            INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
-            VALUES (NEW.prefix, (NEW.expires_at + 59999) / 60000 * 60000, 1)
-            ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1;
-        END IF;
-        RETURN NULL;
-    END IF;
-    IF OLD.send_failed = 0 AND NEW.send_failed <> 0 AND NEW.prefix <> '' THEN
-        UPDATE sms2fa_prefix_flight SET sends = sends - 1
-        WHERE prefix = NEW.prefix AND ends_at = (OLD.expires_at + 59999) / 60000 * 60000 AND sends > 0;
-    END IF;
-    IF OLD.consumed_at = 0 AND NEW.consumed_at <> 0 THEN
-        IF NEW.prefix <> '' THEN
-            UPDATE sms2fa_prefix_flight SET verified = verified + 1
-            WHERE prefix = NEW.prefix AND ends_at = (NEW.expires_at + 59999) / 60000 * 60000;
-        END IF;
-        -- Refreshed at most hourly: known-good lasts 30 days.
-        INSERT INTO sms2fa_known AS k (user_id, phone, verified_at) VALUES (NEW.user_id, NEW.phone, NEW.consumed_at)
-        ON CONFLICT (user_id, phone) DO UPDATE SET verified_at = excluded.verified_at
-        WHERE k.verified_at < excluded.verified_at - 3600000;
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- The flight is counted by the operations themselves, each in its own
+-- round trip: a send (sms2fa_open, sms2fa_resend) joins the minute its
+-- code expires in; a verified code is marked in its minute
+-- (sms2fa_verify); a send that certainly failed (Store.SendFailed) or was
+-- withdrawn (Store.Cancel) leaves its minute — it never reached the
+-- provider, and a provider's outage must not block prefixes. A resend
+-- leaves the replaced code in its own minute, judged unverified when that
+-- minute ends.
 
-DROP TRIGGER IF EXISTS sms2fa_prefix_sent ON sms2fa_challenges;
-CREATE TRIGGER sms2fa_prefix_sent AFTER INSERT ON sms2fa_challenges
-FOR EACH ROW WHEN (NEW.prefix <> '') EXECUTE FUNCTION sms2fa_prefix_count();
-DROP TRIGGER IF EXISTS sms2fa_prefix_changed ON sms2fa_challenges;
-CREATE TRIGGER sms2fa_prefix_changed AFTER UPDATE OF sends, send_failed, consumed_at ON sms2fa_challenges
-FOR EACH ROW WHEN (NEW.sends > OLD.sends OR (OLD.send_failed = 0 AND NEW.send_failed <> 0)
-                   OR (OLD.consumed_at = 0 AND NEW.consumed_at <> 0))
-EXECUTE FUNCTION sms2fa_prefix_count();
-
--- sms2fa_prefix_judge counts a send's prefix and decides, under the
--- prefix's row lock (sends to one prefix queue there, as they do on its
--- send budget): the minutes of flight that have ended join the windows; a
--- prefix not blocked, not allow-listed, whose hour or day window holds at
--- least p_min judged sends with a conversion below p_ppm (parts per
--- million) is blocked for p_for_ns, doubled per earlier block (the count
--- starts again when the last block ended over p_max_ns ago), up to
--- p_max_ns; the windows then start afresh, so a repeat needs new evidence.
+-- sms2fa_prefix_judge counts a send's prefix and decides: the minutes of
+-- flight that have ended join the windows; a prefix not blocked, not
+-- allow-listed, whose hour or day window holds at least p_min judged sends
+-- with a conversion below p_ppm (parts per million) is blocked for
+-- p_for_ns, doubled per earlier block (the count starts again when the last
+-- block ended over p_max_ns ago), up to p_max_ns; the windows then start
+-- afresh, so a repeat needs new evidence. Most sends change nothing: they
+-- read the row and take no lock. A send that has minutes to count or a
+-- block to start takes the prefix's row lock, reads the row again and
+-- decides on what it holds (sends to one prefix queue there, as they do on
+-- its send budget's row).
 -- o_state: ''       no block in force
 --          blocked  a block is in force (o_until), and this send goes:
 --                   p_mode 'monitor', or p_phone is known good for p_user
@@ -136,8 +100,11 @@ RETURNS TABLE (o_state TEXT, o_until BIGINT, o_started BOOLEAN, o_window BIGINT,
 LANGUAGE plpgsql AS $$
 DECLARE
     r       sms2fa_prefixes%ROWTYPE;
-    f       RECORD;
-    changed BOOLEAN := false;
+    ends    BIGINT[];
+    sent    BIGINT[];
+    won     BIGINT[];
+    locked  BOOLEAN := false; -- the second pass: under the row's lock, to write
+    k       INTEGER;
     b       BIGINT;
     w       BIGINT;
     est_s   DOUBLE PRECISION;
@@ -146,86 +113,104 @@ DECLARE
     i       INTEGER;
 BEGIN
     o_state := ''; o_until := 0; o_started := false; o_window := 0; o_sends := 0; o_verified := 0; o_blocks := 0;
-    SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO sms2fa_prefixes (prefix, hour_start, day_start, updated_at)
-        VALUES (p_prefix, p_now - p_now % 3600000, p_now - p_now % 86400000, p_now)
-        ON CONFLICT (prefix) DO NOTHING;
-        SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix FOR UPDATE;
-    END IF;
+    -- The minutes that ended are this send's to count: deleted as read,
+    -- each by one send only.
+    WITH gone AS (
+        DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now
+        RETURNING fl.ends_at, fl.sends, LEAST(fl.verified, fl.sends) AS verified)
+    SELECT COALESCE(array_agg(g.ends_at), '{}'), COALESCE(array_agg(g.sends), '{}'), COALESCE(array_agg(g.verified), '{}')
+    INTO ends, sent, won FROM gone AS g;
 
-    -- Each window moves to the bucket of now: one bucket on, the current
-    -- becomes the previous; further, both are past. (A clock that went
-    -- back keeps the buckets as they are.)
-    b := p_now - p_now % 3600000;
-    IF b > r.hour_start THEN
-        IF b = r.hour_start + 3600000 THEN
-            r.hour_prev_sends := r.hour_sends; r.hour_prev_verified := r.hour_verified;
-        ELSE
-            r.hour_prev_sends := 0; r.hour_prev_verified := 0;
-        END IF;
-        r.hour_sends := 0; r.hour_verified := 0; r.hour_start := b;
-    END IF;
-    b := p_now - p_now % 86400000;
-    IF b > r.day_start THEN
-        IF b = r.day_start + 86400000 THEN
-            r.day_prev_sends := r.day_sends; r.day_prev_verified := r.day_verified;
-        ELSE
-            r.day_prev_sends := 0; r.day_prev_verified := 0;
-        END IF;
-        r.day_sends := 0; r.day_verified := 0; r.day_start := b;
-    END IF;
-
-    -- Minutes that ended are judged, in the buckets of the minute their
-    -- codes expired in; a minute older than the previous bucket is outside
-    -- the window.
-    FOR f IN DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now
-             RETURNING fl.ends_at, fl.sends, LEAST(fl.verified, fl.sends) AS verified LOOP
-        changed := true;
-        b := (f.ends_at - 1) - (f.ends_at - 1) % 3600000;
-        IF b = r.hour_start THEN
-            r.hour_sends := r.hour_sends + f.sends; r.hour_verified := r.hour_verified + f.verified;
-        ELSIF b = r.hour_start - 3600000 THEN
-            r.hour_prev_sends := r.hour_prev_sends + f.sends; r.hour_prev_verified := r.hour_prev_verified + f.verified;
-        END IF;
-        b := (f.ends_at - 1) - (f.ends_at - 1) % 86400000;
-        IF b = r.day_start THEN
-            r.day_sends := r.day_sends + f.sends; r.day_verified := r.day_verified + f.verified;
-        ELSIF b = r.day_start - 86400000 THEN
-            r.day_prev_sends := r.day_prev_sends + f.sends; r.day_prev_verified := r.day_prev_verified + f.verified;
-        END IF;
-    END LOOP;
-
-    IF r.allowed = 0 AND r.blocked_until <= p_now THEN
-        FOR w IN SELECT unnest(ARRAY[3600000, 86400000]::BIGINT[]) LOOP
-            IF w = 3600000 THEN
-                est_s := r.hour_sends + r.hour_prev_sends * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
-                est_v := r.hour_verified + r.hour_prev_verified * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
-            ELSE
-                est_s := r.day_sends + r.day_prev_sends * (1 - (p_now - r.day_start)::DOUBLE PRECISION / w);
-                est_v := r.day_verified + r.day_prev_verified * (1 - (p_now - r.day_start)::DOUBLE PRECISION / w);
+    -- (The loop's variable exists only inside it: locked says, after it,
+    -- whether the second pass ran.)
+    FOR pass IN 1..2 LOOP
+        IF pass = 1 THEN
+            SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
+            IF NOT FOUND THEN
+                INSERT INTO sms2fa_prefixes (prefix, hour_start, day_start, updated_at)
+                VALUES (p_prefix, p_now - p_now % 3600000, p_now - p_now % 86400000, p_now)
+                ON CONFLICT (prefix) DO NOTHING;
+                SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
             END IF;
-            IF est_s >= p_min AND est_v * 1000000 < p_ppm * est_s THEN
-                IF r.blocked_until < p_now - p_max_ns / 1000000 THEN
-                    r.blocks := 0;
-                END IF;
-                d := p_for_ns; i := 0;
-                WHILE i < r.blocks AND d < p_max_ns LOOP
-                    d := d * 2; i := i + 1;
-                END LOOP;
-                r.blocked_until := p_now + LEAST(d, p_max_ns) / 1000000;
-                r.blocks := r.blocks + 1;
-                r.hour_start := p_now - p_now % 3600000; r.day_start := p_now - p_now % 86400000;
-                r.hour_sends := 0; r.hour_verified := 0; r.hour_prev_sends := 0; r.hour_prev_verified := 0;
-                r.day_sends := 0; r.day_verified := 0; r.day_prev_sends := 0; r.day_prev_verified := 0;
-                o_started := true; o_window := w; o_sends := est_s; o_verified := est_v;
-                changed := true;
-                EXIT;
+        ELSE
+            SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix FOR UPDATE;
+            o_started := false; o_window := 0; o_sends := 0; o_verified := 0;
+            locked := true;
+        END IF;
+
+        -- Each window moves to the bucket of now: one bucket on, the
+        -- current becomes the previous; further, both are past. (A clock
+        -- that went back keeps the buckets as they are.)
+        b := p_now - p_now % 3600000;
+        IF b > r.hour_start THEN
+            IF b = r.hour_start + 3600000 THEN
+                r.hour_prev_sends := r.hour_sends; r.hour_prev_verified := r.hour_verified;
+            ELSE
+                r.hour_prev_sends := 0; r.hour_prev_verified := 0;
+            END IF;
+            r.hour_sends := 0; r.hour_verified := 0; r.hour_start := b;
+        END IF;
+        b := p_now - p_now % 86400000;
+        IF b > r.day_start THEN
+            IF b = r.day_start + 86400000 THEN
+                r.day_prev_sends := r.day_sends; r.day_prev_verified := r.day_verified;
+            ELSE
+                r.day_prev_sends := 0; r.day_prev_verified := 0;
+            END IF;
+            r.day_sends := 0; r.day_verified := 0; r.day_start := b;
+        END IF;
+
+        -- The minutes that ended count in the buckets of the minute their
+        -- codes expired in; older than the previous bucket is outside the
+        -- window.
+        FOR k IN 1..cardinality(ends) LOOP
+            b := (ends[k] - 1) - (ends[k] - 1) % 3600000;
+            IF b = r.hour_start THEN
+                r.hour_sends := r.hour_sends + sent[k]; r.hour_verified := r.hour_verified + won[k];
+            ELSIF b = r.hour_start - 3600000 THEN
+                r.hour_prev_sends := r.hour_prev_sends + sent[k]; r.hour_prev_verified := r.hour_prev_verified + won[k];
+            END IF;
+            b := (ends[k] - 1) - (ends[k] - 1) % 86400000;
+            IF b = r.day_start THEN
+                r.day_sends := r.day_sends + sent[k]; r.day_verified := r.day_verified + won[k];
+            ELSIF b = r.day_start - 86400000 THEN
+                r.day_prev_sends := r.day_prev_sends + sent[k]; r.day_prev_verified := r.day_prev_verified + won[k];
             END IF;
         END LOOP;
-    END IF;
 
-    IF changed THEN
+        IF r.allowed = 0 AND r.blocked_until <= p_now THEN
+            FOREACH w IN ARRAY ARRAY[3600000, 86400000]::BIGINT[] LOOP
+                IF w = 3600000 THEN
+                    est_s := r.hour_sends + r.hour_prev_sends * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
+                    est_v := r.hour_verified + r.hour_prev_verified * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
+                ELSE
+                    est_s := r.day_sends + r.day_prev_sends * (1 - (p_now - r.day_start)::DOUBLE PRECISION / w);
+                    est_v := r.day_verified + r.day_prev_verified * (1 - (p_now - r.day_start)::DOUBLE PRECISION / w);
+                END IF;
+                IF est_s >= p_min AND est_v * 1000000 < p_ppm * est_s THEN
+                    IF r.blocked_until < p_now - p_max_ns / 1000000 THEN
+                        r.blocks := 0;
+                    END IF;
+                    d := p_for_ns; i := 0;
+                    WHILE i < r.blocks AND d < p_max_ns LOOP
+                        d := d * 2; i := i + 1;
+                    END LOOP;
+                    r.blocked_until := p_now + LEAST(d, p_max_ns) / 1000000;
+                    r.blocks := r.blocks + 1;
+                    r.hour_start := p_now - p_now % 3600000; r.day_start := p_now - p_now % 86400000;
+                    r.hour_sends := 0; r.hour_verified := 0; r.hour_prev_sends := 0; r.hour_prev_verified := 0;
+                    r.day_sends := 0; r.day_verified := 0; r.day_prev_sends := 0; r.day_prev_verified := 0;
+                    o_started := true; o_window := w; o_sends := est_s; o_verified := est_v;
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+
+        -- Nothing to write: done without a lock. Else once more, locked.
+        EXIT WHEN pass = 2 OR (cardinality(ends) = 0 AND NOT o_started);
+    END LOOP;
+
+    IF locked THEN
         UPDATE sms2fa_prefixes SET hour_start = r.hour_start, hour_sends = r.hour_sends, hour_verified = r.hour_verified,
             hour_prev_sends = r.hour_prev_sends, hour_prev_verified = r.hour_prev_verified,
             day_start = r.day_start, day_sends = r.day_sends, day_verified = r.day_verified,
@@ -236,9 +221,9 @@ BEGIN
 
     IF r.allowed = 0 AND r.blocked_until > p_now THEN
         o_until := r.blocked_until; o_blocks := r.blocks; o_state := 'blocked';
-        IF p_mode = 'on' AND NOT EXISTS (SELECT 1 FROM sms2fa_known AS k
-                                         WHERE k.user_id = p_user AND k.phone = p_phone
-                                           AND k.verified_at > p_now - p_known_ms) THEN
+        IF p_mode = 'on' AND NOT EXISTS (SELECT 1 FROM sms2fa_users AS u
+                                         WHERE u.user_id = p_user AND u.known_phone = p_phone
+                                           AND u.known_at > p_now - p_known_ms) THEN
             o_state := 'refused';
         END IF;
     END IF;
@@ -253,7 +238,8 @@ $$;
 --                   for the user: nothing was sent (the judging's counts
 --                   stay)
 -- and o_prefix_* report a block in force (o_prefix_state 'blocked' or
--- 'refused'), with any outcome after the judging. Version 6's signature
+-- 'refused'), with any outcome after the judging. A challenge created
+-- joins its prefix's flight. Version 6's signature
 -- stays, for the instances of the previous release during a rolling
 -- deploy: it counts no prefix.
 CREATE OR REPLACE FUNCTION sms2fa_open(
@@ -335,6 +321,11 @@ BEGIN
        next_send_at, prefix)
     VALUES (p_id, p_user, p_flow, p_grant_id, p_binding, p_phone, p_region, p_mac, o_now, o_now + p_ttl_ms,
       p_max_attempts, 1, o_now + p_cooldown_ms, p_prefix);
+    IF p_prefix <> '' THEN
+        INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
+        VALUES (p_prefix, (o_now + p_ttl_ms + 59999) / 60000 * 60000, 1)
+        ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1;
+    END IF;
     c_id := p_id; c_user_id := p_user; c_flow := p_flow; c_grant_id := p_grant_id; c_phone := p_phone;
     c_region := p_region; c_created_at := o_now; c_expires_at := o_now + p_ttl_ms; c_attempts := 0;
     c_max_attempts := p_max_attempts; c_sends := 1; c_next_send_at := o_now + p_cooldown_ms;
@@ -347,8 +338,8 @@ $$;
 -- sms2fa_resend is Store.Resend, version 7's with the prefix block, judged
 -- as in sms2fa_open after the cooldown and before the budgets (outcome
 -- prefix_blocked, columns o_prefix_*). A challenge counts its resends
--- against the prefix it was opened with. Version 7's signature stays, for
--- a rolling deploy.
+-- against the prefix it was opened with (its new code joins the flight).
+-- Version 7's signature stays, for a rolling deploy.
 CREATE OR REPLACE FUNCTION sms2fa_resend(
     p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_phone TEXT, p_mac BYTEA,
     p_ttl_ms BIGINT, p_cooldown_ns BIGINT,
@@ -363,8 +354,9 @@ RETURNS TABLE (
     o_prefix_sends DOUBLE PRECISION, o_prefix_verified DOUBLE PRECISION, o_prefix_blocks INTEGER)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_wait BIGINT := p_cooldown_ns;
-    v_i    INTEGER := 1;
+    v_wait   BIGINT := p_cooldown_ns;
+    v_i      INTEGER := 1;
+    v_prefix TEXT;
 BEGIN
     o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
     SELECT l.o_locked_until INTO o_locked_until FROM sms2fa_lock_user(p_user, o_now) AS l;
@@ -375,9 +367,9 @@ BEGIN
     END IF;
 
     SELECT ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
-      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
+      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at, ch.prefix
     INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
-      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at
+      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at, v_prefix
     FROM sms2fa_challenges AS ch WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding;
     IF NOT FOUND OR p_phone <> '' AND p_phone <> c_phone THEN
         o_outcome := 'not_found';
@@ -434,7 +426,178 @@ BEGIN
     WHERE ch.id = p_id AND ch.consumed_at = 0
     RETURNING ch.expires_at, ch.sends, ch.next_send_at, ch.send_failed
     INTO c_expires_at, c_sends, c_next_send_at, c_send_failed;
+    -- The new code joins its minute; the replaced one stays in its own.
+    IF v_prefix <> '' THEN
+        INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
+        VALUES (v_prefix, (c_expires_at + 59999) / 60000 * 60000, 1)
+        ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1;
+    END IF;
     o_outcome := 'resent';
+    RETURN NEXT;
+END
+$$;
+
+-- sms2fa_verify is Store.Verify, version 8's with the prefix block's
+-- counting: a right code marks its send verified in its prefix's flight,
+-- and records its number as known good for the user (in the update that
+-- resets the failures). Same signature: it replaces version 8's.
+CREATE OR REPLACE FUNCTION sms2fa_verify(
+    p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_mac BYTEA,
+    p_threshold INTEGER, p_lock_ns BIGINT, p_lock_max_ns BIGINT,
+    p_grant_id TEXT, p_grant_login TEXT, p_grant_how TEXT, p_grant_life_ms BIGINT, p_grant_cap INTEGER)
+RETURNS TABLE (
+    o_outcome TEXT, o_now BIGINT, o_locked_until BIGINT,
+    c_id TEXT, c_user_id TEXT, c_flow TEXT, c_grant_id TEXT, c_phone TEXT, c_region TEXT,
+    c_created_at BIGINT, c_expires_at BIGINT, c_attempts INTEGER, c_max_attempts INTEGER,
+    c_sends INTEGER, c_next_send_at BIGINT, c_send_failed INTEGER, c_consumed_at BIGINT,
+    g_id TEXT, g_user_id TEXT, g_login TEXT, g_how TEXT,
+    g_created_at BIGINT, g_fresh_at BIGINT, g_expires_at BIGINT, g_revoked_at BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_failures INTEGER;
+    v_locks    INTEGER;
+    v_lock     BIGINT;
+    v_i        INTEGER := 0;
+    f_version  BIGINT;
+    f_removed  INTEGER;
+    f_phone    TEXT;
+    v_prefix   TEXT;
+BEGIN
+    o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
+    g_id := '';
+    -- The user's row lock serialises the user's operations: the lock check
+    -- and the failure count below are one decision.
+    SELECT l.o_failures, l.o_locks, l.o_locked_until INTO v_failures, v_locks, o_locked_until
+    FROM sms2fa_lock_user(p_user, o_now) AS l;
+    IF o_locked_until > o_now THEN
+        o_outcome := 'user_locked';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- The attempt is counted, and a right code consumes the challenge, in
+    -- one update of a live challenge with attempts left: the comparison
+    -- happens under the row's lock, in the same step that counts it.
+    --
+    -- Comparing MACs here, not in constant time, leaks nothing usable: they
+    -- are keyed with the server's secret, so an attacker cannot compute the
+    -- MAC of a guess, and learning how many leading bytes of an unknown MAC
+    -- matched a guess's MAC says nothing about the code.
+    UPDATE sms2fa_challenges AS ch SET attempts = ch.attempts + 1,
+      consumed_at = CASE WHEN ch.code_mac = p_mac THEN o_now ELSE 0 END
+    WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding
+      AND ch.consumed_at = 0 AND ch.send_failed = 0 AND ch.expires_at > o_now AND ch.attempts < ch.max_attempts
+    RETURNING ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
+      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at, ch.prefix
+    INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
+      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at, v_prefix;
+    IF NOT FOUND THEN
+        SELECT ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
+          ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
+        INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
+          c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at
+        FROM sms2fa_challenges AS ch WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding;
+        o_outcome := CASE WHEN FOUND THEN 'dead' ELSE 'not_found' END;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    IF c_consumed_at <> 0 THEN
+        -- The failures start over, and the number is known good for the
+        -- user (the prefix block): one statement, which writes only when
+        -- one of them changes — the known time at most hourly.
+        UPDATE sms2fa_users SET failures = 0, locks = 0, locked_until = 0, known_phone = c_phone, known_at = o_now,
+          updated_at = o_now
+        WHERE user_id = p_user
+          AND (failures <> 0 OR locks <> 0 OR known_phone <> c_phone OR known_at < o_now - 3600000);
+        -- The send converted: counted in its minute of flight.
+        IF v_prefix <> '' THEN
+            UPDATE sms2fa_prefix_flight SET verified = verified + 1
+            WHERE prefix = v_prefix AND ends_at = (c_expires_at + 59999) / 60000 * 60000;
+        END IF;
+        -- The code proves the challenge's number for the account as it was
+        -- when it was sent: a flow overtaken since changes nothing — an
+        -- enrolment after another number was enrolled, a change after the
+        -- number was removed, a login or step-up code to a number replaced.
+        SELECT f.version, f.removed, f.phone INTO f_version, f_removed, f_phone
+        FROM sms2fa_factors AS f WHERE f.user_id = c_user_id;
+        IF NOT FOUND THEN
+            f_version := 0;
+        END IF;
+        IF (c_flow = 'enrol' AND f_version > 0 AND f_removed = 0)
+           OR (c_flow = 'change' AND (f_version = 0 OR f_removed <> 0))
+           OR (c_flow IN ('login', 'step_up') AND f_version > 0 AND (f_removed <> 0 OR f_phone <> c_phone)) THEN
+            NULL; -- no grant: g_id stays ''
+        ELSIF c_flow IN ('step_up', 'change') THEN
+            -- The grant first: a browser whose grant was revoked meanwhile
+            -- changes nothing, however right its code; and only a grant of
+            -- this very sign-in is freshened.
+            UPDATE sms2fa_grants AS g SET fresh_at = o_now
+            WHERE g.id = c_grant_id AND g.user_id = c_user_id AND g.login = p_grant_login
+              AND g.revoked_at = 0 AND g.expires_at > o_now
+            RETURNING g.id, g.user_id, g.login, g.how, g.created_at, g.fresh_at, g.expires_at, g.revoked_at
+            INTO g_id, g_user_id, g_login, g_how, g_created_at, g_fresh_at, g_expires_at, g_revoked_at;
+            IF FOUND AND c_flow = 'change' THEN
+                INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, removed, version, updated_at)
+                VALUES (c_user_id, c_phone, c_region, o_now, 0, 1, o_now)
+                ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, region = excluded.region,
+                  enrolled_at = excluded.enrolled_at, removed = excluded.removed, mismatch = '',
+                  version = sms2fa_factors.version + 1, updated_at = excluded.updated_at;
+                UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'number_change'
+                WHERE user_id = c_user_id AND id <> c_grant_id AND revoked_at = 0 AND expires_at > o_now;
+                UPDATE sms2fa_devices SET revoked_at = o_now
+                WHERE user_id = c_user_id AND revoked_at = 0 AND expires_at > o_now;
+            ELSIF NOT FOUND THEN
+                g_id := '';
+            END IF;
+        ELSE
+            IF c_flow = 'enrol' THEN
+                INSERT INTO sms2fa_factors (user_id, phone, region, enrolled_at, removed, version, updated_at)
+                VALUES (c_user_id, c_phone, c_region, o_now, 0, 1, o_now)
+                ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, region = excluded.region,
+                  enrolled_at = excluded.enrolled_at, removed = excluded.removed, mismatch = '',
+                  version = sms2fa_factors.version + 1, updated_at = excluded.updated_at;
+            END IF;
+            IF p_grant_id <> '' THEN
+                INSERT INTO sms2fa_grants (id, user_id, login, how, created_at, fresh_at, expires_at)
+                VALUES (p_grant_id, c_user_id, p_grant_login, p_grant_how, o_now, o_now, o_now + p_grant_life_ms);
+                g_id := p_grant_id; g_user_id := c_user_id; g_login := p_grant_login; g_how := p_grant_how;
+                g_created_at := o_now; g_fresh_at := o_now; g_expires_at := o_now + p_grant_life_ms; g_revoked_at := 0;
+                -- At most p_grant_cap live grants: the oldest beyond it go.
+                -- The subquery finds, from the index of unrevoked grants
+                -- alone, the newest grant beyond the cap: none for a user
+                -- within it (nearly everyone), and then nothing is written.
+                IF p_grant_cap > 0 THEN
+                    UPDATE sms2fa_grants SET revoked_at = o_now, revoked_how = 'cap'
+                    WHERE user_id = c_user_id AND revoked_at = 0 AND expires_at > o_now AND id <> p_grant_id
+                      AND (created_at, id) <= (SELECT g.created_at, g.id FROM sms2fa_grants AS g
+                                               WHERE g.user_id = c_user_id AND g.revoked_at = 0 AND g.expires_at > o_now
+                                               ORDER BY g.created_at DESC, g.id DESC LIMIT 1 OFFSET p_grant_cap);
+                END IF;
+            END IF;
+        END IF;
+        o_outcome := 'ok';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- A wrong code: one more consecutive failure; the one that reaches the
+    -- threshold locks the user, doubled per lock since the last success.
+    v_failures := v_failures + 1;
+    o_outcome := 'invalid';
+    IF p_threshold > 0 AND v_failures >= p_threshold THEN
+        v_lock := p_lock_ns;
+        WHILE v_i < v_locks AND v_lock < p_lock_max_ns LOOP
+            v_lock := v_lock * 2;
+            v_i := v_i + 1;
+        END LOOP;
+        v_failures := 0;
+        v_locks := v_locks + 1;
+        o_locked_until := o_now + LEAST(v_lock, p_lock_max_ns) / 1000000;
+        o_outcome := 'locked';
+    END IF;
+    UPDATE sms2fa_users SET failures = v_failures, locks = v_locks, locked_until = o_locked_until, updated_at = o_now
+    WHERE user_id = p_user;
     RETURN NEXT;
 END
 $$;

@@ -47,65 +47,29 @@ CREATE TABLE IF NOT EXISTS sms2fa_prefix_flight (
     PRIMARY KEY (prefix, ends_at)
 );
 
--- Numbers known good: the last time a code sent to phone for user_id was
--- verified. A prefix block never refuses a number verified for its user in
--- the last 30 days (contract.KnownNumberFor).
-CREATE TABLE IF NOT EXISTS sms2fa_known (
-    user_id     TEXT    NOT NULL,
-    phone       TEXT    NOT NULL,
-    verified_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, phone)
-);
+-- Numbers known good: the number a code for the user was last verified
+-- for, and when. A prefix block never refuses a number verified for its
+-- user in the last 30 days (contract.KnownNumberFor). The verify that
+-- records it writes it at most hourly, with the failures' reset.
+ALTER TABLE sms2fa_users ADD COLUMN known_phone TEXT NOT NULL DEFAULT '';
+ALTER TABLE sms2fa_users ADD COLUMN known_at INTEGER NOT NULL DEFAULT 0;
 
 -- The numbers users signed in with by SMS before this version, as far as
 -- the grants still tell: an SMS grant made since the number was enrolled.
-INSERT INTO sms2fa_known (user_id, phone, verified_at)
-SELECT g.user_id, f.phone, MAX(g.created_at)
+INSERT INTO sms2fa_users (user_id, updated_at, known_phone, known_at)
+SELECT g.user_id, MAX(g.created_at), f.phone, MAX(g.created_at)
 FROM sms2fa_grants AS g JOIN sms2fa_factors AS f ON f.user_id = g.user_id
 WHERE g.how = 'sms' AND f.removed = 0 AND f.phone <> '' AND g.created_at >= f.enrolled_at
 GROUP BY g.user_id, f.phone
-ON CONFLICT (user_id, phone) DO NOTHING;
+ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at;
 
--- The flight is kept by triggers on the challenges, so that every way a
--- code starts, ends or fails — whichever statement does it — is counted
--- once: a send (a new challenge, or a resend's new code) joins the minute
--- its code expires in; a verified code is marked in its minute; a send that
--- certainly failed leaves its minute (it never reached the provider: a
--- provider's outage must not block prefixes). A resend leaves the replaced
--- code in its own minute, judged unverified when that minute ends.
-CREATE TRIGGER IF NOT EXISTS sms2fa_prefix_sent AFTER INSERT ON sms2fa_challenges
-WHEN NEW.prefix <> ''
-BEGIN
-    INSERT INTO sms2fa_prefix_flight (prefix, ends_at, sends)
-    VALUES (NEW.prefix, (NEW.expires_at + 59999) / 60000 * 60000, 1)
-    ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = sends + 1;
-END;
-
-CREATE TRIGGER IF NOT EXISTS sms2fa_prefix_resent AFTER UPDATE OF sends ON sms2fa_challenges
-WHEN NEW.prefix <> '' AND NEW.sends > OLD.sends
-BEGIN
-    INSERT INTO sms2fa_prefix_flight (prefix, ends_at, sends)
-    VALUES (NEW.prefix, (NEW.expires_at + 59999) / 60000 * 60000, 1)
-    ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = sends + 1;
-END;
-
-CREATE TRIGGER IF NOT EXISTS sms2fa_prefix_failed AFTER UPDATE OF send_failed ON sms2fa_challenges
-WHEN NEW.prefix <> '' AND OLD.send_failed = 0 AND NEW.send_failed <> 0
-BEGIN
-    UPDATE sms2fa_prefix_flight SET sends = sends - 1
-    WHERE prefix = NEW.prefix AND ends_at = (OLD.expires_at + 59999) / 60000 * 60000 AND sends > 0;
-END;
-
-CREATE TRIGGER IF NOT EXISTS sms2fa_prefix_verified AFTER UPDATE OF consumed_at ON sms2fa_challenges
-WHEN OLD.consumed_at = 0 AND NEW.consumed_at <> 0
-BEGIN
-    UPDATE sms2fa_prefix_flight SET verified = verified + 1
-    WHERE NEW.prefix <> '' AND prefix = NEW.prefix AND ends_at = (NEW.expires_at + 59999) / 60000 * 60000;
-    -- Refreshed at most hourly: known-good lasts 30 days.
-    INSERT INTO sms2fa_known (user_id, phone, verified_at) VALUES (NEW.user_id, NEW.phone, NEW.consumed_at)
-    ON CONFLICT (user_id, phone) DO UPDATE SET verified_at = excluded.verified_at
-    WHERE sms2fa_known.verified_at < excluded.verified_at - 3600000;
-END;
+-- The flight is counted by the operations themselves (store/prefix.go):
+-- a send (Open, Resend) joins the minute its code expires in; a verified
+-- code is marked in its minute (Verify); a send that certainly failed
+-- (SendFailed) or was withdrawn (Cancel) leaves its minute — it never
+-- reached the provider, and a provider's outage must not block prefixes.
+-- A resend leaves the replaced code in its own minute, judged unverified
+-- when that minute ends.
 
 INSERT INTO sms2fa_schema (version, applied_at)
 VALUES (7, CAST(strftime('%s', 'now') AS INTEGER) * 1000)
