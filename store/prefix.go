@@ -124,7 +124,11 @@ func (r *prefixRow) restart(now int64) {
 // (r has been rotated and has counted what was judged). It reports the block
 // it started, if it did.
 func (r *prefixRow) judge(rule contract.PrefixRule, now int64) *contract.PrefixBlock {
-	if r.Allowed || r.BlockedUntil > now {
+	// A window whose two buckets together hold fewer than MinSends sends
+	// cannot block: most prefixes, most of the time (sms2fa_prefix_judge
+	// skips the same).
+	enough := func(b bucket) bool { return b.sends+b.prevSends >= int64(rule.MinSends) }
+	if r.Allowed || r.BlockedUntil > now || !enough(r.Hour) && !enough(r.Day) {
 		return nil
 	}
 	ppm := rule.ConversionPPM()

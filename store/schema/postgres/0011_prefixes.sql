@@ -114,12 +114,17 @@ DECLARE
 BEGIN
     o_state := ''; o_until := 0; o_started := false; o_window := 0; o_sends := 0; o_verified := 0; o_blocks := 0;
     -- The minutes that ended are this send's to count: deleted as read,
-    -- each by one send only.
-    WITH gone AS (
-        DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now
-        RETURNING fl.ends_at, fl.sends, LEAST(fl.verified, fl.sends) AS verified)
-    SELECT COALESCE(array_agg(g.ends_at), '{}'), COALESCE(array_agg(g.sends), '{}'), COALESCE(array_agg(g.verified), '{}')
-    INTO ends, sent, won FROM gone AS g;
+    -- each by one send only. (Most sends find none: a look at the index
+    -- costs less than a delete that deletes nothing.)
+    ends := '{}'; sent := '{}'; won := '{}';
+    IF EXISTS (SELECT 1 FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now) THEN
+        WITH gone AS (
+            DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now
+            RETURNING fl.ends_at, fl.sends, LEAST(fl.verified, fl.sends) AS verified)
+        SELECT COALESCE(array_agg(g.ends_at), '{}'), COALESCE(array_agg(g.sends), '{}'),
+               COALESCE(array_agg(g.verified), '{}')
+        INTO ends, sent, won FROM gone AS g;
+    END IF;
 
     -- (The loop's variable exists only inside it: locked says, after it,
     -- whether the second pass ran.)
@@ -178,7 +183,10 @@ BEGIN
             END IF;
         END LOOP;
 
-        IF r.allowed = 0 AND r.blocked_until <= p_now THEN
+        -- A window whose two buckets together hold fewer than p_min sends
+        -- cannot block: most prefixes, most of the time.
+        IF r.allowed = 0 AND r.blocked_until <= p_now
+           AND (r.hour_sends + r.hour_prev_sends >= p_min OR r.day_sends + r.day_prev_sends >= p_min) THEN
             FOREACH w IN ARRAY ARRAY[3600000, 86400000]::BIGINT[] LOOP
                 IF w = 3600000 THEN
                     est_s := r.hour_sends + r.hour_prev_sends * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
