@@ -2,8 +2,9 @@ package store
 
 // On Postgres the operations a request makes — Verify, Open, Resend, and an
 // authenticator's UseTOTP (store/totp.go) — each call one function that
-// migrations 4 to 9 install (store/schema/postgres/0004_functions.sql to
-// 0009_totp.sql), once,
+// migrations 4 to 11 install (store/schema/postgres/0004_functions.sql to
+// 0011_prefixes.sql, which adds the prefix block's judging to Open and
+// Resend and its counting to Verify), once,
 // in autocommit: one statement, one round trip, one transaction. Why
 // functions rather than the transactions the SQLite path runs: behind a load
 // balancer each round trip costs more than the work of the statements, and
