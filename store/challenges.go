@@ -224,12 +224,14 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			lockedUntil int64
 			factorOK    bool
 			live        challengeRow
+			prefix      prefixRead
+			key         = countedPrefix(p.Prefix)
 		)
-		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, p.UserID, p.UserID, p.Phone,
-			p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, nowMS,
-		).Scan(&lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
+		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, p.UserID, p.UserID, p.Phone, key, nowMS,
+			p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, nowMS, key,
+		).Scan(append([]any{&lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
 			&live.CreatedAt, &live.ExpiresAt, &live.Attempts, &live.MaxAttempts, &live.Sends, &live.NextSendAt,
-			&live.SendFailed, &live.ConsumedAt)
+			&live.SendFailed, &live.ConsumedAt}, prefix.dest()...)...)
 		if err != nil {
 			return fmt.Errorf("reading the user and a live challenge: %w", err)
 		}
@@ -243,7 +245,7 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			c = live.challenge(now)
 			return nil
 		}
-		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, p.UserID, p.Phone, plan, now)
+		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, p.UserID, p.Phone, plan, now, &prefix)
 		if err != nil {
 			if keep {
 				refusal = err // what the judging counted commits
@@ -289,17 +291,18 @@ func countedPrefix(rule contract.PrefixRule) string {
 }
 
 // sendPrefix judges the prefix of a send under rule, then takes the
-// budgets, inside Open's or Resend's transaction. It returns the block in
+// budgets, inside Open's or Resend's transaction (read: the prefix as
+// Open already read it, or nil). It returns the block in
 // force (nil if none), or a refusal: the prefix's ([ErrPrefixBlocked]) or a
 // budget's. keep says the caller should commit and then answer with the
 // refusal, so that what the judging counted stays — a refused send does
 // not take back what the sends before it showed — the budgets having been
 // rolled back to before them; otherwise a refusal rolls everything back.
-func (s *SQL) sendPrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, plan budgetPlan, now time.Time) (block *contract.PrefixBlock, keep bool, err error) {
+func (s *SQL) sendPrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, plan budgetPlan, now time.Time, read *prefixRead) (block *contract.PrefixBlock, keep bool, err error) {
 	if !rule.Counting() {
 		return nil, false, s.takeBudgets(ctx, tx, plan, now)
 	}
-	block, wrote, err := s.judgePrefix(ctx, tx, rule, userID, phone, ms(now))
+	block, wrote, err := s.judgePrefix(ctx, tx, rule, userID, phone, ms(now), read)
 	switch {
 	case err != nil:
 		return nil, false, err
@@ -641,7 +644,7 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 		if r.NextSendAt > ms(now) {
 			return &contract.LimitError{Err: contract.ErrResendTooSoon, Until: fromMS(r.NextSendAt), Now: now}
 		}
-		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, ref.UserID, r.Phone, plan, now)
+		block, keep, err := s.sendPrefix(ctx, tx, p.Prefix, ref.UserID, r.Phone, plan, now, nil)
 		if err != nil {
 			if keep {
 				refusal = err // what the judging counted commits

@@ -152,41 +152,43 @@ func (r *prefixRow) judge(rule contract.PrefixRule, now int64) *contract.PrefixB
 	return nil
 }
 
+// prefixRead is a prefix's row as a send reads it (prefixReadCols): zero
+// (Prefix "") when it has none, and whether minutes of its flight ended.
+type prefixRead struct {
+	row prefixRow
+	due bool
+}
+
+func (p *prefixRead) dest() []any { return append(p.row.dest(), &p.due) }
+
 // judgePrefix is sms2fa_prefix_judge on SQLite, inside Open's or Resend's
 // transaction: it counts the minutes of flight of rule.Key that ended, and
-// decides. It returns the block in force (nil if none), Refused set when it
-// refuses this send of phone for userID, and whether it wrote anything (a
-// caller that then refuses for another reason keeps those writes).
-func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, now int64) (*contract.PrefixBlock, bool, error) {
-	r := prefixRow{Prefix: rule.Key}
-	err := tx.StmtxContext(ctx, s.q.readPrefix).QueryRowContext(ctx, rule.Key).Scan(r.dest()...)
-	wrote := errors.Is(err, sql.ErrNoRows) // a prefix's first send makes its row
-	if err != nil && !wrote {
-		return nil, false, fmt.Errorf("reading the prefix: %w", err)
+// decides. read is the prefix as the transaction already read it (Open's
+// one statement), or nil to read it here. It returns the block in force
+// (nil if none), Refused set when it refuses this send of phone for userID,
+// and whether it wrote anything (a caller that then refuses for another
+// reason keeps those writes).
+func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, now int64, read *prefixRead) (*contract.PrefixBlock, bool, error) {
+	if read == nil {
+		read = &prefixRead{}
+		if err := tx.StmtxContext(ctx, s.q.readPrefix).QueryRowContext(ctx, rule.Key, now, rule.Key).Scan(read.dest()...); err != nil {
+			return nil, false, fmt.Errorf("reading the prefix: %w", err)
+		}
 	}
+	r := read.row
+	wrote := r.Prefix == "" // a prefix's first send makes its row
 	if wrote {
+		r.Prefix = rule.Key
 		r.restart(now)
 	}
 	r.Hour.rotate(now, hourMS)
 	r.Day.rotate(now, dayMS)
-	rows, err := tx.StmtxContext(ctx, s.q.foldFlight).QueryContext(ctx, rule.Key, now)
-	if err != nil {
-		return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
-	}
-	for rows.Next() {
-		var endsAt, sends, verified int64
-		if err := rows.Scan(&endsAt, &sends, &verified); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
+	if read.due {
+		folded, err := s.foldFlight(ctx, tx, &r, now)
+		if err != nil {
+			return nil, false, err
 		}
-		verified = min(verified, sends)
-		r.Hour.add(endsAt, sends, verified, hourMS)
-		r.Day.add(endsAt, sends, verified, dayMS)
-		wrote = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("judging the prefix's sends: %w", err)
+		wrote = wrote || folded
 	}
 	block := r.judge(rule, now)
 	if block != nil {
@@ -212,6 +214,31 @@ func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.Prefix
 		block.Refused = known == 0
 	}
 	return block, wrote, nil
+}
+
+// foldFlight moves the minutes of r's flight that ended by now into r's
+// windows, deleting them, and reports whether there were any.
+func (s *SQL) foldFlight(ctx context.Context, tx *sqlx.Tx, r *prefixRow, now int64) (bool, error) {
+	rows, err := tx.StmtxContext(ctx, s.q.foldFlight).QueryContext(ctx, r.Prefix, now)
+	if err != nil {
+		return false, fmt.Errorf("judging the prefix's sends: %w", err)
+	}
+	defer rows.Close()
+	folded := false
+	for rows.Next() {
+		var endsAt, sends, verified int64
+		if err := rows.Scan(&endsAt, &sends, &verified); err != nil {
+			return false, fmt.Errorf("judging the prefix's sends: %w", err)
+		}
+		verified = min(verified, sends)
+		r.Hour.add(endsAt, sends, verified, hourMS)
+		r.Day.add(endsAt, sends, verified, dayMS)
+		folded = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("judging the prefix's sends: %w", err)
+	}
+	return folded, nil
 }
 
 // prefixRefusal is the refusal of a send that block refuses.

@@ -34,9 +34,10 @@ const challengeCols = `id, user_id, flow, grant_id, phone, region, created_at, e
 // openReadsSQL is what Open reads on SQLite before it writes, in one
 // statement (each statement costs the pure-Go SQLite and database/sql more
 // than these lookups do): the user's lock, whether the number is
-// the user's enrolled and unremoved one (for CheckFactor), and the live
+// the user's enrolled and unremoved one (for CheckFactor), the live
 // challenge it would hand back instead of opening one, if any (all zero if
-// none). A challenge whose send certainly failed is not live: its code
+// none), and the send's prefix for the prefix block (prefixReadCols; the
+// prefix ” when the send counts none). A challenge whose send certainly failed is not live: its code
 // never left, so the next request opens (and sends) a new one. BEGIN
 // IMMEDIATE already holds the only write lock, so the reads need no lock
 // of their own (Postgres's sms2fa_open takes the user's).
@@ -45,12 +46,25 @@ const openReadsSQL = `SELECT COALESCE((SELECT u.locked_until FROM sms2fa_users A
 	COALESCE(live.id, ''), COALESCE(live.user_id, ''), COALESCE(live.flow, ''), COALESCE(live.grant_id, ''),
 	COALESCE(live.phone, ''), COALESCE(live.region, ''), COALESCE(live.created_at, 0), COALESCE(live.expires_at, 0),
 	COALESCE(live.attempts, 0), COALESCE(live.max_attempts, 0), COALESCE(live.sends, 0),
-	COALESCE(live.next_send_at, 0), COALESCE(live.send_failed, 0), COALESCE(live.consumed_at, 0)
+	COALESCE(live.next_send_at, 0), COALESCE(live.send_failed, 0), COALESCE(live.consumed_at, 0),
+	` + prefixReadCols + `
 	FROM (SELECT 1) AS one LEFT JOIN (
 		SELECT ` + challengeCols + ` FROM sms2fa_challenges
 		WHERE user_id = ? AND binding = ? AND phone = ? AND flow = ? AND grant_id = ?
 		  AND consumed_at = 0 AND send_failed = 0 AND expires_at > ? AND attempts < max_attempts
-		ORDER BY created_at DESC LIMIT 1) AS live ON 1`
+		ORDER BY created_at DESC LIMIT 1) AS live ON 1
+	LEFT JOIN sms2fa_prefixes AS p ON p.prefix = ?`
+
+// prefixReadCols read, after a LEFT JOIN of sms2fa_prefixes AS p, a
+// prefix's row (all zero if it has none) and whether any of its minutes of
+// flight have ended (so a send knows without a delete that deletes
+// nothing). Its two placeholders are the prefix and the store's now.
+const prefixReadCols = `COALESCE(p.prefix, ''), COALESCE(p.hour_start, 0), COALESCE(p.hour_sends, 0),
+	COALESCE(p.hour_verified, 0), COALESCE(p.hour_prev_sends, 0), COALESCE(p.hour_prev_verified, 0),
+	COALESCE(p.day_start, 0), COALESCE(p.day_sends, 0), COALESCE(p.day_verified, 0),
+	COALESCE(p.day_prev_sends, 0), COALESCE(p.day_prev_verified, 0), COALESCE(p.blocked_until, 0),
+	COALESCE(p.blocks, 0), COALESCE(p.allowed, 0),
+	EXISTS (SELECT 1 FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = ? AND fl.ends_at <= ?)`
 
 // verifyReadsSQL is what Verify reads on SQLite, in one statement, as
 // openReadsSQL is for Open: the user's failures and lock, the user's factor
@@ -205,7 +219,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 
 		// The prefix block. The flight's minutes that ended are judged by
 		// the send that next meets the prefix: deleted as they are read.
-		{&q.readPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?`, false},
+		{&q.readPrefix, `SELECT ` + prefixReadCols + ` FROM (SELECT 1) AS one LEFT JOIN sms2fa_prefixes AS p ON p.prefix = ?`, false},
 		{&q.lockPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?` + forUpdate, false},
 		{&q.getPrefix, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes WHERE prefix = ?`, true},
 		{&q.allPrefixes, `SELECT ` + prefixCols + ` FROM sms2fa_prefixes`, true},
