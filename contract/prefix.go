@@ -90,7 +90,12 @@ func (r PrefixRule) Validate() error {
 // ConversionPPM is Conversion in parts per million, as the stores compare
 // it: verified × 10⁶ < ConversionPPM × sends blocks, exactly, without a
 // fraction rounding differently in Go and in SQL.
-func (r PrefixRule) ConversionPPM() int64 { return int64(r.Conversion*1e6 + 0.5) }
+func (r PrefixRule) ConversionPPM() int64 {
+	// The explicit conversion rounds the product before the sum: Go may
+	// otherwise fuse them (FMA, on arm64 or GOAMD64=v3), and instances of
+	// one fleet would round differently at the .5 edges.
+	return int64(float64(r.Conversion*1e6) + 0.5)
+}
 
 // BlockFor is how long the block that follows blocks earlier ones lasts:
 // For doubled blocks times, capped at Max.

@@ -227,7 +227,7 @@ func (s *SQL) Open(ctx context.Context, p contract.OpenParams) (contract.Challen
 			prefix      prefixRead
 			key         = countedPrefix(p.Prefix)
 		)
-		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, p.UserID, p.UserID, p.Phone, key, nowMS,
+		err := tx.StmtxContext(ctx, s.q.openReads).QueryRowContext(ctx, p.UserID, p.UserID, p.Phone, key, nowMS-graceMS,
 			p.UserID, p.Binding, p.Phone, string(flow), p.GrantID, nowMS, key,
 		).Scan(append([]any{&lockedUntil, &factorOK, &live.ID, &live.UserID, &live.Flow, &live.GrantID, &live.Phone, &live.Region,
 			&live.CreatedAt, &live.ExpiresAt, &live.Attempts, &live.MaxAttempts, &live.Sends, &live.NextSendAt,
@@ -654,10 +654,10 @@ func (s *SQL) Resend(ctx context.Context, ref contract.Ref, p contract.ResendPar
 		}
 		next := now.Add(p.Policy.CooldownAfter(r.Sends + 1))
 		var out challengeRow
-		if err := get(ctx, tx, s.q.replaceCode, &out, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), ref.ID); err != nil {
+		if err := get(ctx, tx, s.q.replaceCode, &out, p.MAC, ms(now.Add(p.Policy.CodeTTL)), ms(next), countedPrefix(p.Prefix), ref.ID); err != nil {
 			return fmt.Errorf("replacing the code: %w", err)
 		}
-		if out.Prefix != "" { // the new code joins its minute; the replaced one stays in its own
+		if out.Prefix != "" { // the new code joins its minute; the replaced one stays in its own (and prefix)
 			if err := exec(ctx, tx, s.q.flightAdd, out.Prefix, out.ExpiresAt); err != nil {
 				return fmt.Errorf("counting the send in flight: %w", err)
 			}
@@ -727,17 +727,17 @@ func (s *SQL) Cancel(ctx context.Context, ref contract.Ref, mac []byte, budgets 
 		if err != nil {
 			return fmt.Errorf("withdrawing the challenge: %w", err)
 		}
-		created := gone.Created
+		// In the plan's order, the order Open takes them in, and before the
+		// flight, as Open does: on Postgres two transactions never wait on
+		// each other's rows crosswise.
+		for _, b := range plan.budgets {
+			if err := exec(ctx, tx, s.q.giveBack, b.Name, b.Key, b.Window.Milliseconds(), gone.Created); err != nil {
+				return fmt.Errorf("giving back budget %s: %w", b.Name, err)
+			}
+		}
 		if gone.Prefix != "" {
 			if err := exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires); err != nil {
 				return fmt.Errorf("taking the send out of its prefix's flight: %w", err)
-			}
-		}
-		// In the plan's order, the order Open takes them in: on Postgres two
-		// transactions never wait on each other's budget rows crosswise.
-		for _, b := range plan.budgets {
-			if err := exec(ctx, tx, s.q.giveBack, b.Name, b.Key, b.Window.Milliseconds(), created); err != nil {
-				return fmt.Errorf("giving back budget %s: %w", b.Name, err)
 			}
 		}
 		return nil // statistics count from the challenge: deleting it takes its send back

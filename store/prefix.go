@@ -23,6 +23,11 @@ const (
 	dayMS  = int64(24 * time.Hour / time.Millisecond)
 )
 
+// graceMS is how long after its minute ends a minute of flight is judged: a
+// verify or a failed send that began before the end (and waited for a lock,
+// or for the provider) still finds its minute to count in.
+const graceMS = int64(time.Minute / time.Millisecond)
+
 // bucket is one window of a prefix: its current bucket's start and counts,
 // and the previous bucket's counts.
 type bucket struct {
@@ -61,12 +66,15 @@ func (b *bucket) add(endsAt, sends, verified, w int64) {
 // estimate is the sliding window's judged sends and verified ones at now:
 // the current bucket, and the previous weighed by how much of it the window
 // still covers. The arithmetic is sms2fa_prefix_judge's, operation for
-// operation, so both dialects decide alike at every edge.
+// operation, so both dialects decide alike at every edge: each product is
+// converted explicitly, which rounds it before the sum, as Postgres does —
+// Go would otherwise fuse the two (FMA, on arm64 or GOAMD64=v3) and round
+// once.
 func (b bucket) estimate(now, w int64) contract.PrefixCount {
 	share := 1 - float64(now-b.start)/float64(w)
 	return contract.PrefixCount{
-		Sends:    float64(b.sends) + float64(b.prevSends)*share,
-		Verified: float64(b.verified) + float64(b.prevVerified)*share,
+		Sends:    float64(b.sends) + float64(float64(b.prevSends)*share),
+		Verified: float64(b.verified) + float64(float64(b.prevVerified)*share),
 	}
 }
 
@@ -171,7 +179,7 @@ func (p *prefixRead) dest() []any { return append(p.row.dest(), &p.due) }
 func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.PrefixRule, userID, phone string, now int64, read *prefixRead) (*contract.PrefixBlock, bool, error) {
 	if read == nil {
 		read = &prefixRead{}
-		if err := tx.StmtxContext(ctx, s.q.readPrefix).QueryRowContext(ctx, rule.Key, now, rule.Key).Scan(read.dest()...); err != nil {
+		if err := tx.StmtxContext(ctx, s.q.readPrefix).QueryRowContext(ctx, rule.Key, now-graceMS, rule.Key).Scan(read.dest()...); err != nil {
 			return nil, false, fmt.Errorf("reading the prefix: %w", err)
 		}
 	}
@@ -192,6 +200,11 @@ func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.Prefix
 	}
 	block := r.judge(rule, now)
 	if block != nil {
+		// The codes sent before the block are forgotten with its windows:
+		// a repeat needs new evidence.
+		if err := exec(ctx, tx, s.q.dropFlight, r.Prefix); err != nil {
+			return nil, false, fmt.Errorf("forgetting the prefix's flight: %w", err)
+		}
 		wrote = true
 	}
 	if wrote {
@@ -216,10 +229,10 @@ func (s *SQL) judgePrefix(ctx context.Context, tx *sqlx.Tx, rule contract.Prefix
 	return block, wrote, nil
 }
 
-// foldFlight moves the minutes of r's flight that ended by now into r's
-// windows, deleting them, and reports whether there were any.
+// foldFlight moves the minutes of r's flight that ended a grace before now
+// into r's windows, deleting them, and reports whether there were any.
 func (s *SQL) foldFlight(ctx context.Context, tx *sqlx.Tx, r *prefixRow, now int64) (bool, error) {
-	rows, err := tx.StmtxContext(ctx, s.q.foldFlight).QueryContext(ctx, r.Prefix, now)
+	rows, err := tx.StmtxContext(ctx, s.q.foldFlight).QueryContext(ctx, r.Prefix, now-graceMS)
 	if err != nil {
 		return false, fmt.Errorf("judging the prefix's sends: %w", err)
 	}
@@ -311,7 +324,8 @@ func (s *SQL) Prefixes(ctx context.Context) ([]contract.PrefixState, error) {
 
 // prefixStates is rs as the operators see them now: the flight, read by
 // flight (with args), is counted as the next send would — minutes that
-// ended are judged, the rest are in flight — without writing anything.
+// ended a grace ago are judged, the rest are in flight — without writing
+// anything.
 func (s *SQL) prefixStates(ctx context.Context, rs []prefixRow, flight *sqlx.Stmt, args ...any) ([]contract.PrefixState, error) {
 	now, err := s.currentTime(ctx, s.readers)
 	if err != nil {
@@ -341,7 +355,7 @@ func (s *SQL) prefixStates(ctx context.Context, rs []prefixRow, flight *sqlx.Stm
 		r := byKey[key]
 		switch {
 		case r == nil:
-		case endsAt > n:
+		case endsAt > n-graceMS:
 			inFlight[key] += int(sends)
 		default:
 			verified = min(verified, sends)

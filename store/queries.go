@@ -273,7 +273,7 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 		{&q.countAttempt, `UPDATE sms2fa_challenges SET attempts = attempts + 1, consumed_at = ?
 			WHERE id = ? AND consumed_at = 0`, false},
 		{&q.replaceCode, `UPDATE sms2fa_challenges
-			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0
+			SET code_mac = ?, expires_at = ?, sends = sends + 1, next_send_at = ?, send_failed = 0, prefix = ?
 			WHERE id = ? AND consumed_at = 0
 			RETURNING ` + challengeCols, false},
 		// A send that certainly failed kills its code: the MAC is emptied, so

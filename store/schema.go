@@ -14,10 +14,10 @@ import (
 
 // The schema, one directory per dialect, one file per version
 // (NNNN_name.sql). Each file records its own version in sms2fa_schema, and
-// is idempotent but for SQLite's 0002 (SQLite has no ADD COLUMN IF NOT
-// EXISTS: apply it only to a database at version 1), so teams may apply the
-// same files with their own migration tool and the store will accept the
-// result.
+// is idempotent but for SQLite's files that add columns (0002, 0005, 0007: SQLite
+// has no ADD COLUMN IF NOT EXISTS; apply each only to a database at the
+// version before it), so teams may apply the same files with their own
+// migration tool and the store will accept the result.
 //
 //go:embed schema/sqlite/*.sql schema/postgres/*.sql
 var schemaFS embed.FS

@@ -28,6 +28,8 @@ var prefixCases = []struct {
 	{"PrefixResendRefused", testPrefixResend},
 	{"PrefixTwoInstancesAgree", testPrefixInstances},
 	{"PrefixSlidingWindow", testPrefixSliding},
+	{"PrefixBlockForgetsCodesSentBeforeIt", testPrefixBlockForgets},
+	{"PrefixLateVerifyStillCounts", testPrefixLateVerify},
 }
 
 // pumped is the prefix the cases pump; other is untouched.
@@ -43,8 +45,8 @@ func prefixRule(mode contract.PrefixMode) contract.PrefixRule {
 }
 
 // judged is how long after a send its code is judged: the code's lifetime,
-// rounded up to the minute, and a second.
-func (e *env) judged() time.Duration { return e.pol.CodeTTL + time.Minute + time.Second }
+// rounded up to the minute, a minute's grace, and a second.
+func (e *env) judged() time.Duration { return e.pol.CodeTTL + 2*time.Minute + time.Second }
 
 // send opens a challenge for user in a new session to the i-th number of
 // rule's prefix, under rule.
@@ -446,5 +448,61 @@ func testPrefixSliding(t *testing.T, o Opener) {
 	b := wantBlocked(t, "six judged in the day", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
 	if b.Window != 24*time.Hour || b.Sends != 6 {
 		t.Fatalf("decided by %+v, want the day window's 6 sends", b)
+	}
+}
+
+func testPrefixBlockForgets(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	rule := prefixRule(contract.PrefixOn)
+	e.pump(rule, 4, 0) // at 12:00, judged from 12:06
+	e.clock.Advance(2 * time.Minute)
+	e.pump(rule, 6, 0) // at 12:02, judged from 12:08: in flight when the block starts
+	e.clock.Advance(e.judged() - 2*time.Minute - time.Second)
+	_, _, err := e.send(rule, "mallory", 1)
+	wantBlocked(t, "the block", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
+	// Nothing was sent during the block; the six codes sent before it are
+	// not held against the prefix once it ends.
+	e.clock.Advance(time.Hour)
+	if _, _, err := e.send(rule, "mallory", 2); err != nil {
+		t.Fatalf("the first send after the block: %v", err)
+	}
+	if st := e.prefixState(pumped); st.Hour.Sends != 0 || st.Day.Sends != 0 || st.InFlight != 1 {
+		t.Fatalf("after the block: %+v; want nothing judged, the one send in flight", st)
+	}
+}
+
+func testPrefixLateVerify(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	// late is a second instance whose verifies began just before the codes
+	// expired (and waited on a lock): its clock lags a little.
+	late := &env{t: t, clock: testclock.New(testclock.Start), pol: e.pol}
+	late.s = o(t, store.WithClock(late.clock.Now))
+	rule := prefixRule(contract.PrefixOn)
+	refs := make([]contract.Ref, 4)
+	for i := range refs {
+		ref, _, err := e.send(rule, fmt.Sprintf("u%d", i), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs[i] = ref
+	}
+	// Their minute has ended for one instance, which sends again within
+	// the grace; the other's verifies land after that send.
+	e.clock.Advance(e.pol.CodeTTL + 30*time.Second)
+	if _, _, err := e.send(rule, "mallory", 9); err != nil {
+		t.Fatal(err)
+	}
+	late.clock.Advance(e.pol.CodeTTL - time.Millisecond)
+	for _, ref := range refs {
+		if _, err := late.verify(ref, "111111"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(e.judged())
+	if _, _, err := e.send(rule, "mallory", 10); err != nil {
+		t.Fatalf("four verified codes blocked the prefix: %v", err)
+	}
+	if st := e.prefixState(pumped); st.Hour.Sends != 5 || st.Hour.Verified != 4 {
+		t.Fatalf("judged: %+v; want 5 sends, 4 verified", st.Hour)
 	}
 }

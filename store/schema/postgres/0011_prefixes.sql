@@ -59,12 +59,20 @@ ALTER TABLE sms2fa_users ADD COLUMN IF NOT EXISTS known_at BIGINT NOT NULL DEFAU
 
 -- The numbers users signed in with by SMS before this version, as far as
 -- the grants still tell: an SMS grant made since the number was enrolled.
+-- Once (a schema at version 11 has its own, newer knowledge), and with
+-- updated_at now: the janitor of an instance of the release before, during
+-- a rolling deploy, purges users a day without news, knowing nothing of
+-- known_at. (It runs inside the migration's transaction, which holds the
+-- users table until it commits: on a very large grants table, expect
+-- sign-ins to wait for it.)
 INSERT INTO sms2fa_users AS u (user_id, updated_at, known_phone, known_at)
-SELECT g.user_id, MAX(g.created_at), f.phone, MAX(g.created_at)
+SELECT g.user_id, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT), f.phone, MAX(g.created_at)
 FROM sms2fa_grants AS g JOIN sms2fa_factors AS f ON f.user_id = g.user_id
 WHERE g.how = 'sms' AND f.removed = 0 AND f.phone <> '' AND g.created_at >= f.enrolled_at
+  AND NOT EXISTS (SELECT 1 FROM sms2fa_schema WHERE version = 11)
 GROUP BY g.user_id, f.phone
-ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at;
+ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at,
+  updated_at = GREATEST(u.updated_at, excluded.updated_at);
 
 -- The flight is counted by the operations themselves, each in its own
 -- round trip: a send (sms2fa_open, sms2fa_resend) joins the minute its
@@ -76,16 +84,19 @@ ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at
 -- minute ends.
 
 -- sms2fa_prefix_judge counts a send's prefix and decides: the minutes of
--- flight that have ended join the windows; a prefix not blocked, not
--- allow-listed, whose hour or day window holds at least p_min judged sends
--- with a conversion below p_ppm (parts per million) is blocked for
--- p_for_ns, doubled per earlier block (the count starts again when the last
--- block ended over p_max_ns ago), up to p_max_ns; the windows then start
--- afresh, so a repeat needs new evidence. Most sends change nothing: they
--- read the row and take no lock. A send that has minutes to count or a
--- block to start takes the prefix's row lock, reads the row again and
--- decides on what it holds (sends to one prefix queue there, as they do on
--- its send budget's row).
+-- flight that ended over a minute ago join the windows (the minute's grace
+-- lets a verify or a failed send that began before the end still find its
+-- minute); a prefix not blocked, not allow-listed, whose hour or day window
+-- holds at least p_min judged sends with a conversion below p_ppm (parts
+-- per million) is blocked for p_for_ns, doubled per earlier block (the count
+-- starts again when the last block ended over p_max_ns ago), up to
+-- p_max_ns; the windows then start afresh and the codes still in flight are
+-- forgotten, so a repeat needs new evidence. Most sends change nothing:
+-- they read the row and take no lock. A send that has minutes to count, or
+-- a block to start, takes the prefix's row lock — before it touches any
+-- minute of flight, the order every writer of both keeps (Store.Unblock…
+-- included) — reads the row again and decides on what it holds: sends to
+-- one prefix queue there, as they do on its send budget's row.
 -- o_state: ''       no block in force
 --          blocked  a block is in force (o_until), and this send goes:
 --                   p_mode 'monitor', or p_phone is known good for p_user
@@ -100,10 +111,10 @@ RETURNS TABLE (o_state TEXT, o_until BIGINT, o_started BOOLEAN, o_window BIGINT,
 LANGUAGE plpgsql AS $$
 DECLARE
     r       sms2fa_prefixes%ROWTYPE;
-    ends    BIGINT[];
-    sent    BIGINT[];
-    won     BIGINT[];
-    locked  BOOLEAN := false; -- the second pass: under the row's lock, to write
+    ends    BIGINT[] := '{}';
+    sent    BIGINT[] := '{}';
+    won     BIGINT[] := '{}';
+    locked  BOOLEAN := false; -- the row is locked: what is decided is written
     k       INTEGER;
     b       BIGINT;
     w       BIGINT;
@@ -113,13 +124,21 @@ DECLARE
     i       INTEGER;
 BEGIN
     o_state := ''; o_until := 0; o_started := false; o_window := 0; o_sends := 0; o_verified := 0; o_blocks := 0;
-    -- The minutes that ended are this send's to count: deleted as read,
-    -- each by one send only. (Most sends find none: a look at the index
-    -- costs less than a delete that deletes nothing.)
-    ends := '{}'; sent := '{}'; won := '{}';
-    IF EXISTS (SELECT 1 FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now) THEN
+    SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
+    IF NOT FOUND THEN
+        INSERT INTO sms2fa_prefixes (prefix, hour_start, day_start, updated_at)
+        VALUES (p_prefix, p_now - p_now % 3600000, p_now - p_now % 86400000, p_now)
+        ON CONFLICT (prefix) DO NOTHING;
+        SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
+    END IF;
+    -- Minutes to count: locked first, then deleted as read, each by one
+    -- send only. (Most sends find none: a look at the index costs less
+    -- than a lock and a delete that deletes nothing.)
+    IF EXISTS (SELECT 1 FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now - 60000) THEN
+        SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix FOR UPDATE;
+        locked := true;
         WITH gone AS (
-            DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now
+            DELETE FROM sms2fa_prefix_flight AS fl WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now - 60000
             RETURNING fl.ends_at, fl.sends, LEAST(fl.verified, fl.sends) AS verified)
         SELECT COALESCE(array_agg(g.ends_at), '{}'), COALESCE(array_agg(g.sends), '{}'),
                COALESCE(array_agg(g.verified), '{}')
@@ -127,20 +146,12 @@ BEGIN
     END IF;
 
     -- (The loop's variable exists only inside it: locked says, after it,
-    -- whether the second pass ran.)
+    -- whether the row was locked.)
     FOR pass IN 1..2 LOOP
-        IF pass = 1 THEN
-            SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
-            IF NOT FOUND THEN
-                INSERT INTO sms2fa_prefixes (prefix, hour_start, day_start, updated_at)
-                VALUES (p_prefix, p_now - p_now % 3600000, p_now - p_now % 86400000, p_now)
-                ON CONFLICT (prefix) DO NOTHING;
-                SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix;
-            END IF;
-        ELSE
+        IF pass = 2 THEN
             SELECT * INTO r FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix FOR UPDATE;
-            o_started := false; o_window := 0; o_sends := 0; o_verified := 0;
             locked := true;
+            o_started := false; o_window := 0; o_sends := 0; o_verified := 0;
         END IF;
 
         -- Each window moves to the bucket of now: one bucket on, the
@@ -165,9 +176,8 @@ BEGIN
             r.day_sends := 0; r.day_verified := 0; r.day_start := b;
         END IF;
 
-        -- The minutes that ended count in the buckets of the minute their
-        -- codes expired in; older than the previous bucket is outside the
-        -- window.
+        -- The minutes count in the buckets of the minute their codes
+        -- expired in; older than the previous bucket is outside the window.
         FOR k IN 1..cardinality(ends) LOOP
             b := (ends[k] - 1) - (ends[k] - 1) % 3600000;
             IF b = r.hour_start THEN
@@ -188,6 +198,8 @@ BEGIN
         IF r.allowed = 0 AND r.blocked_until <= p_now
            AND (r.hour_sends + r.hour_prev_sends >= p_min OR r.day_sends + r.day_prev_sends >= p_min) THEN
             FOREACH w IN ARRAY ARRAY[3600000, 86400000]::BIGINT[] LOOP
+                -- Each product is rounded before the sum, as Go's estimate
+                -- converts it explicitly.
                 IF w = 3600000 THEN
                     est_s := r.hour_sends + r.hour_prev_sends * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
                     est_v := r.hour_verified + r.hour_prev_verified * (1 - (p_now - r.hour_start)::DOUBLE PRECISION / w);
@@ -214,10 +226,14 @@ BEGIN
             END LOOP;
         END IF;
 
-        -- Nothing to write: done without a lock. Else once more, locked.
-        EXIT WHEN pass = 2 OR (cardinality(ends) = 0 AND NOT o_started);
+        -- Locked, or nothing to write: done. A block to start without the
+        -- lock: once more, locked.
+        EXIT WHEN locked OR NOT o_started;
     END LOOP;
 
+    IF o_started THEN
+        DELETE FROM sms2fa_prefix_flight WHERE prefix = p_prefix; -- the codes sent before the block
+    END IF;
     IF locked THEN
         UPDATE sms2fa_prefixes SET hour_start = r.hour_start, hour_sends = r.hour_sends, hour_verified = r.hour_verified,
             hour_prev_sends = r.hour_prev_sends, hour_prev_verified = r.hour_prev_verified,
@@ -345,9 +361,10 @@ $$;
 
 -- sms2fa_resend is Store.Resend, version 7's with the prefix block, judged
 -- as in sms2fa_open after the cooldown and before the budgets (outcome
--- prefix_blocked, columns o_prefix_*). A challenge counts its resends
--- against the prefix it was opened with (its new code joins the flight).
--- Version 7's signature stays, for a rolling deploy.
+-- prefix_blocked, columns o_prefix_*). The new code counts against the
+-- prefix it was judged under (p_prefix, recorded on the challenge for its
+-- verify). Version 7's signature stays, for a rolling deploy: it counts no
+-- prefix, and a code it replaces is judged unverified at its own expiry.
 CREATE OR REPLACE FUNCTION sms2fa_resend(
     p_now BIGINT, p_id TEXT, p_user TEXT, p_binding TEXT, p_phone TEXT, p_mac BYTEA,
     p_ttl_ms BIGINT, p_cooldown_ns BIGINT,
@@ -362,9 +379,8 @@ RETURNS TABLE (
     o_prefix_sends DOUBLE PRECISION, o_prefix_verified DOUBLE PRECISION, o_prefix_blocks INTEGER)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_wait   BIGINT := p_cooldown_ns;
-    v_i      INTEGER := 1;
-    v_prefix TEXT;
+    v_wait BIGINT := p_cooldown_ns;
+    v_i    INTEGER := 1;
 BEGIN
     o_now := COALESCE(p_now, CAST(floor(EXTRACT(EPOCH FROM now()) * 1000) AS BIGINT));
     SELECT l.o_locked_until INTO o_locked_until FROM sms2fa_lock_user(p_user, o_now) AS l;
@@ -375,9 +391,9 @@ BEGIN
     END IF;
 
     SELECT ch.id, ch.user_id, ch.flow, ch.grant_id, ch.phone, ch.region, ch.created_at,
-      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at, ch.prefix
+      ch.expires_at, ch.attempts, ch.max_attempts, ch.sends, ch.next_send_at, ch.send_failed, ch.consumed_at
     INTO c_id, c_user_id, c_flow, c_grant_id, c_phone, c_region, c_created_at,
-      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at, v_prefix
+      c_expires_at, c_attempts, c_max_attempts, c_sends, c_next_send_at, c_send_failed, c_consumed_at
     FROM sms2fa_challenges AS ch WHERE ch.id = p_id AND ch.user_id = p_user AND ch.binding = p_binding;
     IF NOT FOUND OR p_phone <> '' AND p_phone <> c_phone THEN
         o_outcome := 'not_found';
@@ -428,16 +444,17 @@ BEGIN
         v_wait := v_wait * 2;
         v_i := v_i + 1;
     END LOOP;
+    -- The new code counts against the prefix this send was judged under,
+    -- in its minute; the replaced one stays in its own.
     UPDATE sms2fa_challenges AS ch
     SET code_mac = p_mac, expires_at = o_now + p_ttl_ms, sends = ch.sends + 1,
-        next_send_at = o_now + LEAST(v_wait, 86400000000000) / 1000000, send_failed = 0
+        next_send_at = o_now + LEAST(v_wait, 86400000000000) / 1000000, send_failed = 0, prefix = p_prefix
     WHERE ch.id = p_id AND ch.consumed_at = 0
     RETURNING ch.expires_at, ch.sends, ch.next_send_at, ch.send_failed
     INTO c_expires_at, c_sends, c_next_send_at, c_send_failed;
-    -- The new code joins its minute; the replaced one stays in its own.
-    IF v_prefix <> '' THEN
+    IF p_prefix <> '' THEN
         INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
-        VALUES (v_prefix, (c_expires_at + 59999) / 60000 * 60000, 1)
+        VALUES (p_prefix, (c_expires_at + 59999) / 60000 * 60000, 1)
         ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1;
     END IF;
     o_outcome := 'resent';

@@ -55,13 +55,16 @@ ALTER TABLE sms2fa_users ADD COLUMN known_phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE sms2fa_users ADD COLUMN known_at INTEGER NOT NULL DEFAULT 0;
 
 -- The numbers users signed in with by SMS before this version, as far as
--- the grants still tell: an SMS grant made since the number was enrolled.
+-- the grants still tell: an SMS grant made since the number was enrolled
+-- (updated_at now: an instance of the release before purges users a day
+-- without news, knowing nothing of known_at).
 INSERT INTO sms2fa_users (user_id, updated_at, known_phone, known_at)
-SELECT g.user_id, MAX(g.created_at), f.phone, MAX(g.created_at)
+SELECT g.user_id, CAST(strftime('%s', 'now') AS INTEGER) * 1000, f.phone, MAX(g.created_at)
 FROM sms2fa_grants AS g JOIN sms2fa_factors AS f ON f.user_id = g.user_id
 WHERE g.how = 'sms' AND f.removed = 0 AND f.phone <> '' AND g.created_at >= f.enrolled_at
 GROUP BY g.user_id, f.phone
-ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at;
+ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at = excluded.known_at,
+  updated_at = MAX(sms2fa_users.updated_at, excluded.updated_at);
 
 -- The flight is counted by the operations themselves (store/prefix.go):
 -- a send (Open, Resend) joins the minute its code expires in; a verified
