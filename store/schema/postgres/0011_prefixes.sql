@@ -255,6 +255,28 @@ BEGIN
 END
 $$;
 
+-- sms2fa_prefix_quiet says, in one read and without a call of the judge,
+-- that a send to p_prefix has nothing to judge: the prefix has a row, no
+-- minute of its flight is due, no block is in force, and neither window
+-- holds p_min sends — so the judge would write nothing and refuse nothing.
+-- Most sends, most of the time. (NULL, not quiet, when the prefix has no
+-- row: the judge makes it.)
+CREATE OR REPLACE FUNCTION sms2fa_prefix_quiet(p_prefix TEXT, p_now BIGINT, p_min INTEGER)
+RETURNS BOOLEAN
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its plan is kept per connection, where a SQL
+    -- function's body (not inlinable: it reads a table) is planned anew on
+    -- every call.
+    RETURN COALESCE((
+        SELECT (p.allowed <> 0 OR p.blocked_until <= p_now)
+               AND p.hour_sends + p.hour_prev_sends < p_min AND p.day_sends + p.day_prev_sends < p_min
+               AND NOT EXISTS (SELECT 1 FROM sms2fa_prefix_flight AS fl
+                               WHERE fl.prefix = p_prefix AND fl.ends_at <= p_now - 60000)
+        FROM sms2fa_prefixes AS p WHERE p.prefix = p_prefix), false);
+END
+$$;
+
 -- sms2fa_open is Store.Open, version 6's with the prefix block: after the
 -- lock and factor checks and the live challenge, before the budgets, the
 -- send's prefix (p_prefix, '' for none) is judged. o_outcome adds
@@ -319,7 +341,7 @@ BEGIN
     END IF;
 
     o_prefix_state := '';
-    IF p_prefix <> '' THEN
+    IF p_prefix <> '' AND NOT sms2fa_prefix_quiet(p_prefix, o_now, p_pmin) THEN
         SELECT j.o_state, j.o_until, j.o_started, j.o_window, j.o_sends, j.o_verified, j.o_blocks
         INTO o_prefix_state, o_prefix_until, o_prefix_started, o_prefix_window, o_prefix_sends, o_prefix_verified,
              o_prefix_blocks
@@ -419,7 +441,7 @@ BEGIN
     END IF;
 
     o_prefix_state := '';
-    IF p_prefix <> '' THEN
+    IF p_prefix <> '' AND NOT sms2fa_prefix_quiet(p_prefix, o_now, p_pmin) THEN
         SELECT j.o_state, j.o_until, j.o_started, j.o_window, j.o_sends, j.o_verified, j.o_blocks
         INTO o_prefix_state, o_prefix_until, o_prefix_started, o_prefix_window, o_prefix_sends, o_prefix_verified,
              o_prefix_blocks
