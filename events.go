@@ -81,7 +81,9 @@ type Event struct {
 	// and prefix_unblocked, a send_refused of budget "prefix_blocked", and
 	// a code_sent or code_resent that went ahead under a block. Its
 	// figures (Window, Sends, Verified) are set when the send that met it
-	// started it.
+	// started it. An event with a Block has no Phone: the prefix shows a
+	// number's first digits, the mask its last ones, and the two together
+	// would show it whole.
 	Block *contract.PrefixBlock
 }
 
@@ -107,7 +109,9 @@ func (e Event) LogValue() slog.Value {
 			attrs = append(attrs, slog.String(key, v))
 		}
 	}
-	add("phone", contract.MaskPhone(e.Phone))
+	if e.Block == nil { // see Block: never a prefix and a masked number together
+		add("phone", contract.MaskPhone(e.Phone))
+	}
 	add("region", e.Region)
 	add("ip", e.IP)
 	add("challenge", e.ChallengeID)

@@ -277,7 +277,8 @@ func (g *Guard) deliver(c *exchange, a *attempt, ref contract.Ref, code string, 
 	if err == nil {
 		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
 		if b := a.ch.Prefix; b != nil {
-			ev.Block, ev.How = b, g.blockHow(b)
+			ev = withBlock(ev, b)
+			ev.How = g.blockHow(b)
 		}
 		g.emit(c.Request.Context(), ev)
 		return nil
@@ -774,7 +775,7 @@ func (g *Guard) refusedEvent(c *exchange, a attempt, err error) {
 	ev := g.event(c, a, a.ch.ID)
 	ev.Kind, ev.Budget, ev.Until, ev.Err = EventSendRefused, le.Budget, le.Until, err
 	if errors.Is(err, contract.ErrPrefixBlocked) {
-		ev.Block = le.Prefix
+		ev = withBlock(ev, le.Prefix)
 	}
 	if le.Budget == "global" {
 		ev.Kind = EventGlobalLimit

@@ -33,8 +33,15 @@ func (g *Guard) prefixMet(c *exchange, a attempt, b *contract.PrefixBlock) {
 		return
 	}
 	ev := g.event(c, a, a.ch.ID)
-	ev.Kind, ev.Block, ev.Until, ev.How = EventPrefixBlocked, b, b.Until, string(g.sms.AutoBlock())
-	g.emit(c.Request.Context(), ev)
+	ev.Kind, ev.Until, ev.How = EventPrefixBlocked, b.Until, string(g.sms.AutoBlock())
+	g.emit(c.Request.Context(), withBlock(ev, b))
+}
+
+// withBlock sets e's Block, and leaves out its Phone: with the prefix, the
+// masked number's last digits would show the whole number.
+func withBlock(e Event, b *contract.PrefixBlock) Event {
+	e.Block, e.Phone = b, ""
+	return e
 }
 
 // blockHow is the How of a send that went ahead under block b: "monitor"
@@ -48,8 +55,9 @@ func (g *Guard) blockHow(b *contract.PrefixBlock) string {
 
 // BlockPrefix blocks a number prefix ("+91987654", as the prefix send budget
 // and the events write it) for d from the store's now, on every instance
-// sharing the store, as the automatic block does; it counts as one more
-// block. It emits prefix_blocked (How "operator").
+// sharing the store, as the automatic block does (but it does not count
+// towards the automatic block's doubling). It emits prefix_blocked (How
+// "operator").
 func (g *Guard) BlockPrefix(ctx context.Context, prefix string, d time.Duration) (contract.PrefixState, error) {
 	st, err := g.store.BlockPrefix(ctx, prefix, d)
 	if err != nil {

@@ -103,6 +103,18 @@ func testPrefixPumping(t *testing.T, open opener) {
 	if !strings.Contains(h.logs.String(), "prefix=+91987654") || !strings.Contains(h.logs.String(), "sends=7") {
 		t.Fatalf("the log line does not name the prefix and its figures:\n%s", h.logs.String())
 	}
+	// A prefix shows a number's first digits, a masked number its last:
+	// never both in one event or log line.
+	for _, e := range h.allEvents() {
+		if e.Block != nil && e.Phone != "" {
+			t.Fatalf("an event names the prefix and the masked number: %+v", e)
+		}
+	}
+	for _, l := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(l, "prefix=") && strings.Contains(l, "phone=") {
+			t.Fatalf("a log line names the prefix and the masked number: %s", l)
+		}
+	}
 
 	// A stranger's fresh number in the prefix gets nothing.
 	before := h.sent()

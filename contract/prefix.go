@@ -153,8 +153,9 @@ type PrefixStore interface {
 	// Prefixes returns every prefix the store counts, blocked or
 	// allow-listed, in no particular order.
 	Prefixes(ctx context.Context) ([]PrefixState, error)
-	// BlockPrefix blocks prefix for d from the store's now (an operator's
-	// block: it counts as one more block).
+	// BlockPrefix blocks prefix for d from the store's now (at least a
+	// minute). An operator's block does not count towards the automatic
+	// block's doubling.
 	BlockPrefix(ctx context.Context, prefix string, d time.Duration) (PrefixState, error)
 	// UnblockPrefix lifts prefix's block and starts both windows afresh,
 	// its codes still in flight forgotten, so that the sends that blocked

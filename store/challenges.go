@@ -691,6 +691,7 @@ func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) erro
 		var gone struct {
 			Prefix  string `db:"prefix"`
 			Expires int64  `db:"expires_at"`
+			Now     int64  `db:"next_send_at"` // set to the store's now
 		}
 		err := get(ctx, tx, s.q.releaseSend, &gone, args...)
 		switch {
@@ -701,7 +702,7 @@ func (s *SQL) SendFailed(ctx context.Context, ref contract.Ref, mac []byte) erro
 		case gone.Prefix == "":
 			return nil
 		}
-		return exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires)
+		return exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires, gone.Now-graceMS)
 	})
 }
 
@@ -736,7 +737,11 @@ func (s *SQL) Cancel(ctx context.Context, ref contract.Ref, mac []byte, budgets 
 			}
 		}
 		if gone.Prefix != "" {
-			if err := exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires); err != nil {
+			now, err := s.currentTime(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := exec(ctx, tx, s.q.flightGiveBack, gone.Prefix, gone.Expires, ms(now)-graceMS); err != nil {
 				return fmt.Errorf("taking the send out of its prefix's flight: %w", err)
 			}
 		}

@@ -423,9 +423,10 @@ func (s *SQL) BlockPrefix(ctx context.Context, prefix string, d time.Duration) (
 	if d < time.Minute {
 		return contract.PrefixState{}, fmt.Errorf("store: block prefix: a block lasts at least 1m, got %v", d)
 	}
+	// An operator's block is not the automatic block's evidence: it does
+	// not count towards the doubling.
 	return s.changePrefix(ctx, "block prefix", prefix, false, func(r *prefixRow, now int64) {
 		r.BlockedUntil = now + d.Milliseconds()
-		r.Blocks++
 	})
 }
 

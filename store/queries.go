@@ -175,11 +175,12 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 	releaseSend := `UPDATE sms2fa_challenges
 		SET sends = CASE WHEN sends > 0 THEN sends - 1 ELSE 0 END, next_send_at = ` + now + `, send_failed = 1, code_mac = ?
 		WHERE id = ? AND user_id = ? AND binding = ? AND code_mac = ? AND consumed_at = 0 AND send_failed = 0
-		RETURNING prefix, expires_at`
+		RETURNING prefix, expires_at, next_send_at`
 	if d == Postgres {
 		releaseSend = `WITH r AS (` + releaseSend + `)
 			UPDATE sms2fa_prefix_flight AS fl SET sends = fl.sends - 1 FROM r
-			WHERE r.prefix <> '' AND fl.prefix = r.prefix AND fl.ends_at = (r.expires_at + 59999) / 60000 * 60000 AND fl.sends > 0`
+			WHERE r.prefix <> '' AND fl.prefix = r.prefix AND fl.ends_at = (r.expires_at + 59999) / 60000 * 60000 AND fl.sends > 0
+			  AND fl.ends_at > r.next_send_at - 60000` // next_send_at is now: a minute due is left to its judge
 	}
 	if d == SQLite {
 		lockUser = `SELECT failures, locks, locked_until, ` + now + ` AS now_ms FROM sms2fa_users WHERE user_id = ?`
@@ -251,8 +252,11 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000`, false},
 		// A withdrawn send leaves its minute (Cancel; the triggers count
 		// the rest).
+		// A minute already due to be judged is left alone: a send judging
+		// it holds it, and waits for budgets a Cancel holds (and it is
+		// counted either way).
 		{&q.flightGiveBack, `UPDATE sms2fa_prefix_flight SET sends = sends - 1
-			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000 AND sends > 0`, false},
+			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000 AND sends > 0 AND ends_at > ?`, false},
 		{&q.prefixFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight WHERE prefix = ?`, true},
 		{&q.allFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight`, true},
 		{&q.dropFlight, `DELETE FROM sms2fa_prefix_flight WHERE prefix = ?`, false},

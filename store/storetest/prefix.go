@@ -30,6 +30,8 @@ var prefixCases = []struct {
 	{"PrefixSlidingWindow", testPrefixSliding},
 	{"PrefixBlockForgetsCodesSentBeforeIt", testPrefixBlockForgets},
 	{"PrefixLateVerifyStillCounts", testPrefixLateVerify},
+	{"PrefixPurge", testPrefixPurge},
+	{"PrefixBlockStartedAmidConcurrentSends", testPrefixConcurrentMonitor},
 }
 
 // pumped is the prefix the cases pump; other is untouched.
@@ -260,9 +262,18 @@ func testPrefixKnownGood(t *testing.T, o Opener) {
 	wantBlocked(t, "alice's number for bob", err, b.Until, false)
 	_, _, err = e.send(rule, "alice", 8)
 	wantBlocked(t, "another number of alice's", err, b.Until, false)
-	// Known good lasts KnownNumberFor. (The last block ended long before
-	// this one: it lasts an hour again.)
-	e.clock.Advance(contract.KnownNumberFor - 2*e.judged())
+	// Still known good on day 29 (a new block: the last one ended long
+	// before, so it lasts an hour again)...
+	e.clock.Advance(testclock.Start.Add(29 * 24 * time.Hour).Sub(e.clock.Now()))
+	e.pump(rule, 4, 0)
+	e.clock.Advance(e.judged())
+	_, _, err = e.send(rule, "mallory", 2)
+	wantBlocked(t, "a block on day 29", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
+	if _, c, err := e.send(rule, "alice", 7); err != nil || c.Prefix == nil || c.Prefix.Refused {
+		t.Fatalf("alice's number on day 29: %+v, %v; want it sent, under the block", c.Prefix, err)
+	}
+	// ...and no longer once KnownNumberFor has passed since her code.
+	e.clock.Advance(testclock.Start.Add(contract.KnownNumberFor + time.Hour).Sub(e.clock.Now()))
 	e.pump(rule, 4, 0)
 	e.clock.Advance(e.judged())
 	_, _, err = e.send(rule, "alice", 7)
@@ -504,5 +515,95 @@ func testPrefixLateVerify(t *testing.T, o Opener) {
 	}
 	if st := e.prefixState(pumped); st.Hour.Sends != 5 || st.Hour.Verified != 4 {
 		t.Fatalf("judged: %+v; want 5 sends, 4 verified", st.Hour)
+	}
+}
+
+func testPrefixPurge(t *testing.T, o Opener) {
+	e := newEnv(t, o)
+	rule := prefixRule(contract.PrefixOn)
+	// alice's number is known good; a quiet prefix's row and an old
+	// minute of flight nobody judged are left behind.
+	ref, _, err := e.send(rule, "alice", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verify(ref, "111111"); err != nil {
+		t.Fatal(err)
+	}
+	quiet := rule
+	quiet.Key = other
+	if _, _, err := e.send(quiet, "bob", 1); err != nil {
+		t.Fatal(err)
+	}
+	// Three days on, the purge drops what can no longer matter — the
+	// quiet prefix's unjudged minute and its row, alice's challenge — but
+	// not what a block needs: alice is still known good.
+	e.clock.Advance(72 * time.Hour)
+	p, err := e.s.Purge(ctx)
+	if err != nil || p.Prefixes < 2 {
+		t.Fatalf("Purge = %+v, %v; want the quiet prefix's minute and row among what it deleted", p, err)
+	}
+	if _, err := e.s.Prefix(ctx, other); !errors.Is(err, contract.ErrNotFound) {
+		t.Fatalf("the quiet prefix's row outlived the purge: %v", err)
+	}
+	if _, err := e.s.BlockPrefix(ctx, pumped, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, c, err := e.send(rule, "alice", 7); err != nil || c.Prefix == nil || c.Prefix.Refused {
+		t.Fatalf("alice after the purge: %+v, %v; want her known good", c.Prefix, err)
+	}
+	// Once KnownNumberFor has passed, her row goes too, and she is not.
+	e.clock.Advance(contract.KnownNumberFor)
+	if _, err := e.s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.BlockPrefix(ctx, pumped, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.send(rule, "alice", 7)
+	wantBlocked(t, "alice a month on", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), false)
+}
+
+// A block started by a send that goes ahead (monitor), while other sends
+// to the prefix hold the shared budgets and add their codes: every send
+// succeeds, the block starts once, and no two wait on each other.
+func testPrefixConcurrentMonitor(t *testing.T, o Opener) {
+	clock := testclock.New(testclock.Start)
+	a := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
+	b := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
+	b.n.Store(1000)
+	rule := prefixRule(contract.PrefixMonitor)
+	global := []contract.Budget{{Name: "global", Limit: 1 << 20, Window: time.Hour}, {Name: "prefix", Key: pumped, Limit: 1 << 20, Window: time.Hour}}
+	a.pump(rule, 4, 0)
+	clock.Advance(a.judged())
+	var started [24]bool
+	errs := parallel(24, func(i int) error {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		ref := contract.Ref{ID: fmt.Sprintf("race-%d", i), UserID: fmt.Sprintf("racer-%d", i), Binding: "s"}
+		p := e.params(ref, "111111", global...)
+		p.Phone, p.Prefix = fmt.Sprintf("%s%04d", pumped, 5000+i), rule
+		c, _, err := e.s.Open(ctx, p)
+		if err == nil && c.Prefix != nil {
+			started[i] = c.Prefix.Started
+		}
+		if err == nil && i%3 == 0 { // a send withdrawn at once, as a failed session save does
+			err = e.s.Cancel(ctx, ref, mac("111111"), global)
+		}
+		return err
+	})
+	if got := tally(t, errs); got["ok"] != 24 {
+		t.Fatalf("concurrent sends as a block starts: %v, want all 24 fine", got)
+	}
+	n := 0
+	for _, s := range started {
+		if s {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d sends started the block, want exactly 1", n)
 	}
 }

@@ -90,8 +90,9 @@ ON CONFLICT (user_id) DO UPDATE SET known_phone = excluded.known_phone, known_at
 -- holds at least p_min judged sends with a conversion below p_ppm (parts
 -- per million) is blocked for p_for_ns, doubled per earlier block (the count
 -- starts again when the last block ended over p_max_ns ago), up to
--- p_max_ns; the windows then start afresh and the codes still in flight are
--- forgotten, so a repeat needs new evidence. Most sends change nothing:
+-- p_max_ns; the windows then start afresh, and the caller forgets the codes
+-- still in flight once it has taken its budgets (sms2fa_prefix_forget), so a
+-- repeat needs new evidence. Most sends change nothing:
 -- they read the row and take no lock. A send that has minutes to count, or
 -- a block to start, takes the prefix's row lock — before it touches any
 -- minute of flight, the order every writer of both keeps (Store.Unblock…
@@ -231,9 +232,6 @@ BEGIN
         EXIT WHEN locked OR NOT o_started;
     END LOOP;
 
-    IF o_started THEN
-        DELETE FROM sms2fa_prefix_flight WHERE prefix = p_prefix; -- the codes sent before the block
-    END IF;
     IF locked THEN
         UPDATE sms2fa_prefixes SET hour_start = r.hour_start, hour_sends = r.hour_sends, hour_verified = r.hour_verified,
             hour_prev_sends = r.hour_prev_sends, hour_prev_verified = r.hour_prev_verified,
@@ -253,6 +251,18 @@ BEGIN
     END IF;
     RETURN NEXT;
 END
+$$;
+
+-- sms2fa_prefix_forget forgets the codes of p_prefix still in flight, when
+-- a send's judging started a block: sent before the block, they must not
+-- block it again when they are judged. Open and Resend call it after their
+-- budgets, which every writer of both takes before any minute of flight:
+-- two sends, or a send and a Cancel, never wait on each other's rows
+-- crosswise.
+CREATE OR REPLACE FUNCTION sms2fa_prefix_forget(p_prefix TEXT)
+RETURNS VOID
+LANGUAGE sql AS $$
+    DELETE FROM sms2fa_prefix_flight WHERE prefix = p_prefix;
 $$;
 
 -- sms2fa_prefix_quiet says, in one read and without a call of the judge,
@@ -348,6 +358,9 @@ BEGIN
         FROM sms2fa_prefix_judge(o_now, p_prefix, p_pmode, p_pmin, p_pppm, p_pfor_ns, p_pmax_ns, p_user, p_phone,
                                  p_known_ms) AS j;
         IF o_prefix_state = 'refused' THEN
+            IF o_prefix_started THEN
+                PERFORM sms2fa_prefix_forget(p_prefix);
+            END IF;
             o_outcome := 'prefix_blocked';
             RETURN NEXT;
             RETURN;
@@ -356,6 +369,9 @@ BEGIN
 
     SELECT t.o_budget, t.o_until INTO o_budget, o_until
     FROM sms2fa_take_budgets(o_now, p_names, p_keys, p_windows, p_limits) AS t;
+    IF o_prefix_started THEN
+        PERFORM sms2fa_prefix_forget(p_prefix);
+    END IF;
     IF o_budget <> '' THEN
         o_outcome := 'budget';
         RETURN NEXT;
@@ -448,6 +464,9 @@ BEGIN
         FROM sms2fa_prefix_judge(o_now, p_prefix, p_pmode, p_pmin, p_pppm, p_pfor_ns, p_pmax_ns, p_user, c_phone,
                                  p_known_ms) AS j;
         IF o_prefix_state = 'refused' THEN
+            IF o_prefix_started THEN
+                PERFORM sms2fa_prefix_forget(p_prefix);
+            END IF;
             o_outcome := 'prefix_blocked';
             RETURN NEXT;
             RETURN;
@@ -456,6 +475,9 @@ BEGIN
 
     SELECT t.o_budget, t.o_until INTO o_budget, o_until
     FROM sms2fa_take_budgets(o_now, p_names, p_keys, p_windows, p_limits) AS t;
+    IF o_prefix_started THEN
+        PERFORM sms2fa_prefix_forget(p_prefix);
+    END IF;
     IF o_budget <> '' THEN
         o_outcome := 'budget';
         RETURN NEXT;
