@@ -77,13 +77,13 @@ type Event struct {
 	OldPhone string // factor_changed, factor_removed: the number before, masked
 	Device   string // device events: the device's ID
 	Err      error  // what failed, for send_failed and send_refused
-	// Block is the number prefix block an event is about: prefix_blocked
-	// and prefix_unblocked, a send_refused of budget "prefix_blocked", and
-	// a code_sent or code_resent that went ahead under a block. Its
-	// figures (Window, Sends, Verified) are set when the send that met it
-	// started it. An event with a Block has no Phone: the prefix shows a
-	// number's first digits, the mask its last ones, and the two together
-	// would show it whole.
+	// Block is the number prefix block of prefix_blocked and
+	// prefix_unblocked: the prefix, and, for a block a send started, the
+	// figures that decided (Window, Sends, Verified). These two events
+	// name nothing of a user — no UserID, Phone, IP or ChallengeID — and
+	// no other event names a prefix: the prefix shows a number's first
+	// digits, the masked number its last ones, and two events that could
+	// be joined would show it whole.
 	Block *contract.PrefixBlock
 }
 

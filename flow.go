@@ -276,9 +276,8 @@ func (g *Guard) deliver(c *exchange, a *attempt, ref contract.Ref, code string, 
 	ev.Flow, ev.Latency = a.flow, took
 	if err == nil {
 		ev.Kind, ev.ProviderID = kind, receipt.ProviderID
-		if b := a.ch.Prefix; b != nil {
-			ev = withBlock(ev, b)
-			ev.How = g.blockHow(b)
+		if a.ch.Prefix != nil {
+			ev.How = g.blockHow() // sent under a block: the event names no prefix (see Event.Block)
 		}
 		g.emit(c.Request.Context(), ev)
 		return nil
@@ -774,9 +773,6 @@ func (g *Guard) refusedEvent(c *exchange, a attempt, err error) {
 	g.prefixMet(c, a, le.Prefix)
 	ev := g.event(c, a, a.ch.ID)
 	ev.Kind, ev.Budget, ev.Until, ev.Err = EventSendRefused, le.Budget, le.Until, err
-	if errors.Is(err, contract.ErrPrefixBlocked) {
-		ev = withBlock(ev, le.Prefix)
-	}
 	if le.Budget == "global" {
 		ev.Kind = EventGlobalLimit
 	}

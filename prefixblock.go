@@ -25,28 +25,24 @@ const (
 	blockHowKnownGood = "known_good" // code_sent to a blocked prefix: the number is known good
 )
 
-// prefixMet reports the block a send met, if any: the block it started
-// (prefix_blocked, How the mode), and, on ev, the code_sent or
-// code_resent event of a send that went ahead under one.
+// prefixMet reports the block a send started, if it did: prefix_blocked,
+// How the mode, with the region of the send (for the metrics) and nothing
+// else of it (see Event.Block).
 func (g *Guard) prefixMet(c *exchange, a attempt, b *contract.PrefixBlock) {
 	if b == nil || !b.Started {
 		return
 	}
-	ev := g.event(c, a, a.ch.ID)
-	ev.Kind, ev.Until, ev.How = EventPrefixBlocked, b.Until, string(g.sms.AutoBlock())
-	g.emit(c.Request.Context(), withBlock(ev, b))
+	region := a.num.Region
+	if region == "" {
+		region = a.ch.Region
+	}
+	g.emit(c.Request.Context(), Event{Kind: EventPrefixBlocked, Region: region, Until: b.Until,
+		How: string(g.sms.AutoBlock()), Block: b})
 }
 
-// withBlock sets e's Block, and leaves out its Phone: with the prefix, the
-// masked number's last digits would show the whole number.
-func withBlock(e Event, b *contract.PrefixBlock) Event {
-	e.Block, e.Phone = b, ""
-	return e
-}
-
-// blockHow is the How of a send that went ahead under block b: "monitor"
+// blockHow is the How of a send that went ahead under a block: "monitor"
 // (nothing is refused) or "known_good".
-func (g *Guard) blockHow(b *contract.PrefixBlock) string {
+func (g *Guard) blockHow() string {
 	if g.sms.AutoBlock() == contract.PrefixMonitor {
 		return string(contract.PrefixMonitor)
 	}
@@ -55,9 +51,8 @@ func (g *Guard) blockHow(b *contract.PrefixBlock) string {
 
 // BlockPrefix blocks a number prefix ("+91987654", as the prefix send budget
 // and the events write it) for d from the store's now, on every instance
-// sharing the store, as the automatic block does (but it does not count
-// towards the automatic block's doubling). It emits prefix_blocked (How
-// "operator").
+// sharing the store, as the automatic block does; the automatic block's
+// doubling starts over from it. It emits prefix_blocked (How "operator").
 func (g *Guard) BlockPrefix(ctx context.Context, prefix string, d time.Duration) (contract.PrefixState, error) {
 	st, err := g.store.BlockPrefix(ctx, prefix, d)
 	if err != nil {

@@ -135,7 +135,7 @@ type PrefixBlock struct {
 	Window   time.Duration
 	Sends    float64
 	Verified float64
-	Blocks   int  // blocks of the prefix so far, this one included
+	Blocks   int  // automatic blocks of the prefix since the doubling last started over, this one included (0 under an operator's block)
 	Refused  bool // the send was refused (PrefixOn, and not known good)
 }
 
@@ -154,8 +154,8 @@ type PrefixStore interface {
 	// allow-listed, in no particular order.
 	Prefixes(ctx context.Context) ([]PrefixState, error)
 	// BlockPrefix blocks prefix for d from the store's now (at least a
-	// minute). An operator's block does not count towards the automatic
-	// block's doubling.
+	// minute). An operator's block is not counted as the automatic
+	// block's: the doubling starts over from it.
 	BlockPrefix(ctx context.Context, prefix string, d time.Duration) (PrefixState, error)
 	// UnblockPrefix lifts prefix's block and starts both windows afresh,
 	// its codes still in flight forgotten, so that the sends that blocked
@@ -176,7 +176,7 @@ type PrefixState struct {
 	Hour, Day    PrefixCount
 	InFlight     int       // sends whose codes can still be entered
 	BlockedUntil time.Time // zero or past when not blocked
-	Blocks       int       // blocks so far (reset by an unblock)
+	Blocks       int       // automatic blocks since the doubling last started over (an unblock or an operator's block starts it over)
 	Allowed      bool      // allow-listed: never blocked
 	Now          time.Time // the store's clock when it answered
 }

@@ -285,14 +285,15 @@ func (m *Metrics) verify(e sms2fa.Event, outcome int) {
 }
 
 // blockSend counts a send that met a blocked prefix: refused (a
-// send_refused with the block), or sent under it (How says why).
+// send_refused of budget prefix_blocked), or sent under it (a code_sent or
+// code_resent whose How says why: monitor, known_good).
 func (m *Metrics) blockSend(e sms2fa.Event) {
-	if e.Block == nil {
-		return
-	}
-	outcome := "refused"
-	if e.Kind != sms2fa.EventSendRefused {
-		outcome = e.How
+	outcome := e.How
+	if e.Kind == sms2fa.EventSendRefused {
+		if e.Budget != "prefix_blocked" {
+			return
+		}
+		outcome = "refused"
 	}
 	if i := slices.Index(blockOutcomes[:], outcome); i >= 0 {
 		m.blockSends[m.regionOf(e)][i].Inc()

@@ -379,10 +379,10 @@ func TestHookPrefixBlock(t *testing.T) {
 		{Kind: sms2fa.EventPrefixBlocked, Region: "IN", How: "monitor", Block: block},
 		{Kind: sms2fa.EventPrefixBlocked, How: "operator", Block: block},
 		{Kind: sms2fa.EventPrefixBlocked, Region: "IN", How: "someday", Block: block}, // a newer mode: not counted
-		{Kind: sms2fa.EventSendRefused, Region: "IN", Budget: "prefix_blocked", Block: block, Err: refused},
-		{Kind: sms2fa.EventSendRefused, Region: "GB", Budget: "prefix_blocked", Block: block, Err: refused},
-		{Kind: sms2fa.EventCodeSent, Region: "IN", How: "known_good", Block: block},
-		{Kind: sms2fa.EventCodeResent, Region: "IN", How: "monitor", Block: block},
+		{Kind: sms2fa.EventSendRefused, Region: "IN", Budget: "prefix_blocked", Err: refused},
+		{Kind: sms2fa.EventSendRefused, Region: "GB", Budget: "prefix_blocked", Err: refused},
+		{Kind: sms2fa.EventCodeSent, Region: "IN", How: "known_good"},
+		{Kind: sms2fa.EventCodeResent, Region: "IN", How: "monitor"},
 		{Kind: sms2fa.EventPrefixUnblocked, How: "operator", Block: block},
 	} {
 		m.Hook(context.Background(), e)

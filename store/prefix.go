@@ -12,10 +12,11 @@ import (
 )
 
 // The automatic prefix block (see contract.PrefixRule and the schema's
-// 0007_prefixes.sql / 0011_prefixes.sql). The flight of codes is kept by
-// triggers; a send judges its prefix: on Postgres in sms2fa_prefix_judge,
-// on SQLite here, step for step the same, so that both dialects answer the
-// conformance suite alike.
+// 0007_prefixes.sql / 0011_prefixes.sql). The operations count the flight
+// of codes themselves (Open, Resend, Verify, SendFailed, Cancel); a send
+// judges its prefix: on Postgres in sms2fa_prefix_judge, on SQLite here,
+// step for step the same, so that both dialects answer the conformance
+// suite alike.
 
 // The two sliding windows, in milliseconds.
 const (
@@ -423,10 +424,11 @@ func (s *SQL) BlockPrefix(ctx context.Context, prefix string, d time.Duration) (
 	if d < time.Minute {
 		return contract.PrefixState{}, fmt.Errorf("store: block prefix: a block lasts at least 1m, got %v", d)
 	}
-	// An operator's block is not the automatic block's evidence: it does
-	// not count towards the doubling.
+	// An operator's block is not the automatic block's evidence: the
+	// doubling starts over from it (it moves the end of the last block,
+	// which the doubling's reset is measured from).
 	return s.changePrefix(ctx, "block prefix", prefix, false, func(r *prefixRow, now int64) {
-		r.BlockedUntil = now + d.Milliseconds()
+		r.BlockedUntil, r.Blocks = now+d.Milliseconds(), 0
 	})
 }
 

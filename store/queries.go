@@ -250,11 +250,10 @@ func prepareQueries(ctx context.Context, db, readers *sqlx.DB, d Dialect) (queri
 			ON CONFLICT (prefix, ends_at) DO UPDATE SET sends = fl.sends + 1`, false},
 		{&q.flightVerified, `UPDATE sms2fa_prefix_flight SET verified = verified + 1
 			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000`, false},
-		// A withdrawn send leaves its minute (Cancel; the triggers count
-		// the rest).
-		// A minute already due to be judged is left alone: a send judging
-		// it holds it, and waits for budgets a Cancel holds (and it is
-		// counted either way).
+		// A withdrawn send leaves its minute (Cancel, and SQLite's
+		// SendFailed) — but a minute already due to be judged is left
+		// alone: a send judging it holds it, and may wait for budgets a
+		// Cancel holds. (Such a send is then counted, unverified.)
 		{&q.flightGiveBack, `UPDATE sms2fa_prefix_flight SET sends = sends - 1
 			WHERE prefix = ? AND ends_at = (CAST(? AS BIGINT) + 59999) / 60000 * 60000 AND sends > 0 AND ends_at > ?`, false},
 		{&q.prefixFlight, `SELECT prefix, ends_at, sends, verified FROM sms2fa_prefix_flight WHERE prefix = ?`, true},

@@ -226,12 +226,22 @@ func testPrefixDoubling(t *testing.T, o Opener) {
 			t.Fatalf("after block %d, one judged send: %v", i+1, err)
 		}
 	}
+	// An operator's block starts the doubling over.
+	st, err := e.s.BlockPrefix(ctx, pumped, time.Minute)
+	if err != nil || st.Blocks != 0 {
+		t.Fatalf("BlockPrefix = %+v, %v; want the doubling started over", st, err)
+	}
+	e.clock.Advance(time.Minute)
+	e.pump(rule, 4, 0)
+	e.clock.Advance(e.judged())
+	_, _, err = e.send(rule, "mallory", 8)
+	wantBlocked(t, "the block after an operator's", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
 	// A block long after the last one ended (over the cap) starts again
 	// at an hour.
 	e.clock.Advance(5 * time.Hour)
 	e.pump(rule, 4, 0)
 	e.clock.Advance(e.judged())
-	_, _, err := e.send(rule, "mallory", 9)
+	_, _, err = e.send(rule, "mallory", 9)
 	wantBlocked(t, "a block after a long quiet", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
 }
 

@@ -255,10 +255,12 @@ $$;
 
 -- sms2fa_prefix_forget forgets the codes of p_prefix still in flight, when
 -- a send's judging started a block: sent before the block, they must not
--- block it again when they are judged. Open and Resend call it after their
--- budgets, which every writer of both takes before any minute of flight:
--- two sends, or a send and a Cancel, never wait on each other's rows
--- crosswise.
+-- block it again when they are judged. The order of locks it keeps: a
+-- minute still in flight is touched only after the budgets (Open, Resend,
+-- Cancel) and after its challenge's row (Resend, SendFailed, Verify); the
+-- judge takes the minutes already due, under the prefix's lock, before the
+-- budgets — and Cancel and SendFailed leave a due minute alone. So Open and
+-- Resend call it after their budgets, Resend after its challenge's update.
 CREATE OR REPLACE FUNCTION sms2fa_prefix_forget(p_prefix TEXT)
 RETURNS VOID
 LANGUAGE sql AS $$
@@ -475,10 +477,10 @@ BEGIN
 
     SELECT t.o_budget, t.o_until INTO o_budget, o_until
     FROM sms2fa_take_budgets(o_now, p_names, p_keys, p_windows, p_limits) AS t;
-    IF o_prefix_started THEN
-        PERFORM sms2fa_prefix_forget(p_prefix);
-    END IF;
     IF o_budget <> '' THEN
+        IF o_prefix_started THEN
+            PERFORM sms2fa_prefix_forget(p_prefix);
+        END IF;
         o_outcome := 'budget';
         RETURN NEXT;
         RETURN;
@@ -496,6 +498,10 @@ BEGIN
     WHERE ch.id = p_id AND ch.consumed_at = 0
     RETURNING ch.expires_at, ch.sends, ch.next_send_at, ch.send_failed
     INTO c_expires_at, c_sends, c_next_send_at, c_send_failed;
+    -- After the challenge's lock, as SendFailed takes the two.
+    IF o_prefix_started THEN
+        PERFORM sms2fa_prefix_forget(p_prefix);
+    END IF;
     IF p_prefix <> '' THEN
         INSERT INTO sms2fa_prefix_flight AS fl (prefix, ends_at, sends)
         VALUES (p_prefix, (c_expires_at + 59999) / 60000 * 60000, 1)
