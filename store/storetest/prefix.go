@@ -395,44 +395,67 @@ func testPrefixResend(t *testing.T, o Opener) {
 	wantBlocked(t, "a resend after 4 unverified codes", err, e.clock.Now().Truncate(time.Millisecond).Add(time.Hour), true)
 }
 
-func testPrefixInstances(t *testing.T, o Opener) {
+// twoInstances opens two handles on the test's database with one clock,
+// as two app instances sharing it; their users, sessions and numbers
+// differ.
+func twoInstances(t *testing.T, o Opener) (a, b *env) {
 	clock := testclock.New(testclock.Start)
-	a := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
-	b := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
-	b.n.Store(1000) // other users, sessions and numbers than a's
-	rule := prefixRule(contract.PrefixOn)
-	a.pump(rule, 2, 0)
-	b.pump(rule, 2, 0)
-	clock.Advance(a.judged())
-	// Twenty sends at once through two instances: the first judged
-	// starts the block, exactly once, and every send is refused.
-	var started [20]bool
-	errs := parallel(20, func(i int) error {
+	a = &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
+	b = &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
+	b.n.Store(1000)
+	return a, b
+}
+
+// race sends n codes at once under rule, alternately through a and b, to
+// fresh numbers and users, drawing on budgets; then, if then is not nil,
+// runs it on the send's instance and challenge. It returns each send's
+// error and how many of them started a block.
+func race(t *testing.T, a, b *env, rule contract.PrefixRule, n int, budgets []contract.Budget, then func(e *env, ref contract.Ref) error) ([]error, int) {
+	t.Helper()
+	started := make([]bool, n)
+	errs := parallel(n, func(i int) error {
 		e := a
 		if i%2 == 1 {
 			e = b
 		}
 		ref := contract.Ref{ID: fmt.Sprintf("race-%d", i), UserID: fmt.Sprintf("racer-%d", i), Binding: "s"}
-		p := e.params(ref, "111111")
-		p.Phone, p.Prefix = fmt.Sprintf("%s%04d", pumped, 5000+i), rule
-		_, _, err := e.s.Open(ctx, p)
+		p := e.params(ref, "111111", budgets...)
+		p.Phone, p.Prefix = fmt.Sprintf("%s%04d", rule.Key, 5000+i), rule
+		c, _, err := e.s.Open(ctx, p)
+		block := c.Prefix
 		var le *contract.LimitError
-		if errors.As(err, &le) && le.Prefix != nil {
-			started[i] = le.Prefix.Started
+		if errors.As(err, &le) {
+			block = le.Prefix
+		}
+		started[i] = block != nil && block.Started
+		if err == nil && then != nil {
+			err = then(e, ref)
 		}
 		return err
 	})
+	count := 0
+	for _, s := range started {
+		if s {
+			count++
+		}
+	}
+	return errs, count
+}
+
+func testPrefixInstances(t *testing.T, o Opener) {
+	a, b := twoInstances(t, o)
+	rule := prefixRule(contract.PrefixOn)
+	a.pump(rule, 2, 0)
+	b.pump(rule, 2, 0)
+	a.clock.Advance(a.judged())
+	// Twenty sends at once through two instances: the first judged
+	// starts the block, exactly once, and every send is refused.
+	errs, started := race(t, a, b, rule, 20, nil, nil)
 	if got := tally(t, errs, contract.ErrPrefixBlocked); got[contract.ErrPrefixBlocked.Error()] != 20 {
 		t.Fatalf("concurrent sends after the threshold: %v, want all 20 refused", got)
 	}
-	n := 0
-	for _, s := range started {
-		if s {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d sends started the block, want exactly 1", n)
+	if started != 1 {
+		t.Fatalf("%d sends started the block, want exactly 1", started)
 	}
 	if st := b.prefixState(pumped); st.Blocks != 1 {
 		t.Fatalf("blocks = %d, want 1", st.Blocks)
@@ -578,42 +601,24 @@ func testPrefixPurge(t *testing.T, o Opener) {
 // to the prefix hold the shared budgets and add their codes: every send
 // succeeds, the block starts once, and no two wait on each other.
 func testPrefixConcurrentMonitor(t *testing.T, o Opener) {
-	clock := testclock.New(testclock.Start)
-	a := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
-	b := &env{t: t, s: o(t, store.WithClock(clock.Now)), clock: clock, pol: contract.DefaultPolicy()}
-	b.n.Store(1000)
+	a, b := twoInstances(t, o)
 	rule := prefixRule(contract.PrefixMonitor)
-	global := []contract.Budget{{Name: "global", Limit: 1 << 20, Window: time.Hour}, {Name: "prefix", Key: pumped, Limit: 1 << 20, Window: time.Hour}}
+	budgets := []contract.Budget{{Name: "global", Limit: 1 << 20, Window: time.Hour}, {Name: "prefix", Key: pumped, Limit: 1 << 20, Window: time.Hour}}
 	a.pump(rule, 4, 0)
-	clock.Advance(a.judged())
-	var started [24]bool
-	errs := parallel(24, func(i int) error {
-		e := a
-		if i%2 == 1 {
-			e = b
+	a.clock.Advance(a.judged())
+	errs, started := race(t, a, b, rule, 24, budgets, func(e *env, ref contract.Ref) error {
+		// A third of the sends (race-0, -3, -6, -9, -10, …: the digit
+		// bytes '0', '3', '6', '9' are multiples of 3) are withdrawn at
+		// once, as a failed session save does.
+		if ref.ID[len(ref.ID)-1]%3 != 0 {
+			return nil
 		}
-		ref := contract.Ref{ID: fmt.Sprintf("race-%d", i), UserID: fmt.Sprintf("racer-%d", i), Binding: "s"}
-		p := e.params(ref, "111111", global...)
-		p.Phone, p.Prefix = fmt.Sprintf("%s%04d", pumped, 5000+i), rule
-		c, _, err := e.s.Open(ctx, p)
-		if err == nil && c.Prefix != nil {
-			started[i] = c.Prefix.Started
-		}
-		if err == nil && i%3 == 0 { // a send withdrawn at once, as a failed session save does
-			err = e.s.Cancel(ctx, ref, mac("111111"), global)
-		}
-		return err
+		return e.s.Cancel(ctx, ref, mac("111111"), budgets)
 	})
 	if got := tally(t, errs); got["ok"] != 24 {
 		t.Fatalf("concurrent sends as a block starts: %v, want all 24 fine", got)
 	}
-	n := 0
-	for _, s := range started {
-		if s {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d sends started the block, want exactly 1", n)
+	if started != 1 {
+		t.Fatalf("%d sends started the block, want exactly 1", started)
 	}
 }
