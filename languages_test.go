@@ -3,8 +3,11 @@ package sms2fa_test
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sms2fa/sms2fa/templates"
 )
 
 // Accept-Language: hi-IN gives the Hindi pages, lang="hi" on the page and a
@@ -43,5 +46,31 @@ func TestHindiPages(t *testing.T) {
 	// English stays the default.
 	if en := c.get("/2fa"); strings.Contains(en.body, "कोड") || !strings.Contains(en.body, `<html lang="en">`) {
 		t.Error("a request without Accept-Language did not get English")
+	}
+}
+
+// Every built-in language says everything itself: a field left empty
+// would fall back to English on a Hindi page (an issue's "a message in
+// every language" would hold by accident).
+func TestBuiltInLanguagesSayEverything(t *testing.T) {
+	for _, l := range []templates.Language{templates.English(), templates.Hindi()} {
+		var empty func(v reflect.Value, path string)
+		empty = func(v reflect.Value, path string) {
+			for i := range v.NumField() {
+				name := path + v.Type().Field(i).Name
+				switch f := v.Field(i); f.Kind() {
+				case reflect.String:
+					// Lang is set from the tag; of a plural, only Other is
+					// needed (a language has the categories its rules use).
+					nested := path != ""
+					if f.String() == "" && name != "Lang" && (!nested || v.Type().Field(i).Name == "Other") {
+						t.Errorf("%v: %s is empty", l.Tag, name)
+					}
+				case reflect.Struct:
+					empty(f, name+".")
+				}
+			}
+		}
+		empty(reflect.ValueOf(l.Messages), "")
 	}
 }

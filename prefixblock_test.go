@@ -191,6 +191,14 @@ func TestPrefixBlockOffersTheApp(t *testing.T) {
 	if h.sent() != before || !strings.Contains(r.body, `class="use-app"`) || !strings.Contains(r.body, `href="/2fa/recover"`) {
 		t.Fatalf("the refusal page: %d SMS; it must offer the app (form.use-app) and recovery:\n%.3000s", h.sent()-before, r.body)
 	}
+	// The refusal speaks the page's language.
+	req := c.postRequest("/2fa/resend", nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Language", "hi")
+	hi := c.do(req)
+	if msg, _ := hi.decode(t)["message"].(string); hi.status != http.StatusTooManyRequests || !strings.Contains(msg, "आपके जैसे नंबरों पर कोड अभी रोके गए हैं") || !strings.Contains(msg, "घंटे") {
+		t.Fatalf("the Hindi refusal: %d %q", hi.status, msg)
+	}
 	want(t, "back to the app", c.post("/2fa/app", nil), http.StatusSeeOther, "/2fa")
 	h.clock.Advance(30 * time.Second)
 	want(t, "the app's code", c.verify(totp.Code(secret, h.clock.Now())), http.StatusSeeOther, "/app/home")

@@ -1,6 +1,7 @@
 // Package contract is what the guard's parts implement, as
 // database/sql/driver is to database/sql: the store's interfaces, split per
-// concern (challenges, grants, factors, recovery codes, devices), their
+// concern (challenges, grants, factors, recovery codes, devices,
+// authenticator apps, number prefixes), their
 // parameter and result types, the sentinel errors and [LimitError] by which
 // a store refuses; the [Sender] an SMS provider's client satisfies; and the
 // [Method] each way of completing the second factor implements (packages
